@@ -1,0 +1,172 @@
+"""Command line: argparse subcommands -> typed config -> API call.
+
+Exit codes: 0 ok, 1 unexpected failure, 2 bad input, 3 no deployable int8 artifact, 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .config import ARCH_CHOICES, NORMALIZE_CHOICES, PRESET_CHOICES, CompressConfig, DataConfig, ModelConfig, TrainConfig
+from .errors import EdgesegError
+
+
+def _data_args(p: argparse.ArgumentParser, default: str | None = "synthetic") -> None:
+    p.add_argument("--data", default=default, metavar="DIR|synthetic",
+                   help="DIR/images + DIR/masks (or DIR/train, DIR/val), or the built-in synthetic data")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="validation share when DIR has no split")
+    p.add_argument("--synthetic-train", type=int, default=512, help="synthetic training images")
+    p.add_argument("--synthetic-val", type=int, default=64, help="synthetic validation images")
+
+
+def _data_config(a: argparse.Namespace, **extra) -> DataConfig:
+    return DataConfig(source=a.data, val_fraction=a.val_fraction, seed=a.seed,
+                      synthetic_train=a.synthetic_train, synthetic_val=a.synthetic_val, **extra)
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    from .evaluate import format_scores
+    from .train import train
+
+    config = TrainConfig(
+        model=ModelConfig(arch=a.arch, preset=a.preset, height=a.height, width=a.width, channels=a.channels,
+                          classes=a.classes, base_filters=a.base_filters, depth=a.depth,
+                          batchnorm=a.batchnorm, dropout=a.dropout),
+        data=_data_config(a, augment=not a.no_augment, balance=a.balance),
+        normalize=a.normalize, epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.lr,
+        patience=a.patience, seed=a.seed)
+    result = train(config, Path(a.out), force=a.force)
+    print(f"saved {result.path} ({result.parameters:,} parameters, best epoch {result.best_epoch} "
+          f"of {result.epochs_run})")
+    print("validation " + format_scores(result.val_scores))
+    return 0
+
+
+def _cmd_eval(a: argparse.Namespace) -> int:
+    from .data.dataset import load_splits
+    from .evaluate import evaluate_predictor, format_scores, keras_predictor
+    from .models.io import load_model
+
+    model, spec = load_model(Path(a.model), a.normalize)
+    _, val = load_splits(_data_config(a), spec)
+    scores = evaluate_predictor(keras_predictor(model, a.batch_size), val, a.batch_size)
+    print(f"{a.model} on {a.data} (validation split): " + format_scores(scores))
+    return 0
+
+
+def _cmd_synth(a: argparse.Namespace) -> int:
+    from .config import PreprocessSpec
+    from .data.dataset import SegmentationData, Sample
+    from .data.dataset import write_dataset
+    from .outputs import atomic_output_dir
+
+    spec = PreprocessSpec(a.size, a.size, a.channels, classes=a.classes)
+    data = SegmentationData([Sample(None, None, i) for i in range(a.count)], spec, a.seed)
+    with atomic_output_dir(Path(a.out), a.force) as tmp:
+        n = write_dataset(data, tmp)
+    print(f"wrote {n} synthetic image/mask pairs to {a.out}")
+    return 0
+
+
+def _cmd_compress(a: argparse.Namespace) -> int:
+    from .compress.pipeline import compress, default_out_dir
+    from .compress.report import exit_code_for
+
+    config = CompressConfig(data=_data_config(a), normalize=a.normalize, sparsity=a.sparsity,
+                            max_dice_drop=a.max_dice_drop, qat=a.qat, finetune_epochs=a.finetune_epochs,
+                            batch_size=a.batch_size, calibration_samples=a.calibration_samples, seed=a.seed)
+    model_path = Path(a.model)
+    result = compress(model_path, config, Path(a.out) if a.out else default_out_dir(model_path), force=a.force)
+    return exit_code_for(result)
+
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(a.out), force=a.force)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgeseg", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a U-Net or deeplab_lite on a directory or synthetic data")
+    _data_args(t)
+    t.add_argument("--arch", choices=ARCH_CHOICES, default="unet")
+    t.add_argument("--preset", default="small", help=f"one of {', '.join(PRESET_CHOICES)}")
+    t.add_argument("--epochs", type=int, default=20)
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--patience", type=int, default=5, help="early stopping: epochs without a better val Dice")
+    t.add_argument("--normalize", choices=NORMALIZE_CHOICES, default="0-1")
+    t.add_argument("--balance", choices=("none", "weight", "oversample"), default="none",
+                   help="class balancing: foreground-weighted loss or oversampling images with foreground")
+    t.add_argument("--no-augment", action="store_true")
+    for name in ("height", "width", "channels", "classes", "base-filters", "depth"):
+        t.add_argument(f"--{name}", type=int, default=None, help="override the preset")
+    t.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=None)
+    t.add_argument("--dropout", type=float, default=None)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", required=True, help="model.keras to write")
+    t.add_argument("--force", action="store_true", help="overwrite --out")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("eval", help="Dice, IoU and pixel accuracy of a model on the validation split")
+    e.add_argument("model")
+    _data_args(e)
+    e.add_argument("--normalize", choices=NORMALIZE_CHOICES, default=None,
+                   help="for models without a stored preprocessing spec (default 0-1)")
+    e.add_argument("--batch-size", type=int, default=8)
+    e.add_argument("--seed", type=int, default=0)
+    e.set_defaults(func=_cmd_eval)
+
+    d = sub.add_parser("data", help="dataset tools")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    s = dsub.add_parser("synth", help="write the built-in synthetic data as a directory dataset")
+    s.add_argument("--out", required=True)
+    s.add_argument("--count", type=int, default=200)
+    s.add_argument("--size", type=int, default=128)
+    s.add_argument("--channels", type=int, choices=(1, 3), default=1)
+    s.add_argument("--classes", type=int, default=1)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--force", action="store_true")
+    s.set_defaults(func=_cmd_synth)
+
+    c = sub.add_parser("compress", help="prune, quantize, export and verify a model")
+    c.add_argument("model", help="a tf_keras .keras or .h5 file")
+    _data_args(c, default="synthetic")
+    c.add_argument("--normalize", choices=NORMALIZE_CHOICES, default=None,
+                   help="for models without a stored preprocessing spec (default 0-1)")
+    c.add_argument("--out", default=None, help="output directory (default: <model stem>_edgeseg/ beside the model)")
+    c.add_argument("--sparsity", type=float, default=0.5)
+    c.add_argument("--max-dice-drop", type=float, default=0.01, help="accuracy budget (absolute Dice)")
+    c.add_argument("--qat", action="store_true", help="also quantization-aware training")
+    c.add_argument("--finetune-epochs", type=int, default=2)
+    c.add_argument("--calibration-samples", type=int, default=64)
+    c.add_argument("--batch-size", type=int, default=8)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--force", action="store_true", help="replace an existing output directory")
+    c.set_defaults(func=_cmd_compress)
+
+    m = sub.add_parser("demo", help="the main job end to end on synthetic data: train, compress, verify")
+    m.add_argument("--out", default=".edgeseg/demo", help="output directory (default .edgeseg/demo)")
+    m.add_argument("--force", action="store_true")
+    m.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except EdgesegError as exc:
+        print(f"edgeseg: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("edgeseg: interrupted; nothing was left half-written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

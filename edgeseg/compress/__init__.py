@@ -1,0 +1,1 @@
+"""Compression: pruning, quantization with an accuracy guard, and the compress pipeline."""

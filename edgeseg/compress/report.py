@@ -1,0 +1,69 @@
+"""compress's report: report.json (schema edgeseg.compress/1), report.md and a terminal table."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+SCHEMA = "edgeseg.compress/1"
+INT8_PRECISIONS = {"int8", "int8+float", "int16x8"}
+COLUMNS = ("path", "format", "precision", "sparsity", "bytes", "gzip_bytes", "dice", "iou",
+           "max_abs_diff", "deployable", "reason")
+
+
+def _cell(key: str, value) -> str:
+    if value is None:
+        return "-"
+    if key in ("dice", "iou"):
+        return f"{value:.4f}"
+    if key == "max_abs_diff":
+        return f"{value:.3g}"
+    if key == "sparsity":
+        return f"{value:.3f}"
+    if key in ("bytes", "gzip_bytes"):
+        return f"{value / 1024:,.1f} KiB"
+    if key == "deployable":
+        return "yes" if value else "NO"
+    return str(value)
+
+
+def table(report: dict, columns=COLUMNS) -> list[list[str]]:
+    return [list(columns)] + [[_cell(c, a.get(c)) for c in columns] for a in report["artifacts"]]
+
+
+def render_terminal(report: dict) -> str:
+    rows = table(report, COLUMNS[:-1])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    for a in report["artifacts"]:
+        if not a["deployable"]:
+            lines.append(f"not deployable: {a['path']}: {a['reason']}")
+    return "\n".join(lines)
+
+
+def render_markdown(report: dict) -> str:
+    rows = table(report)
+    base = report["baseline"]
+    out = [f"# edgeseg compress report: {report['model']}", "",
+           f"Baseline (float Keras): Dice {base['dice']:.4f}, IoU {base['iou']:.4f} on {base['images']} "
+           f"validation images from `{report['data']}`. Budget: Dice drop <= {report['config']['max_dice_drop']}.",
+           ""]
+    if report.get("pruning"):
+        p = report["pruning"]
+        out += [f"Pruning: target sparsity {p['target']}, measured {p['sparsity_model']:.4f} in the stripped "
+                f"model; pruned Keras Dice {p['dice']:.4f}.", ""]
+    out += ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    out += ["", "Step times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in report["timings"].items()), ""]
+    return "\n".join(out)
+
+
+def write_reports(report: dict, out_dir: Path) -> None:
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / "report.md").write_text(render_markdown(report))
+
+
+def exit_code_for(report: dict) -> int:
+    """3 when no int8 artifact is deployable, else 0."""
+    ok = any(a["deployable"] for a in report["artifacts"] if a["precision"] in INT8_PRECISIONS)
+    return 0 if ok else 3

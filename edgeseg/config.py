@@ -1,0 +1,140 @@
+"""Frozen, typed configuration shared by the CLI, the API and the reports."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .errors import UsageError
+
+Normalize = Literal["0-1", "-1-1", "none"]
+NORMALIZE_CHOICES: tuple[str, ...] = ("0-1", "-1-1", "none")
+ARCH_CHOICES: tuple[str, ...] = ("unet", "deeplab_lite")
+PRESET_CHOICES: tuple[str, ...] = ("seed", "small", "tiny")
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """How raw images become model input; saved inside every model edgeseg writes."""
+
+    height: int
+    width: int
+    channels: int = 1
+    normalize: Normalize = "0-1"
+    threshold: float = 0.5
+    classes: int = 1
+
+    def __post_init__(self) -> None:
+        if self.normalize not in NORMALIZE_CHOICES:
+            raise UsageError(f"normalize must be one of {', '.join(NORMALIZE_CHOICES)}, got {self.normalize!r}")
+        if min(self.height, self.width) < 1 or self.channels not in (1, 3):
+            raise UsageError(f"unsupported input shape {self.height}x{self.width}x{self.channels}")
+        if self.classes < 1:
+            raise UsageError("classes must be >= 1")
+
+    @property
+    def labels(self) -> int:
+        """Number of label values a mask can take: background plus the foreground classes."""
+        return max(2, self.classes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "PreprocessSpec":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str = "unet"
+    preset: str = "small"
+    height: int | None = None
+    width: int | None = None
+    channels: int | None = None
+    classes: int | None = None
+    base_filters: int | None = None
+    depth: int | None = None
+    batchnorm: bool | None = None
+    dropout: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCH_CHOICES:
+            raise UsageError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCH_CHOICES)}")
+        if self.preset not in PRESET_CHOICES:
+            raise UsageError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESET_CHOICES)}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from. source is a directory or the word 'synthetic'."""
+
+    source: str = "synthetic"
+    val_fraction: float = 0.2
+    seed: int = 0
+    synthetic_train: int = 512
+    synthetic_val: int = 64
+    augment: bool = True
+    balance: Literal["none", "weight", "oversample"] = "none"
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.source == "synthetic"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.val_fraction < 1.0:
+            raise UsageError("val_fraction must be in (0, 1)")
+        if self.balance not in ("none", "weight", "oversample"):
+            raise UsageError(f"unknown balance mode {self.balance!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    normalize: Normalize = "0-1"
+    epochs: int = 20
+    batch_size: int = 16
+    learning_rate: float = 3e-3
+    patience: int = 5
+    seed: int = 0
+    verbose: int = 1
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise UsageError("epochs and batch size must be >= 1")
+        if self.learning_rate <= 0:
+            raise UsageError("learning rate must be > 0")
+
+
+@dataclass(frozen=True)
+class CompressConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    normalize: Normalize = "0-1"
+    sparsity: float = 0.5
+    max_dice_drop: float = 0.01
+    qat: bool = False
+    finetune_epochs: int = 2
+    finetune_lr: float = 5e-4
+    qat_epochs: int = 1
+    batch_size: int = 8
+    calibration_samples: int = 64
+    onnx_opset: int = 17
+    seed: int = 0
+    verbose: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.sparsity < 1.0:
+            raise UsageError(f"--sparsity must be in [0, 1), got {self.sparsity}")
+        if not 0.0 <= self.max_dice_drop <= 1.0:
+            raise UsageError(f"--max-dice-drop must be in [0, 1], got {self.max_dice_drop}")
+        if self.finetune_epochs < 1 or self.qat_epochs < 1:
+            raise UsageError("fine-tuning epochs must be >= 1")
+        if self.calibration_samples < 1:
+            raise UsageError("--calibration-samples must be >= 1")
+        if self.onnx_opset < 17:
+            raise UsageError("--onnx-opset must be >= 17")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

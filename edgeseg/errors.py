@@ -1,0 +1,29 @@
+"""One exception family. The CLI turns each into a one-line message and an exit code."""
+
+
+class EdgesegError(Exception):
+    """Base class: a problem the user can fix. exit_code is what the CLI returns."""
+
+    exit_code = 2
+
+
+class UsageError(EdgesegError):
+    """A bad option or option combination."""
+
+
+class DataError(EdgesegError):
+    """Missing, unreadable or inconsistent data."""
+
+
+class ModelError(EdgesegError):
+    """A model file that cannot be loaded or is not a segmentation network."""
+
+
+class OutputExistsError(EdgesegError):
+    """An output already exists and --force was not given."""
+
+
+class NotDeployableError(EdgesegError):
+    """compress finished but no int8 artifact met the accuracy budget."""
+
+    exit_code = 3

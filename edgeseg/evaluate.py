@@ -1,0 +1,41 @@
+"""Scoring any predictor (Keras, LiteRT, onnxruntime) on a dataset, one batch at a time."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .data.dataset import SegmentationData
+from .metrics import ScoreAccumulator, probabilities_to_labels
+
+Predictor = Callable[[np.ndarray], np.ndarray]
+
+
+def evaluate_predictor(predict: Predictor, data: SegmentationData, batch_size: int = 8,
+                       reference: Predictor | None = None) -> dict:
+    """Dice/IoU/pixel accuracy of `predict`; with `reference`, also the largest absolute
+    difference between the two predictors' probabilities over the same images."""
+    scores = ScoreAccumulator(labels=data.spec.labels)
+    max_diff = 0.0
+    for images, truth in data.batches(batch_size):
+        probs = np.asarray(predict(images), dtype=np.float32)
+        scores.update(probabilities_to_labels(probs, data.spec.threshold), truth)
+        if reference is not None:
+            max_diff = max(max_diff, float(np.abs(probs - np.asarray(reference(images), np.float32)).max()))
+    result = scores.result()
+    if reference is not None:
+        result["max_abs_diff"] = max_diff
+    return result
+
+
+def keras_predictor(model, batch_size: int = 8) -> Predictor:
+    return lambda images: model.predict(images, batch_size=batch_size, verbose=0)
+
+
+def format_scores(scores: dict) -> str:
+    text = (f"Dice {scores['dice']:.4f} (per-image {scores['dice_per_image']:.4f})  "
+            f"IoU {scores['iou']:.4f} (per-image {scores['iou_per_image']:.4f})  "
+            f"pixel accuracy {scores['pixel_accuracy']:.4f}  on {scores['images']} images")
+    if "dice_per_class" in scores:
+        text += "  per-class Dice " + ", ".join(f"{d:.3f}" for d in scores["dice_per_class"])
+    return text

@@ -1,0 +1,114 @@
+"""TFLite conversion: float32, float16, dynamic-range, full-integer int8 and int16x8, and
+selective quantization (sensitive layers kept in float) through TF's QuantizationDebugger."""
+from __future__ import annotations
+
+import functools
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+
+from ..backend import tf
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """How to quantize: activations 'int8' or 'int16' (16x8), integer or float I/O."""
+
+    activations: str = "int8"
+    integer_io: bool = True
+    denylisted_nodes: tuple[str, ...] = ()
+
+
+def _quiet(convert):
+    """Hides two known-harmless converter warnings so progress output stays readable."""
+
+    @functools.wraps(convert)
+    def wrapper(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            return convert(*args, **kwargs)
+
+    return wrapper
+
+
+def _converter(model):
+    return tf().lite.TFLiteConverter.from_keras_model(model)
+
+
+def representative(images: np.ndarray) -> Callable[[], Iterable[list[np.ndarray]]]:
+    return lambda: ([images[i:i + 1].astype(np.float32)] for i in range(len(images)))
+
+
+@_quiet
+def convert_float32(model) -> bytes:
+    return _converter(model).convert()
+
+
+@_quiet
+def convert_float16(model) -> bytes:
+    converter = _converter(model)
+    converter.optimizations = [tf().lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf().float16]
+    return converter.convert()
+
+
+@_quiet
+def convert_dynamic_range(model) -> bytes:
+    converter = _converter(model)
+    converter.optimizations = [tf().lite.Optimize.DEFAULT]
+    return converter.convert()
+
+
+def integer_converter(model, calibration: np.ndarray, spec: QuantSpec, sparse: bool = False):
+    tf_ = tf()
+    converter = _converter(model)
+    converter.optimizations = [tf_.lite.Optimize.DEFAULT]
+    if sparse:
+        converter.optimizations.append(tf_.lite.Optimize.EXPERIMENTAL_SPARSITY)
+    converter.representative_dataset = representative(calibration)
+    if spec.activations == "int16":
+        ops = tf_.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        io_type = tf_.int16
+    else:
+        ops = tf_.lite.OpsSet.TFLITE_BUILTINS_INT8
+        io_type = tf_.int8
+    # Keeping layers in float needs float kernels beside the integer ones.
+    converter.target_spec.supported_ops = [ops] + ([tf_.lite.OpsSet.TFLITE_BUILTINS] if spec.denylisted_nodes else [])
+    if spec.integer_io:
+        converter.inference_input_type = io_type
+        converter.inference_output_type = io_type
+    return converter
+
+
+@_quiet
+def convert_integer(model, calibration: np.ndarray, spec: QuantSpec = QuantSpec(), sparse: bool = False) -> bytes:
+    if spec.denylisted_nodes:
+        return _convert_selective(model, calibration, spec)
+    return integer_converter(model, calibration, spec, sparse).convert()
+
+
+@_quiet
+def sensitive_layers(model, calibration: np.ndarray, count: int) -> list[str]:
+    """The `count` layers with the largest quantization error relative to their scale
+    (RMSE / scale), as measured by QuantizationDebugger on the calibration data."""
+    tf_ = tf()
+    converter = integer_converter(model, calibration, QuantSpec(integer_io=False))
+    debugger = tf_.lite.experimental.QuantizationDebugger(converter=converter,
+                                                          debug_dataset=representative(calibration))
+    debugger.run()
+    errors = {name: np.sqrt(stats["mean_squared_error"]) / stats["scale"]
+              for name, stats in debugger.layer_statistics.items() if stats.get("scale")}
+    return sorted(errors, key=errors.get, reverse=True)[:count]
+
+
+def _convert_selective(model, calibration: np.ndarray, spec: QuantSpec) -> bytes:
+    tf_ = tf()
+    converter = integer_converter(model, calibration, spec)
+    options = tf_.lite.experimental.QuantizationDebugOptions(denylisted_nodes=list(spec.denylisted_nodes))
+    debugger = tf_.lite.experimental.QuantizationDebugger(converter=converter,
+                                                          debug_dataset=representative(calibration),
+                                                          debug_options=options)
+    return debugger.get_nondebug_quantized_model()

@@ -1,0 +1,121 @@
+"""Saving and loading models together with their preprocessing spec.
+
+The spec travels inside the model file (an `edgeseg.json` entry in the .keras zip, an HDF5
+attribute in .h5), so later commands need no extra flags and nothing can get separated.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+from ..config import PreprocessSpec
+from ..errors import ModelError, OutputExistsError
+
+SPEC_ENTRY = "edgeseg.json"
+SPEC_ATTR = "edgeseg_spec"
+
+
+def save_model(model, spec: PreprocessSpec, path: Path, force: bool = False) -> Path:
+    """Atomically writes a tf_keras .keras (or .h5) file that carries its spec."""
+    path = Path(path)
+    if path.suffix not in (".keras", ".h5"):
+        raise ModelError(f"model path must end in .keras or .h5: {path}")
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path} exists; pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        model.save(tmp)
+        if path.suffix == ".keras":
+            with zipfile.ZipFile(tmp, "a") as archive:
+                archive.writestr(SPEC_ENTRY, json.dumps(spec.to_dict()))
+        else:
+            import h5py
+
+            with h5py.File(tmp, "a") as h5:
+                h5.attrs[SPEC_ATTR] = json.dumps(spec.to_dict())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _keras_archive_info(path: Path) -> tuple[str, dict | None]:
+    """(keras version that wrote it, stored spec or None)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if "config.json" not in names or "model.weights.h5" not in names:
+                raise ModelError(f"{path} is a zip archive but not a Keras model (no config.json / weights)")
+            meta = json.loads(archive.read("metadata.json")) if "metadata.json" in names else {}
+            spec = json.loads(archive.read(SPEC_ENTRY)) if SPEC_ENTRY in names else None
+    except zipfile.BadZipFile:
+        raise ModelError(f"{path} is not a valid .keras file (not a zip archive, or truncated)") from None
+    except (json.JSONDecodeError, KeyError) as exc:
+        raise ModelError(f"{path} has corrupt metadata: {exc}") from None
+    return str(meta.get("keras_version", "unknown")), spec
+
+
+def _h5_info(path: Path) -> tuple[str, dict | None]:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            if "model_config" not in h5.attrs:
+                raise ModelError(f"{path} is an HDF5 file without a model config (weights only?)")
+            version = h5.attrs.get("keras_version", "unknown")
+            raw = h5.attrs.get(SPEC_ATTR)
+    except OSError as exc:
+        raise ModelError(f"{path} is not a readable HDF5 model: {exc}") from None
+    version = version.decode() if isinstance(version, bytes) else str(version)
+    return version, (json.loads(raw) if raw is not None else None)
+
+
+def check_segmentation_model(model) -> tuple[int, int, int, int]:
+    """(height, width, channels, classes) or a ModelError saying why it is not a segmentation net."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ModelError(f"a segmentation model has one input and one output; this one has "
+                         f"{len(model.inputs)} inputs and {len(model.outputs)} outputs")
+    inp, out = tuple(model.inputs[0].shape), tuple(model.outputs[0].shape)
+    if len(inp) != 4 or None in inp[1:]:
+        raise ModelError(f"model input must be (batch, height, width, channels) with a fixed size, got {inp}")
+    if len(out) != 4 or out[1:3] != inp[1:3]:
+        raise ModelError(f"model output {out} is not a per-pixel map of the input size {inp[1:3]}: "
+                         "not a segmentation model")
+    return int(inp[1]), int(inp[2]), int(inp[3]), int(out[3])
+
+
+def load_model(path, normalize: str | None = None):
+    """Returns (tf_keras model, PreprocessSpec). `normalize` applies only to files without a spec."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    if path.stat().st_size == 0:
+        raise ModelError(f"model file is empty: {path}")
+    if path.suffix == ".keras":
+        version, stored = _keras_archive_info(path)
+    elif path.suffix in (".h5", ".hdf5"):
+        version, stored = _h5_info(path)
+    else:
+        raise ModelError(f"unsupported model format {path.suffix!r}: give a .keras or .h5 file")
+    if version.startswith("3."):
+        raise ModelError(f"{path} was written by Keras {version} (tensorflow.keras under TF 2.16+); "
+                         "edgeseg compresses tf_keras (Keras 2) models and cannot load Keras 3 files yet")
+    from ..backend import keras
+
+    try:
+        model = keras().models.load_model(path, compile=False)
+    except Exception as exc:  # a foreign file can fail deep inside Keras in many ways
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load {path}: {first}") from None
+    height, width, channels, out_channels = check_segmentation_model(model)
+    if stored is not None:
+        spec = PreprocessSpec.from_dict(stored)
+        if (spec.height, spec.width, spec.channels) != (height, width, channels):
+            raise ModelError(f"{path}: stored preprocessing spec does not match the model's input shape")
+    else:
+        spec = PreprocessSpec(height, width, channels, normalize or "0-1",
+                              classes=1 if out_channels == 1 else out_channels)
+    return model, spec

@@ -1,0 +1,60 @@
+"""LiteRT (ai-edge-litert) on the CPU with XNNPACK: the interpreter devices run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .base import module_available
+
+
+def quantize_input(batch: np.ndarray, detail: dict) -> np.ndarray:
+    dtype = detail["dtype"]
+    if not np.issubdtype(dtype, np.integer):
+        return batch.astype(dtype)
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(batch / scale + zero_point), info.min, info.max).astype(dtype)
+
+
+def dequantize_output(values: np.ndarray, detail: dict) -> np.ndarray:
+    if not np.issubdtype(values.dtype, np.integer):
+        return values.astype(np.float32)
+    scale, zero_point = detail["quantization"]
+    return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+class LiteRTSession:
+    def __init__(self, path: Path, threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        outputs = []
+        for image in np.asarray(batch, np.float32):  # models are exported at batch 1
+            self.interpreter.set_tensor(self.input["index"], quantize_input(image[None], self.input))
+            self.interpreter.invoke()
+            outputs.append(dequantize_output(self.interpreter.get_tensor(self.output["index"]), self.output))
+        return np.concatenate(outputs)
+
+    def ops(self) -> list[dict]:
+        return self.interpreter._get_ops_details()  # noqa: SLF001 - the only op listing LiteRT offers
+
+    def tensor(self, index: int) -> np.ndarray:
+        return self.interpreter.get_tensor(index)
+
+
+class LiteRTCPU:
+    name = "litert-cpu"
+    device = "cpu"
+    formats = ("tflite",)
+
+    def is_available(self) -> tuple[bool, str]:
+        return module_available("ai_edge_litert.interpreter", "ai-edge-litert")
+
+    def load(self, path: Path, threads: int | None = None) -> LiteRTSession:
+        return LiteRTSession(path, threads)

@@ -1,0 +1,140 @@
+"""Training: a tf_keras model fed batch by batch from a SegmentationData, validated with the
+numpy metrics every epoch; the best epoch is kept on disk and restored at the end."""
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .backend import keras, set_seed
+from .config import PreprocessSpec, TrainConfig
+from .data.dataset import SegmentationData, load_splits
+from .errors import OutputExistsError, UsageError
+from .evaluate import evaluate_predictor, keras_predictor
+from .losses import segmentation_loss
+from .models.io import save_model
+from .models.registry import build_model, spec_for
+
+
+def auto_verbose(verbose: int) -> int:
+    """Keras' live progress bar on a terminal, one line per epoch in logs and CI."""
+    return verbose if verbose != 1 or sys.stdout.isatty() else 2
+
+
+def batch_sequence(data: SegmentationData, batch_size: int, augment: bool, seed: int,
+                   oversample: bool = False):
+    """A tf_keras Sequence that decodes one batch at a time (bounded memory)."""
+
+    class _Batches(keras().utils.Sequence):
+        def __init__(self):
+            super().__init__()
+            self.epoch = 0
+            self.rng = np.random.default_rng(seed)
+            weights = None
+            if oversample:
+                has_fg = data.foreground_flags().astype(np.float64)
+                if 0 < has_fg.sum() < len(has_fg):
+                    weights = np.where(has_fg > 0, 1.0 / has_fg.sum(), 1.0 / (len(has_fg) - has_fg.sum()))
+                    weights /= weights.sum()
+            self.weights = weights
+            self.order = self._new_order()
+
+        def _new_order(self):
+            if self.weights is None:
+                return self.rng.permutation(len(data))
+            return self.rng.choice(len(data), size=len(data), p=self.weights)
+
+        def __len__(self):
+            return math.ceil(len(data) / batch_size)
+
+        def __getitem__(self, i):
+            idx = self.order[i * batch_size:(i + 1) * batch_size]
+            rng = np.random.default_rng([seed, self.epoch, i]) if augment else None
+            images, labels = data.batch(idx, rng)
+            return images, labels[..., None].astype(np.float32)
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self.order = self._new_order()
+
+    return _Batches()
+
+
+def foreground_weight(data: SegmentationData, sample: int = 64) -> float:
+    """Background/foreground pixel ratio over a sample of masks, for the weighted loss."""
+    fg = total = 0
+    for i in range(min(sample, len(data))):
+        labels = data.unit_sample(i)[1]
+        fg += int((labels > 0).sum())
+        total += labels.size
+    return float(np.clip((total - fg) / max(fg, 1), 1.0, 100.0))
+
+
+def _validation_callback(val: SegmentationData, batch_size: int, spec: PreprocessSpec, out: Path,
+                         patience: int, verbose: int):
+    class _Validate(keras().callbacks.Callback):
+        """Adds val_dice/val_iou to the logs, saves the best epoch, stops early."""
+
+        def __init__(self):
+            super().__init__()
+            self.best, self.best_epoch, self.best_weights, self.wait = -1.0, -1, None, 0
+
+        def on_epoch_end(self, epoch, logs=None):
+            scores = evaluate_predictor(keras_predictor(self.model, batch_size), val, batch_size)
+            logs = logs if logs is not None else {}
+            logs.update(val_dice=scores["dice"], val_iou=scores["iou"])
+            improved = scores["dice"] > self.best
+            if improved:
+                self.best, self.best_epoch, self.wait = scores["dice"], epoch, 0
+                self.best_weights = self.model.get_weights()
+                save_model(self.model, spec, out, force=True)
+            else:
+                self.wait += 1
+            if verbose:
+                mark = "  (best, saved)" if improved else ""
+                print(f"epoch {epoch + 1}: val Dice {scores['dice']:.4f}  val IoU {scores['iou']:.4f}{mark}",
+                      flush=True)
+            if self.wait >= patience:
+                self.model.stop_training = True
+
+        def on_train_end(self, logs=None):
+            if self.best_weights is not None:
+                self.model.set_weights(self.best_weights)
+
+    return _Validate()
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    path: Path
+    spec: PreprocessSpec
+    best_epoch: int
+    epochs_run: int
+    val_scores: dict
+    parameters: int
+
+
+def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
+    out = Path(out)
+    if out.suffix not in (".keras", ".h5"):
+        raise UsageError(f"--out must end in .keras or .h5: {out}")
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out} exists; pass --force to overwrite it")
+    spec = spec_for(config.model, config.normalize)
+    train_data, val_data = load_splits(config.data, spec)
+    set_seed(config.seed)
+    model = build_model(config.model)
+    weight = foreground_weight(train_data) if config.data.balance == "weight" else 1.0
+    model.compile(optimizer=keras().optimizers.Adam(config.learning_rate),
+                  loss=segmentation_loss(spec.classes, weight))
+    batches = batch_sequence(train_data, config.batch_size, config.data.augment, config.seed,
+                             oversample=config.data.balance == "oversample")
+    validate = _validation_callback(val_data, config.batch_size, spec, out, config.patience, config.verbose)
+    history = model.fit(batches, epochs=config.epochs, callbacks=[validate],
+                        verbose=auto_verbose(config.verbose))
+    scores = evaluate_predictor(keras_predictor(model, config.batch_size), val_data, config.batch_size)
+    return TrainResult(out, spec, validate.best_epoch + 1, len(history.epoch), scores, model.count_params())
+

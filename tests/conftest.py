@@ -1,0 +1,52 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Runs the real console entry point in a subprocess, as a user would."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "edgeseg", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=env, timeout=600)
+
+
+def last_error_line(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.startswith("edgeseg: error:")]
+    assert len(lines) == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    return lines[0]
+
+
+def write_pair(root: Path, stem: str, image: np.ndarray, mask: np.ndarray, suffix=".png", mask_suffix=".png"):
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "masks").mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(root / "images" / f"{stem}{suffix}")
+    Image.fromarray(mask).save(root / "masks" / f"{stem}{mask_suffix}")
+
+
+def make_directory_dataset(root: Path, count: int = 6, size: int = 40) -> Path:
+    from edgeseg.data.synthetic import synth_sample
+
+    for i in range(count):
+        pixels, labels = synth_sample(size, size, i, seed=3)
+        write_pair(root, f"img{i:02d}", pixels[..., 0], (labels * 255).astype(np.uint8))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory) -> Path:
+    """A tiny U-Net (32x32, 4 filters) trained once for the whole session."""
+    from edgeseg.config import DataConfig, ModelConfig, TrainConfig
+    from edgeseg.train import train
+
+    out = tmp_path_factory.mktemp("tiny") / "tiny.keras"
+    result = train(TrainConfig(model=ModelConfig(preset="tiny"), data=DataConfig(synthetic_train=256, synthetic_val=32),
+                               epochs=8, batch_size=16, verbose=0), out)
+    return result.path

@@ -1,0 +1,69 @@
+from pathlib import Path
+
+import pytest
+
+from conftest import last_error_line, make_directory_dataset, run_cli
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda root: None, "data directory not found"),
+    (lambda root: ((root / "images").mkdir(parents=True), (root / "masks").mkdir()), "no images"),
+    (lambda root: (make_directory_dataset(root, 3), (root / "images" / "img00.png").unlink()),
+     "mask without an image"),
+    (lambda root: (make_directory_dataset(root, 3), (root / "images" / "img01.png").write_text("garbage")),
+     "cannot read image"),
+])
+def test_train_bad_data_is_one_line_and_exit_2(tmp_path, setup, message):
+    data = tmp_path / "data"
+    setup(data)
+    out = tmp_path / "model.keras"
+    result = run_cli("train", "--data", str(data), "--preset", "tiny", "--epochs", "1", "--out", str(out))
+    assert result.returncode == 2
+    assert message in last_error_line(result)
+    assert not out.exists()
+
+
+def test_unknown_preset_is_one_line_and_exit_2(tmp_path):
+    result = run_cli("train", "--preset", "enormous", "--out", str(tmp_path / "m.keras"))
+    assert result.returncode == 2
+    assert "unknown preset 'enormous'" in last_error_line(result)
+
+
+def test_train_refuses_to_overwrite_without_force(tmp_path):
+    out = tmp_path / "model.keras"
+    out.write_text("precious")
+    result = run_cli("train", "--preset", "tiny", "--epochs", "1", "--out", str(out))
+    assert result.returncode == 2 and "--force" in last_error_line(result)
+    assert out.read_text() == "precious"
+
+
+def test_data_synth_then_train_and_eval_on_the_directory(tmp_path):
+    data = tmp_path / "synth"
+    result = run_cli("data", "synth", "--out", str(data), "--count", "24", "--size", "40")
+    assert result.returncode == 0, result.stderr
+    assert len(list((data / "images").iterdir())) == 24 == len(list((data / "masks").iterdir()))
+    again = run_cli("data", "synth", "--out", str(data), "--count", "2")
+    assert again.returncode == 2 and "--force" in last_error_line(again)
+    model = tmp_path / "m.keras"
+    trained = run_cli("train", "--data", str(data), "--preset", "tiny", "--epochs", "1", "--batch-size", "8",
+                      "--out", str(model))
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert "val Dice" in trained.stdout and model.is_file()
+    evaluated = run_cli("eval", str(model), "--data", str(data))
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert "Dice" in evaluated.stdout and "pixel accuracy" in evaluated.stdout
+
+
+def test_eval_of_a_missing_model(tmp_path):
+    result = run_cli("eval", str(tmp_path / "nope.keras"))
+    assert result.returncode == 2 and "model file not found" in last_error_line(result)
+
+
+def test_scripts_are_shims(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, str(root / "scripts" / "compress.py"), str(tmp_path / "x.keras")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "model file not found" in result.stderr

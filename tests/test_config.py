@@ -1,0 +1,30 @@
+import pytest
+
+from edgeseg.config import CompressConfig, DataConfig, ModelConfig, PreprocessSpec
+from edgeseg.errors import UsageError
+
+
+def test_spec_round_trip():
+    spec = PreprocessSpec(48, 64, 3, "-1-1", 0.4, 3)
+    assert PreprocessSpec.from_dict(spec.to_dict()) == spec
+    assert PreprocessSpec.from_dict({**spec.to_dict(), "future_field": 1}) == spec
+
+
+@pytest.mark.parametrize("make", [
+    lambda: PreprocessSpec(32, 32, normalize="0-255"),
+    lambda: PreprocessSpec(32, 32, channels=2),
+    lambda: ModelConfig(preset="huge"),
+    lambda: ModelConfig(arch="resnet"),
+    lambda: DataConfig(val_fraction=1.0),
+    lambda: CompressConfig(sparsity=1.0),
+    lambda: CompressConfig(sparsity=-0.1),
+    lambda: CompressConfig(onnx_opset=13),
+])
+def test_invalid_values_are_usage_errors(make):
+    with pytest.raises(UsageError):
+        make()
+
+
+def test_compress_config_round_trip():
+    config = CompressConfig(sparsity=0.8, qat=True)
+    assert CompressConfig(**{**config.to_dict(), "data": DataConfig(**config.to_dict()["data"])}) == config

@@ -1,0 +1,25 @@
+import subprocess
+import sys
+
+HEAVY = ("tensorflow", "tf_keras", "onnxruntime", "tensorflow_model_optimization", "tf2onnx")
+
+
+def _loaded_after(statement: str) -> list[str]:
+    code = f"import sys; {statement}; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return [m for m in out.stdout.strip().split(",") if m]
+
+
+def test_import_edgeseg_stays_light():
+    assert _loaded_after("import edgeseg") == []
+
+
+def test_cli_parser_data_and_runtimes_stay_light():
+    stmt = "import edgeseg.cli, edgeseg.data, edgeseg.runtimes, edgeseg.metrics; edgeseg.cli.build_parser()"
+    assert _loaded_after(stmt) == []
+
+
+def test_heavy_import_happens_on_demand():
+    # Also proves the checker above can see a heavy import when there is one.
+    loaded = _loaded_after("import edgeseg; edgeseg.build_model(edgeseg.ModelConfig(preset='tiny'))")
+    assert "tf_keras" in loaded

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from edgeseg.metrics import ScoreAccumulator, dice, iou, probabilities_to_labels
+
+masks = arrays(np.bool_, st.tuples(st.integers(1, 12), st.integers(1, 12)))
+
+
+@given(masks)
+def test_dice_of_a_mask_with_itself_is_one(x):
+    assert dice(x, x) == 1.0
+    assert iou(x, x) == 1.0
+
+
+@given(masks, st.data())
+def test_dice_is_symmetric_and_bounded(x, data):
+    y = data.draw(arrays(np.bool_, x.shape))
+    assert dice(x, y) == dice(y, x)
+    assert 0.0 <= dice(x, y) <= 1.0
+    assert 0.0 <= iou(x, y) <= dice(x, y) + 1e-12  # IoU never exceeds Dice
+
+
+@given(masks)
+def test_dice_of_a_mask_with_its_complement_is_zero(x):
+    if x.any():
+        assert dice(x, ~x) == 0.0
+
+
+def test_documented_conventions():
+    empty = np.zeros((4, 4), bool)
+    assert dice(empty, empty) == 1.0 and iou(empty, empty) == 1.0
+    full = np.ones((4, 4), bool)
+    assert dice(empty, full) == 0.0
+    half = np.zeros((4, 4), bool)
+    half[:2] = True
+    assert dice(half, full) == pytest.approx(2 * 8 / (8 + 16))
+    assert iou(half, full) == pytest.approx(0.5)
+
+
+def test_accumulator_global_versus_per_image():
+    acc = ScoreAccumulator(labels=2)
+    big_truth = np.ones((4, 4), int)
+    acc.update(big_truth, big_truth)  # perfect on a large object
+    small_truth = np.zeros((4, 4), int)
+    small_truth[0, 0] = 1
+    acc.update(np.zeros((4, 4), int), small_truth)  # misses a one-pixel object
+    result = acc.result()
+    assert result["dice_per_image"] == pytest.approx(0.5)
+    assert result["dice"] == pytest.approx(2 * 16 / (16 + 17))
+    assert result["pixel_accuracy"] == pytest.approx(31 / 32)
+    assert result["images"] == 2
+
+
+def test_multiclass_reports_each_class():
+    truth = np.array([[0, 1], [2, 2]])
+    pred = np.array([[0, 1], [2, 1]])
+    acc = ScoreAccumulator(labels=3)
+    acc.update(pred, truth)
+    result = acc.result()
+    assert result["dice_per_class"] == pytest.approx([2 * 1 / 3, 2 * 1 / 3])
+    assert result["dice"] == pytest.approx(2 / 3)
+
+
+def test_probabilities_to_labels():
+    sigmoid = np.array([[[0.2], [0.5]]])
+    assert probabilities_to_labels(sigmoid).tolist() == [[0, 1]]
+    softmax = np.array([[[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]]])
+    assert probabilities_to_labels(softmax).tolist() == [[1, 0]]
+
+
+def test_empty_accumulator_refuses_to_score():
+    with pytest.raises(ValueError):
+        ScoreAccumulator().result()

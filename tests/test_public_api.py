@@ -1,0 +1,18 @@
+import edgeseg
+
+
+def test_public_api_is_guarded():
+    assert edgeseg.__all__ == sorted(edgeseg.__all__[:-1]) + ["__version__"]
+    assert {"train", "compress", "load_model", "build_model", "PreprocessSpec", "CompressConfig"} <= set(edgeseg.__all__)
+
+
+def test_light_names_resolve_without_tensorflow():
+    assert edgeseg.PreprocessSpec(32, 32).labels == 2
+    assert issubclass(edgeseg.EdgesegError, Exception)
+
+
+def test_unknown_attribute_raises():
+    import pytest
+
+    with pytest.raises(AttributeError):
+        edgeseg.no_such_thing  # noqa: B018
