@@ -18,7 +18,7 @@ from ..evaluate import evaluate_predictor, format_scores, keras_predictor
 from ..models.io import load_model, save_model
 from ..outputs import atomic_output_dir, check_output_dir
 from .guard import Guarded, guard
-from .remedies import PRECISION, Remedies
+from .remedies import METHODS, PRECISION, Remedies
 from .report import SCHEMA, render_terminal, write_reports
 from .verify import Verified, gzip_size, verify
 
@@ -91,10 +91,12 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     from ..export.onnx import export_onnx, quantize_onnx_int8
     from ..export.tflite import convert_dynamic_range, convert_float16, convert_float32
     from .prune import prune, tflite_kernel_sparsity
+    from ..backend import set_seed
     from .qat import quantization_aware
 
     model_path, out = Path(model_path), Path(out)
     check_output_dir(out, force)
+    set_seed(config.seed)
     pruning = config.sparsity > 0
     run = _Run(config.verbose, 5 + pruning)
     budget, bs = config.max_dice_drop, config.batch_size
@@ -148,37 +150,40 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                 run.log(f"      {path.name}: Dice {verified.scores['dice']:.4f}")
 
         with run.step("tflite_int8", "TFLite int8 (full integer): quantize, verify in LiteRT, guard the budget"):
+            def int8_artifact(title, remedies, filename, methods=None, integer_io=True, against=reference, **extra):
+                run.log(f"  {title}:")
+                chain = remedies.chain(integer_io, methods) if methods else remedies.chain(integer_io)
+                g = guard(chain, tmp / filename, val, against, base_dice, budget, bs, run.log)
+                row = _guarded_row(tmp, g, "tflite", base_dice, budget, tflite_kernel_sparsity,
+                                   io="int8" if integer_io else "float", **extra)
+                if row is not None:
+                    rows.append(row)
+                return g, row
+
             remedies = Remedies(model, calibration, more_calibration, qat_factory(model, False))
-            run.log("  int8 (int8 input/output):")
-            g = guard(remedies.chain(), tmp / "model_int8.tflite", val, reference, base_dice, budget, bs, run.log)
-            rows.append(_guarded_row(tmp, g, "tflite", base_dice, budget, tflite_kernel_sparsity, io="int8"))
+            g, _ = int8_artifact("int8 (int8 input/output)", remedies, "model_int8.tflite")
             if g.method:
-                run.log(f"  int8 with float input/output ({g.method}):")
-                gf = guard(remedies.chain(integer_io=False, methods=(g.method,)),
-                           tmp / "model_int8_float_io.tflite", val, reference, base_dice, budget, bs, run.log)
-                rows.append(_guarded_row(tmp, gf, "tflite", base_dice, budget, tflite_kernel_sparsity, io="float"))
+                int8_artifact(f"int8 with float input/output ({g.method})", remedies, "model_int8_float_io.tflite",
+                              methods=(g.method,), integer_io=False)
             if config.qat:
-                run.log("  quantization-aware training (--qat):")
-                gq = guard(remedies.chain(methods=("qat",)), tmp / "model_int8_qat.tflite", val, reference,
-                           base_dice, budget, bs, run.log)
-                rows.append(_guarded_row(tmp, gq, "tflite", base_dice, budget, tflite_kernel_sparsity, io="int8"))
+                int8_artifact("quantization-aware training (--qat)", remedies, "model_int8_qat.tflite",
+                              methods=("qat",))
             if pruned is not None:
-                run.log("  pruned + int8:")
                 pruned_remedies = Remedies(pruned.model, calibration, more_calibration,
                                            qat_factory(pruned.model, True))
-                methods = ("ptq", "more-calibration", "int16x8", "float-fallback") + (("qat",) if config.qat else ())
                 # Dice is held to the unpruned baseline; the probability difference is measured
                 # against the float model the artifact was made from.
-                gp = guard(pruned_remedies.chain(methods=methods), tmp / "model_pruned_int8.tflite", val,
-                           keras_predictor(pruned.model, bs), base_dice, budget, bs, run.log)
-                row = _guarded_row(tmp, gp, "tflite", base_dice, budget, tflite_kernel_sparsity, io="int8",
-                                   reference="pruned.keras")
-                if row is not None:
-                    gap = abs(row["sparsity"] - config.sparsity)
+                pruned_kw = dict(against=keras_predictor(pruned.model, bs), reference="pruned.keras")
+                targets = [("pruned + int8", "model_pruned_int8.tflite", METHODS[:-1])]
+                if config.qat:
+                    targets.append(("pruned + pruning-preserving QAT (--qat)", "model_pruned_int8_pqat.tflite",
+                                    ("qat",)))
+                for title, filename, methods in targets:
+                    _, row = int8_artifact(title, pruned_remedies, filename, methods=methods, **pruned_kw)
+                    gap = abs(row["sparsity"] - config.sparsity) if row else 0.0
                     if gap > 0.01 and row["deployable"]:
                         row.update(deployable=False, reason=f"measured sparsity {row['sparsity']:.4f} is "
                                                             f"{gap:.4f} from the target {config.sparsity}")
-                    rows.append(row)
 
         with run.step("onnx", f"ONNX float32 (tf2onnx, opset {config.onnx_opset}) and int8 QDQ: verify in onnxruntime"):
             onnx_path = export_onnx(model, tmp / "model.onnx", config.onnx_opset)

@@ -46,7 +46,7 @@ def pruning_schedule(target: float, total_steps: int):
     frequency and end step are derived from the number of steps actually taken: the ramp
     ends at about 60% of them, leaving the rest to recover at the final sparsity."""
     sparsity = tfmot().sparsity.keras
-    ramp = max(1, int(total_steps * 0.6))
+    ramp = min(int(total_steps * 0.6), total_steps - 1)
     frequency = max(1, ramp // 10)
     end_step = (ramp // frequency) * frequency
     if end_step <= 0:

@@ -2,7 +2,9 @@
 selective quantization (sensitive layers kept in float) through TF's QuantizationDebugger."""
 from __future__ import annotations
 
+import csv
 import functools
+import io
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -99,8 +101,12 @@ def sensitive_layers(model, calibration: np.ndarray, count: int) -> list[str]:
     debugger = tf_.lite.experimental.QuantizationDebugger(converter=converter,
                                                           debug_dataset=representative(calibration))
     debugger.run()
-    errors = {name: np.sqrt(stats["mean_squared_error"]) / stats["scale"]
-              for name, stats in debugger.layer_statistics.items() if stats.get("scale")}
+    # The per-tensor scale is only in the CSV dump, not in layer_statistics.
+    dump = io.StringIO()
+    debugger.layer_statistics_dump(dump)
+    dump.seek(0)
+    errors = {row["tensor_name"]: np.sqrt(float(row["mean_squared_error"])) / float(row["scale"])
+              for row in csv.DictReader(dump) if float(row.get("scale") or 0) > 0}
     return sorted(errors, key=errors.get, reverse=True)[:count]
 
 

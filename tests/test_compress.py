@@ -1,0 +1,135 @@
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from conftest import last_error_line, run_cli
+
+SMALL_DATA = ["--synthetic-train", "64", "--synthetic-val", "16", "--calibration-samples", "16"]
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def compressed(tiny_model_path, tmp_path_factory):
+    """One real compress run through the CLI, shared by the checks below."""
+    out = tmp_path_factory.mktemp("compress") / "out"
+    before = _sha(tiny_model_path)
+    result = run_cli("compress", str(tiny_model_path), "--out", str(out), "--sparsity", "0.5", *SMALL_DATA)
+    return result, out, before
+
+
+def test_compress_succeeds_and_reports(compressed, tiny_model_path):
+    result, out, before = compressed
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _sha(tiny_model_path) == before  # the user's file is never modified
+    assert "synthetic data" in result.stdout  # the warning that real data gives real numbers
+    for step in ("[1/6]", "[6/6]", "model_int8.tflite"):
+        assert step in result.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["schema"] == "edgeseg.compress/1"
+    assert report["model_sha256"] == before
+    assert 0.8 <= report["baseline"]["dice"] <= 1.0
+    assert set(report["timings"]) >= {"load", "baseline", "prune", "tflite_float", "tflite_int8", "onnx"}
+    names = {a["path"] for a in report["artifacts"]}
+    assert names >= {"model_float32.tflite", "model_float16.tflite", "model_dynamic_range.tflite",
+                     "model_int8.tflite", "model_int8_float_io.tflite", "model_pruned_int8.tflite",
+                     "model.onnx", "model_int8.onnx"}
+    for artifact in report["artifacts"]:
+        path = out / artifact["path"]
+        assert path.is_file() and path.stat().st_size == artifact["bytes"]
+        assert 0 < artifact["gzip_bytes"] and 0.0 <= artifact["dice"] <= 1.0
+        assert artifact["runtime"] == ("litert-cpu" if artifact["format"] == "tflite" else "ort-cpu")
+        assert artifact["max_abs_diff"] is not None
+    assert (out / "report.md").read_text().count("|") > 20
+    assert (out / "pruned.keras").is_file()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporaries left
+
+
+def test_int8_artifacts_are_deployable_within_budget(compressed):
+    report = json.loads((compressed[1] / "report.json").read_text())
+    base = report["baseline"]["dice"]
+    by_path = {a["path"]: a for a in report["artifacts"]}
+    for name in ("model_int8.tflite", "model_int8.onnx"):
+        a = by_path[name]
+        assert a["deployable"] == (a["dice"] >= base - 0.01), a
+        assert a["attempts"][0]["method"] == "ptq"
+    assert by_path["model_float32.tflite"]["max_abs_diff"] < 1e-4
+    assert by_path["model_float32.tflite"]["deployable"]
+
+
+def test_measured_sparsity_meets_target(compressed):
+    report = json.loads((compressed[1] / "report.json").read_text())
+    assert abs(report["pruning"]["sparsity_model"] - 0.5) <= 0.01
+    pruned = next(a for a in report["artifacts"] if a["path"] == "model_pruned_int8.tflite")
+    assert abs(pruned["sparsity"] - 0.5) <= 0.01
+    assert pruned["gzip_bytes"] < next(a for a in report["artifacts"] if a["path"] == "model_int8.tflite")["gzip_bytes"]
+    unpruned = next(a for a in report["artifacts"] if a["path"] == "model_float32.tflite")
+    assert unpruned["sparsity"] < 0.05
+
+
+def test_artifacts_run_in_their_runtimes(compressed):
+    import onnx
+    from ai_edge_litert.interpreter import Interpreter
+
+    out = compressed[1]
+    interpreter = Interpreter(model_path=str(out / "model_int8.tflite"))
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    assert interpreter.get_output_details()[0]["dtype"] == np.int8
+    float_io = Interpreter(model_path=str(out / "model_int8_float_io.tflite"))
+    assert float_io.get_input_details()[0]["dtype"] == np.float32
+
+    from edgeseg.runtimes.onnxrt import OnnxSession
+
+    for name in ("model.onnx", "model_int8.onnx"):
+        proto = onnx.load(str(out / name))
+        onnx.checker.check_model(proto)
+        assert max(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")) >= 17
+        graph_input = proto.graph.input[0]
+        assert graph_input.name == "input"
+        assert not graph_input.type.tensor_type.shape.dim[0].HasField("dim_value")  # dynamic batch
+        probs = OnnxSession(out / name).run(np.zeros((3, 32, 32, 1), np.float32))
+        assert probs.shape == (3, 32, 32, 1)
+    proto = onnx.load(str(out / "model_int8.onnx"))
+    assert any(node.op_type == "QuantizeLinear" for node in proto.graph.node)
+
+
+def test_existing_output_is_not_replaced_without_force(compressed, tiny_model_path):
+    out = compressed[1]
+    before = (out / "report.json").read_text()
+    result = run_cli("compress", str(tiny_model_path), "--out", str(out), *SMALL_DATA)
+    assert result.returncode == 2 and "--force" in last_error_line(result)
+    assert (out / "report.json").read_text() == before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sparsity", "1.0"], "--sparsity must be in [0, 1)"),
+    (["--max-dice-drop", "-1"], "--max-dice-drop"),
+    (["--data", "/no/such/dir"], "data directory not found"),
+])
+def test_bad_options_exit_2_and_write_nothing(tiny_model_path, tmp_path, args, message):
+    out = tmp_path / "out"
+    result = run_cli("compress", str(tiny_model_path), "--out", str(out), *args)
+    assert result.returncode == 2
+    assert message in last_error_line(result)
+    assert not out.exists()
+
+
+def test_keras3_and_non_model_files_are_refused(tmp_path):
+    import zipfile
+
+    keras3 = tmp_path / "k3.keras"
+    with zipfile.ZipFile(keras3, "w") as z:
+        z.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
+        z.writestr("config.json", "{}")
+        z.writestr("model.weights.h5", b"")
+    result = run_cli("compress", str(keras3))
+    assert result.returncode == 2 and "Keras 3" in last_error_line(result)
+    text = tmp_path / "notes.keras"
+    text.write_text("hello")
+    result = run_cli("compress", str(text))
+    assert result.returncode == 2 and "not a valid .keras" in last_error_line(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k3.keras", "notes.keras"]

@@ -1,0 +1,72 @@
+"""The compress steps as functions: pruning leaves the caller's model alone, every remedy
+yields a model LiteRT runs, and a failing run leaves nothing behind."""
+import numpy as np
+import pytest
+
+from edgeseg.config import CompressConfig, DataConfig
+from edgeseg.data.dataset import load_splits
+from edgeseg.evaluate import evaluate_predictor, keras_predictor
+from edgeseg.models.io import load_model
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_path):
+    model, spec = load_model(tiny_model_path)
+    train, val = load_splits(DataConfig(synthetic_train=32, synthetic_val=8), spec)
+    return model, spec, train, val
+
+
+def test_pruning_changes_a_copy_never_the_given_model(tiny):
+    from edgeseg.compress.prune import kernel_sparsity, prune
+
+    model, spec, train, _ = tiny
+    before = [w.copy() for w in model.get_weights()]
+    result = prune(model, train, 0.6, epochs=1, batch_size=8, classes=1, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert abs(result.sparsity - 0.6) <= 0.01
+    assert kernel_sparsity(model) < 0.05
+    assert result.kept_dense == ["output"]
+
+
+def test_pruning_schedule_reaches_target_on_short_runs():
+    from edgeseg.compress.prune import pruning_schedule
+
+    for steps in (1, 2, 7, 40, 1000):
+        schedule = pruning_schedule(0.8, steps)
+        reached = [float(schedule(step)[1]) for step in range(steps)]
+        assert max(reached) == pytest.approx(0.8, abs=1e-6), steps
+
+
+@pytest.mark.parametrize("method", ["more-calibration", "int16x8", "float-fallback"])
+def test_each_remedy_produces_a_model_litert_runs(tiny, tmp_path, method):
+    from edgeseg.compress.remedies import Remedies
+    from edgeseg.runtimes.litert import LiteRTSession
+
+    model, spec, train, val = tiny
+    calibration = train.batch(range(8))[0]
+    remedies = Remedies(model, calibration[:4], calibration, None)
+    path = tmp_path / f"{method}.tflite"
+    path.write_bytes(remedies.converter(method, integer_io=True)())
+    session = LiteRTSession(path)
+    base = evaluate_predictor(keras_predictor(model), val)["dice"]
+    assert evaluate_predictor(session.run, val)["dice"] >= base - 0.05
+    if method == "int16x8":
+        assert session.input["dtype"] == np.int16
+    if method == "float-fallback":
+        assert remedies.denylist()  # the sensitive layers that were kept in float
+
+
+def test_failed_run_leaves_no_output(tiny_model_path, tmp_path, monkeypatch):
+    import edgeseg.export.tflite as tflite
+    from edgeseg.compress.pipeline import compress
+
+    def interrupted(model):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tflite, "convert_float32", interrupted)
+    out = tmp_path / "out"
+    config = CompressConfig(data=DataConfig(synthetic_train=8, synthetic_val=4), sparsity=0.0,
+                            calibration_samples=4, verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        compress(tiny_model_path, config, out)
+    assert list(tmp_path.iterdir()) == []
