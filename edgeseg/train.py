@@ -3,6 +3,7 @@ numpy metrics every epoch; the best epoch is kept on disk and restored at the en
 from __future__ import annotations
 
 import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 from .backend import keras, set_seed
 from .config import PreprocessSpec, TrainConfig
 from .data.dataset import SegmentationData, load_splits
-from .errors import OutputExistsError, UsageError
+from .errors import DataError, OutputExistsError, UsageError
 from .evaluate import evaluate_predictor, keras_predictor
 from .losses import segmentation_loss
 from .models.io import save_model
@@ -61,6 +62,20 @@ def batch_sequence(data: SegmentationData, batch_size: int, augment: bool, seed:
             self.order = self._new_order()
 
     return _Batches()
+
+
+def fit(model, batches, epochs: int, verbose: int, callbacks=()):
+    """model.fit, except that a DataError raised while decoding a batch reaches the user as
+    the same one-line DataError, not as the TensorFlow error that wraps it."""
+    try:
+        return model.fit(batches, epochs=epochs, callbacks=list(callbacks), verbose=auto_verbose(verbose))
+    except DataError:
+        raise
+    except Exception as exc:
+        found = re.search(r"DataError: ([^\n]+)", str(exc))
+        if found:
+            raise DataError(found.group(1).strip()) from None
+        raise
 
 
 def foreground_weight(data: SegmentationData, sample: int = 64) -> float:
@@ -133,8 +148,7 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
     batches = batch_sequence(train_data, config.batch_size, config.data.augment, config.seed,
                              oversample=config.data.balance == "oversample")
     validate = _validation_callback(val_data, config.batch_size, spec, out, config.patience, config.verbose)
-    history = model.fit(batches, epochs=config.epochs, callbacks=[validate],
-                        verbose=auto_verbose(config.verbose))
+    history = fit(model, batches, config.epochs, config.verbose, [validate])
     scores = evaluate_predictor(keras_predictor(model, config.batch_size), val_data, config.batch_size)
     return TrainResult(out, spec, validate.best_epoch + 1, len(history.epoch), scores, model.count_params())
 

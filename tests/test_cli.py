@@ -67,3 +67,13 @@ def test_scripts_are_shims(tmp_path):
     result = subprocess.run([sys.executable, str(root / "scripts" / "compress.py"), str(tmp_path / "x.keras")],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "model file not found" in result.stderr
+
+
+def test_truncated_image_found_during_training_is_one_line(tmp_path):
+    data = make_directory_dataset(tmp_path / "data", 6)
+    victim = data / "images" / "img03.png"
+    victim.write_bytes(victim.read_bytes()[:120])  # the header parses, the pixels do not
+    result = run_cli("train", "--data", str(data), "--preset", "tiny", "--epochs", "1", "--batch-size", "2",
+                     "--out", str(tmp_path / "m.keras"))
+    assert result.returncode == 2
+    assert "img03.png" in last_error_line(result)

@@ -23,3 +23,11 @@ def test_heavy_import_happens_on_demand():
     # Also proves the checker above can see a heavy import when there is one.
     loaded = _loaded_after("import edgeseg; edgeseg.build_model(edgeseg.ModelConfig(preset='tiny'))")
     assert "tf_keras" in loaded
+
+
+def test_legacy_keras_flag_is_set_in_exactly_one_module():
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "edgeseg"
+    setters = [p.name for p in package.rglob("*.py") if "TF_USE_LEGACY_KERAS" in p.read_text()]
+    assert setters == ["backend.py"]

@@ -74,3 +74,23 @@ def test_probabilities_to_labels():
 def test_empty_accumulator_refuses_to_score():
     with pytest.raises(ValueError):
         ScoreAccumulator().result()
+
+
+def test_memoized_reference_runs_once_per_distinct_batch():
+    from edgeseg.evaluate import memoized
+
+    calls = []
+
+    def predict(images):
+        calls.append(images.shape)
+        return images * 2
+
+    run = memoized(predict)
+    a, b = np.zeros((2, 3, 3, 1), np.float32), np.ones((2, 3, 3, 1), np.float32)
+    for _ in range(3):
+        assert np.array_equal(run(a), a * 2) and np.array_equal(run(b), b * 2)
+    assert len(calls) == 2
+    tiny_budget = memoized(predict, max_bytes=1)
+    tiny_budget(a)
+    tiny_budget(a)
+    assert len(calls) == 4  # over budget: nothing cached, still correct

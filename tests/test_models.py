@@ -58,6 +58,8 @@ def test_save_and_load_carry_the_spec(tmp_path, suffix):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
     with pytest.raises(OutputExistsError):
         save_model(model, spec, path)
+    with pytest.raises(UsageError, match="trained with normalize -1-1"):
+        load_model(path, normalize="0-1")
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"m{suffix}"]  # no temporary left behind
 
 

@@ -4,6 +4,7 @@ Everything is written into a temporary directory that replaces OUT only when the
 succeeds, so an interrupted or failed run leaves nothing half-written."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ import numpy as np
 
 from ..config import CompressConfig
 from ..data.dataset import SegmentationData, load_splits
-from ..evaluate import evaluate_predictor, format_scores, keras_predictor
+from ..evaluate import evaluate_predictor, format_scores, keras_predictor, memoized
 from ..models.io import load_model, save_model
 from ..outputs import atomic_output_dir, check_output_dir
 from .guard import Guarded, guard
@@ -110,8 +111,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         run.log(f"      input {spec.height}x{spec.width}x{spec.channels}, {spec.classes} class(es), "
                 f"normalize {spec.normalize}; {len(train)} train / {len(val)} val images")
         calibration = _calibration(train, config.calibration_samples, bs)
-        more_calibration = _calibration(train, 4 * config.calibration_samples, bs)
-    reference = keras_predictor(model, bs)
+        more_calibration = functools.cache(lambda: _calibration(train, 4 * config.calibration_samples, bs))
+    reference = memoized(keras_predictor(model, bs))
 
     with run.step("baseline", "baseline: float Keras model on the validation data"):
         baseline = evaluate_predictor(reference, val, bs)
@@ -173,13 +174,22 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                                            qat_factory(pruned.model, True))
                 # Dice is held to the unpruned baseline; the probability difference is measured
                 # against the float model the artifact was made from.
-                pruned_kw = dict(against=keras_predictor(pruned.model, bs), reference="pruned.keras")
-                targets = [("pruned + int8", "model_pruned_int8.tflite", METHODS[:-1])]
+                pruned_kw = dict(against=memoized(keras_predictor(pruned.model, bs)), reference="pruned.keras")
+                methods = METHODS[:-1]
+                if pruning_info["dice"] < base_dice - budget:
+                    # Quantization remedies cannot win back what pruning lost; say so instead.
+                    run.log(f"      the pruned float model is already outside the budget (Dice "
+                            f"{pruning_info['dice']:.4f}); raise --finetune-epochs or lower --sparsity")
+                    methods = ("ptq",)
+                targets = [("pruned + int8", "model_pruned_int8.tflite", methods)]
                 if config.qat:
                     targets.append(("pruned + pruning-preserving QAT (--qat)", "model_pruned_int8_pqat.tflite",
                                     ("qat",)))
                 for title, filename, methods in targets:
                     _, row = int8_artifact(title, pruned_remedies, filename, methods=methods, **pruned_kw)
+                    if row and not row["deployable"] and pruning_info["dice"] < base_dice - budget:
+                        row["reason"] = (f"pruning alone dropped Dice to {pruning_info['dice']:.4f} (baseline "
+                                         f"{base_dice:.4f}, budget {budget}); fine-tune longer or prune less")
                     gap = abs(row["sparsity"] - config.sparsity) if row else 0.0
                     if gap > 0.01 and row["deployable"]:
                         row.update(deployable=False, reason=f"measured sparsity {row['sparsity']:.4f} is "
@@ -190,7 +200,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
             rows.append(_row(tmp, onnx_path, "onnx", "float32", verify(onnx_path, val, reference, bs),
                              base_dice, budget, opset=config.onnx_opset))
             run.log(f"      model.onnx: Dice {rows[-1]['dice']:.4f}")
-            onnx_remedies = [("ptq", calibration), ("more-calibration", more_calibration)]
+            onnx_remedies = [("ptq", lambda: calibration), ("more-calibration", more_calibration)]
             go = guard([(m, _onnx_int8(onnx_path, tmp, c, quantize_onnx_int8)) for m, c in onnx_remedies],
                        tmp / "model_int8.onnx", val, reference, base_dice, budget, bs, run.log)
             rows.append(_guarded_row(tmp, go, "onnx", base_dice, budget, opset=config.onnx_opset))
@@ -210,11 +220,11 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     return report
 
 
-def _onnx_int8(float_path: Path, tmp: Path, calibration: np.ndarray, quantize) -> Callable[[], bytes]:
+def _onnx_int8(float_path: Path, tmp: Path, calibration: Callable[[], np.ndarray], quantize) -> Callable[[], bytes]:
     def convert() -> bytes:
-        target = tmp / f".int8_{len(calibration)}.onnx"
+        target = tmp / ".int8_candidate.onnx"
         try:
-            quantize(float_path, target, calibration)
+            quantize(float_path, target, calibration())
             return target.read_bytes()
         finally:
             target.unlink(missing_ok=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from ..backend import keras, tfmot
 from ..data.dataset import SegmentationData
 from ..losses import segmentation_loss
-from ..train import auto_verbose, batch_sequence
+from ..train import batch_sequence, fit
 
 PRUNABLE_KERNELS = {"Conv2D": "kernel", "Conv2DTranspose": "kernel", "Dense": "kernel",
                     "SeparableConv2D": "pointwise_kernel", "DepthwiseConv2D": "depthwise_kernel"}
@@ -86,7 +86,7 @@ def prune(model, train: SegmentationData, target: float, epochs: int, batch_size
     # Wrapping reuses each layer's variables, so it must wrap a copy, never the caller's model.
     wrapped = keras().models.clone_model(copy_model(model), clone_function=wrap)
     wrapped.compile(optimizer=keras().optimizers.Adam(learning_rate), loss=segmentation_loss(classes))
-    wrapped.fit(batches, epochs=epochs, callbacks=[sparsity.UpdatePruningStep()], verbose=auto_verbose(verbose))
+    fit(wrapped, batches, epochs, verbose, [sparsity.UpdatePruningStep()])
     stripped = sparsity.strip_pruning(wrapped)
     return PruneResult(stripped, target, kernel_sparsity(stripped), steps, sorted(keep_dense))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..backend import keras, tfmot
 from ..data.dataset import SegmentationData
 from ..losses import segmentation_loss
-from ..train import auto_verbose, batch_sequence
+from ..train import batch_sequence, fit
 from .prune import copy_model
 
 
@@ -19,6 +19,5 @@ def quantization_aware(model, train: SegmentationData, epochs: int, batch_size: 
     else:
         qat_model = quantize.quantize_model(base)
     qat_model.compile(optimizer=keras().optimizers.Adam(learning_rate), loss=segmentation_loss(classes))
-    qat_model.fit(batch_sequence(train, batch_size, augment=True, seed=seed), epochs=epochs,
-                  verbose=auto_verbose(verbose))
+    fit(qat_model, batch_sequence(train, batch_size, augment=True, seed=seed), epochs, verbose)
     return qat_model

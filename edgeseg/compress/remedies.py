@@ -16,14 +16,21 @@ class Remedies:
     """Builds each method's converter lazily and caches what is expensive to make
     (the sensitive-layer list, the QAT model) so the float-I/O variant can reuse it."""
 
-    def __init__(self, model, calibration: np.ndarray, more_calibration: np.ndarray,
+    def __init__(self, model, calibration: np.ndarray, more_calibration: Callable[[], np.ndarray],
                  make_qat_model: Callable[[], object] | None):
         self.model = model
         self.calibration = calibration
-        self.more_calibration = more_calibration
+        self._more_calibration = more_calibration
         self.make_qat_model = make_qat_model
         self._denylist: tuple[str, ...] | None = None
         self._qat_model = None
+
+    @property
+    def more_calibration(self) -> np.ndarray:
+        """Decoded only when plain calibration missed the budget."""
+        if callable(self._more_calibration):
+            self._more_calibration = self._more_calibration()
+        return self._more_calibration
 
     def denylist(self) -> tuple[str, ...]:
         if self._denylist is None:

@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 from ..config import PreprocessSpec
-from ..errors import ModelError, OutputExistsError
+from ..errors import ModelError, OutputExistsError, UsageError
 
 SPEC_ENTRY = "edgeseg.json"
 SPEC_ATTR = "edgeseg_spec"
@@ -115,6 +115,9 @@ def load_model(path, normalize: str | None = None):
         spec = PreprocessSpec.from_dict(stored)
         if (spec.height, spec.width, spec.channels) != (height, width, channels):
             raise ModelError(f"{path}: stored preprocessing spec does not match the model's input shape")
+        if normalize is not None and normalize != spec.normalize:
+            raise UsageError(f"{path} was trained with normalize {spec.normalize}; --normalize {normalize} "
+                             "would feed it different inputs (leave the option out)")
     else:
         spec = PreprocessSpec(height, width, channels, normalize or "0-1",
                               classes=1 if out_channels == 1 else out_channels)
