@@ -43,12 +43,21 @@ def _cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--normalize", choices=NORMALIZE_CHOICES, default=None,
+                   help="for models without a stored preprocessing spec (default 0-1)")
+    p.add_argument("--custom-objects", default=None, metavar="FILE.py",
+                   help="a Python file defining custom layer classes (Keras 3, and the tf_keras class to rebuild with)")
+    p.add_argument("--unsafe", action="store_true",
+                   help="allow Lambda layers, which run arbitrary Python stored in the model file")
+
+
 def _cmd_eval(a: argparse.Namespace) -> int:
     from .data.dataset import load_splits
     from .evaluate import evaluate_predictor, format_scores, keras_predictor
     from .models.io import load_model
 
-    model, spec = load_model(Path(a.model), a.normalize)
+    model, spec = load_model(Path(a.model), a.normalize, a.unsafe, a.custom_objects)
     _, val = load_splits(_data_config(a), spec)
     scores = evaluate_predictor(keras_predictor(model, a.batch_size), val, a.batch_size)
     print(f"{a.model} on {a.data} (validation split): " + format_scores(scores))
@@ -75,7 +84,8 @@ def _cmd_compress(a: argparse.Namespace) -> int:
 
     config = CompressConfig(data=_data_config(a), normalize=a.normalize, sparsity=a.sparsity,
                             max_dice_drop=a.max_dice_drop, qat=a.qat, finetune_epochs=a.finetune_epochs,
-                            batch_size=a.batch_size, calibration_samples=a.calibration_samples, seed=a.seed)
+                            batch_size=a.batch_size, calibration_samples=a.calibration_samples, seed=a.seed,
+                            unsafe=a.unsafe, custom_objects=a.custom_objects)
     model_path = Path(a.model)
     result = compress(model_path, config, Path(a.out) if a.out else default_out_dir(model_path), force=a.force)
     return exit_code_for(result)
@@ -115,8 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="Dice, IoU and pixel accuracy of a model on the validation split")
     e.add_argument("model")
     _data_args(e)
-    e.add_argument("--normalize", choices=NORMALIZE_CHOICES, default=None,
-                   help="for models without a stored preprocessing spec (default 0-1)")
+    _model_args(e)
     e.add_argument("--batch-size", type=int, default=8)
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(func=_cmd_eval)
@@ -134,10 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_synth)
 
     c = sub.add_parser("compress", help="prune, quantize, export and verify a model")
-    c.add_argument("model", help="a tf_keras .keras or .h5 file")
+    c.add_argument("model", help="a .keras (Keras 2 or 3) or .h5 file")
     _data_args(c, default="synthetic")
-    c.add_argument("--normalize", choices=NORMALIZE_CHOICES, default=None,
-                   help="for models without a stored preprocessing spec (default 0-1)")
+    _model_args(c)
     c.add_argument("--out", default=None, help="output directory (default: <model stem>_edgeseg/ beside the model)")
     c.add_argument("--sparsity", type=float, default=0.5)
     c.add_argument("--max-dice-drop", type=float, default=0.01, help="accuracy budget (absolute Dice)")

@@ -121,6 +121,8 @@ class CompressConfig:
     batch_size: int = 8
     calibration_samples: int = 64
     onnx_opset: int = 17
+    unsafe: bool = False
+    custom_objects: str | None = None
     seed: int = 0
     verbose: int = 1
 

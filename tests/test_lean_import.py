@@ -26,8 +26,10 @@ def test_heavy_import_happens_on_demand():
 
 
 def test_legacy_keras_flag_is_set_in_exactly_one_module():
+    import re
     from pathlib import Path
 
     package = Path(__file__).resolve().parents[1] / "edgeseg"
-    setters = [p.name for p in package.rglob("*.py") if "TF_USE_LEGACY_KERAS" in p.read_text()]
+    literal = re.compile(r"[\"']TF_USE_LEGACY_KERAS[\"']")
+    setters = [p.name for p in package.rglob("*.py") if literal.search(p.read_text())]
     assert setters == ["backend.py"]

@@ -104,7 +104,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
 
     with run.step("load", f"loading {model_path}"):
         source_hash = _sha256(model_path) if model_path.is_file() else None
-        model, spec = load_model(model_path, config.normalize)
+        model, spec = load_model(model_path, config.normalize, config.unsafe, config.custom_objects)
         train, val = load_splits(config.data, spec)
         if config.data.is_synthetic:
             run.log("      warning: no --data given; using built-in synthetic data. Real data gives real numbers.")

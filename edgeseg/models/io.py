@@ -87,8 +87,9 @@ def check_segmentation_model(model) -> tuple[int, int, int, int]:
     return int(inp[1]), int(inp[2]), int(inp[3]), int(out[3])
 
 
-def load_model(path, normalize: str | None = None):
-    """Returns (tf_keras model, PreprocessSpec). `normalize` applies only to files without a spec."""
+def load_model(path, normalize: str | None = None, unsafe: bool = False, custom_objects=None):
+    """Returns (tf_keras model, PreprocessSpec). `normalize` applies only to files without a spec.
+    Keras 3 files are rebuilt as equivalent tf_keras models (see models/keras3.py)."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
@@ -100,16 +101,21 @@ def load_model(path, normalize: str | None = None):
         version, stored = _h5_info(path)
     else:
         raise ModelError(f"unsupported model format {path.suffix!r}: give a .keras or .h5 file")
-    if version.startswith("3."):
-        raise ModelError(f"{path} was written by Keras {version} (tensorflow.keras under TF 2.16+); "
-                         "edgeseg compresses tf_keras (Keras 2) models and cannot load Keras 3 files yet")
-    from ..backend import keras
+    major = version.split(".")[0]
+    if major.isdigit() and int(major) > 3:
+        raise ModelError(f"{path} was written by Keras {version}, newer than the Keras 3 this edgeseg reads")
+    if major == "3":
+        from .keras3 import load_keras3
 
-    try:
-        model = keras().models.load_model(path, compile=False)
-    except Exception as exc:  # a foreign file can fail deep inside Keras in many ways
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"cannot load {path}: {first}") from None
+        model = load_keras3(path, unsafe, custom_objects)
+    else:
+        from ..backend import keras
+
+        try:
+            model = keras().models.load_model(path, compile=False, safe_mode=not unsafe)
+        except Exception as exc:  # a foreign file can fail deep inside Keras in many ways
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"cannot load {path}: {first[:300]}") from None
     height, width, channels, out_channels = check_segmentation_model(model)
     if stored is not None:
         spec = PreprocessSpec.from_dict(stored)

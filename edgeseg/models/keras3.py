@@ -1,0 +1,185 @@
+"""Keras 3 models rebuilt as equivalent tf_keras models.
+
+tensorflow-model-optimization, TFLiteConverter.from_keras_model and tf2onnx need Keras 2
+(tf_keras). A Keras 3 file is loaded with Keras 3, then its layer graph is replayed layer by
+layer with the tf_keras class of the same name, the same names and the same weights. The two
+models are compared on random inputs every time; a rebuild that disagrees is refused.
+"""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from ..errors import ModelError, UsageError
+
+SUPPORTED = (
+    "InputLayer", "Conv2D", "Conv2DTranspose", "SeparableConv2D", "DepthwiseConv2D", "BatchNormalization",
+    "Activation", "ReLU", "LeakyReLU", "PReLU", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
+    "UpSampling2D", "Resizing", "Rescaling", "ZeroPadding2D", "Cropping2D", "Concatenate", "Add", "Multiply",
+    "Dropout", "SpatialDropout2D", "Reshape", "Softmax", "Dense", "Lambda",
+)
+RENAMED_KEYS = {"LeakyReLU": {"negative_slope": "alpha"}}
+BASE_KEYS = {"name", "trainable", "dtype"}
+AGREEMENT_ATOL = 1e-5
+
+
+def _plain_dtype(value):
+    if isinstance(value, dict):  # Keras 3 DTypePolicy
+        return value.get("config", {}).get("name", "float32")
+    return value
+
+
+def _tf_keras_config(layer, tf_class) -> dict:
+    config = dict(layer.get_config())
+    for old, new in RENAMED_KEYS.get(type(layer).__name__, {}).items():
+        if old in config:
+            config[new] = config.pop(old)
+    config["dtype"] = _plain_dtype(config.get("dtype"))
+    accepted = set(inspect.signature(tf_class.__init__).parameters) | BASE_KEYS
+    # Initializers, regularizers and constraints shape training, not inference; the weights are copied.
+    return {k: v for k, v in config.items() if k in accepted
+            and not k.endswith(("_initializer", "_regularizer", "_constraint"))}
+
+
+def _convert_layer(layer, unsafe: bool, custom: dict):
+    import tf_keras
+
+    name = type(layer).__name__
+    if hasattr(layer, "layers") and hasattr(layer, "inputs"):
+        return rebuild(layer, unsafe, check=False, custom=custom)
+    if name in custom:
+        return custom[name].from_config(_tf_keras_config(layer, custom[name]))
+    if name not in SUPPORTED:
+        raise ModelError(f"layer {layer.name!r} of class {name} is not supported for Keras 3 models; "
+                         "supported: " + ", ".join(s for s in SUPPORTED if s != "Lambda")
+                         + f". For a custom layer, give --custom-objects my_layers.py defining a tf_keras "
+                           f"layer class named {name}")
+    if name == "Lambda":
+        if not unsafe:
+            raise UsageError(f"layer {layer.name!r} is a Lambda layer: it runs arbitrary Python stored in the "
+                             "file, so it is refused; pass --unsafe only for a file you trust")
+        return tf_keras.layers.Lambda(layer.function, name=layer.name)
+    tf_class = getattr(tf_keras.layers, name)
+    return tf_class(**_tf_keras_config(layer, tf_class))
+
+
+def _rebuild_sequential(model, unsafe: bool, custom: dict):
+    import tf_keras
+
+    inputs = tf_keras.Input(batch_shape=model.inputs[0].shape, name=model.inputs[0].name.split(":")[0])
+    x, pairs = inputs, []
+    for layer in model.layers:
+        converted = _convert_layer(layer, unsafe, custom)
+        x = converted(x)
+        pairs.append((layer, converted))
+    return tf_keras.Model(inputs, x, name=model.name), pairs
+
+
+def _rebuild_functional(model, unsafe: bool, custom: dict):
+    import keras
+    import tf_keras
+
+    tensors: dict[int, object] = {}
+    pairs = []
+    for t in model.inputs:
+        tensors[id(t)] = tf_keras.Input(batch_shape=t.shape, name=t.name.split(":")[0], dtype=t.dtype)
+    for depth in sorted(model._nodes_by_depth, reverse=True):  # noqa: SLF001 - Keras 3's graph order
+        for node in model._nodes_by_depth[depth]:  # noqa: SLF001
+            layer = node.operation
+            if type(layer).__name__ == "InputLayer":
+                continue
+            converted = next((c for l, c in pairs if l is layer), None)  # a shared layer is converted once
+            if converted is None:
+                converted = _convert_layer(layer, unsafe, custom)
+                pairs.append((layer, converted))
+            swap = lambda v: tensors[id(v)] if isinstance(v, keras.KerasTensor) else v  # noqa: E731
+            args = keras.tree.map_structure(swap, node.arguments.args)
+            kwargs = keras.tree.map_structure(swap, node.arguments.kwargs)
+            outputs = converted(*args, **kwargs)
+            flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+            for k3, tk in zip(node.outputs, flat):
+                tensors[id(k3)] = tk
+    rebuilt = tf_keras.Model([tensors[id(t)] for t in model.inputs], [tensors[id(t)] for t in model.outputs],
+                             name=model.name)
+    return rebuilt, pairs
+
+
+def _copy_weights(pairs) -> None:
+    for source, target in pairs:
+        if hasattr(source, "layers") and hasattr(source, "inputs"):
+            continue  # nested models copied their own weights when rebuilt
+        weights = [np.asarray(w) for w in source.get_weights()]
+        if len(weights) != len(target.get_weights()):
+            raise ModelError(f"layer {source.name!r}: {len(weights)} weights in the file, "
+                             f"{len(target.get_weights())} in the rebuilt layer")
+        target.set_weights(weights)
+
+
+def check_agreement(original, rebuilt, samples: int = 2, seed: int = 0) -> float:
+    """Largest absolute output difference on random inputs; refuses a rebuild above AGREEMENT_ATOL."""
+    shape = tuple(original.inputs[0].shape[1:])
+    x = np.random.default_rng(seed).random((samples, *shape)).astype(np.float32)
+    a = np.asarray(original(x, training=False))
+    b = np.asarray(rebuilt(x, training=False))
+    diff = float(np.abs(a - b).max())
+    if not diff <= AGREEMENT_ATOL:
+        raise ModelError(f"the tf_keras rebuild of this Keras 3 model disagrees with it by {diff:.3g} "
+                         f"(allowed {AGREEMENT_ATOL}); refusing to continue")
+    return diff
+
+
+def rebuild(model, unsafe: bool = False, check: bool = True, custom: dict | None = None):
+    """A tf_keras model equivalent to the Keras 3 `model`; its outputs are checked to agree.
+    `custom` maps a Keras 3 layer class name to the tf_keras class that replaces it."""
+    custom = custom or {}
+    if type(model).__name__ == "Sequential":
+        rebuilt, pairs = _rebuild_sequential(model, unsafe, custom)
+    else:
+        rebuilt, pairs = _rebuild_functional(model, unsafe, custom)
+    _copy_weights(pairs)
+    if check:
+        check_agreement(model, rebuilt)
+    return rebuilt
+
+
+def load_custom_objects(path) -> tuple[dict, dict]:
+    """Runs a user's --custom-objects file; returns (Keras 3 classes, tf_keras classes) by name."""
+    import runpy
+    from pathlib import Path
+
+    import keras
+    import tf_keras
+
+    if not Path(path).is_file():
+        raise UsageError(f"--custom-objects file not found: {path}")
+    try:
+        namespace = runpy.run_path(str(path))
+    except Exception as exc:  # the user's own code
+        raise UsageError(f"--custom-objects {path} failed to run: {type(exc).__name__}: {exc}") from None
+    classes = [v for v in namespace.values() if inspect.isclass(v)]
+    keras3 = {c.__name__: c for c in classes if issubclass(c, keras.layers.Layer)}
+    legacy = {c.__name__: c for c in classes if issubclass(c, tf_keras.layers.Layer)}
+    return keras3, legacy
+
+
+def load_keras3(path, unsafe: bool = False, custom_objects_file=None):
+    """Loads a Keras 3 file with Keras 3 and returns its tf_keras rebuild."""
+    from ..backend import keras as tf_keras_module
+
+    tf_keras_module()  # TF_USE_LEGACY_KERAS must be set before Keras 3 imports TensorFlow
+    import keras
+
+    keras3_classes, legacy_classes = load_custom_objects(custom_objects_file) if custom_objects_file else ({}, {})
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=not unsafe, custom_objects=keras3_classes)
+    except Exception as exc:  # Keras 3 reports a foreign or custom file in many ways
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "Lambda" in text or "safe_mode" in text:
+            raise UsageError(f"{path} contains a Lambda layer: it runs arbitrary Python stored in the file, so "
+                             "it is refused; pass --unsafe only for a file you trust") from None
+        if "Could not locate" in text or "Unknown layer" in text:
+            raise ModelError(f"cannot load {path}: {text[:300]}. Supply custom layers with --custom-objects "
+                             "my_layers.py (a file that defines the classes)") from None
+        raise ModelError(f"cannot load {path}: {text[:300]}") from None
+    return rebuild(model, unsafe, custom=legacy_classes)

@@ -1,0 +1,159 @@
+"""Keras 3 files: rebuilt as tf_keras models that agree with the original, or refused clearly."""
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import last_error_line, run_cli
+from edgeseg.errors import ModelError, UsageError
+from edgeseg.models.io import load_model
+
+
+@pytest.fixture(scope="module")
+def k3():
+    from edgeseg.backend import keras as tf_keras_module
+
+    tf_keras_module()
+    import keras
+
+    return keras
+
+
+def _save(model, path: Path) -> Path:
+    model.save(path)
+    assert json.loads(zipfile.ZipFile(path).read("metadata.json"))["keras_version"].startswith("3.")
+    return path
+
+
+def _agree(path: Path, k3, shape=(32, 32, 3)):
+    rebuilt, spec = load_model(path)
+    original = k3.saving.load_model(path, compile=False)
+    x = np.random.default_rng(1).random((2, *shape)).astype(np.float32)
+    np.testing.assert_allclose(rebuilt.predict(x, verbose=0), np.asarray(original(x)), atol=1e-5)
+    return rebuilt, spec
+
+
+def test_functional_model_with_the_supported_layers(k3, tmp_path):
+    L = k3.layers
+    inputs = L.Input((32, 32, 3), name="image")
+    x = L.Rescaling(2.0, offset=-1.0)(inputs)
+    x = L.Conv2D(8, 3, padding="same", name="stem")(x)
+    x = L.BatchNormalization()(x)
+    x = L.LeakyReLU(negative_slope=0.1)(x)
+    skip = L.SeparableConv2D(8, 3, padding="same", activation="relu")(x)
+    y = L.DepthwiseConv2D(3, padding="same")(skip)
+    y = L.PReLU()(y)
+    y = L.AveragePooling2D(2)(y)
+    y = L.ZeroPadding2D(1)(y)
+    y = L.Cropping2D(1)(y)
+    y = L.Conv2DTranspose(8, 2, strides=2)(y)
+    y = L.Add()([y, skip])
+    y = L.Multiply()([y, L.Activation("sigmoid")(skip)])
+    z = L.MaxPooling2D(2)(y)
+    z = L.UpSampling2D(2, interpolation="bilinear")(z)
+    z = L.Resizing(32, 32)(z)
+    z = L.Concatenate()([z, y])
+    z = L.SpatialDropout2D(0.2)(z)
+    z = L.Dropout(0.1)(L.ReLU()(z))
+    z = L.Conv2D(3, 1)(z)
+    outputs = L.Softmax()(L.Reshape((32, 32, 3))(z))
+    path = _save(k3.Model(inputs, outputs), tmp_path / "many.keras")
+    rebuilt, spec = _agree(path, k3)
+    assert spec.classes == 3
+    assert rebuilt.get_layer("stem").name == "stem"
+    assert type(rebuilt).__module__.startswith("tf_keras")
+
+
+def test_sequential_nested_in_functional(k3, tmp_path):
+    L = k3.layers
+    block = k3.Sequential([L.Input((32, 32, 4)), L.Conv2D(4, 3, padding="same", activation="relu"),
+                           L.BatchNormalization()], name="block")
+    inputs = L.Input((32, 32, 3))
+    x = L.Conv2D(4, 3, padding="same")(inputs)
+    x = block(x)
+    outputs = L.Conv2D(1, 1, activation="sigmoid")(x)
+    _agree(_save(k3.Model(inputs, outputs), tmp_path / "nested.keras"), k3)
+    seq = k3.Sequential([L.Input((32, 32, 3)), L.Conv2D(2, 3, padding="same"), L.Conv2D(1, 1, activation="sigmoid")])
+    _agree(_save(seq, tmp_path / "seq.keras"), k3)
+
+
+def test_lambda_is_refused_without_unsafe(k3, tmp_path):
+    L = k3.layers
+    inputs = L.Input((32, 32, 1))
+    outputs = L.Conv2D(1, 1, activation="sigmoid")(L.Lambda(lambda t: t * 2.0)(inputs))
+    path = _save(k3.Model(inputs, outputs), tmp_path / "lambda.keras")
+    with pytest.raises(UsageError, match="Lambda.*--unsafe"):
+        load_model(path)
+
+
+def test_custom_layer_error_names_the_class_and_the_option(k3, tmp_path):
+    @k3.saving.register_keras_serializable(package="user")
+    class Doubler(k3.layers.Layer):
+        def call(self, x):
+            return x * 2.0
+
+    inputs = k3.layers.Input((32, 32, 1))
+    outputs = k3.layers.Conv2D(1, 1, activation="sigmoid")(Doubler()(inputs))
+    path = _save(k3.Model(inputs, outputs), tmp_path / "custom.keras")
+    with pytest.raises(ModelError, match="Doubler.*--custom-objects"):
+        load_model(path)
+    layers_file = tmp_path / "my_layers.py"
+    layers_file.write_text(
+        "import keras, tf_keras\n"
+        "@keras.saving.register_keras_serializable(package='user')\n"
+        "class Doubler(keras.layers.Layer):\n    def call(self, x):\n        return x * 2.0\n"
+        "class DoublerTF(tf_keras.layers.Layer):\n    def call(self, x):\n        return x * 2.0\n"
+        "DoublerTF.__name__ = 'Doubler'\n")
+    rebuilt, _ = load_model(path, custom_objects=layers_file)
+    assert rebuilt.count_params() == 2
+
+
+def test_multi_output_and_newer_keras_are_refused(k3, tmp_path):
+    L = k3.layers
+    inputs = L.Input((32, 32, 1))
+    two = k3.Model(inputs, [L.Conv2D(1, 1)(inputs), L.Conv2D(1, 1)(inputs)])
+    with pytest.raises(ModelError, match="one output"):
+        load_model(_save(two, tmp_path / "two.keras"))
+    future = tmp_path / "future.keras"
+    with zipfile.ZipFile(future, "w") as z:
+        z.writestr("metadata.json", json.dumps({"keras_version": "4.0.0"}))
+        z.writestr("config.json", "{}")
+        z.writestr("model.weights.h5", b"")
+    with pytest.raises(ModelError, match="newer"):
+        load_model(future)
+
+
+def test_seed_unet_written_with_tensorflow_keras_compresses_end_to_end(tmp_path):
+    """The seed's own code under TF 2.21 (tensorflow.keras is Keras 3), trained outside edgeseg,
+    goes through `python scripts/compress.py model.keras --data DIR` with no other flags."""
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    model = tmp_path / "model.keras"
+    subprocess.run([sys.executable, str(root / "tests" / "keras3_seed_unet.py"), str(model), "32", "train"],
+                   check=True, env=env, capture_output=True, timeout=600)
+    data = tmp_path / "data"
+    assert run_cli("data", "synth", "--out", str(data), "--count", "40", "--size", "32").returncode == 0
+    result = subprocess.run([sys.executable, str(root / "scripts" / "compress.py"), str(model), "--data", str(data)],
+                            capture_output=True, text=True, env=env, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "model_edgeseg" / "report.json").read_text())
+    rows = {a["path"]: a for a in report["artifacts"]}
+    for name in ("model_int8.tflite", "model_int8.onnx"):
+        assert rows[name]["deployable"], rows[name]
+        assert rows[name]["dice"] >= report["baseline"]["dice"] - 0.01
+
+
+def test_bad_keras3_file_via_cli_writes_nothing(tmp_path):
+    broken = tmp_path / "broken.keras"
+    with zipfile.ZipFile(broken, "w") as z:
+        z.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
+        z.writestr("config.json", "{not json")
+        z.writestr("model.weights.h5", b"")
+    result = run_cli("compress", str(broken))
+    assert result.returncode == 2 and "cannot load" in last_error_line(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.keras"]
