@@ -157,3 +157,20 @@ def test_bad_keras3_file_via_cli_writes_nothing(tmp_path):
     result = run_cli("compress", str(broken))
     assert result.returncode == 2 and "cannot load" in last_error_line(result)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.keras"]
+
+
+def test_multiclass_softmax_model_reports_dice_per_class(k3, tmp_path):
+    L = k3.layers
+    inputs = L.Input((32, 32, 1))
+    x = L.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    outputs = L.Conv2D(3, 1, activation="softmax")(x)
+    path = _save(k3.Model(inputs, outputs), tmp_path / "three.keras")
+    out = tmp_path / "out"
+    result = run_cli("compress", str(path), "--out", str(out), "--sparsity", "0", "--synthetic-train", "16",
+                     "--synthetic-val", "8", "--calibration-samples", "8", "--max-dice-drop", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["baseline"]["dice_per_class"]) == 2
+    assert all(len(a["dice_per_class"]) == 2 for a in report["artifacts"])
+    assert "Dice per foreground class" in (out / "report.md").read_text()
+    assert "Dice per class" in result.stdout

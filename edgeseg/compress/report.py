@@ -36,6 +36,9 @@ def render_terminal(report: dict) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     for a in report["artifacts"]:
+        if a.get("dice_per_class"):
+            lines.append(f"{a['path']}: Dice per class {', '.join(f'{d:.4f}' for d in a['dice_per_class'])}")
+    for a in report["artifacts"]:
         if not a["deployable"]:
             lines.append(f"not deployable: {a['path']}: {a['reason']}")
     return "\n".join(lines)
@@ -54,6 +57,11 @@ def render_markdown(report: dict) -> str:
                 f"model; pruned Keras Dice {p['dice']:.4f}.", ""]
     out += ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    if "dice_per_class" in base:
+        out += ["", "Dice per foreground class (class 1, 2, ...):", "",
+                f"- baseline: {', '.join(f'{d:.4f}' for d in base['dice_per_class'])}"]
+        out += [f"- {a['path']}: {', '.join(f'{d:.4f}' for d in a['dice_per_class'])}"
+                for a in report["artifacts"] if a.get("dice_per_class")]
     out += ["", "Step times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in report["timings"].items()), ""]
     return "\n".join(out)
 
