@@ -24,6 +24,18 @@ def last_error_line(result: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
+def fake_keras_archive(path: Path, version: str = "3.15.1", config: str = "{}") -> Path:
+    """A .keras zip with the right entries and a chosen Keras version, but no usable model."""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", json.dumps({"keras_version": version}))
+        archive.writestr("config.json", config)
+        archive.writestr("model.weights.h5", b"")
+    return path
+
+
 def write_pair(root: Path, stem: str, image: np.ndarray, mask: np.ndarray, suffix=".png", mask_suffix=".png"):
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "masks").mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import last_error_line, run_cli
+from conftest import fake_keras_archive, last_error_line, run_cli
 
 SMALL_DATA = ["--synthetic-train", "64", "--synthetic-val", "16", "--calibration-samples", "16"]
 
@@ -119,13 +119,7 @@ def test_bad_options_exit_2_and_write_nothing(tiny_model_path, tmp_path, args, m
 
 
 def test_broken_keras3_and_non_model_files_are_refused(tmp_path):
-    import zipfile
-
-    keras3 = tmp_path / "k3.keras"
-    with zipfile.ZipFile(keras3, "w") as z:
-        z.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
-        z.writestr("config.json", "{}")
-        z.writestr("model.weights.h5", b"")
+    keras3 = fake_keras_archive(tmp_path / "k3.keras")
     result = run_cli("compress", str(keras3))
     assert result.returncode == 2 and "cannot load" in last_error_line(result)
     text = tmp_path / "notes.keras"

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import last_error_line, run_cli
+from conftest import fake_keras_archive, last_error_line, run_cli
 from edgeseg.errors import ModelError, UsageError
 from edgeseg.models.io import load_model
 
@@ -119,13 +119,8 @@ def test_multi_output_and_newer_keras_are_refused(k3, tmp_path):
     two = k3.Model(inputs, [L.Conv2D(1, 1)(inputs), L.Conv2D(1, 1)(inputs)])
     with pytest.raises(ModelError, match="one output"):
         load_model(_save(two, tmp_path / "two.keras"))
-    future = tmp_path / "future.keras"
-    with zipfile.ZipFile(future, "w") as z:
-        z.writestr("metadata.json", json.dumps({"keras_version": "4.0.0"}))
-        z.writestr("config.json", "{}")
-        z.writestr("model.weights.h5", b"")
     with pytest.raises(ModelError, match="newer"):
-        load_model(future)
+        load_model(fake_keras_archive(tmp_path / "future.keras", version="4.0.0"))
 
 
 def test_seed_unet_written_with_tensorflow_keras_compresses_end_to_end(tmp_path):
@@ -149,11 +144,7 @@ def test_seed_unet_written_with_tensorflow_keras_compresses_end_to_end(tmp_path)
 
 
 def test_bad_keras3_file_via_cli_writes_nothing(tmp_path):
-    broken = tmp_path / "broken.keras"
-    with zipfile.ZipFile(broken, "w") as z:
-        z.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
-        z.writestr("config.json", "{not json")
-        z.writestr("model.weights.h5", b"")
+    broken = fake_keras_archive(tmp_path / "broken.keras", config="{not json")
     result = run_cli("compress", str(broken))
     assert result.returncode == 2 and "cannot load" in last_error_line(result)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.keras"]

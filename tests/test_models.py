@@ -1,9 +1,9 @@
-import json
 import zipfile
 
 import numpy as np
 import pytest
 
+from conftest import fake_keras_archive
 from edgeseg.config import ModelConfig, PreprocessSpec
 from edgeseg.errors import ModelError, OutputExistsError, UsageError
 from edgeseg.models.io import load_model, save_model
@@ -71,19 +71,13 @@ def test_model_without_spec_takes_normalize_option(tmp_path):
     assert (spec.height, spec.width, spec.channels, spec.normalize, spec.classes) == (32, 32, 1, "-1-1", 1)
 
 
-def _keras3_like(path):
-    with zipfile.ZipFile(path, "w") as z:
-        z.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
-        z.writestr("config.json", "{}")
-        z.writestr("model.weights.h5", b"")
-
 
 @pytest.mark.parametrize("make, message", [
     (lambda p: None, "not found"),
     (lambda p: p.write_bytes(b""), "empty"),
     (lambda p: p.write_bytes(b"PK\x03\x04 truncated"), "not a valid .keras"),
     (lambda p: zipfile.ZipFile(p, "w").writestr("readme.txt", "hi"), "not a Keras model"),
-    (_keras3_like, "cannot load"),
+    (fake_keras_archive, "cannot load"),
 ])
 def test_bad_model_files(tmp_path, make, message):
     path = tmp_path / "model.keras"
