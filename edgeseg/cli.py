@@ -66,10 +66,12 @@ def _cmd_eval(a: argparse.Namespace) -> int:
 
 def _cmd_synth(a: argparse.Namespace) -> int:
     from .config import PreprocessSpec
-    from .data.dataset import SegmentationData, Sample
-    from .data.dataset import write_dataset
+    from .data.dataset import Sample, SegmentationData, write_dataset
+    from .errors import UsageError
     from .outputs import atomic_output_dir
 
+    if a.count < 1 or a.size < 8:
+        raise UsageError("--count must be >= 1 and --size >= 8")
     spec = PreprocessSpec(a.size, a.size, a.channels, classes=a.classes)
     data = SegmentationData([Sample(None, None, i) for i in range(a.count)], spec, a.seed)
     with atomic_output_dir(Path(a.out), a.force) as tmp:

@@ -103,8 +103,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     budget, bs = config.max_dice_drop, config.batch_size
 
     with run.step("load", f"loading {model_path}"):
-        source_hash = _sha256(model_path) if model_path.is_file() else None
         model, spec = load_model(model_path, config.normalize, config.unsafe, config.custom_objects)
+        source_hash = _sha256(model_path)
         train, val = load_splits(config.data, spec)
         if config.data.is_synthetic:
             run.log("      warning: no --data given; using built-in synthetic data. Real data gives real numbers.")
@@ -211,7 +211,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
             "baseline": baseline, "pruning": pruning_info,
             "artifacts": [r for r in rows if r is not None], "timings": run.timings,
         }
-        if source_hash is not None and _sha256(model_path) != source_hash:
+        if _sha256(model_path) != source_hash:
             raise RuntimeError(f"{model_path} changed during compress")  # never expected: a bug
         write_reports(report, tmp)
     run.log("")
