@@ -81,6 +81,7 @@ def test_artifacts_run_in_their_runtimes(compressed):
     assert interpreter.get_output_details()[0]["dtype"] == np.int8
     float_io = Interpreter(model_path=str(out / "model_int8_float_io.tflite"))
     assert float_io.get_input_details()[0]["dtype"] == np.float32
+    assert float_io.get_output_details()[0]["dtype"] == np.float32
 
     from edgeseg.runtimes.onnxrt import OnnxSession
 

@@ -5,7 +5,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..export.tflite import QuantSpec, convert_integer, sensitive_layers
+from ..export.tflite import QuantSpec, calibrate, convert_integer, quantize_calibrated, sensitive_layers
 
 METHODS = ("ptq", "more-calibration", "int16x8", "float-fallback", "qat")
 PRECISION = {"ptq": "int8", "more-calibration": "int8", "int16x8": "int16x8",
@@ -24,6 +24,7 @@ class Remedies:
         self.make_qat_model = make_qat_model
         self._denylist: tuple[str, ...] | None = None
         self._qat_model = None
+        self._calibrated: dict[str, bytes] = {}
 
     @property
     def more_calibration(self) -> np.ndarray:
@@ -43,11 +44,15 @@ class Remedies:
             self._qat_model = self.make_qat_model()
         return self._qat_model
 
+    def _calibrated_int8(self, method: str, integer_io: bool) -> bytes:
+        if method not in self._calibrated:
+            images = self.calibration if method == "ptq" else self.more_calibration
+            self._calibrated[method] = calibrate(self.model, images)
+        return quantize_calibrated(self._calibrated[method], integer_io)
+
     def converter(self, method: str, integer_io: bool) -> Callable[[], bytes]:
-        if method == "ptq":
-            return lambda: convert_integer(self.model, self.calibration, QuantSpec(integer_io=integer_io))
-        if method == "more-calibration":
-            return lambda: convert_integer(self.model, self.more_calibration, QuantSpec(integer_io=integer_io))
+        if method in ("ptq", "more-calibration"):
+            return lambda: self._calibrated_int8(method, integer_io)
         if method == "int16x8":
             return lambda: convert_integer(self.model, self.more_calibration,
                                            QuantSpec(activations="int16", integer_io=integer_io))
