@@ -86,6 +86,7 @@ def _cmd_compress(a: argparse.Namespace) -> int:
 
     config = CompressConfig(data=_data_config(a), normalize=a.normalize, sparsity=a.sparsity,
                             max_dice_drop=a.max_dice_drop, qat=a.qat, finetune_epochs=a.finetune_epochs,
+                            finetune_lr=a.finetune_lr,
                             batch_size=a.batch_size, calibration_samples=a.calibration_samples, seed=a.seed,
                             unsafe=a.unsafe, custom_objects=a.custom_objects)
     model_path = Path(a.model)
@@ -152,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--sparsity", type=float, default=0.5)
     c.add_argument("--max-dice-drop", type=float, default=0.01, help="accuracy budget (absolute Dice)")
     c.add_argument("--qat", action="store_true", help="also quantization-aware training")
-    c.add_argument("--finetune-epochs", type=int, default=2)
+    c.add_argument("--finetune-epochs", type=int, default=2, help="pruning fine-tuning epochs")
+    c.add_argument("--finetune-lr", type=float, default=5e-4, help="pruning fine-tuning learning rate (Adam)")
     c.add_argument("--calibration-samples", type=int, default=64)
     c.add_argument("--batch-size", type=int, default=8)
     c.add_argument("--seed", type=int, default=0)

@@ -133,6 +133,8 @@ class CompressConfig:
             raise UsageError(f"--max-dice-drop must be in [0, 1], got {self.max_dice_drop}")
         if self.finetune_epochs < 1 or self.qat_epochs < 1:
             raise UsageError("fine-tuning epochs must be >= 1")
+        if self.finetune_lr <= 0:
+            raise UsageError("--finetune-lr must be > 0")
         if self.calibration_samples < 1:
             raise UsageError("--calibration-samples must be >= 1")
         if self.onnx_opset < 17:
