@@ -85,6 +85,8 @@ class DataConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.val_fraction < 1.0:
             raise UsageError("val_fraction must be in (0, 1)")
+        if self.synthetic_train < 1 or self.synthetic_val < 1:
+            raise UsageError("--synthetic-train and --synthetic-val must be >= 1")
         if self.balance not in ("none", "weight", "oversample"):
             raise UsageError(f"unknown balance mode {self.balance!r}")
 
@@ -135,6 +137,8 @@ class CompressConfig:
             raise UsageError("fine-tuning epochs must be >= 1")
         if self.finetune_lr <= 0:
             raise UsageError("--finetune-lr must be > 0")
+        if self.batch_size < 1:
+            raise UsageError("--batch-size must be >= 1")
         if self.calibration_samples < 1:
             raise UsageError("--calibration-samples must be >= 1")
         if self.onnx_opset < 17:

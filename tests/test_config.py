@@ -19,6 +19,9 @@ def test_spec_round_trip():
     lambda: CompressConfig(sparsity=1.0),
     lambda: CompressConfig(sparsity=-0.1),
     lambda: CompressConfig(onnx_opset=13),
+    lambda: CompressConfig(batch_size=0),
+    lambda: CompressConfig(finetune_lr=0.0),
+    lambda: DataConfig(synthetic_train=0),
 ])
 def test_invalid_values_are_usage_errors(make):
     with pytest.raises(UsageError):
