@@ -44,7 +44,7 @@ def test_each_remedy_produces_a_model_litert_runs(tiny, tmp_path, method):
 
     model, spec, train, val = tiny
     calibration = train.batch(range(8))[0]
-    remedies = Remedies(model, calibration[:4], calibration, None)
+    remedies = Remedies(model, calibration[:4], lambda: calibration, None)
     path = tmp_path / f"{method}.tflite"
     path.write_bytes(remedies.converter(method, integer_io=True)())
     session = LiteRTSession(path)

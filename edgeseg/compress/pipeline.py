@@ -91,8 +91,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     """Runs the whole pipeline and returns the report (also written to OUT/report.json)."""
     from ..export.onnx import export_onnx, quantize_onnx_int8
     from ..export.tflite import convert_dynamic_range, convert_float16, convert_float32
-    from .prune import prune, tflite_kernel_sparsity
     from ..backend import set_seed
+    from .prune import prune, tflite_kernel_sparsity
     from .qat import quantization_aware
 
     model_path, out = Path(model_path), Path(out)
@@ -176,7 +176,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                 # against the float model the artifact was made from.
                 pruned_kw = dict(against=memoized(keras_predictor(pruned.model, bs)), reference="pruned.keras")
                 methods = METHODS[:-1]
-                if pruning_info["dice"] < base_dice - budget:
+                pruning_missed_budget = pruning_info["dice"] < base_dice - budget
+                if pruning_missed_budget:
                     # Quantization remedies cannot win back what pruning lost; say so instead.
                     run.log(f"      the pruned float model is already outside the budget (Dice "
                             f"{pruning_info['dice']:.4f}); raise --finetune-epochs or lower --sparsity")
@@ -187,7 +188,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                                     ("qat",)))
                 for title, filename, methods in targets:
                     _, row = int8_artifact(title, pruned_remedies, filename, methods=methods, **pruned_kw)
-                    if row and not row["deployable"] and pruning_info["dice"] < base_dice - budget:
+                    if row and not row["deployable"] and pruning_missed_budget:
                         row["reason"] = (f"pruning alone dropped Dice to {pruning_info['dice']:.4f} (baseline "
                                          f"{base_dice:.4f}, budget {budget}); fine-tune longer or prune less")
                     gap = abs(row["sparsity"] - config.sparsity) if row else 0.0

@@ -28,10 +28,8 @@ class Remedies:
 
     @property
     def more_calibration(self) -> np.ndarray:
-        """Decoded only when plain calibration missed the budget."""
-        if callable(self._more_calibration):
-            self._more_calibration = self._more_calibration()
-        return self._more_calibration
+        """Decoded only when plain calibration missed the budget; the caller's callable caches it."""
+        return self._more_calibration()
 
     def denylist(self) -> tuple[str, ...]:
         if self._denylist is None:
