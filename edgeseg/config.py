@@ -146,3 +146,32 @@ class CompressConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """How `edgeseg bench` measures. Timed runs are at batch 1; Dice uses every validation image."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    normalize: Normalize | None = None
+    runtimes: tuple[str, ...] = ("auto",)
+    threads: int | None = None
+    warmup: int = 5
+    min_runs: int = 30
+    min_time: float = 2.0
+    round_time: float = 0.05
+    cv_warn: float = 0.10
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise UsageError("--threads must be >= 1")
+        if self.warmup < 0 or self.min_runs < 1:
+            raise UsageError("--warmup must be >= 0 and --min-runs >= 1")
+        if self.min_time < 0 or self.round_time <= 0:
+            raise UsageError("--min-time must be >= 0")
+        if not self.runtimes:
+            raise UsageError("--runtimes needs 'auto' or at least one runtime name")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

@@ -36,3 +36,27 @@ def atomic_output_dir(out: Path, force: bool):
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_output_file(path: Path, force: bool) -> None:
+    path = Path(path)
+    if path.is_dir():
+        raise OutputExistsError(f"{path} is a directory")
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path} exists; pass --force to replace it")
+
+
+def write_file_atomic(path: Path, data: bytes | str, force: bool) -> Path:
+    """Writes a sibling temporary file, then renames it over `path`: readers never see half a file."""
+    path = Path(path)
+    check_output_file(path, force)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

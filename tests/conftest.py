@@ -62,3 +62,37 @@ def tiny_model_path(tmp_path_factory) -> Path:
     result = train(TrainConfig(model=ModelConfig(preset="tiny"), data=DataConfig(synthetic_train=256, synthetic_val=32),
                                epochs=8, batch_size=16, verbose=0), out)
     return result.path
+
+
+SMALL_DATA = ["--synthetic-train", "64", "--synthetic-val", "16", "--calibration-samples", "16"]
+
+
+@pytest.fixture(scope="session")
+def compressed(tiny_model_path, tmp_path_factory):
+    """One real compress run through the CLI, shared by the compress and bench checks:
+    (the finished process, the output directory, the model's sha256 before the run)."""
+    import hashlib
+
+    out = tmp_path_factory.mktemp("compress") / "out"
+    before = hashlib.sha256(tiny_model_path.read_bytes()).hexdigest()
+    result = run_cli("compress", str(tiny_model_path), "--out", str(out), "--sparsity", "0.5", *SMALL_DATA)
+    return result, out, before
+
+
+BLOCK_TENSORFLOW = """
+import importlib.abc, sys
+class _NoTensorFlow(importlib.abc.MetaPathFinder):
+    # Stands in for a device that has no TensorFlow: these imports fail as if not installed.
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "tf_keras", "tensorflow_model_optimization", "tf2onnx", "keras"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+sys.meta_path.insert(0, _NoTensorFlow())
+"""
+
+
+def run_python_without_tensorflow(code: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Runs `code` in a fresh interpreter where TensorFlow, tf_keras and Keras cannot be imported."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW + code], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=env, timeout=600)

@@ -4,22 +4,11 @@ import json
 import numpy as np
 import pytest
 
-from conftest import fake_keras_archive, last_error_line, run_cli
-
-SMALL_DATA = ["--synthetic-train", "64", "--synthetic-val", "16", "--calibration-samples", "16"]
+from conftest import SMALL_DATA, fake_keras_archive, last_error_line, run_cli
 
 
 def _sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-@pytest.fixture(scope="module")
-def compressed(tiny_model_path, tmp_path_factory):
-    """One real compress run through the CLI, shared by the checks below."""
-    out = tmp_path_factory.mktemp("compress") / "out"
-    before = _sha(tiny_model_path)
-    result = run_cli("compress", str(tiny_model_path), "--out", str(out), "--sparsity", "0.5", *SMALL_DATA)
-    return result, out, before
 
 
 def test_compress_succeeds_and_reports(compressed, tiny_model_path):

@@ -73,6 +73,14 @@ def _h5_info(path: Path) -> tuple[str, dict | None]:
     return version, (json.loads(raw) if raw is not None else None)
 
 
+def stored_spec(path: Path) -> dict | None:
+    """The preprocessing spec edgeseg stored in a model file, read without TensorFlow."""
+    path = Path(path)
+    if path.suffix == ".keras":
+        return _keras_archive_info(path)[1]
+    return _h5_info(path)[1]
+
+
 def check_segmentation_model(model) -> tuple[int, int, int, int]:
     """(height, width, channels, classes) or a ModelError saying why it is not a segmentation net."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:

@@ -1,14 +1,21 @@
-"""Runtimes by name. Each module imports its heavy library only when a model is loaded."""
+"""Runtimes by name. Each module imports its heavy library only when asked whether it is
+available or to load a model."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Runtime, artifact_format
-from .keras_tf import KerasCPU
+from .base import Runtime, RuntimeUnavailable, artifact_format
+from .edgetpu import LiteRTEdgeTPU
+from .keras_tf import KerasCPU, TensorFlowGPU
 from .litert import LiteRTCPU
-from .onnxrt import OnnxRuntimeCPU
+from .onnxrt import OnnxRuntimeCPU, OnnxRuntimeCUDA, OnnxRuntimeTensorRT
 
-REGISTRY: dict[str, Runtime] = {r.name: r for r in (KerasCPU(), LiteRTCPU(), OnnxRuntimeCPU())}
+# Order is the order of rows in reports: CPU first, then accelerators.
+REGISTRY: dict[str, Runtime] = {r.name: r for r in (
+    KerasCPU(), LiteRTCPU(), OnnxRuntimeCPU(),
+    TensorFlowGPU(), OnnxRuntimeCUDA(), OnnxRuntimeTensorRT(),
+    LiteRTEdgeTPU(),
+)}
 
 
 def reference_runtime(path: Path) -> Runtime:
@@ -20,4 +27,8 @@ def reference_runtime(path: Path) -> Runtime:
     raise ValueError(f"no runtime for {path}")
 
 
-__all__ = ["REGISTRY", "Runtime", "artifact_format", "reference_runtime"]
+def runtimes_for(fmt: str | None, registry: dict[str, Runtime] | None = None) -> list[Runtime]:
+    return [r for r in (registry or REGISTRY).values() if fmt in r.formats]
+
+
+__all__ = ["REGISTRY", "Runtime", "RuntimeUnavailable", "artifact_format", "reference_runtime", "runtimes_for"]

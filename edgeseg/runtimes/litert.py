@@ -1,6 +1,7 @@
 """LiteRT (ai-edge-litert) on the CPU with XNNPACK: the interpreter devices run."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +26,14 @@ def dequantize_output(values: np.ndarray, detail: dict) -> np.ndarray:
 
 
 class LiteRTSession:
-    def __init__(self, path: Path, threads: int | None = None):
+    """threads None means every core: LiteRT's own default is one thread."""
+
+    def __init__(self, path: Path, threads: int | None = None, delegates: list | None = None):
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        self.threads = threads or os.cpu_count() or 1
+        self.interpreter = Interpreter(model_path=str(path), num_threads=self.threads,
+                                       experimental_delegates=delegates)
         self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]

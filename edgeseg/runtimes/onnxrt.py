@@ -1,15 +1,15 @@
-"""onnxruntime with the CPU execution provider."""
+"""onnxruntime with one execution provider each: CPU, CUDA and TensorRT (onnxruntime-gpu)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from .base import module_available
+from .base import RuntimeUnavailable, module_available
 
 
 class OnnxSession:
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, provider: str = "CPUExecutionProvider"):
         import onnxruntime as ort
 
         ort.set_default_logger_severity(3)  # tf2onnx's Resize nodes trigger a harmless deprecation warning
@@ -18,20 +18,49 @@ class OnnxSession:
             options.intra_op_num_threads = threads
         # Spinning threads keep the cores busy after each run and slow whatever runs next.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        active = self.session.get_providers()
+        # onnxruntime quietly falls back to the CPU when a GPU provider fails to initialize;
+        # a row labelled CUDA must not report CPU figures.
+        if not active or active[0] != provider:
+            raise RuntimeUnavailable(f"onnxruntime could not start {provider} here (it fell back to "
+                                     f"{', '.join(active) or 'nothing'}); check the CUDA/TensorRT libraries")
         self.input_name = self.session.get_inputs()[0].name
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: np.asarray(batch, np.float32)})[0]
 
 
-class OnnxRuntimeCPU:
-    name = "ort-cpu"
+class OnnxRuntime:
     device = "cpu"
     formats = ("onnx",)
 
+    def __init__(self, name: str, provider: str, device: str):
+        self.name, self.provider, self.device = name, provider, device
+
     def is_available(self) -> tuple[bool, str]:
-        return module_available("onnxruntime", "onnxruntime")
+        ok, version = module_available("onnxruntime", "onnxruntime")
+        if not ok:
+            return ok, version
+        import onnxruntime as ort
+
+        if self.provider not in ort.get_available_providers():
+            extra = "" if self.provider == "CPUExecutionProvider" else " (install onnxruntime-gpu: pip install 'edgeseg[gpu]')"
+            return False, f"{version} has no {self.provider}{extra}"
+        return True, version
 
     def load(self, path: Path, threads: int | None = None) -> OnnxSession:
-        return OnnxSession(path, threads)
+        return OnnxSession(path, threads, self.provider)
+
+
+def OnnxRuntimeCPU() -> OnnxRuntime:  # noqa: N802 - kept as the name compress and the tests know
+    return OnnxRuntime("ort-cpu", "CPUExecutionProvider", "cpu")
+
+
+def OnnxRuntimeCUDA() -> OnnxRuntime:  # noqa: N802
+    return OnnxRuntime("ort-cuda", "CUDAExecutionProvider", "gpu")
+
+
+def OnnxRuntimeTensorRT() -> OnnxRuntime:  # noqa: N802
+    return OnnxRuntime("ort-tensorrt", "TensorrtExecutionProvider", "gpu")

@@ -1,0 +1,1 @@
+"""Benchmarking: any artifact on any available runtime, interleaved, with Dice and size."""

@@ -1,0 +1,165 @@
+"""What to benchmark: artifact files, or compress output directories (read through report.json),
+and the one preprocessing spec they share. Nothing here imports TensorFlow."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import PreprocessSpec
+from ..errors import DataError, UsageError
+from ..runtimes.base import artifact_format
+
+COMPRESS_SCHEMA = "edgeseg.compress/1"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str  # unique in one run: the path inside its compress directory, or the file name
+    path: Path
+    format: str
+    precision: str
+    bytes: int
+    gzip_bytes: int
+    sha256: str
+
+
+def _compress_report(directory: Path) -> dict | None:
+    path = directory / "report.json"
+    if not path.is_file():
+        return None
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path} is not a readable compress report: {exc}") from None
+    if not isinstance(report, dict) or report.get("schema") != COMPRESS_SCHEMA:
+        raise DataError(f"{path} is not an edgeseg compress report (schema {COMPRESS_SCHEMA})")
+    return report
+
+
+def infer_precision(path: Path, fmt: str) -> str:
+    """Read from the model itself when no compress report says it."""
+    if fmt == "keras":
+        return "float32"
+    if fmt == "onnx":
+        import onnx
+
+        ops = {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
+        return "int8" if "QuantizeLinear" in ops or "QLinearConv" in ops else "float32"
+    from ai_edge_litert.interpreter import Interpreter
+
+    types = {str(t["dtype"].__name__) for t in Interpreter(model_path=str(path)).get_tensor_details()}
+    if "int16" in types:
+        return "int16x8"
+    if "int8" in types or "uint8" in types:
+        return "int8"
+    return "float16" if "float16" in types else "float32"
+
+
+def _artifact(name: str, path: Path, precision: str | None) -> Artifact:
+    fmt = artifact_format(path)
+    if fmt is None:
+        raise UsageError(f"{path}: not a model artifact (.tflite, .onnx, .keras or .h5)")
+    if not path.is_file():
+        raise UsageError(f"artifact not found: {path}")
+    data = path.read_bytes()
+    if not data:
+        raise UsageError(f"artifact is empty: {path}")
+    return Artifact(name, path, fmt, precision or infer_precision(path, fmt), len(data),
+                    len(gzip.compress(data, compresslevel=9)), hashlib.sha256(data).hexdigest())
+
+
+def _source_model(report: dict, directory: Path) -> Path | None:
+    """The float model compress started from, if it is still there unchanged."""
+    given = Path(report.get("model", ""))
+    for candidate in (given, directory.parent / given.name):
+        if candidate.is_file() and hashlib.sha256(candidate.read_bytes()).hexdigest() == report.get("model_sha256"):
+            return candidate
+    return None
+
+
+def collect(paths: list[Path]) -> tuple[list[Artifact], dict | None, list[str]]:
+    """(artifacts, the preprocessing spec stored by compress if any, notes for the user)."""
+    found: list[tuple[str, Path, str | None]] = []
+    specs: list[dict] = []
+    notes: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            report = _compress_report(path)
+            if report is None:
+                raise UsageError(f"{path} is a directory without a compress report.json; give artifact files")
+            specs.append(report["spec"])
+            source = _source_model(report, path)
+            if source is not None:
+                found.append((source.name, source, "float32"))
+            else:
+                notes.append(f"the float model {report.get('model')} is not beside {path} (or has changed): "
+                             "no float Keras row")
+            found += [(a["path"], path / a["path"], a.get("precision")) for a in report["artifacts"]]
+            edgetpu = sorted(path.glob("*_edgetpu.tflite"))
+            found += [(p.name, p, "int8") for p in edgetpu]
+        elif not path.exists():
+            raise UsageError(f"not found: {path}")
+        else:
+            report = _compress_report(path.parent)
+            if report is not None:
+                specs.append(report["spec"])
+                precision = next((a.get("precision") for a in report["artifacts"] if a["path"] == path.name), None)
+            else:
+                precision = None
+            found.append((path.name, path, precision))
+    names = [name for name, _, _ in found]
+    artifacts, seen = [], set()
+    for name, path, precision in found:
+        unique = name if names.count(name) == 1 else f"{path.parent.name}/{name}"
+        if unique in seen:
+            continue  # the same file named twice
+        seen.add(unique)
+        artifacts.append(_artifact(unique, path, precision))
+    if not artifacts:
+        raise UsageError("nothing to benchmark")
+    distinct = {json.dumps(s, sort_keys=True) for s in specs}
+    if len(distinct) > 1:
+        raise UsageError("these compress directories hold models with different inputs; bench them separately")
+    return artifacts, (specs[0] if specs else None), notes
+
+
+def input_shape(artifact: Artifact) -> tuple[int, int, int, int]:
+    """(height, width, channels, output channels) read from the artifact itself."""
+    if artifact.format == "keras":
+        from ..models.io import stored_spec
+
+        spec = stored_spec(artifact.path)
+        if spec is None:
+            raise UsageError(f"{artifact.path} carries no preprocessing spec; bench it with a compress directory")
+        return spec["height"], spec["width"], spec["channels"], spec.get("classes", 1)
+    if artifact.format == "onnx":
+        import onnx
+
+        graph = onnx.load(str(artifact.path), load_external_data=False).graph
+        dims = [[d.dim_value for d in v.type.tensor_type.shape.dim] for v in (graph.input[0], graph.output[0])]
+    else:
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=str(artifact.path))
+        dims = [list(interpreter.get_input_details()[0]["shape"]), list(interpreter.get_output_details()[0]["shape"])]
+    (_, h, w, c), out = dims
+    return int(h), int(w), int(c), int(out[-1])
+
+
+def resolve_spec(artifacts: list[Artifact], stored: dict | None, normalize: str | None) -> tuple[PreprocessSpec, str]:
+    """The one spec every row is scored with, and where it came from."""
+    if stored is not None:
+        spec = PreprocessSpec.from_dict(stored)
+        if normalize is not None and normalize != spec.normalize:
+            raise UsageError(f"the models were made with normalize {spec.normalize}; leave --normalize out")
+        return spec, "the compress report"
+    shapes = {input_shape(a) for a in artifacts}
+    if len(shapes) > 1:
+        raise UsageError(f"the artifacts take different inputs {sorted(shapes)}; bench them separately")
+    h, w, c, out = shapes.pop()
+    spec = PreprocessSpec(h, w, c, normalize or "0-1", classes=1 if out == 1 else out)
+    return spec, f"the model's input shape, normalize {spec.normalize}"

@@ -1,0 +1,114 @@
+"""The CI gate: compare a bench run with a baseline file, row by row (same artifact, same
+runtime). Latency is compared as a ratio to a reference artifact timed in the same run, so a
+CI machine faster or slower than the baseline's machine does not move it."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import UsageError
+
+_TERM = re.compile(r"^\s*(latency|dice|size)\s*=\s*([+-]?)\s*([0-9]*\.?[0-9]+)\s*(%?)\s*$")
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    latency: float | None = None  # allowed relative increase of p50 / reference p50
+    dice: float | None = None  # allowed absolute decrease
+    size: float | None = None  # allowed relative increase of bytes
+
+
+def parse_fail_on(text: str) -> Tolerances:
+    """'latency=+10%,dice=-0.005,size=+2%' -> Tolerances(0.10, 0.005, 0.02)."""
+    values: dict[str, float] = {}
+    for term in filter(None, (t.strip() for t in text.split(","))):
+        match = _TERM.match(term)
+        if not match:
+            raise UsageError(f"--fail-on: cannot read {term!r}; write e.g. latency=+10%,dice=-0.005,size=+2%")
+        key, sign, number, percent = match.groups()
+        if key in values:
+            raise UsageError(f"--fail-on names {key} twice")
+        if (key == "dice" and sign == "+") or (key != "dice" and sign == "-"):
+            raise UsageError(f"--fail-on {term!r}: latency and size limit an increase (+), dice a decrease (-)")
+        if key == "dice" and percent:
+            raise UsageError("--fail-on dice is an absolute Dice drop, e.g. dice=-0.005, not a percentage")
+        if key != "dice" and not percent:
+            raise UsageError(f"--fail-on {key} is a relative increase, e.g. {key}=+10%")
+        values[key] = float(number) / (100.0 if percent else 1.0)
+    if not values:
+        raise UsageError("--fail-on is empty")
+    return Tolerances(**values)
+
+
+def _key(row: dict) -> tuple[str, str]:
+    return row["artifact"], row["runtime"]
+
+
+def reference_rows(rows: list[dict], reference: str | None) -> dict[str, dict]:
+    """runtime -> the row latency is divided by. The named artifact on the same runtime, else
+    on any runtime; by default each runtime's first float32 artifact."""
+    ok = [r for r in rows if r["status"] == "ok"]
+    refs: dict[str, dict] = {}
+    for runtime in {r["runtime"] for r in ok}:
+        same = [r for r in ok if r["runtime"] == runtime]
+        if reference:
+            named = [r for r in same if r["artifact"] == reference] or [r for r in ok if r["artifact"] == reference]
+        else:
+            named = [r for r in same if r["precision"] == "float32"]
+        if named:
+            refs[runtime] = named[0]
+    return refs
+
+
+def relative_latency(rows: list[dict], reference: str | None) -> dict[tuple[str, str], tuple[float, str]]:
+    refs = reference_rows(rows, reference)
+    out = {}
+    for row in rows:
+        ref = refs.get(row["runtime"])
+        if row["status"] == "ok" and ref is not None and ref is not row:
+            out[_key(row)] = (row["p50_ms"] / ref["p50_ms"], f"{ref['artifact']} @ {ref['runtime']}")
+    return out
+
+
+def compare(current: dict, baseline: dict, tol: Tolerances, reference: str | None = None) -> tuple[list[str], list[str]]:
+    """(regressions, notes). Each regression names the row, the figure and the limit."""
+    now_rows = {_key(r): r for r in current["rows"]}
+    regressions, notes = [], []
+    asked = tuple(current.get("config", {}).get("runtimes", ("auto",)))
+    chosen = {r["runtime"] for r in baseline["rows"]} if asked == ("auto",) else set(asked)
+    rel_now = relative_latency(current["rows"], reference)
+    rel_base = relative_latency(baseline["rows"], reference)
+    for base in baseline["rows"]:
+        key, label = _key(base), f"{base['artifact']} @ {base['runtime']}"
+        if base["status"] != "ok":
+            continue
+        row = now_rows.get(key)
+        if row is None and base["runtime"] not in chosen:
+            notes.append(f"{label}: not compared, --runtimes left {base['runtime']} out of this run")
+            continue
+        if row is None:
+            regressions.append(f"{label}: measured in the baseline, missing from this run")
+            continue
+        if row["status"] != "ok":
+            regressions.append(f"{label}: measured in the baseline, now {row['status']}: {row['reason']}")
+            continue
+        if tol.dice is not None and base["dice"] is not None and row["dice"] is not None:
+            drop = base["dice"] - row["dice"]
+            if drop > tol.dice + 1e-12:
+                regressions.append(f"{label}: Dice {base['dice']:.4f} -> {row['dice']:.4f} "
+                                   f"(-{drop:.4f}, limit -{tol.dice:g})")
+        if tol.size is not None and row["bytes"] / base["bytes"] - 1 > tol.size + 1e-12:
+            regressions.append(f"{label}: size {base['bytes']:,} -> {row['bytes']:,} bytes "
+                               f"(+{row['bytes'] / base['bytes'] - 1:.1%}, limit +{tol.size:.1%})")
+        if tol.latency is not None:
+            if key in rel_now and key in rel_base:
+                (now, ref_now), (was, _) = rel_now[key], rel_base[key]
+                change = now / was - 1
+                if change > tol.latency + 1e-12:
+                    regressions.append(f"{label}: latency +{change:.1%} relative to {ref_now} "
+                                       f"({was:.3f}x -> {now:.3f}x its p50; limit +{tol.latency:.1%})")
+            else:
+                notes.append(f"{label}: latency not compared (it is the reference, or no reference row)")
+    for key in now_rows.keys() - {_key(b) for b in baseline["rows"]}:
+        notes.append(f"{key[0]} @ {key[1]}: new row, not in the baseline")
+    return regressions, sorted(notes)

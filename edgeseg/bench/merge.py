@@ -1,0 +1,25 @@
+"""`edgeseg bench merge`: bench files from several machines as one table and one plot,
+each row labelled with the machine it was measured on."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import UsageError
+from .report import SCHEMA, load_bench
+
+
+def merge(paths: list[Path]) -> dict:
+    if not paths:
+        raise UsageError("bench merge needs at least one bench JSON file")
+    reports = [load_bench(p) for p in paths]
+    if any("machines" in r for r in reports):
+        raise UsageError("bench merge takes the bench files of single runs, not merged files")
+    labels = [r["machine"]["label"] for r in reports]
+    rows, machines = [], []
+    for path, report in zip(paths, reports):
+        label = report["machine"]["label"]
+        if labels.count(label) > 1:  # two runs on one machine: keep them apart by file
+            label = f"{label} [{Path(path).name}]"
+        machines.append(report["machine"] | {"label": label})
+        rows += [row | {"machine": label} for row in report["rows"]]
+    return {"schema": SCHEMA, "merged_from": [str(p) for p in paths], "machines": machines, "rows": rows}

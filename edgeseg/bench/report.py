@@ -1,0 +1,155 @@
+"""Bench output: a terminal table in the style of `yolo benchmark`, JSON (edgeseg.bench/1),
+CSV, Markdown and a PNG plot of p50 latency against Dice."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from ..errors import DataError, UsageError
+
+SCHEMA = "edgeseg.bench/1"
+CSV_COLUMNS = ("machine", "artifact", "format", "precision", "runtime", "device", "threads", "status", "reason",
+               "bytes", "gzip_bytes", "load_ms", "runs", "mean_ms", "std_ms", "min_ms", "p50_ms", "p90_ms",
+               "p99_ms", "cv", "noisy", "fps", "peak_rss_mb", "model_rss_mb", "dice", "iou", "images")
+TABLE = (("artifact", "Artifact"), ("format", "Format"), ("precision", "Precision"), ("runtime", "Runtime"),
+         ("status", "Status"), ("bytes", "Size MB"), ("dice", "Dice"), ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"),
+         ("cv", "CV"), ("fps", "FPS"), ("model_rss_mb", "+RSS MB"))
+
+
+def load_bench(path: Path) -> dict:
+    """A bench JSON file, or a clear error naming it."""
+    path = Path(path)
+    try:
+        report = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such bench file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not a readable bench JSON file ({exc})") from None
+    schema = report.get("schema") if isinstance(report, dict) else None
+    if schema != SCHEMA:
+        raise DataError(f"{path}: schema {schema!r}, expected {SCHEMA!r} (a file from another edgeseg version?)")
+    machines = report.get("machines") or ([report["machine"]] if isinstance(report.get("machine"), dict) else None)
+    if not isinstance(report.get("rows"), list) or not machines or not all(isinstance(m, dict) for m in machines):
+        raise DataError(f"{path}: corrupt bench file (no rows or no machine)")
+    required = {"artifact", "runtime", "status"}
+    if not all(isinstance(r, dict) and required <= r.keys() for r in report["rows"]):
+        raise DataError(f"{path}: corrupt bench file (a row lacks {', '.join(sorted(required))})")
+    return report
+
+
+def _cell(key: str, row: dict) -> str:
+    value = row.get(key)
+    if value is None:
+        return "-"
+    if key == "bytes":
+        return f"{value / 1e6:.2f}"
+    if key in ("dice", "iou"):
+        return f"{value:.4f}"
+    if key.endswith("_ms"):
+        return f"{value:.2f}"
+    if key == "cv":
+        return f"{value:.1%}" + (" !" if row.get("noisy") else "")
+    if key == "fps":
+        return f"{value:.1f}"
+    return str(value)
+
+
+def _rows_with_machine(report: dict) -> list[dict]:
+    return [r if "machine" in r else r | {"machine": report["machine"]["label"]} for r in report["rows"]]
+
+
+def table_cells(rows: list[dict], with_machine: bool = False) -> list[list[str]]:
+    columns = ((("machine", "Machine"),) if with_machine else ()) + TABLE
+    return [[title for _, title in columns]] + [[_cell(k, r) for k, _ in columns] for r in rows]
+
+
+def _footnotes(rows: list[dict]) -> list[str]:
+    """Why rows carry no figures, one line per runtime and reason rather than per row."""
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    for r in rows:
+        if r["status"] != "ok":
+            grouped.setdefault((r["runtime"], r["status"], r["reason"]), []).append(r["artifact"])
+    lines = [f"{runtime}: {status}: {reason}" + (f" ({', '.join(names)})" if status != "unavailable" else "")
+             for (runtime, status, reason), names in grouped.items()]
+    if any(r.get("noisy") for r in rows):
+        lines.append("! the coefficient of variation is high: the machine was busy; compare ratios, or rerun")
+    return lines
+
+
+def render_terminal(report: dict, with_machine: bool = False) -> str:
+    rows = _rows_with_machine(report)
+    cells = table_cells(rows, with_machine)
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines + _footnotes(rows))
+
+
+def render_markdown(report: dict, with_machine: bool = False) -> str:
+    rows = _rows_with_machine(report)
+    cells = table_cells(rows, with_machine)
+    machines = report.get("machines") or [report["machine"]]
+    out = ["# edgeseg bench", ""]
+    for m in machines:
+        out.append(f"- **{m['label']}**: {m['os']}, {m['arch']}, threads {m['threads']}; "
+                   f"accelerators: {', '.join(m['accelerators']) or 'none'}; "
+                   + ", ".join(f"{k} {v}" for k, v in m["packages"].items()))
+    if "data" in report:
+        out.append(f"- data: `{report['data']}` ({report.get('images', '?')} images); latency at batch 1")
+    out += ["", "| " + " | ".join(cells[0]) + " |", "|" + "---|" * len(cells[0])]
+    out += ["| " + " | ".join(r) + " |" for r in cells[1:]]
+    notes = _footnotes(rows)
+    return "\n".join(out + ([""] + [f"- {n}" for n in notes] if notes else []) + [""])
+
+
+def render_csv(report: dict) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(_rows_with_machine(report))
+    return buffer.getvalue()
+
+
+def render_json(report: dict) -> str:
+    return json.dumps(report, indent=2) + "\n"
+
+
+def render_plot(report: dict, with_machine: bool = False) -> bytes:
+    """PNG: p50 latency (p90 as the whisker) against Dice, marker area by model size,
+    one point per artifact x runtime (x machine)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError("--plot needs matplotlib: pip install 'edgeseg[plot]'") from None
+    rows = [r for r in _rows_with_machine(report) if r["status"] == "ok" and r["dice"] is not None]
+    if not rows:
+        raise UsageError("--plot: no measured rows to plot")
+    fig, ax = plt.subplots(figsize=(9, 6), dpi=110)
+    biggest = max(r["bytes"] for r in rows)
+    for i, r in enumerate(rows):
+        color = f"C{i % 10}"
+        label = f"{r['artifact']} @ {r['runtime']}" + (f" [{r['machine']}]" if with_machine else "")
+        ax.errorbar(r["p50_ms"], r["dice"], xerr=[[0], [max(0.0, r["p90_ms"] - r["p50_ms"])]], fmt="none",
+                    ecolor=color, capsize=3)
+        ax.scatter(r["p50_ms"], r["dice"], s=40 + 600 * r["bytes"] / biggest, color=color, alpha=0.7,
+                   edgecolors="black", label=label)
+    ax.set_xlabel("latency p50, ms at batch 1 (whisker: p90)")
+    ax.set_ylabel("Dice")
+    ax.set_title("edgeseg bench: latency vs Dice (marker area ~ model size)")
+    latencies = [r["p50_ms"] for r in rows]
+    if max(latencies) > 20 * min(latencies):
+        ax.set_xscale("log")
+    ax.grid(True, alpha=0.3)
+    legend = ax.legend(fontsize=7, loc="best")
+    for handle in legend.legend_handles:
+        handle.set_sizes([40])
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
