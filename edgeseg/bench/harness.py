@@ -89,10 +89,15 @@ def _load(row: Row, threads: int, warmup: int, image: np.ndarray, clock: Clock) 
     row.model_rss_mb = round((peak - before) / MB, 1) if own_peak and before is not None else None
 
 
-def _estimate_ns(row: Row, image: np.ndarray, clock: Clock) -> int:
-    start = clock()
-    row.session.run(image)
-    return max(1, clock() - start)
+def _estimate_ns(row: Row, image: np.ndarray, clock: Clock, runs: int = 5) -> int:
+    """Median of a few untimed runs. One run is not enough: a single slow run (a GPU stall,
+    a page fault) would leave a fast row at one run per round, needing thousands of rounds."""
+    samples = []
+    for _ in range(runs):
+        start = clock()
+        row.session.run(image)
+        samples.append(clock() - start)
+    return max(1, sorted(samples)[runs // 2])
 
 
 def time_interleaved(rows: list[Row], image: np.ndarray, config: BenchConfig, clock: Clock,

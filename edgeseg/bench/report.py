@@ -67,12 +67,14 @@ def table_cells(rows: list[dict], with_machine: bool = False) -> list[list[str]]
 
 def _footnotes(rows: list[dict]) -> list[str]:
     """Why rows carry no figures, one line per runtime and reason rather than per row."""
-    grouped: dict[tuple[str, str, str], list[str]] = {}
+    grouped: dict[tuple[str, str, str, str], list[str]] = {}
     for r in rows:
         if r["status"] != "ok":
-            grouped.setdefault((r["runtime"], r["status"], r["reason"]), []).append(r["artifact"])
-    lines = [f"{runtime}: {status}: {reason}" + (f" ({', '.join(names)})" if status != "unavailable" else "")
-             for (runtime, status, reason), names in grouped.items()]
+            grouped.setdefault((r["machine"], r["runtime"], r["status"], r["reason"]), []).append(r["artifact"])
+    several = len({r["machine"] for r in rows}) > 1
+    lines = [(f"[{machine}] " if several else "") + f"{runtime}: {status}: {reason}"
+             + (f" ({', '.join(names)})" if status != "unavailable" else "")
+             for (machine, runtime, status, reason), names in grouped.items()]
     if any(r.get("noisy") for r in rows):
         lines.append("! the coefficient of variation is high: the machine was busy; compare ratios, or rerun")
     return lines

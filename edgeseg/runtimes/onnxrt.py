@@ -19,6 +19,10 @@ class OnnxSession:
         # Spinning threads keep the cores busy after each run and slow whatever runs next.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
+        if provider != "CPUExecutionProvider" and hasattr(ort, "preload_dlls"):
+            # CUDA and cuDNN installed from pip (nvidia-* wheels) are not on the loader's path;
+            # this is onnxruntime's own way to find them.
+            ort.preload_dlls()
         self.session = ort.InferenceSession(str(path), options, providers=providers)
         active = self.session.get_providers()
         # onnxruntime quietly falls back to the CPU when a GPU provider fails to initialize;
