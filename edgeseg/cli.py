@@ -8,7 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import ARCH_CHOICES, NORMALIZE_CHOICES, PRESET_CHOICES, CompressConfig, DataConfig, ModelConfig, TrainConfig
+from .config import (ARCH_CHOICES, NORMALIZE_CHOICES, PRESET_CHOICES, STRATEGY_CHOICES, CompressConfig, DataConfig,
+                     ModelConfig, TrainConfig)
 from .errors import EdgesegError
 
 
@@ -35,10 +36,13 @@ def _cmd_train(a: argparse.Namespace) -> int:
                           batchnorm=a.batchnorm, dropout=a.dropout),
         data=_data_config(a, augment=not a.no_augment, balance=a.balance),
         normalize=a.normalize, epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.lr,
-        patience=a.patience, seed=a.seed)
+        patience=a.patience, seed=a.seed, strategy=a.strategy)
     result = train(config, Path(a.out), force=a.force)
-    print(f"saved {result.path} ({result.parameters:,} parameters, best epoch {result.best_epoch} "
-          f"of {result.epochs_run})")
+    if result.written:
+        print(f"saved {result.path} ({result.parameters:,} parameters, best epoch {result.best_epoch} "
+              f"of {result.epochs_run})")
+    else:
+        print(f"trained as a worker (best epoch {result.best_epoch} of {result.epochs_run}); the chief writes the model")
     print("validation " + format_scores(result.val_scores))
     return 0
 
@@ -182,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=None)
     t.add_argument("--dropout", type=float, default=None)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--strategy", choices=STRATEGY_CHOICES, default="none",
+                   help="tf.distribute: mirrored = every local GPU; multiworker = the cluster in TF_CONFIG")
     t.add_argument("--out", required=True, help="model.keras to write")
     t.add_argument("--force", action="store_true", help="overwrite --out")
     t.set_defaults(func=_cmd_train)

@@ -11,6 +11,7 @@ Normalize = Literal["0-1", "-1-1", "none"]
 NORMALIZE_CHOICES: tuple[str, ...] = ("0-1", "-1-1", "none")
 ARCH_CHOICES: tuple[str, ...] = ("unet", "deeplab_lite")
 PRESET_CHOICES: tuple[str, ...] = ("seed", "small", "tiny")
+STRATEGY_CHOICES: tuple[str, ...] = ("none", "mirrored", "multiworker")
 
 
 @dataclass(frozen=True)
@@ -102,10 +103,15 @@ class TrainConfig:
     patience: int = 5
     seed: int = 0
     verbose: int = 1
+    strategy: str = "none"
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise UsageError("epochs and batch size must be >= 1")
+        if self.strategy not in STRATEGY_CHOICES:
+            raise UsageError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGY_CHOICES)}")
+        if self.strategy != "none" and self.data.balance == "oversample":
+            raise UsageError("--balance oversample is not supported with --strategy; use --balance weight")
         if self.learning_rate <= 0:
             raise UsageError("learning rate must be > 0")
 

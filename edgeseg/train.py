@@ -64,11 +64,11 @@ def batch_sequence(data: SegmentationData, batch_size: int, augment: bool, seed:
     return _Batches()
 
 
-def fit(model, batches, epochs: int, verbose: int, callbacks=()):
+def fit(model, batches, epochs: int, verbose: int, callbacks=(), **kwargs):
     """model.fit, except that a DataError raised while decoding a batch reaches the user as
     the same one-line DataError, not as the TensorFlow error that wraps it."""
     try:
-        return model.fit(batches, epochs=epochs, callbacks=list(callbacks), verbose=auto_verbose(verbose))
+        return model.fit(batches, epochs=epochs, callbacks=list(callbacks), verbose=auto_verbose(verbose), **kwargs)
     except DataError:
         raise
     except Exception as exc:
@@ -89,7 +89,11 @@ def foreground_weight(data: SegmentationData, sample: int = 64) -> float:
 
 
 def _validation_callback(val: SegmentationData, batch_size: int, spec: PreprocessSpec, out: Path,
-                         patience: int, verbose: int):
+                         patience: int, verbose: int, local=None, writes: bool = True):
+    """`local`: a model built outside any distribution strategy that receives the trained
+    weights each epoch, so validation and saving need no collective ops; only the worker that
+    `writes` saves."""
+
     class _Validate(keras().callbacks.Callback):
         """Adds val_dice/val_iou to the logs, saves the best epoch, stops early."""
 
@@ -98,18 +102,22 @@ def _validation_callback(val: SegmentationData, batch_size: int, spec: Preproces
             self.best, self.best_epoch, self.best_weights, self.wait = -1.0, -1, None, 0
 
         def on_epoch_end(self, epoch, logs=None):
-            scores = evaluate_predictor(keras_predictor(self.model, batch_size), val, batch_size)
+            scored = self.model if local is None else local
+            if local is not None:
+                local.set_weights(self.model.get_weights())
+            scores = evaluate_predictor(keras_predictor(scored, batch_size), val, batch_size)
             logs = logs if logs is not None else {}
             logs.update(val_dice=scores["dice"], val_iou=scores["iou"])
             improved = scores["dice"] > self.best
             if improved:
                 self.best, self.best_epoch, self.wait = scores["dice"], epoch, 0
                 self.best_weights = self.model.get_weights()
-                save_model(self.model, spec, out, force=True)
+                if writes:
+                    save_model(scored, spec, out, force=True)
             else:
                 self.wait += 1
             if verbose:
-                mark = "  (best, saved)" if improved else ""
+                mark = ("  (best, saved)" if writes else "  (best)") if improved else ""
                 print(f"epoch {epoch + 1}: val Dice {scores['dice']:.4f}  val IoU {scores['iou']:.4f}{mark}",
                       flush=True)
             if self.wait >= patience:
@@ -130,6 +138,7 @@ class TrainResult:
     epochs_run: int
     val_scores: dict
     parameters: int
+    written: bool = True  # False on the workers of a cluster that are not the chief
 
 
 def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
@@ -138,6 +147,8 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
         raise UsageError(f"--out must end in .keras or .h5: {out}")
     if out.exists() and not force:
         raise OutputExistsError(f"{out} exists; pass --force to overwrite it")
+    if config.strategy != "none":
+        return _train_distributed(config, out)
     spec = spec_for(config.model, config.normalize)
     train_data, val_data = load_splits(config.data, spec)
     set_seed(config.seed)
@@ -151,4 +162,30 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
     history = fit(model, batches, config.epochs, config.verbose, [validate])
     scores = evaluate_predictor(keras_predictor(model, config.batch_size), val_data, config.batch_size)
     return TrainResult(out, spec, validate.best_epoch + 1, len(history.epoch), scores, model.count_params())
+
+
+def _train_distributed(config: TrainConfig, out: Path) -> TrainResult:
+    from .distribute import distributed_dataset, is_chief, make_strategy
+
+    strategy = make_strategy(config.strategy)  # before any other TF op
+    spec = spec_for(config.model, config.normalize)
+    train_data, val_data = load_splits(config.data, spec)
+    set_seed(config.seed)
+    weight = foreground_weight(train_data) if config.data.balance == "weight" else 1.0
+    with strategy.scope():
+        model = build_model(config.model)
+        model.compile(optimizer=keras().optimizers.Adam(config.learning_rate),
+                      loss=segmentation_loss(spec.classes, weight))
+    local = build_model(config.model)
+    chief = is_chief(strategy)
+    if config.verbose:
+        print(f"{config.strategy}: {strategy.num_replicas_in_sync} replica(s) in sync, global batch "
+              f"{config.batch_size}; this process {'writes' if chief else 'does not write'} the model", flush=True)
+    dataset, steps = distributed_dataset(strategy, train_data, config.batch_size, config.data.augment, config.seed)
+    validate = _validation_callback(val_data, config.batch_size, spec, out, config.patience, config.verbose,
+                                    local=local, writes=chief)
+    history = fit(model, dataset, config.epochs, config.verbose, [validate], steps_per_epoch=steps)
+    local.set_weights(model.get_weights())
+    scores = evaluate_predictor(keras_predictor(local, config.batch_size), val_data, config.batch_size)
+    return TrainResult(out, spec, validate.best_epoch + 1, len(history.epoch), scores, model.count_params(), chief)
 
