@@ -131,10 +131,14 @@ class CompressConfig:
     onnx_opset: int = 17
     unsafe: bool = False
     custom_objects: str | None = None
+    edgetpu: bool = False
+    edgetpu_runtime: int = 13
     seed: int = 0
     verbose: int = 1
 
     def __post_init__(self) -> None:
+        if not 10 <= self.edgetpu_runtime <= 16:
+            raise UsageError("--edgetpu-runtime must be an Edge TPU runtime version from 10 to 16")
         if not 0.0 <= self.sparsity < 1.0:
             raise UsageError(f"--sparsity must be in [0, 1), got {self.sparsity}")
         if not 0.0 <= self.max_dice_drop <= 1.0:

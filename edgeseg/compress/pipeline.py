@@ -89,8 +89,8 @@ def _guarded_row(out: Path, g: Guarded, fmt: str, baseline_dice: float, budget: 
 
 def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = False) -> dict:
     """Runs the whole pipeline and returns the report (also written to OUT/report.json)."""
-    from ..export.onnx import export_onnx, quantize_onnx_int8
-    from ..export.tflite import convert_dynamic_range, convert_float16, convert_float32
+    from ..export.onnx import add_spec, export_onnx, quantize_onnx_int8
+    from ..export.tflite import convert_dynamic_range, convert_float16, convert_float32, finalize
     from ..backend import set_seed
     from .prune import prune, tflite_kernel_sparsity
     from .qat import quantization_aware
@@ -99,7 +99,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     check_output_dir(out, force)
     set_seed(config.seed)
     pruning = config.sparsity > 0
-    run = _Run(config.verbose, 5 + pruning)
+    run = _Run(config.verbose, 5 + pruning + config.edgetpu)
     budget, bs = config.max_dice_drop, config.batch_size
 
     with run.step("load", f"loading {model_path}"):
@@ -113,6 +113,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         calibration = _calibration(train, config.calibration_samples, bs)
         more_calibration = functools.cache(lambda: _calibration(train, 4 * config.calibration_samples, bs))
     reference = memoized(keras_predictor(model, bs))
+    spec_dict = spec.to_dict()
 
     with run.step("baseline", "baseline: float Keras model on the validation data"):
         baseline = evaluate_predictor(reference, val, bs)
@@ -124,7 +125,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                                           config.seed, config.verbose)
 
     rows: list[dict] = []
-    pruning_info = None
+    pruning_info = edgetpu_info = None
     with atomic_output_dir(out, force) as tmp:
         pruned = None
         if pruning:
@@ -144,7 +145,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                                              ("float16", convert_float16, "float16"),
                                              ("dynamic_range", convert_dynamic_range, "int8-weights")):
                 path = tmp / f"model_{name}.tflite"
-                path.write_bytes(convert(model))
+                path.write_bytes(finalize(convert(model), spec_dict))
                 verified = verify(path, val, reference, bs)
                 rows.append(_row(tmp, path, "tflite", precision, verified, base_dice, budget,
                                  sparsity=tflite_kernel_sparsity(verified.session)))
@@ -154,6 +155,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
             def int8_artifact(title, remedies, filename, methods=None, integer_io=True, against=reference, **extra):
                 run.log(f"  {title}:")
                 chain = remedies.chain(integer_io, methods) if methods else remedies.chain(integer_io)
+                chain = [(m, lambda c=c: finalize(c(), spec_dict)) for m, c in chain]
                 g = guard(chain, tmp / filename, val, against, base_dice, budget, bs, run.log)
                 row = _guarded_row(tmp, g, "tflite", base_dice, budget, tflite_kernel_sparsity,
                                    io="int8" if integer_io else "float", **extra)
@@ -196,8 +198,12 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                         row.update(deployable=False, reason=f"measured sparsity {row['sparsity']:.4f} is "
                                                             f"{gap:.4f} from the target {config.sparsity}")
 
+        if config.edgetpu and (tmp / "model_int8.tflite").is_file():
+            with run.step("edgetpu", "Edge TPU: check the int8 model's operations, compile if edgetpu_compiler is here"):
+                edgetpu_info = _edgetpu(tmp, config, val, reference, base_dice, budget, bs, run.log, rows)
+
         with run.step("onnx", f"ONNX float32 (tf2onnx, opset {config.onnx_opset}) and int8 QDQ: verify in onnxruntime"):
-            onnx_path = export_onnx(model, tmp / "model.onnx", config.onnx_opset)
+            onnx_path = add_spec(export_onnx(model, tmp / "model.onnx", config.onnx_opset), spec_dict)
             rows.append(_row(tmp, onnx_path, "onnx", "float32", verify(onnx_path, val, reference, bs),
                              base_dice, budget, opset=config.onnx_opset))
             run.log(f"      model.onnx: Dice {rows[-1]['dice']:.4f}")
@@ -209,7 +215,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         report = {
             "schema": SCHEMA, "model": str(model_path), "model_sha256": source_hash,
             "data": config.data.source, "spec": spec.to_dict(), "config": config.to_dict(),
-            "baseline": baseline, "pruning": pruning_info,
+            "baseline": baseline, "pruning": pruning_info, "edgetpu": edgetpu_info,
             "artifacts": [r for r in rows if r is not None], "timings": run.timings,
         }
         if _sha256(model_path) != source_hash:
@@ -222,12 +228,28 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
 
 
 def _onnx_int8(float_path: Path, tmp: Path, calibration: Callable[[], np.ndarray], quantize) -> Callable[[], bytes]:
+    from ..export.onnx import add_spec, read_spec
+
     def convert() -> bytes:
         target = tmp / ".int8_candidate.onnx"
         try:
             quantize(float_path, target, calibration())
+            add_spec(target, read_spec(float_path))
             return target.read_bytes()
         finally:
             target.unlink(missing_ok=True)
 
     return convert
+
+
+def _edgetpu(tmp: Path, config: CompressConfig, val, reference, base_dice: float, budget: float, bs: int,
+             log, rows: list[dict]) -> dict:
+    from .edgetpu_step import edgetpu_step
+
+    summary, compiled, verified, reason = edgetpu_step(
+        tmp / "model_int8.tflite", config.edgetpu_runtime, lambda p: verify(p, val, reference, bs), log)
+    if compiled is not None:
+        row = _row(tmp, compiled, "edgetpu", "int8", verified, base_dice, budget,
+                   deployable=False if verified is None else None, reason=reason)
+        rows.append(row)
+    return summary

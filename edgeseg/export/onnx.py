@@ -9,6 +9,32 @@ import numpy as np
 from ..backend import tf
 
 INPUT_NAME = "input"
+SPEC_KEY = "edgeseg.spec"
+
+
+def add_spec(path: Path, spec: dict) -> Path:
+    """Stores the preprocessing spec in the model's metadata_props, for the device side."""
+    import json
+
+    import onnx
+
+    proto = onnx.load(str(path))
+    kept = [p for p in proto.metadata_props if p.key != SPEC_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    proto.metadata_props.add(key=SPEC_KEY, value=json.dumps(spec, sort_keys=True))
+    onnx.save(proto, str(path))
+    return path
+
+
+def read_spec(path: Path) -> dict | None:
+    import json
+
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    raw = next((p.value for p in proto.metadata_props if p.key == SPEC_KEY), None)
+    return json.loads(raw) if raw else None
 
 
 def export_onnx(model, path: Path, opset: int = 17) -> Path:

@@ -1,0 +1,155 @@
+"""Deploy bundles: one zip with the model, manifest.json and a short README for the device.
+The manifest pins the model by sha256; opening a bundle checks it before anything runs."""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+import json
+import shutil
+import tempfile
+import weakref
+import zipfile
+from pathlib import Path
+
+from .. import __version__
+from ..config import PreprocessSpec
+from ..errors import DataError, ModelError, UsageError
+from ..outputs import check_output_file, write_file_atomic
+from ..runtimes.base import package_version
+
+SCHEMA = "edgeseg.bundle/1"
+MANIFEST = "manifest.json"
+
+DEVICE_README = """edgeseg deploy bundle
+=====================
+
+{model} is a {precision} {fmt} segmentation model ({height}x{width}x{channels} input,
+normalize {normalize}, {classes} class(es), threshold {threshold}). manifest.json pins it by
+sha256 and records its input/output quantization and the Dice measured by edgeseg compress.
+
+On the device (no TensorFlow needed):
+
+    pip install numpy pillow {runtime_package}
+    pip install --no-deps EDGESEG_WHEEL_OR_CHECKOUT   # the edgeseg package, without TensorFlow
+    python -m edgeseg predict {bundle} IMAGE_OR_DIR... --out masks/ [--overlay] [--tile]
+
+predict checks the model's sha256 against the manifest and refuses a bundle that was changed.
+"""
+
+
+def _io_details(model_path: Path, fmt: str) -> tuple[dict, dict]:
+    from .segmenter import _session
+
+    session = _session(model_path, fmt, threads=1)
+    if fmt == "onnx":
+        def detail(t):
+            return {"name": t.name, "shape": [d if isinstance(d, int) else None for d in t.shape], "dtype": t.type}
+
+        return detail(session.session.get_inputs()[0]), detail(session.session.get_outputs()[0])
+
+    def detail(d):
+        scale, zero_point = d["quantization"]
+        return {"name": d["name"], "shape": [int(v) for v in d["shape"]], "dtype": d["dtype"].__name__,
+                "quantization": {"scale": float(scale), "zero_point": int(zero_point)} if scale else None}
+
+    return detail(session.input), detail(session.output)
+
+
+def _latency_rows(bench_json: Path | None, artifact: str) -> list[dict]:
+    if bench_json is None:
+        return []
+    from ..bench.report import load_bench
+
+    report = load_bench(bench_json)
+    machine = report["machine"]["label"] if "machine" in report else None
+    return [{"runtime": r["runtime"], "machine": r.get("machine", machine), "threads": r.get("threads"),
+             "p50_ms": r["p50_ms"], "p90_ms": r["p90_ms"], "runs": r["runs"]}
+            for r in report["rows"] if r["artifact"] == artifact and r["status"] == "ok"]
+
+
+def make_bundle(compress_dir: Path, artifact: str, out: Path, bench_json: Path | None = None,
+                force: bool = False, allow_undeployable: bool = False) -> dict:
+    compress_dir, out = Path(compress_dir), Path(out)
+    check_output_file(out, force)
+    if out.suffix.lower() != ".zip":
+        raise UsageError(f"--out must end in .zip: {out}")
+    report_path = compress_dir / "report.json"
+    try:
+        report = json.loads(report_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"{compress_dir} is not a compress output directory ({report_path}: {exc})") from None
+    rows = {a["path"]: a for a in report.get("artifacts", [])}
+    if artifact not in rows:
+        raise UsageError(f"{artifact!r} is not in {report_path}; choose one of: {', '.join(rows)}")
+    row = rows[artifact]
+    if not row["deployable"] and not allow_undeployable:
+        raise UsageError(f"{artifact} is not deployable ({row['reason']}); pass --allow-undeployable to bundle it anyway")
+    model_path = compress_dir / artifact
+    data = model_path.read_bytes()
+    if len(data) != row["bytes"]:
+        raise DataError(f"{model_path} is {len(data)} bytes but compress wrote {row['bytes']}: it was changed")
+    spec = PreprocessSpec.from_dict(report["spec"])
+    model_input, model_output = _io_details(model_path, row["format"])
+    runtime_package = "ai-edge-litert" if row["format"] == "tflite" else "onnxruntime"
+    manifest = {
+        "schema": SCHEMA,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "model": {"file": model_path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+                  "format": row["format"], "precision": row["precision"], "sparsity": row.get("sparsity")},
+        "input": model_input, "output": model_output, "preprocessing": spec.to_dict(),
+        "measured": {"dice": row["dice"], "iou": row["iou"], "baseline_dice": report["baseline"]["dice"],
+                     "data": report["data"], "images": report["baseline"].get("images"),
+                     "runtime": row.get("runtime"), "deployable": row["deployable"], "reason": row["reason"],
+                     "latency": _latency_rows(bench_json, artifact)},
+        "versions": {"edgeseg": __version__, runtime_package: package_version(runtime_package),
+                     "tensorflow": package_version("tensorflow"), "compress_report": report["schema"]},
+    }
+    readme = DEVICE_README.format(model=model_path.name, precision=row["precision"], fmt=row["format"],
+                                  runtime_package=runtime_package, bundle=out.name, **spec.to_dict())
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        archive.writestr(model_path.name, data)
+        archive.writestr("README.txt", readme)
+    write_file_atomic(out, buffer.getvalue(), force)
+    return manifest
+
+
+def read_bundle(path: Path) -> tuple[dict, bytes]:
+    """(manifest, model bytes), after checking the model's sha256 against the manifest."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            manifest = json.loads(archive.read(MANIFEST))
+            if manifest.get("schema") != SCHEMA:
+                raise ModelError(f"{path}: manifest schema {manifest.get('schema')!r}, expected {SCHEMA!r}")
+            data = archive.read(manifest["model"]["file"])
+    except FileNotFoundError:
+        raise ModelError(f"bundle not found: {path}") from None
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, TypeError) as exc:
+        raise ModelError(f"{path} is not an edgeseg bundle ({type(exc).__name__}: {exc})") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != manifest["model"]["sha256"]:
+        raise ModelError(f"{path}: the model's sha256 {digest[:12]}... does not match the manifest's "
+                         f"{manifest['model']['sha256'][:12]}...: the bundle was changed or is corrupt; refusing to run it")
+    return manifest, data
+
+
+def open_bundle(path: Path, threads: int | None = None):
+    from .segmenter import Segmenter
+
+    manifest, data = read_bundle(path)
+    # The runtimes load from a file; the verified bytes are what gets written there.
+    directory = tempfile.mkdtemp(prefix="edgeseg-bundle-")
+    model_path = Path(directory) / manifest["model"]["file"]
+    model_path.write_bytes(data)
+    try:
+        segmenter = Segmenter(model_path, spec=PreprocessSpec.from_dict(manifest["preprocessing"]), threads=threads)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    segmenter.manifest = manifest
+    segmenter.spec_source = f"the bundle's manifest, model sha256 {manifest['model']['sha256'][:12]}... verified"
+    weakref.finalize(segmenter, shutil.rmtree, directory, True)
+    return segmenter

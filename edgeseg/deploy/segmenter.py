@@ -1,0 +1,145 @@
+"""Device-side inference: a .tflite (LiteRT) or .onnx (onnxruntime) model, the preprocessing
+spec, and images of any size in; probabilities and masks at the image's own size out.
+Integer input/output quantization is handled inside the runtime sessions."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..config import PreprocessSpec
+from ..data.preprocess import match_channels, normalize, resize_image, to_unit_float
+from ..errors import ModelError
+from ..metrics import probabilities_to_labels
+from ..runtimes.base import artifact_format
+
+TILE_OVERLAP = 0.25
+
+
+@dataclass(frozen=True)
+class Prediction:
+    probabilities: np.ndarray  # H x W x C float32, at the input image's size
+    mask: np.ndarray  # H x W int32 labels: 0 background, 1.. classes
+
+
+def _session(path: Path, fmt: str, threads: int | None):
+    from ..runtimes import REGISTRY
+
+    name = {"tflite": "litert-cpu", "onnx": "ort-cpu", "edgetpu": "litert-edgetpu"}.get(fmt)
+    if name is None:
+        raise ModelError(f"{path}: the device runtime runs .tflite and .onnx models, not {path.suffix or 'this file'}")
+    runtime = REGISTRY[name]
+    ok, reason = runtime.is_available()
+    if not ok:
+        raise ModelError(f"cannot run {path.name}: {reason}")
+    try:
+        return runtime.load(path, threads)
+    except Exception as exc:  # a corrupt or foreign model fails inside the runtime in many ways
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load {path}: {first[:300]}") from None
+
+
+def _stored_spec(path: Path, fmt: str, session) -> dict | None:
+    if fmt in ("tflite", "edgetpu"):
+        from ..tflite_model import read_spec
+
+        return read_spec(path.read_bytes())
+    raw = session.session.get_modelmeta().custom_metadata_map.get("edgeseg.spec")
+    return json.loads(raw) if raw else None
+
+
+def _report_spec(path: Path) -> dict | None:
+    report = path.parent / "report.json"
+    try:
+        return json.loads(report.read_text()).get("spec") if report.is_file() else None
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _shape_spec(session, fmt: str, normalize_mode: str) -> PreprocessSpec:
+    if fmt == "onnx":
+        inp, out = session.session.get_inputs()[0].shape, session.session.get_outputs()[0].shape
+    else:
+        inp, out = session.input["shape"], session.output["shape"]
+    if any(not isinstance(d, (int, np.integer)) for d in list(inp[1:]) + [out[-1]]):
+        raise ModelError("the model's input size is not fixed and it carries no preprocessing spec")
+    classes = int(out[-1])
+    return PreprocessSpec(int(inp[1]), int(inp[2]), int(inp[3]), normalize_mode, classes=1 if classes == 1 else classes)
+
+
+class Segmenter:
+    """Loads once, then predict() per image. Spec, in order: given, stored in the model by
+    compress, report.json beside the model, or the model's input shape with `normalize`."""
+
+    def __init__(self, model_path: Path, spec: PreprocessSpec | None = None, threads: int | None = None,
+                 normalize_mode: str | None = None):
+        path = Path(model_path)
+        if not path.is_file():
+            raise ModelError(f"model file not found: {path}")
+        fmt = artifact_format(path)
+        self.path, self.format = path, fmt
+        self.session = _session(path, fmt or path.suffix, threads)
+        stored = None if spec is not None else (_stored_spec(path, fmt, self.session) or _report_spec(path))
+        if spec is not None:
+            self.spec, self.spec_source = spec, "given"
+        elif stored is not None:
+            self.spec, self.spec_source = PreprocessSpec.from_dict(stored), "stored with the model"
+            if normalize_mode is not None and normalize_mode != self.spec.normalize:
+                raise ModelError(f"{path.name} was made with normalize {self.spec.normalize}; leave --normalize out")
+        else:
+            self.spec = _shape_spec(self.session, fmt, normalize_mode or "0-1")
+            self.spec_source = f"the model's input shape, normalize {self.spec.normalize} (no stored spec)"
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        return np.asarray(self.session.run(batch.astype(np.float32)), np.float32)
+
+    def predict(self, pixels: np.ndarray, tile: bool = False) -> Prediction:
+        """pixels: H x W (x C) integer or [0, 1] float image of any size."""
+        spec = self.spec
+        unit = match_channels(to_unit_float(pixels), spec.channels)
+        height, width = unit.shape[:2]
+        if tile and height >= spec.height and width >= spec.width:
+            probs = self._tiled(normalize(unit, spec.normalize))
+        else:
+            model_input = normalize(resize_image(unit, spec.height, spec.width), spec.normalize)
+            probs = resize_image(self._run(model_input[None])[0], height, width)
+        return Prediction(probs, probabilities_to_labels(probs, spec.threshold))
+
+    def _tiled(self, image: np.ndarray) -> np.ndarray:
+        """Sliding windows at the model's input size, 25% overlap, averaged where they meet:
+        the image is seen at its own resolution instead of being shrunk."""
+        th, tw = self.spec.height, self.spec.width
+        height, width = image.shape[:2]
+        ys, xs = _starts(height, th), _starts(width, tw)
+        windows = [(y, x) for y in ys for x in xs]
+        total = weight = None
+        for first in range(0, len(windows), 16):
+            chunk = windows[first:first + 16]
+            outputs = self._run(np.stack([image[y:y + th, x:x + tw] for y, x in chunk]))
+            if total is None:
+                total = np.zeros((height, width, outputs.shape[-1]), np.float32)
+                weight = np.zeros((height, width, 1), np.float32)
+            for (y, x), out in zip(chunk, outputs):
+                total[y:y + th, x:x + tw] += out
+                weight[y:y + th, x:x + tw] += 1.0
+        return total / weight
+
+
+def _starts(length: int, size: int) -> list[int]:
+    stride = max(1, int(size * (1 - TILE_OVERLAP)))
+    starts = list(range(0, length - size + 1, stride))
+    if starts[-1] + size < length:
+        starts.append(length - size)
+    return starts
+
+
+def load_segmenter(model: Path, threads: int | None = None, normalize_mode: str | None = None) -> Segmenter:
+    """A model file, or a bundle made by `edgeseg bundle` (its sha256 is checked first)."""
+    model = Path(model)
+    if model.suffix.lower() == ".zip":
+        from .bundle import open_bundle
+
+        return open_bundle(model, threads)
+    return Segmenter(model, threads=threads, normalize_mode=normalize_mode)

@@ -1,0 +1,164 @@
+"""Reading and editing .tflite flatbuffers with the schema that ai-edge-litert ships: no
+TensorFlow needed, so the device side can read what compress wrote into the model."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+SPEC_METADATA = "edgeseg.spec"
+_FILE_IDENTIFIER = b"TFL3"
+
+
+def _schema():
+    from ai_edge_litert import schema_py_generated
+
+    return schema_py_generated
+
+
+def _root(data: bytes):
+    return _schema().Model.GetRootAsModel(bytearray(data), 0)
+
+
+def read_metadata(data: bytes, name: str) -> bytes | None:
+    model = _root(data)
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        if entry.Name().decode() == name:
+            return model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
+    return None
+
+
+def with_metadata(data: bytes, name: str, payload: bytes) -> bytes:
+    """The same model with `payload` stored under `name` (replacing an earlier entry)."""
+    import flatbuffers
+    import numpy as np
+
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    model.metadata = [m for m in (model.metadata or []) if m.name.decode() != name]
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(payload, dtype=np.uint8)
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = name, len(model.buffers) - 1
+    model.metadata.append(entry)
+    builder = flatbuffers.Builder(len(data) + len(payload) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=_FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def with_spec(data: bytes, spec: dict) -> bytes:
+    return with_metadata(data, SPEC_METADATA, json.dumps(spec, sort_keys=True).encode())
+
+
+def read_spec(data: bytes) -> dict | None:
+    raw = read_metadata(data, SPEC_METADATA)
+    return json.loads(raw) if raw else None
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    type: str  # "INT8", "FLOAT32", ...
+    shape: tuple[int, ...]
+    signature: tuple[int, ...]  # -1 where the size is dynamic
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    index: int
+    name: str  # BuiltinOperator name, or the custom code
+    version: int
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+    options: dict
+
+
+def _names(enum_class) -> dict[int, str]:
+    return {v: k for k, v in vars(enum_class).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def operators(data: bytes) -> tuple[list[OpInfo], list[TensorInfo], list[TensorInfo]]:
+    """(operators of the main subgraph in execution order, model inputs, model outputs)."""
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    op_names, type_names = _names(schema.BuiltinOperator), _names(schema.TensorType)
+    graph = model.subgraphs[0]
+
+    def tensor(i: int) -> TensorInfo:
+        t = graph.tensors[i]
+        shape = tuple(int(v) for v in (t.shape if t.shape is not None else ()))
+        signature = tuple(int(v) for v in t.shapeSignature) if t.shapeSignature is not None else shape
+        return TensorInfo(t.name.decode() if isinstance(t.name, bytes) else str(t.name), type_names.get(t.type, str(t.type)),
+                          shape, signature)
+
+    ops = []
+    for index, op in enumerate(graph.operators or []):
+        code = model.operatorCodes[op.opcodeIndex]
+        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        name = code.customCode.decode() if code.customCode else op_names.get(builtin, str(builtin))
+        options = {k: v for k, v in vars(op.builtinOptions).items() if isinstance(v, (int, float, bool))} \
+            if op.builtinOptions is not None else {}
+        ops.append(OpInfo(index, name, int(code.version),
+                          tuple(tensor(i) for i in op.inputs if i >= 0),
+                          tuple(tensor(i) for i in op.outputs if i >= 0), options))
+    return ops, [tensor(i) for i in graph.inputs], [tensor(i) for i in graph.outputs]
+
+
+def exact_nearest_upsampling(data: bytes) -> tuple[bytes, int]:
+    """Rewrites RESIZE_NEAREST_NEIGHBOR ops that upsample by whole factors from
+    half_pixel_centers=True (op version 3, which edgetpu_compiler 14-16 reject with "Operation
+    version not supported") to the legacy sampling (version 2 for int8). For a whole factor k,
+    floor((x + 0.5) / k) == floor(x / k) for every output index x, so the result is identical.
+    Returns (model, number of ops rewritten)."""
+    import flatbuffers
+
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    resize = schema.BuiltinOperator.RESIZE_NEAREST_NEIGHBOR
+    rewritten = 0
+    for graph in model.subgraphs:
+        for op in graph.operators or []:
+            code = model.operatorCodes[op.opcodeIndex]
+            if max(code.builtinCode, code.deprecatedBuiltinCode) != resize:
+                continue
+            options = op.builtinOptions
+            if options is None or not options.halfPixelCenters or options.alignCorners:
+                continue
+            src, dst = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+            (_, h_in, w_in, _), (_, h_out, w_out, _) = list(src.shape), list(dst.shape)
+            if h_out % h_in or w_out % w_in:
+                continue  # a fractional factor samples differently: leave it alone
+            options.halfPixelCenters = False
+            integer = src.type in (schema.TensorType.INT8, schema.TensorType.UINT8)
+            legacy = schema.OperatorCodeT()
+            legacy.builtinCode, legacy.deprecatedBuiltinCode = code.builtinCode, code.deprecatedBuiltinCode
+            legacy.version = 2 if integer else 1
+            op.opcodeIndex = _opcode_index(model, legacy)
+            rewritten += 1
+    if not rewritten:
+        return data, 0
+    _drop_unused_opcodes(model)
+    builder = flatbuffers.Builder(len(data) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=_FILE_IDENTIFIER)
+    return bytes(builder.Output()), rewritten
+
+
+def _opcode_index(model, wanted) -> int:
+    for i, code in enumerate(model.operatorCodes):
+        if (code.builtinCode, code.deprecatedBuiltinCode, code.version, code.customCode) == \
+                (wanted.builtinCode, wanted.deprecatedBuiltinCode, wanted.version, None):
+            return i
+    model.operatorCodes.append(wanted)
+    return len(model.operatorCodes) - 1
+
+
+def _drop_unused_opcodes(model) -> None:
+    """An opcode left in the table still has to be registered by whoever parses the model
+    (edgetpu_compiler fails on an unknown version even when no op uses it)."""
+    used = sorted({op.opcodeIndex for graph in model.subgraphs for op in graph.operators or []})
+    remap = {old: new for new, old in enumerate(used)}
+    model.operatorCodes = [model.operatorCodes[i] for i in used]
+    for graph in model.subgraphs:
+        for op in graph.operators or []:
+            op.opcodeIndex = remap[op.opcodeIndex]
