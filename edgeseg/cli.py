@@ -93,7 +93,7 @@ def _cmd_compress(a: argparse.Namespace) -> int:
                             finetune_lr=a.finetune_lr,
                             batch_size=a.batch_size, calibration_samples=a.calibration_samples, seed=a.seed,
                             unsafe=a.unsafe, custom_objects=a.custom_objects, edgetpu=a.edgetpu,
-                            edgetpu_runtime=a.edgetpu_runtime)
+                            edgetpu_runtime=a.edgetpu_runtime, prune=a.prune, channel_ratio=a.channel_ratio)
     model_path = Path(a.model)
     result = compress(model_path, config, Path(a.out) if a.out else default_out_dir(model_path), force=a.force)
     return exit_code_for(result)
@@ -253,7 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     _data_args(c, default="synthetic")
     _model_args(c)
     c.add_argument("--out", default=None, help="output directory (default: <model stem>_edgeseg/ beside the model)")
-    c.add_argument("--sparsity", type=float, default=0.5)
+    c.add_argument("--prune", choices=("magnitude", "channels"), default="magnitude",
+                   help="magnitude: tfmot, smaller after gzip; channels: whole filters removed, faster everywhere")
+    c.add_argument("--sparsity", type=float, default=0.5, help="--prune magnitude: share of weights set to zero")
+    c.add_argument("--channel-ratio", type=float, default=0.5, help="--prune channels: share of filters removed")
     c.add_argument("--max-dice-drop", type=float, default=0.01, help="accuracy budget (absolute Dice)")
     c.add_argument("--qat", action="store_true", help="also quantization-aware training")
     c.add_argument("--finetune-epochs", type=int, default=2, help="pruning fine-tuning epochs")

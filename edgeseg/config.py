@@ -133,10 +133,16 @@ class CompressConfig:
     custom_objects: str | None = None
     edgetpu: bool = False
     edgetpu_runtime: int = 13
+    prune: str = "magnitude"  # "magnitude" (tfmot, unstructured) or "channels" (whole filters removed)
+    channel_ratio: float = 0.5
     seed: int = 0
     verbose: int = 1
 
     def __post_init__(self) -> None:
+        if self.prune not in ("magnitude", "channels"):
+            raise UsageError(f"--prune must be magnitude or channels, got {self.prune!r}")
+        if not 0.0 < self.channel_ratio < 1.0:
+            raise UsageError(f"--channel-ratio must be in (0, 1), got {self.channel_ratio}")
         if not 10 <= self.edgetpu_runtime <= 16:
             raise UsageError("--edgetpu-runtime must be an Edge TPU runtime version from 10 to 16")
         if not 0.0 <= self.sparsity < 1.0:

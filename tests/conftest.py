@@ -79,20 +79,27 @@ def compressed(tiny_model_path, tmp_path_factory):
     return result, out, before
 
 
-BLOCK_TENSORFLOW = """
+TENSORFLOW_MODULES = ("tensorflow", "tf_keras", "tensorflow_model_optimization", "tf2onnx", "keras")
+
+BLOCKER = """
 import importlib.abc, sys
-class _NoTensorFlow(importlib.abc.MetaPathFinder):
-    # Stands in for a device that has no TensorFlow: these imports fail as if not installed.
+class _Absent(importlib.abc.MetaPathFinder):
+    # Stands in for a machine without these packages: their imports fail as if not installed.
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "tf_keras", "tensorflow_model_optimization", "tf2onnx", "keras"):
-            raise ModuleNotFoundError(f"No module named {name!r}")
+        if name.split(".")[0] in {names!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}")
         return None
-sys.meta_path.insert(0, _NoTensorFlow())
+sys.meta_path.insert(0, _Absent())
 """
 
 
-def run_python_without_tensorflow(code: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Runs `code` in a fresh interpreter where TensorFlow, tf_keras and Keras cannot be imported."""
+def run_python_without(modules, code: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Runs `code` in a fresh interpreter where `modules` (top-level names) cannot be imported."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW + code], capture_output=True, text=True,
-                          cwd=cwd or ROOT, env=env, timeout=600)
+    return subprocess.run([sys.executable, "-c", BLOCKER.format(names=tuple(modules)) + code], capture_output=True,
+                          text=True, cwd=cwd or ROOT, env=env, timeout=600)
+
+
+def run_python_without_tensorflow(code: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """A device with no TensorFlow, tf_keras or Keras."""
+    return run_python_without(TENSORFLOW_MODULES, code, cwd)

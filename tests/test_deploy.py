@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import last_error_line, run_cli, run_python_without_tensorflow
+from conftest import last_error_line, run_cli, run_python_without, run_python_without_tensorflow
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_predict_writes_masks_and_overlays_at_each_images_size(compressed, image
 
 @pytest.mark.parametrize("inputs, message", [
     (["/no/such.png"], "input not found"),
-    (["clip.mp4"], "need OpenCV"),
+    (["clip.mp4"], "cannot open clip.mp4"),
     (["notes.txt"], "not an image"),
 ])
 def test_predict_bad_inputs_write_nothing(compressed, tmp_path, inputs, message):
@@ -159,3 +159,31 @@ def test_bundle_refuses_unknown_and_undeployable_artifacts(compressed, tmp_path)
         refused = run_cli("bundle", str(out_dir), "--artifact", bad, "--out", str(tmp_path / "y.zip"))
         assert refused.returncode == 2 and "--allow-undeployable" in last_error_line(refused)
     assert not any(tmp_path.iterdir())
+
+
+def test_predict_reads_a_video_frame_by_frame(compressed, tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    from edgeseg.data.synthetic import synth_sample
+
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (48, 40))
+    for i in range(4):
+        pixels, _ = synth_sample(40, 48, i, seed=9)
+        writer.write(cv2.cvtColor(pixels[..., 0], cv2.COLOR_GRAY2BGR))
+    writer.release()
+    out = tmp_path / "masks"
+    result = run_cli("predict", str(compressed[1] / "model_int8.tflite"), str(video), "--out", str(out),
+                     "--max-frames", "3", "--overlay")
+    assert result.returncode == 0, result.stderr[-2000:]
+    frames = sorted(p.name for p in (out / "clip").iterdir())
+    assert frames == [f"frame_00000{i}_{kind}.png" for i in (1, 2, 3) for kind in ("mask", "overlay")]
+    assert np.asarray(Image.open(out / "clip" / "frame_000001_mask.png")).shape == (40, 48)
+
+
+def test_video_without_opencv_says_how_to_get_it(compressed, tmp_path):
+    (tmp_path / "clip.mp4").write_bytes(b"\0" * 16)
+    code = (f"from edgeseg.cli import main; import sys; sys.exit(main(['predict', "
+            f"{str(compressed[1] / 'model_int8.tflite')!r}, 'clip.mp4', '--out', 'out']))")
+    result = run_python_without(("cv2",), code, cwd=tmp_path)
+    assert result.returncode == 2 and "pip install 'edgeseg[video]'" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -18,10 +18,11 @@ from ..data.dataset import SegmentationData, load_splits
 from ..evaluate import evaluate_predictor, format_scores, keras_predictor, memoized
 from ..models.io import load_model, save_model
 from ..outputs import atomic_output_dir, check_output_dir
-from .guard import Guarded, guard
-from .remedies import METHODS, PRECISION, Remedies
+from .guard import guard
+from .remedies import METHODS, Remedies
 from .report import SCHEMA, render_terminal, write_reports
-from .verify import Verified, gzip_size, verify
+from .rows import artifact_row, guarded_row
+from .verify import verify
 
 
 def default_out_dir(model_path: Path) -> Path:
@@ -56,50 +57,22 @@ class _Run:
         self.log(f"      done in {self.timings[key]:.1f} s")
 
 
-def _row(out: Path, path: Path, fmt: str, precision: str, verified: Verified | None, baseline_dice: float,
-         budget: float, sparsity: float | None = None, deployable: bool | None = None, reason: str = "",
-         **extra) -> dict:
-    scores = verified.scores if verified else {}
-    dice = scores.get("dice")
-    if deployable is None:
-        deployable = dice is not None and dice >= baseline_dice - budget
-        if not reason:
-            reason = "within budget" if deployable else f"Dice {dice:.4f} drops more than {budget} from {baseline_dice:.4f}"
-    row = {"path": str(path.relative_to(out)), "format": fmt, "precision": precision, "sparsity": sparsity,
-           "bytes": path.stat().st_size, "gzip_bytes": gzip_size(path), "dice": dice, "iou": scores.get("iou"),
-           "dice_per_image": scores.get("dice_per_image"), "max_abs_diff": scores.get("max_abs_diff"),
-           "runtime": verified.runtime if verified else None,
-           "load_seconds": round(verified.load_seconds, 3) if verified else None,
-           "deployable": bool(deployable), "reason": reason}
-    if "dice_per_class" in scores:
-        row["dice_per_class"] = scores["dice_per_class"]
-    row.update(extra)
-    return row
-
-
-def _guarded_row(out: Path, g: Guarded, fmt: str, baseline_dice: float, budget: float,
-                 sparsity_of=None, **extra) -> dict | None:
-    if g.path is None:
-        return None
-    sparsity = sparsity_of(g.verified.session) if sparsity_of else None
-    return _row(out, g.path, fmt, PRECISION.get(g.method, "int8"), g.verified, baseline_dice, budget,
-                sparsity=sparsity, deployable=g.deployable, reason=g.reason, method=g.method,
-                attempts=[a.to_dict() for a in g.attempts], **extra)
-
-
 def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = False) -> dict:
     """Runs the whole pipeline and returns the report (also written to OUT/report.json)."""
     from ..export.onnx import add_spec, export_onnx, quantize_onnx_int8
     from ..export.tflite import convert_dynamic_range, convert_float16, convert_float32, finalize
     from ..backend import set_seed
+    from ..models.flops import model_flops
+    from .channels import prune_channels_and_finetune
     from .prune import prune, tflite_kernel_sparsity
     from .qat import quantization_aware
 
     model_path, out = Path(model_path), Path(out)
     check_output_dir(out, force)
     set_seed(config.seed)
-    pruning = config.sparsity > 0
-    run = _Run(config.verbose, 5 + pruning + config.edgetpu)
+    channels = config.prune == "channels"
+    pruning = config.sparsity > 0 and not channels
+    run = _Run(config.verbose, 5 + pruning + channels + config.edgetpu)
     budget, bs = config.max_dice_drop, config.batch_size
 
     with run.step("load", f"loading {model_path}"):
@@ -125,7 +98,9 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                                           config.seed, config.verbose)
 
     rows: list[dict] = []
-    pruning_info = edgetpu_info = None
+    pruning_info = edgetpu_info = channel_info = None
+    base_flops = model_flops(model)
+    baseline["flops"] = base_flops
     with atomic_output_dir(out, force) as tmp:
         pruned = None
         if pruning:
@@ -140,6 +115,24 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                                 "kept_dense": pruned.kept_dense, "path": "pruned.keras"}
                 run.log(f"      measured sparsity {pruned.sparsity:.4f}; pruned Keras " + format_scores(pruned_scores))
 
+        structured = None
+        if channels:
+            with run.step("channels", f"channel pruning: removing {config.channel_ratio:.0%} of the filters "
+                                      f"({config.finetune_epochs} fine-tuning epochs)"):
+                structured = prune_channels_and_finetune(model, train, config.channel_ratio, config.finetune_epochs,
+                                                         bs, spec.classes, config.seed, config.verbose,
+                                                         config.finetune_lr)
+                save_model(structured.model, spec, tmp / "channels.keras")
+                scores = evaluate_predictor(keras_predictor(structured.model, bs), val, bs)
+                flops = model_flops(structured.model)
+                channel_info = {"ratio": config.channel_ratio, "dice": scores["dice"], "iou": scores["iou"],
+                                "flops": flops, "flops_ratio": flops / base_flops,
+                                "parameters": structured.model.count_params(),
+                                "parameters_before": model.count_params(), "kept_filters": structured.kept,
+                                "kept_whole": structured.frozen, "path": "channels.keras"}
+                run.log(f"      {flops / 1e9:.2f} GFLOPs ({flops / base_flops:.2f}x), "
+                        f"{structured.model.count_params():,} parameters; channel-pruned Keras " + format_scores(scores))
+
         with run.step("tflite_float", "TFLite float32, float16 and dynamic-range: convert and verify in LiteRT"):
             for name, convert, precision in (("float32", convert_float32, "float32"),
                                              ("float16", convert_float16, "float16"),
@@ -147,18 +140,27 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                 path = tmp / f"model_{name}.tflite"
                 path.write_bytes(finalize(convert(model), spec_dict))
                 verified = verify(path, val, reference, bs)
-                rows.append(_row(tmp, path, "tflite", precision, verified, base_dice, budget,
-                                 sparsity=tflite_kernel_sparsity(verified.session)))
+                rows.append(artifact_row(tmp, path, "tflite", precision, verified, base_dice, budget,
+                                         sparsity=tflite_kernel_sparsity(verified.session), flops=base_flops))
+                run.log(f"      {path.name}: Dice {verified.scores['dice']:.4f}")
+            if structured is not None:
+                path = tmp / "model_channels_float32.tflite"
+                path.write_bytes(finalize(convert_float32(structured.model), spec_dict))
+                verified = verify(path, val, memoized(keras_predictor(structured.model, bs)), bs)
+                rows.append(artifact_row(tmp, path, "tflite", "float32", verified, base_dice, budget,
+                                         sparsity=tflite_kernel_sparsity(verified.session),
+                                         flops=channel_info["flops"], reference="channels.keras"))
                 run.log(f"      {path.name}: Dice {verified.scores['dice']:.4f}")
 
         with run.step("tflite_int8", "TFLite int8 (full integer): quantize, verify in LiteRT, guard the budget"):
-            def int8_artifact(title, remedies, filename, methods=None, integer_io=True, against=reference, **extra):
+            def int8_artifact(title, remedies, filename, methods=None, integer_io=True, against=reference,
+                              flops=base_flops, **extra):
                 run.log(f"  {title}:")
                 chain = remedies.chain(integer_io, methods) if methods else remedies.chain(integer_io)
                 chain = [(m, lambda c=c: finalize(c(), spec_dict)) for m, c in chain]
                 g = guard(chain, tmp / filename, val, against, base_dice, budget, bs, run.log)
-                row = _guarded_row(tmp, g, "tflite", base_dice, budget, tflite_kernel_sparsity,
-                                   io="int8" if integer_io else "float", **extra)
+                row = guarded_row(tmp, g, "tflite", base_dice, budget, tflite_kernel_sparsity,
+                                  io="int8" if integer_io else "float", flops=flops, **extra)
                 if row is not None:
                     rows.append(row)
                 return g, row
@@ -171,6 +173,19 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
             if config.qat:
                 int8_artifact("quantization-aware training (--qat)", remedies, "model_int8_qat.tflite",
                               methods=("qat",))
+            if structured is not None:
+                missed = channel_info["dice"] < base_dice - budget
+                if missed:
+                    run.log(f"      the channel-pruned float model is already outside the budget (Dice "
+                            f"{channel_info['dice']:.4f}); raise --finetune-epochs or lower --channel-ratio")
+                _, row = int8_artifact("channel-pruned + int8", Remedies(structured.model, calibration, more_calibration,
+                                                                         None),
+                                       "model_channels_int8.tflite", methods=("ptq",) if missed else METHODS[:-1],
+                                       against=memoized(keras_predictor(structured.model, bs)),
+                                       flops=channel_info["flops"], reference="channels.keras")
+                if row and not row["deployable"] and missed:
+                    row["reason"] = (f"channel pruning alone dropped Dice to {channel_info['dice']:.4f} (baseline "
+                                     f"{base_dice:.4f}, budget {budget}); fine-tune longer or remove fewer filters")
             if pruned is not None:
                 pruned_remedies = Remedies(pruned.model, calibration, more_calibration,
                                            qat_factory(pruned.model, True))
@@ -204,18 +219,18 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
 
         with run.step("onnx", f"ONNX float32 (tf2onnx, opset {config.onnx_opset}) and int8 QDQ: verify in onnxruntime"):
             onnx_path = add_spec(export_onnx(model, tmp / "model.onnx", config.onnx_opset), spec_dict)
-            rows.append(_row(tmp, onnx_path, "onnx", "float32", verify(onnx_path, val, reference, bs),
-                             base_dice, budget, opset=config.onnx_opset))
+            rows.append(artifact_row(tmp, onnx_path, "onnx", "float32", verify(onnx_path, val, reference, bs),
+                                     base_dice, budget, opset=config.onnx_opset, flops=base_flops))
             run.log(f"      model.onnx: Dice {rows[-1]['dice']:.4f}")
             onnx_remedies = [("ptq", lambda: calibration), ("more-calibration", more_calibration)]
             go = guard([(m, _onnx_int8(onnx_path, tmp, c, quantize_onnx_int8)) for m, c in onnx_remedies],
                        tmp / "model_int8.onnx", val, reference, base_dice, budget, bs, run.log)
-            rows.append(_guarded_row(tmp, go, "onnx", base_dice, budget, opset=config.onnx_opset))
+            rows.append(guarded_row(tmp, go, "onnx", base_dice, budget, opset=config.onnx_opset, flops=base_flops))
 
         report = {
             "schema": SCHEMA, "model": str(model_path), "model_sha256": source_hash,
             "data": config.data.source, "spec": spec.to_dict(), "config": config.to_dict(),
-            "baseline": baseline, "pruning": pruning_info, "edgetpu": edgetpu_info,
+            "baseline": baseline, "pruning": pruning_info, "channels": channel_info, "edgetpu": edgetpu_info,
             "artifacts": [r for r in rows if r is not None], "timings": run.timings,
         }
         if _sha256(model_path) != source_hash:
@@ -249,7 +264,8 @@ def _edgetpu(tmp: Path, config: CompressConfig, val, reference, base_dice: float
     summary, compiled, verified, reason = edgetpu_step(
         tmp / "model_int8.tflite", config.edgetpu_runtime, lambda p: verify(p, val, reference, bs), log)
     if compiled is not None:
-        row = _row(tmp, compiled, "edgetpu", "int8", verified, base_dice, budget,
-                   deployable=False if verified is None else None, reason=reason)
+        row = artifact_row(tmp, compiled, "edgetpu", "int8", verified, base_dice, budget,
+                           deployable=False if verified is None else None, reason=reason,
+                           flops=rows[0].get("flops") if rows else None)
         rows.append(row)
     return summary

@@ -6,7 +6,7 @@ from pathlib import Path
 
 SCHEMA = "edgeseg.compress/1"
 INT8_PRECISIONS = {"int8", "int8+float", "int16x8"}
-COLUMNS = ("path", "format", "precision", "sparsity", "bytes", "gzip_bytes", "dice", "iou",
+COLUMNS = ("path", "format", "precision", "sparsity", "flops", "bytes", "gzip_bytes", "dice", "iou",
            "max_abs_diff", "deployable", "reason")
 
 
@@ -19,6 +19,8 @@ def _cell(key: str, value) -> str:
         return f"{value:.3g}"
     if key == "sparsity":
         return f"{value:.3f}"
+    if key == "flops":
+        return f"{value / 1e9:.3g} G"
     if key in ("bytes", "gzip_bytes"):
         return f"{value / 1024:,.1f} KiB"
     if key == "deployable":
@@ -55,6 +57,11 @@ def render_markdown(report: dict) -> str:
         p = report["pruning"]
         out += [f"Pruning: target sparsity {p['target']}, measured {p['sparsity_model']:.4f} in the stripped "
                 f"model; pruned Keras Dice {p['dice']:.4f}.", ""]
+    if report.get("channels"):
+        c = report["channels"]
+        out += [f"Channel pruning: {c['ratio']:.0%} of the filters removed; {c['flops'] / 1e9:.3g} GFLOPs "
+                f"({c['flops_ratio']:.2f}x of {base['flops'] / 1e9:.3g}), {c['parameters']:,} parameters; "
+                f"channel-pruned Keras Dice {c['dice']:.4f}.", ""]
     out += ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
     if "dice_per_class" in base:

@@ -1,0 +1,243 @@
+"""Structured (filter) pruning: whole filters are removed, giving a smaller dense tf_keras
+model that every runtime runs faster, not only after compression.
+
+It works on the dependency graph of any flat functional model, not on one architecture:
+- a *channel space* is the set of channels one layer creates (Conv2D, Conv2DTranspose,
+  SeparableConv2D, Dense);
+- layers that keep channels one to one (BatchNorm, activations, pooling, upsampling, padding,
+  dropout, depthwise convolution) pass a space through; Concatenate joins spaces side by side;
+  Add/Multiply/... force their inputs' spaces to keep the same channels (they are merged);
+- spaces that reach a model output, the input, or a layer this table does not know are frozen.
+Filters are ranked per merged space by their L1 norm (or |gamma| of the BatchNorm that reads
+them), each producer normalized to its largest filter, and the weakest are cut from every
+producer and every consumer of the space."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..backend import keras
+from ..errors import UsageError
+
+PRODUCERS = {"Conv2D": "filters", "Conv2DTranspose": "filters", "SeparableConv2D": "filters", "Dense": "units"}
+PASSTHROUGH = {"BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Dropout", "SpatialDropout2D",
+               "GaussianNoise", "MaxPooling2D", "AveragePooling2D", "UpSampling2D", "ZeroPadding2D", "Cropping2D",
+               "Resizing", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "DepthwiseConv2D", "Rescaling"}
+MERGES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"}
+Layout = tuple[int, ...]  # the channel spaces of a tensor's last axis, in order
+
+
+@dataclass
+class _Graph:
+    sizes: list[int] = field(default_factory=list)
+    parent: list[int] = field(default_factory=list)
+    frozen: set[int] = field(default_factory=set)
+    producers: dict[int, list[str]] = field(default_factory=dict)  # space -> layers that create it
+
+    def new(self, size: int, producer: str | None = None, frozen: bool = False) -> int:
+        self.sizes.append(size)
+        self.parent.append(len(self.parent))
+        space = len(self.sizes) - 1
+        self.producers[space] = [producer] if producer else []
+        if frozen:
+            self.frozen.add(space)
+        return space
+
+    def find(self, space: int) -> int:
+        while self.parent[space] != space:
+            self.parent[space] = self.parent[self.parent[space]]
+            space = self.parent[space]
+        return space
+
+    def union(self, a: int, b: int) -> None:
+        a, b = self.find(a), self.find(b)
+        if a != b:
+            self.parent[b] = a
+            self.producers[a] += self.producers.pop(b)
+            if b in self.frozen:
+                self.frozen.add(a)
+
+    def freeze(self, layout: Layout) -> None:
+        self.frozen.update(self.find(s) for s in layout)
+
+    def is_frozen(self, space: int) -> bool:
+        return self.find(space) in self.frozen
+
+
+def _inputs(layer) -> list:
+    if len(layer._inbound_nodes) != 1:  # noqa: SLF001 - tf_keras' graph links
+        raise UsageError(f"channel pruning needs each layer used once; {layer.name} is shared")
+    return list(layer._inbound_nodes[0].keras_inputs)  # noqa: SLF001
+
+
+def _analyse(model) -> tuple[_Graph, dict[int, Layout], dict[str, list[Layout]]]:
+    """(spaces, tensor id -> layout, layer name -> its input layouts)."""
+    if any(hasattr(layer, "layers") for layer in model.layers):
+        raise UsageError("channel pruning needs a flat functional model (this one nests models)")
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise UsageError("channel pruning needs one input and one output")
+    graph, layouts, consumed = _Graph(), {}, {}
+    for layer in model.layers:
+        kind = type(layer).__name__
+        out_channels = int(layer.output.shape[-1])
+        if kind == "InputLayer":
+            layouts[id(layer.output)] = (graph.new(out_channels, frozen=True),)
+            continue
+        ins = [layouts[id(t)] for t in _inputs(layer)]
+        consumed[layer.name] = ins
+        config = layer.get_config()
+        if kind in PRODUCERS and config.get("groups", 1) == 1:
+            layout = (graph.new(out_channels, producer=layer.name),)
+        elif kind in PASSTHROUGH and _keeps_channels(layer, kind, config):
+            layout = ins[0]
+        elif kind == "Concatenate" and config.get("axis") in (-1, len(layer.output.shape) - 1):
+            layout = tuple(s for lay in ins for s in lay)
+        elif kind in MERGES and _same_shape(graph, ins):
+            for other in ins[1:]:
+                for a, b in zip(ins[0], other):
+                    graph.union(a, b)
+            layout = ins[0]
+        else:  # a layer this table does not know: leave every channel it touches alone
+            for lay in ins:
+                graph.freeze(lay)
+            layout = (graph.new(out_channels, frozen=True),)
+        if sum(graph.sizes[s] for s in layout) != out_channels:
+            raise UsageError(f"channel bookkeeping failed at {layer.name}")  # a bug, never user input
+        layouts[id(layer.output)] = layout
+    graph.freeze(layouts[id(model.outputs[0])])
+    return graph, layouts, consumed
+
+
+def _keeps_channels(layer, kind: str, config: dict) -> bool:
+    if kind == "DepthwiseConv2D":
+        return config.get("depth_multiplier", 1) == 1
+    if kind == "BatchNormalization":
+        axis = config.get("axis")
+        return axis in (-1, [-1], 3, [3])
+    if kind == "Activation":
+        return config.get("activation") not in ("softmax", "log_softmax")
+    if kind == "Rescaling":
+        return np.ndim(config.get("scale", 1.0)) == 0 and np.ndim(config.get("offset", 0.0)) == 0
+    return True
+
+
+def _same_shape(graph: _Graph, ins: list[Layout]) -> bool:
+    first = [graph.sizes[s] for s in ins[0]]
+    return all([graph.sizes[s] for s in lay] == first for lay in ins[1:])
+
+
+def _filter_scores(model, graph: _Graph, layouts: dict[int, Layout]) -> dict[int, np.ndarray]:
+    """Merged space -> score per channel, summed over its producers (each scaled to max 1)."""
+    gammas = {}
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization" and layer.scale:
+            source = _inputs(layer)[0]
+            gammas[id(source)] = np.abs(layer.gamma.numpy())
+    scores: dict[int, np.ndarray] = {}
+    for layer in model.layers:
+        if type(layer).__name__ not in PRODUCERS or layer.name not in sum(graph.producers.values(), []):
+            continue
+        space = graph.find(layouts[id(layer.output)][0])
+        if space in graph.frozen:
+            continue
+        norm = gammas.get(id(layer.output))
+        if norm is None:
+            kernel = layer.get_weights()[1] if type(layer).__name__ == "SeparableConv2D" else layer.get_weights()[0]
+            axis = 2 if type(layer).__name__ == "Conv2DTranspose" else kernel.ndim - 1
+            norm = np.abs(np.moveaxis(kernel, axis, -1)).reshape(-1, kernel.shape[axis]).sum(axis=0)
+        norm = norm / max(float(norm.max()), 1e-12)
+        scores[space] = scores.get(space, 0) + norm
+    return scores
+
+
+@dataclass
+class ChannelPruneResult:
+    model: object  # new tf_keras model with fewer filters
+    ratio: float
+    kept: dict[str, tuple[int, int]]  # producer layer -> (filters kept, filters before)
+    frozen: list[str]  # producers whose filters were all kept
+
+
+def _plan(model, ratio: float):
+    """(graph, layouts, layer -> kept output channels, layer -> kept channels of each input)."""
+    if not 0.0 < ratio < 1.0:
+        raise UsageError(f"--channel-ratio must be in (0, 1), got {ratio}")
+    graph, layouts, consumed = _analyse(model)
+    keep: dict[int, np.ndarray] = {}
+    for space, score in _filter_scores(model, graph, layouts).items():
+        count = max(1, int(round(len(score) * (1 - ratio))))
+        keep[space] = np.sort(np.argsort(-score, kind="stable")[:count])
+
+    def kept(layout: Layout) -> np.ndarray:
+        parts, offset = [], 0
+        for space in layout:
+            parts.append(offset + keep.get(graph.find(space), np.arange(graph.sizes[space])))
+            offset += graph.sizes[space]
+        return np.concatenate(parts) if parts else np.arange(0)
+
+    out_keep = {layer.name: kept(layouts[id(layer.output)]) for layer in model.layers}
+    in_keep = {name: [kept(lay) for lay in ins] for name, ins in consumed.items()}
+    return graph, layouts, out_keep, in_keep
+
+
+def channel_plan(model, ratio: float) -> dict[str, np.ndarray]:
+    """Layer name -> the output channels it keeps (indices into its original output)."""
+    return _plan(model, ratio)[2]
+
+
+def prune_channels(model, ratio: float) -> ChannelPruneResult:
+    """A new, smaller model with `ratio` of the filters removed from every prunable space;
+    the given model is not changed."""
+    graph, layouts, out_keep, in_keep = _plan(model, ratio)
+
+    def clone(layer):
+        config = layer.get_config()
+        attr = PRODUCERS.get(type(layer).__name__)
+        if attr:
+            config[attr] = int(len(out_keep[layer.name]))
+        return type(layer).from_config(config)
+
+    smaller = keras().models.clone_model(model, clone_function=clone)
+    for old in model.layers:
+        if old.weights:
+            smaller.get_layer(old.name).set_weights(
+                _slice(old, in_keep.get(old.name, [None])[0], out_keep[old.name]))
+    kept_counts = {n: (int(len(out_keep[n])), graph.sizes[layouts[id(model.get_layer(n).output)][0]])
+                   for n in sum(graph.producers.values(), [])}
+    frozen = sorted(n for n, (k, total) in kept_counts.items() if k == total)
+    return ChannelPruneResult(smaller, ratio, kept_counts, frozen)
+
+
+def _slice(layer, inp: np.ndarray | None, out: np.ndarray) -> list[np.ndarray]:
+    kind, weights = type(layer).__name__, layer.get_weights()
+    if kind == "Conv2D":
+        return [weights[0][:, :, inp][..., out]] + [b[out] for b in weights[1:]]
+    if kind == "Conv2DTranspose":  # kernel is (h, w, out, in)
+        return [weights[0][:, :, out][:, :, :, inp]] + [b[out] for b in weights[1:]]
+    if kind == "SeparableConv2D":
+        multiplier = weights[0].shape[-1]
+        rows = (inp[:, None] * multiplier + np.arange(multiplier)).ravel()
+        return [weights[0][:, :, inp], weights[1][:, :, rows][..., out]] + [b[out] for b in weights[2:]]
+    if kind == "Dense":
+        return [weights[0][inp][:, out]] + [b[out] for b in weights[1:]]
+    if kind == "DepthwiseConv2D":
+        return [weights[0][:, :, inp]] + [b[out] for b in weights[1:]]
+    if kind in ("BatchNormalization", "PReLU"):
+        return [w[..., out] for w in weights]
+    return weights  # a frozen layer of another kind keeps every channel
+
+
+def prune_channels_and_finetune(model, train, ratio: float, epochs: int, batch_size: int, classes: int,
+                                seed: int = 0, verbose: int = 1, learning_rate: float = 5e-4) -> ChannelPruneResult:
+    """prune_channels, then fine-tuning to win back what the removed filters carried."""
+    from ..losses import segmentation_loss
+    from ..train import batch_sequence, fit
+
+    result = prune_channels(model, ratio)
+    result.model.compile(optimizer=keras().optimizers.Adam(learning_rate), loss=segmentation_loss(classes))
+    fit(result.model, batch_sequence(train, batch_size, augment=True, seed=seed), epochs, verbose)
+    return result
+
+
+__all__ = ["ChannelPruneResult", "channel_plan", "prune_channels", "prune_channels_and_finetune"]
