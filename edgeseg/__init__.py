@@ -23,6 +23,12 @@ _API = {
     "train": "edgeseg.train",
     "evaluate_predictor": "edgeseg.evaluate",
     "compress": "edgeseg.compress.pipeline",
+    "BenchConfig": "edgeseg.config",
+    "bench": "edgeseg.bench.run",
+    "load_segmenter": "edgeseg.deploy.segmenter",
+    "Segmenter": "edgeseg.deploy.segmenter",
+    "make_bundle": "edgeseg.deploy.bundle",
+    "prune_channels": "edgeseg.compress.channels",
 }
 
 __all__ = sorted(_API) + ["__version__"]

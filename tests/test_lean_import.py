@@ -19,6 +19,12 @@ def test_cli_parser_data_and_runtimes_stay_light():
     assert _loaded_after(stmt) == []
 
 
+def test_device_side_and_bench_modules_stay_light():
+    stmt = ("import edgeseg.deploy.segmenter, edgeseg.deploy.bundle, edgeseg.deploy.predict, edgeseg.deploy.edgetpu, "
+            "edgeseg.bench.run, edgeseg.bench.merge, edgeseg.tflite_model")
+    assert _loaded_after(stmt) == []
+
+
 def test_heavy_import_happens_on_demand():
     # Also proves the checker above can see a heavy import when there is one.
     loaded = _loaded_after("import edgeseg; edgeseg.build_model(edgeseg.ModelConfig(preset='tiny'))")
