@@ -133,3 +133,19 @@ def test_bench_runs_without_tensorflow(compressed, tiny_model_path, tmp_path):
                               for r in keras_rows)
     litert = [r for r in rows if r["runtime"] == "litert-cpu"]
     assert litert and all(r["status"] == "ok" and r["dice"] is not None for r in litert)
+
+
+def test_edgetpu_models_get_a_tpu_row_that_says_why_it_did_not_run(compressed, tmp_path):
+    import shutil
+
+    out_dir = tmp_path / "with_tpu"
+    shutil.copytree(compressed[1], out_dir)
+    shutil.copy(out_dir / "model_int8.tflite", out_dir / "model_int8_edgetpu.tflite")  # as edgetpu_compiler names it
+    result = run_cli("bench", str(out_dir), "--runtimes", "litert-edgetpu,litert-cpu", *FAST,
+                     "--json", str(tmp_path / "b.json"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads((tmp_path / "b.json").read_text())["rows"]
+    tpu = [r for r in rows if r["runtime"] == "litert-edgetpu"]
+    assert [r["artifact"] for r in tpu] == ["model_int8_edgetpu.tflite"]
+    assert tpu[0]["status"] == "unavailable" and "libedgetpu.so.1" in tpu[0]["reason"] and tpu[0]["p50_ms"] is None
+    assert tpu[0]["device"] == "tpu"
