@@ -77,7 +77,7 @@ def _load(row: Row, threads: int, warmup: int, image: np.ndarray, clock: Clock) 
         row.status, row.reason = "error", f"could not load: {_one_line(exc)}"
         return
     row.load_ms = (clock() - start) / 1e6
-    row.threads = getattr(row.session, "threads", threads)
+    row.threads = getattr(row.session, "threads", None)  # what the runtime reports using; None if unknown
     try:
         for _ in range(warmup):
             row.session.run(image)

@@ -21,6 +21,8 @@ class KerasSession:
                 tf_.config.threading.set_intra_op_parallelism_threads(threads)
             except RuntimeError:
                 pass
+        # What TensorFlow will really use; None means its own default (every physical core).
+        self.threads = tf_.config.threading.get_intra_op_parallelism_threads() or None
         self.device = device
         with tf_.device(device):
             self.model, self.spec = load_model(path)

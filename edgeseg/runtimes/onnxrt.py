@@ -31,6 +31,7 @@ class OnnxSession:
             raise RuntimeUnavailable(f"onnxruntime could not start {provider} here (it fell back to "
                                      f"{', '.join(active) or 'nothing'}); check the CUDA/TensorRT libraries")
         self.input_name = self.session.get_inputs()[0].name
+        self.threads = threads or None  # None: onnxruntime's default (every physical core)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: np.asarray(batch, np.float32)})[0]
