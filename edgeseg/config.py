@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -12,6 +13,8 @@ NORMALIZE_CHOICES: tuple[str, ...] = ("0-1", "-1-1", "none")
 ARCH_CHOICES: tuple[str, ...] = ("unet", "deeplab_lite")
 PRESET_CHOICES: tuple[str, ...] = ("seed", "small", "tiny")
 STRATEGY_CHOICES: tuple[str, ...] = ("none", "mirrored", "multiworker")
+# Where exported .tflite (metadata) and .onnx (metadata_props) files carry their PreprocessSpec.
+SPEC_METADATA_KEY = "edgeseg.spec"
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,11 @@ class BenchConfig:
             raise UsageError("--min-time must be >= 0")
         if not self.runtimes:
             raise UsageError("--runtimes needs 'auto' or at least one runtime name")
+
+    @property
+    def effective_threads(self) -> int:
+        """CPU threads every runtime is given: --threads, else every core."""
+        return self.threads or os.cpu_count() or 1
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -18,8 +18,6 @@ from .errors import UsageError
 def make_strategy(name: str):
     """Must run before any other TensorFlow op: collective ops are configured at start-up."""
     tf_ = tf()
-    if name == "none":
-        return tf_.distribute.get_strategy()
     if name == "mirrored":
         return tf_.distribute.MirroredStrategy()
     if name == "multiworker":

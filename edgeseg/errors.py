@@ -1,6 +1,19 @@
 """One exception family. The CLI turns each into a one-line message and an exit code."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type when it has none: foreign
+    libraries raise multi-line errors that would break the one-line contract."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def describe(exc: BaseException) -> str:
+    """'Type: first line', at most 300 characters, for reports and reasons."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"[:300]
+
+
 class EdgesegError(Exception):
     """Base class: a problem the user can fix. exit_code is what the CLI returns."""
 

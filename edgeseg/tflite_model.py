@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-SPEC_METADATA = "edgeseg.spec"
+from .config import SPEC_METADATA_KEY
+
 _FILE_IDENTIFIER = b"TFL3"
 
 
@@ -28,13 +29,22 @@ def read_metadata(data: bytes, name: str) -> bytes | None:
     return None
 
 
-def with_metadata(data: bytes, name: str, payload: bytes) -> bytes:
-    """The same model with `payload` stored under `name` (replacing an earlier entry)."""
+def _unpack(data: bytes):
+    return _schema().ModelT.InitFromPackedBuf(bytearray(data), 0)
+
+
+def _pack(model, size_hint: int) -> bytes:
     import flatbuffers
+
+    builder = flatbuffers.Builder(size_hint + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=_FILE_IDENTIFIER)
+    return bytes(builder.Output())
+
+
+def _set_metadata(model, name: str, payload: bytes) -> None:
     import numpy as np
 
     schema = _schema()
-    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
     model.metadata = [m for m in (model.metadata or []) if m.name.decode() != name]
     buffer = schema.BufferT()
     buffer.data = np.frombuffer(payload, dtype=np.uint8)
@@ -42,18 +52,38 @@ def with_metadata(data: bytes, name: str, payload: bytes) -> bytes:
     entry = schema.MetadataT()
     entry.name, entry.buffer = name, len(model.buffers) - 1
     model.metadata.append(entry)
-    builder = flatbuffers.Builder(len(data) + len(payload) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=_FILE_IDENTIFIER)
-    return bytes(builder.Output())
+
+
+def _spec_payload(spec: dict) -> bytes:
+    return json.dumps(spec, sort_keys=True).encode()
+
+
+def with_metadata(data: bytes, name: str, payload: bytes) -> bytes:
+    """The same model with `payload` stored under `name` (replacing an earlier entry)."""
+    model = _unpack(data)
+    _set_metadata(model, name, payload)
+    return _pack(model, len(data) + len(payload))
 
 
 def with_spec(data: bytes, spec: dict) -> bytes:
-    return with_metadata(data, SPEC_METADATA, json.dumps(spec, sort_keys=True).encode())
+    return with_metadata(data, SPEC_METADATA_KEY, _spec_payload(spec))
 
 
 def read_spec(data: bytes) -> dict | None:
-    raw = read_metadata(data, SPEC_METADATA)
+    raw = read_metadata(data, SPEC_METADATA_KEY)
     return json.loads(raw) if raw else None
+
+
+def finalize(data: bytes, spec: dict) -> bytes:
+    """What every .tflite edgeseg writes goes through, in one unpack and one pack: nearest
+    upsampling by whole factors in the Edge TPU compiler's op version (identical results, see
+    exact_nearest_upsampling), and the preprocessing spec stored as model metadata so the
+    device needs nothing else."""
+    model = _unpack(data)
+    _rewrite_nearest_upsampling(model)
+    payload = _spec_payload(spec)
+    _set_metadata(model, SPEC_METADATA_KEY, payload)
+    return _pack(model, len(data) + len(payload))
 
 
 @dataclass(frozen=True)
@@ -81,7 +111,7 @@ def _names(enum_class) -> dict[int, str]:
 def operators(data: bytes) -> tuple[list[OpInfo], list[TensorInfo], list[TensorInfo]]:
     """(operators of the main subgraph in execution order, model inputs, model outputs)."""
     schema = _schema()
-    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    model = _unpack(data)
     op_names, type_names = _names(schema.BuiltinOperator), _names(schema.TensorType)
     graph = model.subgraphs[0]
 
@@ -111,10 +141,13 @@ def exact_nearest_upsampling(data: bytes) -> tuple[bytes, int]:
     version not supported") to the legacy sampling (version 2 for int8). For a whole factor k,
     floor((x + 0.5) / k) == floor(x / k) for every output index x, so the result is identical.
     Returns (model, number of ops rewritten)."""
-    import flatbuffers
+    model = _unpack(data)
+    rewritten = _rewrite_nearest_upsampling(model)
+    return (_pack(model, len(data)), rewritten) if rewritten else (data, 0)
 
+
+def _rewrite_nearest_upsampling(model) -> int:
     schema = _schema()
-    model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
     resize = schema.BuiltinOperator.RESIZE_NEAREST_NEIGHBOR
     rewritten = 0
     for graph in model.subgraphs:
@@ -136,12 +169,9 @@ def exact_nearest_upsampling(data: bytes) -> tuple[bytes, int]:
             legacy.version = 2 if integer else 1
             op.opcodeIndex = _opcode_index(model, legacy)
             rewritten += 1
-    if not rewritten:
-        return data, 0
-    _drop_unused_opcodes(model)
-    builder = flatbuffers.Builder(len(data) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=_FILE_IDENTIFIER)
-    return bytes(builder.Output()), rewritten
+    if rewritten:
+        _drop_unused_opcodes(model)
+    return rewritten
 
 
 def _opcode_index(model, wanted) -> int:

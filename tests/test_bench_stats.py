@@ -5,7 +5,7 @@ import pytest
 
 from edgeseg.bench.artifacts import Artifact
 from edgeseg.bench.gate import Tolerances, compare, parse_fail_on
-from edgeseg.bench.harness import plan, row_dicts, run_rows
+from edgeseg.bench.harness import plan, run_rows
 from edgeseg.bench.timing import LatencyStats
 from edgeseg.config import BenchConfig, DataConfig, PreprocessSpec
 from edgeseg.data.dataset import load_splits
@@ -106,7 +106,7 @@ def test_unavailable_and_failing_runtimes_report_reasons_never_numbers(val):
     rows = plan([_artifact("m.tflite"), _artifact("m.onnx", fmt="onnx")], runtimes)
     assert [r.runtime.name for r in rows] == ["gpu-x", "cuda-x", "broken", "cpu-x"]  # no runtime takes .onnx
     run_rows(rows, val, _config(), clock, log=lambda _: None)
-    dicts = row_dicts(rows, cv_warn=0.1)
+    dicts = [row.to_dict(cv_warn=0.1) for row in rows]
     assert [d["status"] for d in dicts] == ["unavailable", "unavailable", "error", "ok"]
     assert dicts[0]["reason"] == "no GPU here"
     assert "fell back" in dicts[1]["reason"]

@@ -2,12 +2,12 @@
 and the one preprocessing spec they share. Nothing here imports TensorFlow."""
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..compress.verify import gzip_size
 from ..config import PreprocessSpec
 from ..errors import DataError, UsageError
 from ..runtimes.base import artifact_format
@@ -68,7 +68,7 @@ def _artifact(name: str, path: Path, precision: str | None) -> Artifact:
     if not data:
         raise UsageError(f"artifact is empty: {path}")
     return Artifact(name, path, fmt, precision or infer_precision(path, fmt), len(data),
-                    len(gzip.compress(data, compresslevel=9)), hashlib.sha256(data).hexdigest())
+                    gzip_size(path), hashlib.sha256(data).hexdigest())
 
 
 def _source_model(report: dict, directory: Path) -> Path | None:
@@ -161,5 +161,5 @@ def resolve_spec(artifacts: list[Artifact], stored: dict | None, normalize: str 
     if len(shapes) > 1:
         raise UsageError(f"the artifacts take different inputs {sorted(shapes)}; bench them separately")
     h, w, c, out = shapes.pop()
-    spec = PreprocessSpec(h, w, c, normalize or "0-1", classes=1 if out == 1 else out)
+    spec = PreprocessSpec(h, w, c, normalize or "0-1", classes=out)
     return spec, f"the model's input shape, normalize {spec.normalize}"

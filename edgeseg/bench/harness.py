@@ -4,7 +4,6 @@ drift hits every row alike. Rows whose runtime is absent carry the reason, never
 from __future__ import annotations
 
 import gc
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -13,6 +12,7 @@ import numpy as np
 
 from ..config import BenchConfig
 from ..data.dataset import SegmentationData
+from ..errors import describe
 from ..evaluate import evaluate_predictor
 from ..runtimes import Runtime, RuntimeUnavailable
 from . import memory
@@ -38,7 +38,7 @@ class Row:
     samples_ns: list[int] = field(default_factory=list, repr=False)
     session: object = field(default=None, repr=False)
 
-    def to_dict(self) -> dict:
+    def to_dict(self, cv_warn: float) -> dict:
         a = self.artifact
         row = {"artifact": a.name, "format": a.format, "precision": a.precision, "runtime": self.runtime.name,
                "device": self.runtime.device, "threads": self.threads, "status": self.status, "reason": self.reason,
@@ -47,7 +47,7 @@ class Row:
         stats = self.stats.to_dict() if self.stats else dict.fromkeys(
             ("runs", "mean_ms", "std_ms", "min_ms", "p50_ms", "p90_ms", "p99_ms", "cv", "fps"))
         row |= stats
-        row["noisy"] = None
+        row["noisy"] = self.stats.cv > cv_warn if self.stats else None
         row |= {"dice": self.scores.get("dice"), "iou": self.scores.get("iou"), "images": self.scores.get("images")}
         if "dice_per_class" in self.scores:
             row["dice_per_class"] = self.scores["dice_per_class"]
@@ -57,11 +57,6 @@ class Row:
 def plan(artifacts: list[Artifact], runtimes: list[Runtime]) -> list[Row]:
     """One row per artifact and every listed runtime that can run its format."""
     return [Row(a, r) for a in artifacts for r in runtimes if a.format in r.formats]
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"[:300]
 
 
 def _load(row: Row, threads: int, warmup: int, image: np.ndarray, clock: Clock) -> None:
@@ -74,7 +69,7 @@ def _load(row: Row, threads: int, warmup: int, image: np.ndarray, clock: Clock) 
         row.status, row.reason = "unavailable", str(exc)
         return
     except Exception as exc:  # a foreign artifact can fail inside any runtime; the row says how
-        row.status, row.reason = "error", f"could not load: {_one_line(exc)}"
+        row.status, row.reason = "error", f"could not load: {describe(exc)}"
         return
     row.load_ms = (clock() - start) / 1e6
     row.threads = getattr(row.session, "threads", None)  # what the runtime reports using; None if unknown
@@ -82,7 +77,7 @@ def _load(row: Row, threads: int, warmup: int, image: np.ndarray, clock: Clock) 
         for _ in range(warmup):
             row.session.run(image)
     except Exception as exc:  # the row says how it failed; the others still run
-        row.status, row.reason, row.session = "error", f"could not run: {_one_line(exc)}", None
+        row.status, row.reason, row.session = "error", f"could not run: {describe(exc)}", None
         return
     peak = memory.peak_rss_bytes()
     row.peak_rss_mb = round(peak / MB, 1) if own_peak else None
@@ -137,7 +132,7 @@ def time_interleaved(rows: list[Row], image: np.ndarray, config: BenchConfig, cl
 def run_rows(rows: list[Row], data: SegmentationData, config: BenchConfig, clock: Clock = time.perf_counter_ns,
              log: Callable[[str], None] = print) -> dict[str, tuple[bool, str]]:
     """Fills every row in place; returns each asked runtime's (available, version or reason)."""
-    threads = config.threads or os.cpu_count() or 1
+    threads = config.effective_threads
     availability: dict[str, tuple[bool, str]] = {}
     image = data.batch([0])[0].astype(np.float32)
     for row in rows:
@@ -163,13 +158,3 @@ def run_rows(rows: list[Row], data: SegmentationData, config: BenchConfig, clock
     for row in rows:
         row.session = None  # release the interpreters
     return availability
-
-
-def row_dicts(rows: list[Row], cv_warn: float) -> list[dict]:
-    out = []
-    for row in rows:
-        d = row.to_dict()
-        if row.stats is not None:
-            d["noisy"] = row.stats.cv > cv_warn
-        out.append(d)
-    return out

@@ -118,9 +118,8 @@ def render_json(report: dict) -> str:
     return json.dumps(report, indent=2) + "\n"
 
 
-def render_plot(report: dict, with_machine: bool = False) -> bytes:
-    """PNG: p50 latency (p90 as the whisker) against Dice, marker area by model size,
-    one point per artifact x runtime (x machine)."""
+def pyplot():
+    """matplotlib's pyplot on the file-only backend, or the error that says how to get it."""
     try:
         import matplotlib
 
@@ -128,6 +127,13 @@ def render_plot(report: dict, with_machine: bool = False) -> bytes:
         import matplotlib.pyplot as plt
     except ImportError:
         raise UsageError("--plot needs matplotlib: pip install 'edgeseg[plot]'") from None
+    return plt
+
+
+def render_plot(report: dict, with_machine: bool = False) -> bytes:
+    """PNG: p50 latency (p90 as the whisker) against Dice, marker area by model size,
+    one point per artifact x runtime (x machine)."""
+    plt = pyplot()
     rows = [r for r in _rows_with_machine(report) if r["status"] == "ok" and r["dice"] is not None]
     if not rows:
         raise UsageError("--plot: no measured rows to plot")

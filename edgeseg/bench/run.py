@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +13,9 @@ from ..errors import UsageError
 from ..outputs import check_output_file, write_file_atomic
 from ..runtimes import REGISTRY, Runtime
 from .artifacts import collect, resolve_spec
-from .harness import Clock, plan, row_dicts, run_rows
+from .harness import Clock, plan, run_rows
 from .machine import machine_info
-from .report import SCHEMA, render_csv, render_json, render_markdown, render_plot
+from .report import SCHEMA, pyplot, render_csv, render_json, render_markdown, render_plot
 
 
 @dataclass(frozen=True)
@@ -35,10 +34,7 @@ class Outputs:
         for path in self.paths():
             check_output_file(path, self.force)
         if self.plot is not None:
-            try:
-                import matplotlib  # noqa: F401
-            except ImportError:
-                raise UsageError("--plot needs matplotlib: pip install 'edgeseg[plot]'") from None
+            pyplot()
 
 
 def select_runtimes(names: tuple[str, ...], registry: dict[str, Runtime]) -> list[Runtime]:
@@ -67,18 +63,17 @@ def bench(paths: list[Path], config: BenchConfig, registry: dict[str, Runtime] |
     if not rows:
         raise UsageError("none of the chosen runtimes runs these artifacts' formats")
     availability = run_rows(rows, val, config, clock, log)
-    threads = config.threads or os.cpu_count() or 1
     return {
         "schema": SCHEMA,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_info(threads),
+        "machine": machine_info(config.effective_threads),
         "config": config.to_dict(),
         "data": config.data.source,
         "images": len(val),
         "spec": spec.to_dict(),
         "runtimes": {name: {"device": registry[name].device, "available": ok, "detail": detail}
                      for name, (ok, detail) in availability.items()},
-        "rows": row_dicts(rows, config.cv_warn),
+        "rows": [row.to_dict(config.cv_warn) for row in rows],
     }
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..data.dataset import SegmentationData
+from ..errors import describe
 from ..evaluate import Predictor
 from .verify import Verified, verify
 
@@ -55,8 +56,7 @@ def guard(remedies: list[Remedy], path: Path, val: SegmentationData, reference: 
             candidate.write_bytes(convert())
             verified = verify(candidate, val, reference, batch_size)
         except Exception as exc:  # a remedy that cannot run here is recorded, and the next one tried
-            text = str(exc).strip()
-            detail = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"[:300]
+            detail = describe(exc)
             attempts.append(Attempt(method, None, False, time.perf_counter() - start, detail))
             log(f"    {method}: failed ({detail[:160]})")
             candidate.unlink(missing_ok=True)

@@ -59,8 +59,9 @@ class _Run:
 
 def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = False) -> dict:
     """Runs the whole pipeline and returns the report (also written to OUT/report.json)."""
-    from ..export.onnx import add_spec, export_onnx, quantize_onnx_int8
-    from ..export.tflite import convert_dynamic_range, convert_float16, convert_float32, finalize
+    from ..export.onnx import export_onnx, quantize_onnx_int8
+    from ..export.tflite import convert_dynamic_range, convert_float16, convert_float32
+    from ..tflite_model import finalize
     from ..backend import set_seed
     from ..models.flops import model_flops
     from .channels import prune_channels_and_finetune
@@ -109,7 +110,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                 pruned = prune(model, train, config.sparsity, config.finetune_epochs, bs, spec.classes,
                                config.seed, config.verbose, config.finetune_lr)
                 save_model(pruned.model, spec, tmp / "pruned.keras")
-                pruned_scores = evaluate_predictor(keras_predictor(pruned.model, bs), val, bs)
+                pruned_reference = memoized(keras_predictor(pruned.model, bs))
+                pruned_scores = evaluate_predictor(pruned_reference, val, bs)
                 pruning_info = {"target": config.sparsity, "sparsity_model": pruned.sparsity,
                                 "steps": pruned.steps, "dice": pruned_scores["dice"], "iou": pruned_scores["iou"],
                                 "kept_dense": pruned.kept_dense, "path": "pruned.keras"}
@@ -123,7 +125,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                                                          bs, spec.classes, config.seed, config.verbose,
                                                          config.finetune_lr)
                 save_model(structured.model, spec, tmp / "channels.keras")
-                scores = evaluate_predictor(keras_predictor(structured.model, bs), val, bs)
+                structured_reference = memoized(keras_predictor(structured.model, bs))
+                scores = evaluate_predictor(structured_reference, val, bs)
                 flops = model_flops(structured.model)
                 channel_info = {"ratio": config.channel_ratio, "dice": scores["dice"], "iou": scores["iou"],
                                 "flops": flops, "flops_ratio": flops / base_flops,
@@ -146,7 +149,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
             if structured is not None:
                 path = tmp / "model_channels_float32.tflite"
                 path.write_bytes(finalize(convert_float32(structured.model), spec_dict))
-                verified = verify(path, val, memoized(keras_predictor(structured.model, bs)), bs)
+                verified = verify(path, val, structured_reference, bs)
                 rows.append(artifact_row(tmp, path, "tflite", "float32", verified, base_dice, budget,
                                          sparsity=tflite_kernel_sparsity(verified.session),
                                          flops=channel_info["flops"], reference="channels.keras"))
@@ -173,41 +176,44 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
             if config.qat:
                 int8_artifact("quantization-aware training (--qat)", remedies, "model_int8_qat.tflite",
                               methods=("qat",))
-            if structured is not None:
-                missed = channel_info["dice"] < base_dice - budget
+            def source_missed(kind: str, dice: float, option: str) -> bool:
+                """Quantization remedies cannot win back what pruning lost; say so instead."""
+                missed = dice < base_dice - budget
                 if missed:
-                    run.log(f"      the channel-pruned float model is already outside the budget (Dice "
-                            f"{channel_info['dice']:.4f}); raise --finetune-epochs or lower --channel-ratio")
+                    run.log(f"      the {kind} float model is already outside the budget (Dice {dice:.4f}); "
+                            f"raise --finetune-epochs or lower {option}")
+                return missed
+
+            def blame_source(row: dict | None, cause: str, dice: float, fix: str) -> None:
+                if row and not row["deployable"]:
+                    row["reason"] = (f"{cause} alone dropped Dice to {dice:.4f} (baseline {base_dice:.4f}, "
+                                     f"budget {budget}); fine-tune longer or {fix}")
+
+            # Pruned artifacts: Dice is held to the unpruned baseline; the probability difference
+            # is measured against the float model the artifact was made from.
+            if structured is not None:
+                missed = source_missed("channel-pruned", channel_info["dice"], "--channel-ratio")
                 _, row = int8_artifact("channel-pruned + int8", Remedies(structured.model, calibration, more_calibration,
                                                                          None),
                                        "model_channels_int8.tflite", methods=("ptq",) if missed else METHODS[:-1],
-                                       against=memoized(keras_predictor(structured.model, bs)),
-                                       flops=channel_info["flops"], reference="channels.keras")
-                if row and not row["deployable"] and missed:
-                    row["reason"] = (f"channel pruning alone dropped Dice to {channel_info['dice']:.4f} (baseline "
-                                     f"{base_dice:.4f}, budget {budget}); fine-tune longer or remove fewer filters")
+                                       against=structured_reference, flops=channel_info["flops"],
+                                       reference="channels.keras")
+                if missed:
+                    blame_source(row, "channel pruning", channel_info["dice"], "remove fewer filters")
             if pruned is not None:
                 pruned_remedies = Remedies(pruned.model, calibration, more_calibration,
                                            qat_factory(pruned.model, True))
-                # Dice is held to the unpruned baseline; the probability difference is measured
-                # against the float model the artifact was made from.
-                pruned_kw = dict(against=memoized(keras_predictor(pruned.model, bs)), reference="pruned.keras")
-                methods = METHODS[:-1]
-                pruning_missed_budget = pruning_info["dice"] < base_dice - budget
-                if pruning_missed_budget:
-                    # Quantization remedies cannot win back what pruning lost; say so instead.
-                    run.log(f"      the pruned float model is already outside the budget (Dice "
-                            f"{pruning_info['dice']:.4f}); raise --finetune-epochs or lower --sparsity")
-                    methods = ("ptq",)
+                pruned_kw = dict(against=pruned_reference, reference="pruned.keras")
+                pruning_missed_budget = source_missed("pruned", pruning_info["dice"], "--sparsity")
+                methods = ("ptq",) if pruning_missed_budget else METHODS[:-1]
                 targets = [("pruned + int8", "model_pruned_int8.tflite", methods)]
                 if config.qat:
                     targets.append(("pruned + pruning-preserving QAT (--qat)", "model_pruned_int8_pqat.tflite",
                                     ("qat",)))
                 for title, filename, methods in targets:
                     _, row = int8_artifact(title, pruned_remedies, filename, methods=methods, **pruned_kw)
-                    if row and not row["deployable"] and pruning_missed_budget:
-                        row["reason"] = (f"pruning alone dropped Dice to {pruning_info['dice']:.4f} (baseline "
-                                         f"{base_dice:.4f}, budget {budget}); fine-tune longer or prune less")
+                    if pruning_missed_budget:
+                        blame_source(row, "pruning", pruning_info["dice"], "prune less")
                     gap = abs(row["sparsity"] - config.sparsity) if row else 0.0
                     if gap > 0.01 and row["deployable"]:
                         row.update(deployable=False, reason=f"measured sparsity {row['sparsity']:.4f} is "
@@ -215,15 +221,15 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
 
         if config.edgetpu and (tmp / "model_int8.tflite").is_file():
             with run.step("edgetpu", "Edge TPU: check the int8 model's operations, compile if edgetpu_compiler is here"):
-                edgetpu_info = _edgetpu(tmp, config, val, reference, base_dice, budget, bs, run.log, rows)
+                edgetpu_info = _edgetpu(tmp, config, val, reference, base_dice, budget, bs, run.log, rows, base_flops)
 
         with run.step("onnx", f"ONNX float32 (tf2onnx, opset {config.onnx_opset}) and int8 QDQ: verify in onnxruntime"):
-            onnx_path = add_spec(export_onnx(model, tmp / "model.onnx", config.onnx_opset), spec_dict)
+            onnx_path = export_onnx(model, tmp / "model.onnx", config.onnx_opset, spec_dict)
             rows.append(artifact_row(tmp, onnx_path, "onnx", "float32", verify(onnx_path, val, reference, bs),
                                      base_dice, budget, opset=config.onnx_opset, flops=base_flops))
             run.log(f"      model.onnx: Dice {rows[-1]['dice']:.4f}")
             onnx_remedies = [("ptq", lambda: calibration), ("more-calibration", more_calibration)]
-            go = guard([(m, _onnx_int8(onnx_path, tmp, c, quantize_onnx_int8)) for m, c in onnx_remedies],
+            go = guard([(m, _onnx_int8(onnx_path, tmp, c, quantize_onnx_int8, spec_dict)) for m, c in onnx_remedies],
                        tmp / "model_int8.onnx", val, reference, base_dice, budget, bs, run.log)
             rows.append(guarded_row(tmp, go, "onnx", base_dice, budget, opset=config.onnx_opset, flops=base_flops))
 
@@ -242,14 +248,12 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     return report
 
 
-def _onnx_int8(float_path: Path, tmp: Path, calibration: Callable[[], np.ndarray], quantize) -> Callable[[], bytes]:
-    from ..export.onnx import add_spec, read_spec
-
+def _onnx_int8(float_path: Path, tmp: Path, calibration: Callable[[], np.ndarray], quantize,
+               spec: dict) -> Callable[[], bytes]:
     def convert() -> bytes:
         target = tmp / ".int8_candidate.onnx"
         try:
-            quantize(float_path, target, calibration())
-            add_spec(target, read_spec(float_path))
+            quantize(float_path, target, calibration(), spec)
             return target.read_bytes()
         finally:
             target.unlink(missing_ok=True)
@@ -258,7 +262,7 @@ def _onnx_int8(float_path: Path, tmp: Path, calibration: Callable[[], np.ndarray
 
 
 def _edgetpu(tmp: Path, config: CompressConfig, val, reference, base_dice: float, budget: float, bs: int,
-             log, rows: list[dict]) -> dict:
+             log, rows: list[dict], flops: int) -> dict:
     from .edgetpu_step import edgetpu_step
 
     summary, compiled, verified, reason = edgetpu_step(
@@ -266,6 +270,6 @@ def _edgetpu(tmp: Path, config: CompressConfig, val, reference, base_dice: float
     if compiled is not None:
         row = artifact_row(tmp, compiled, "edgetpu", "int8", verified, base_dice, budget,
                            deployable=False if verified is None else None, reason=reason,
-                           flops=rows[0].get("flops") if rows else None)
+                           flops=flops)
         rows.append(row)
     return summary

@@ -39,9 +39,9 @@ predict checks the model's sha256 against the manifest and refuses a bundle that
 
 
 def _io_details(model_path: Path, fmt: str) -> tuple[dict, dict]:
-    from .segmenter import _session
+    from .segmenter import open_session
 
-    session = _session(model_path, fmt, threads=1)
+    session = open_session(model_path, fmt, threads=1)
     if fmt == "onnx":
         def detail(t):
             return {"name": t.name, "shape": [d if isinstance(d, int) else None for d in t.shape], "dtype": t.type}

@@ -82,12 +82,22 @@ def overlay_figure(pixels: np.ndarray, prediction: Prediction) -> Image.Image:
     return Image.fromarray(np.concatenate([rgb, colors, blend], axis=1).round().astype(np.uint8))
 
 
-def _progress(total: int | None, desc: str):
+class _NoProgress:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int | None, desc: str, shown: bool = True):
+    """tqdm where it is installed (ai-edge-litert brings it) and wanted, else nothing."""
     try:
         from tqdm import tqdm
     except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, unit="img" if desc == "images" else "frame", leave=False)
+        return _NoProgress()
+    return tqdm(total=total, desc=desc, unit="img" if desc == "images" else "frame", leave=False) if shown \
+        else _NoProgress()
 
 
 def _frames(source: Source, max_frames: int | None) -> Iterator[np.ndarray]:
@@ -124,15 +134,13 @@ def predict_all(segmenter: Segmenter, inputs: list[str], out: Path, overlay: boo
 
     with atomic_output_dir(out, force) as tmp:
         images = [s for s in sources if s.kind == "image"]
-        bar = _progress(len(images), "images") if len(images) > 1 else None
+        bar = _progress(len(images), "images", shown=len(images) > 1)
         for source in images:
             pixels = read_pixels(source.path)
             save(pixels, segmenter.predict(pixels, tile), tmp, source.name)
             written += 1
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+            bar.update(1)
+        bar.close()
         for source in (s for s in sources if s.kind != "image"):
             directory = tmp / source.name
             directory.mkdir()
@@ -140,8 +148,6 @@ def predict_all(segmenter: Segmenter, inputs: list[str], out: Path, overlay: boo
             for index, frame in enumerate(_frames(source, max_frames), start=1):
                 save(frame, segmenter.predict(frame, tile), directory, f"frame_{index:06d}")
                 written += 1
-                if bar is not None:
-                    bar.update(1)
-            if bar is not None:
-                bar.close()
+                bar.update(1)
+            bar.close()
     return written

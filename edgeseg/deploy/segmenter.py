@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import PreprocessSpec
+from ..config import SPEC_METADATA_KEY, PreprocessSpec
 from ..data.preprocess import match_channels, normalize, resize_image, to_unit_float
-from ..errors import ModelError
+from ..errors import ModelError, first_line
 from ..metrics import probabilities_to_labels
 from ..runtimes.base import artifact_format
 
@@ -24,7 +24,7 @@ class Prediction:
     mask: np.ndarray  # H x W int32 labels: 0 background, 1.. classes
 
 
-def _session(path: Path, fmt: str, threads: int | None):
+def open_session(path: Path, fmt: str, threads: int | None):
     from ..runtimes import REGISTRY
 
     name = {"tflite": "litert-cpu", "onnx": "ort-cpu", "edgetpu": "litert-edgetpu"}.get(fmt)
@@ -37,8 +37,7 @@ def _session(path: Path, fmt: str, threads: int | None):
     try:
         return runtime.load(path, threads)
     except Exception as exc:  # a corrupt or foreign model fails inside the runtime in many ways
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"cannot load {path}: {first[:300]}") from None
+        raise ModelError(f"cannot load {path}: {first_line(exc)[:300]}") from None
 
 
 def _stored_spec(path: Path, fmt: str, session) -> dict | None:
@@ -46,7 +45,7 @@ def _stored_spec(path: Path, fmt: str, session) -> dict | None:
         from ..tflite_model import read_spec
 
         return read_spec(path.read_bytes())
-    raw = session.session.get_modelmeta().custom_metadata_map.get("edgeseg.spec")
+    raw = session.session.get_modelmeta().custom_metadata_map.get(SPEC_METADATA_KEY)
     return json.loads(raw) if raw else None
 
 
@@ -65,8 +64,7 @@ def _shape_spec(session, fmt: str, normalize_mode: str) -> PreprocessSpec:
         inp, out = session.input["shape"], session.output["shape"]
     if any(not isinstance(d, (int, np.integer)) for d in list(inp[1:]) + [out[-1]]):
         raise ModelError("the model's input size is not fixed and it carries no preprocessing spec")
-    classes = int(out[-1])
-    return PreprocessSpec(int(inp[1]), int(inp[2]), int(inp[3]), normalize_mode, classes=1 if classes == 1 else classes)
+    return PreprocessSpec(int(inp[1]), int(inp[2]), int(inp[3]), normalize_mode, classes=int(out[-1]))
 
 
 class Segmenter:
@@ -80,7 +78,7 @@ class Segmenter:
             raise ModelError(f"model file not found: {path}")
         fmt = artifact_format(path)
         self.path, self.format = path, fmt
-        self.session = _session(path, fmt or path.suffix, threads)
+        self.session = open_session(path, fmt or path.suffix, threads)
         stored = None if spec is not None else (_stored_spec(path, fmt, self.session) or _report_spec(path))
         if spec is not None:
             self.spec, self.spec_source = spec, "given"

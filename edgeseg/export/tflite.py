@@ -46,15 +46,6 @@ def _converter(model):
     return tf_.lite.TFLiteConverter.from_concrete_functions([call], model)
 
 
-def finalize(data: bytes, spec: dict) -> bytes:
-    """What every .tflite edgeseg writes goes through: nearest upsampling by whole factors in
-    the Edge TPU compiler's op version (identical results, see tflite_model), and the
-    preprocessing spec stored as model metadata so the device needs nothing else."""
-    from ..tflite_model import exact_nearest_upsampling, with_spec
-
-    return with_spec(exact_nearest_upsampling(data)[0], spec)
-
-
 def representative(images: np.ndarray) -> Callable[[], Iterable[list[np.ndarray]]]:
     return lambda: ([images[i:i + 1].astype(np.float32)] for i in range(len(images)))
 

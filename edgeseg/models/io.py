@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 from ..config import PreprocessSpec
-from ..errors import ModelError, OutputExistsError, UsageError
+from ..errors import ModelError, OutputExistsError, UsageError, first_line
 
 SPEC_ENTRY = "edgeseg.json"
 SPEC_ATTR = "edgeseg_spec"
@@ -122,8 +122,7 @@ def load_model(path, normalize: str | None = None, unsafe: bool = False, custom_
         try:
             model = keras().models.load_model(path, compile=False, safe_mode=not unsafe)
         except Exception as exc:  # a foreign file can fail deep inside Keras in many ways
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"cannot load {path}: {first[:300]}") from None
+            raise ModelError(f"cannot load {path}: {first_line(exc)[:300]}") from None
     height, width, channels, out_channels = check_segmentation_model(model)
     if stored is not None:
         spec = PreprocessSpec.from_dict(stored)

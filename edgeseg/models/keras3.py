@@ -11,7 +11,7 @@ import inspect
 
 import numpy as np
 
-from ..errors import ModelError, UsageError
+from ..errors import ModelError, UsageError, first_line
 
 SUPPORTED = (
     "InputLayer", "Conv2D", "Conv2DTranspose", "SeparableConv2D", "DepthwiseConv2D", "BatchNormalization",
@@ -174,7 +174,7 @@ def load_keras3(path, unsafe: bool = False, custom_objects_file=None):
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=not unsafe, custom_objects=keras3_classes)
     except Exception as exc:  # Keras 3 reports a foreign or custom file in many ways
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = first_line(exc)
         if "Lambda" in text or "safe_mode" in text:
             raise UsageError(f"{path} contains a Lambda layer: it runs arbitrary Python stored in the file, so "
                              "it is refused; pass --unsafe only for a file you trust") from None

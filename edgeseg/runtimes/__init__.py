@@ -27,8 +27,4 @@ def reference_runtime(path: Path) -> Runtime:
     raise ValueError(f"no runtime for {path}")
 
 
-def runtimes_for(fmt: str | None, registry: dict[str, Runtime] | None = None) -> list[Runtime]:
-    return [r for r in (registry or REGISTRY).values() if fmt in r.formats]
-
-
-__all__ = ["REGISTRY", "Runtime", "RuntimeUnavailable", "artifact_format", "reference_runtime", "runtimes_for"]
+__all__ = ["REGISTRY", "Runtime", "RuntimeUnavailable", "artifact_format", "reference_runtime"]

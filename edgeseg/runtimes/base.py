@@ -14,6 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
+from ..errors import describe
+
 FORMATS = {".tflite": "tflite", ".onnx": "onnx", ".keras": "keras", ".h5": "keras"}
 EDGETPU_SUFFIX = "_edgetpu.tflite"
 
@@ -68,5 +70,5 @@ def module_available(module: str, package: str) -> tuple[bool, str]:
     try:
         mod = importlib.import_module(module)
     except Exception as exc:  # an installed-but-broken package fails in many ways
-        return False, f"{package} is not importable: {type(exc).__name__}: {exc}".splitlines()[0]
+        return False, f"{package} is not importable: {describe(exc)}"
     return True, f"{package} {getattr(mod, '__version__', '') or package_version(package) or ''}".strip()

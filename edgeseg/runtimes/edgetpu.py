@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import first_line
 from .base import RuntimeUnavailable, module_available
 from .litert import LiteRTSession
 
@@ -32,8 +33,7 @@ class LiteRTEdgeTPU:
         try:
             _delegate()
         except (ValueError, OSError, RuntimeError) as exc:  # what load_delegate raises without the library or device
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            return False, (f"no Edge TPU: {EDGETPU_LIBRARY} could not be loaded ({first[:160]}); "
+            return False, (f"no Edge TPU: {EDGETPU_LIBRARY} could not be loaded ({first_line(exc)[:160]}); "
                            "install libedgetpu and attach a Coral device")
         return True, f"{reason}, {EDGETPU_LIBRARY}"
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import describe
 from .base import module_present
 
 
@@ -61,7 +62,7 @@ class TensorFlowGPU:
 
             gpus = tf().config.list_physical_devices("GPU")
         except Exception as exc:  # a broken CUDA install fails here in many ways
-            return False, f"TensorFlow could not list GPUs: {type(exc).__name__}: {exc}".splitlines()[0]
+            return False, f"TensorFlow could not list GPUs: {describe(exc)}"
         if not gpus:
             return False, "TensorFlow sees no GPU (a CPU-only build, or no CUDA driver/device)"
         return True, f"{reason}, {gpus[0].name}"

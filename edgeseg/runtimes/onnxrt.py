@@ -38,7 +38,6 @@ class OnnxSession:
 
 
 class OnnxRuntime:
-    device = "cpu"
     formats = ("onnx",)
 
     def __init__(self, name: str, provider: str, device: str):
