@@ -18,7 +18,7 @@ from pathlib import Path
 
 from edgeseg.compress.pipeline import compress
 from edgeseg.config import CompressConfig, DataConfig, ModelConfig, TrainConfig
-from edgeseg.train import train
+from edgeseg.training import train
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ _API = {
     "load_model": "edgeseg.models.io",
     "save_model": "edgeseg.models.io",
     "load_splits": "edgeseg.data.dataset",
-    "train": "edgeseg.train",
+    "train": "edgeseg.training",
     "evaluate_predictor": "edgeseg.evaluate",
     "compress": "edgeseg.compress.pipeline",
     "BenchConfig": "edgeseg.config",

@@ -56,7 +56,7 @@ def make_directory_dataset(root: Path, count: int = 6, size: int = 40) -> Path:
 def tiny_model_path(tmp_path_factory) -> Path:
     """A tiny U-Net (32x32, 4 filters) trained once for the whole session."""
     from edgeseg.config import DataConfig, ModelConfig, TrainConfig
-    from edgeseg.train import train
+    from edgeseg.training import train
 
     out = tmp_path_factory.mktemp("tiny") / "tiny.keras"
     result = train(TrainConfig(model=ModelConfig(preset="tiny"), data=DataConfig(synthetic_train=256, synthetic_val=32),

@@ -39,7 +39,7 @@ def test_pruning_schedule_reaches_target_on_short_runs():
 
 @pytest.mark.parametrize("method", ["more-calibration", "int16x8", "float-fallback"])
 def test_each_remedy_produces_a_model_litert_runs(tiny, tmp_path, method):
-    from edgeseg.compress.remedies import Remedies
+    from edgeseg.quantize.methods import Remedies
     from edgeseg.runtimes.litert import LiteRTSession
 
     model, spec, train, val = tiny

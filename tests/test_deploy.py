@@ -56,8 +56,8 @@ print(json.dumps({{"dice": acc.result()["dice"], "shape": list(odd.mask.shape),
 
 
 def test_spec_travels_inside_tflite_and_onnx_artifacts(compressed):
-    from edgeseg.export.onnx import read_spec as onnx_spec
-    from edgeseg.tflite_model import read_spec
+    from edgeseg.artifacts.onnx import read_spec as onnx_spec
+    from edgeseg.artifacts.tflite import read_spec
 
     out = compressed[1]
     spec = json.loads((out / "report.json").read_text())["spec"]

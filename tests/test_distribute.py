@@ -54,7 +54,7 @@ def test_sharded_dataset_keeps_the_global_batch(tmp_path):
     from edgeseg.backend import tf
     from edgeseg.config import DataConfig, PreprocessSpec
     from edgeseg.data.dataset import load_splits
-    from edgeseg.distribute import distributed_dataset
+    from edgeseg.training.distribute import distributed_dataset
 
     train, _ = load_splits(DataConfig(synthetic_train=20, synthetic_val=1), PreprocessSpec(32, 32))
     strategy = tf().distribute.get_strategy()

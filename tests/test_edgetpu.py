@@ -15,7 +15,7 @@ def raw_int8(tiny_model_path, tmp_path_factory):
     """The tiny U-Net as the TFLite converter writes it, before edgeseg's finalize step."""
     from edgeseg.config import DataConfig
     from edgeseg.data.dataset import load_splits
-    from edgeseg.export.tflite import calibrate, quantize_calibrated
+    from edgeseg.quantize.tflite_int8 import calibrate, quantize_calibrated
     from edgeseg.models.io import load_model
 
     model, spec = load_model(tiny_model_path)
@@ -26,9 +26,9 @@ def raw_int8(tiny_model_path, tmp_path_factory):
 
 
 def test_nearest_upsampling_rewrite_is_exact_and_makes_the_model_edgetpu_ready(raw_int8, tmp_path):
-    from edgeseg.deploy.edgetpu import check
+    from edgeseg.artifacts.edgetpu import check
     from edgeseg.runtimes.litert import LiteRTSession
-    from edgeseg.tflite_model import exact_nearest_upsampling
+    from edgeseg.artifacts.tflite import exact_nearest_upsampling
 
     before = check(raw_int8)
     assert not before.ready

@@ -20,8 +20,8 @@ def test_cli_parser_data_and_runtimes_stay_light():
 
 
 def test_device_side_and_bench_modules_stay_light():
-    stmt = ("import edgeseg.deploy.segmenter, edgeseg.deploy.bundle, edgeseg.deploy.predict, edgeseg.deploy.edgetpu, "
-            "edgeseg.bench.run, edgeseg.bench.merge, edgeseg.tflite_model")
+    stmt = ("import edgeseg.deploy.segmenter, edgeseg.deploy.bundle, edgeseg.deploy.predict, edgeseg.artifacts.edgetpu, "
+            "edgeseg.bench.run, edgeseg.bench.merge, edgeseg.artifacts.tflite")
     assert _loaded_after(stmt) == []
 
 

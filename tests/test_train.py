@@ -18,7 +18,7 @@ def test_tiny_unet_learns_the_synthetic_task(tiny_model_path):
 
 def test_training_is_reproducible_with_a_seed(tmp_path):
     from edgeseg.config import ModelConfig, TrainConfig
-    from edgeseg.train import train
+    from edgeseg.training import train
 
     config = TrainConfig(model=ModelConfig(preset="tiny", base_filters=2), epochs=1, batch_size=8, verbose=0,
                          data=DataConfig(synthetic_train=16, synthetic_val=8))
@@ -31,7 +31,7 @@ def test_training_is_reproducible_with_a_seed(tmp_path):
 
 def test_multiclass_training_reports_per_class_scores(tmp_path):
     from edgeseg.config import ModelConfig, TrainConfig
-    from edgeseg.train import train
+    from edgeseg.training import train
 
     config = TrainConfig(model=ModelConfig(preset="tiny", classes=3), epochs=1, batch_size=8, verbose=0,
                          data=DataConfig(synthetic_train=16, synthetic_val=8, balance="weight"))

@@ -231,8 +231,8 @@ def _slice(layer, inp: np.ndarray | None, out: np.ndarray) -> list[np.ndarray]:
 def prune_channels_and_finetune(model, train, ratio: float, epochs: int, batch_size: int, classes: int,
                                 seed: int = 0, verbose: int = 1, learning_rate: float = 5e-4) -> ChannelPruneResult:
     """prune_channels, then fine-tuning to win back what the removed filters carried."""
-    from ..losses import segmentation_loss
-    from ..train import batch_sequence, fit
+    from ..training.losses import segmentation_loss
+    from ..training import batch_sequence, fit
 
     result = prune_channels(model, ratio)
     result.model.compile(optimizer=keras().optimizers.Adam(learning_rate), loss=segmentation_loss(classes))

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ..deploy.edgetpu import check, compile_model, render
+from ..artifacts.edgetpu import check, render
+from ..export.edgetpu import compile_model
 from ..errors import EdgesegError
 
 

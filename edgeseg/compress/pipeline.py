@@ -19,7 +19,7 @@ from ..evaluate import evaluate_predictor, format_scores, keras_predictor, memoi
 from ..models.io import load_model, save_model
 from ..outputs import atomic_output_dir, check_output_dir
 from .guard import guard
-from .remedies import METHODS, Remedies
+from ..quantize.methods import METHODS, Remedies
 from .report import SCHEMA, render_terminal, write_reports
 from .rows import artifact_row, guarded_row
 from .verify import verify
@@ -59,14 +59,15 @@ class _Run:
 
 def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = False) -> dict:
     """Runs the whole pipeline and returns the report (also written to OUT/report.json)."""
-    from ..export.onnx import export_onnx, quantize_onnx_int8
+    from ..export.onnx import export_onnx
+    from ..quantize.onnx_int8 import quantize_onnx_int8
     from ..export.tflite import convert_dynamic_range, convert_float16, convert_float32
-    from ..tflite_model import finalize
+    from ..artifacts.tflite import finalize
     from ..backend import set_seed
     from ..models.flops import model_flops
     from .channels import prune_channels_and_finetune
     from .prune import prune, tflite_kernel_sparsity
-    from .qat import quantization_aware
+    from ..quantize.qat import quantization_aware
 
     model_path, out = Path(model_path), Path(out)
     check_output_dir(out, force)

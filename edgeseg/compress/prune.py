@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 from ..backend import keras, tfmot
 from ..data.dataset import SegmentationData
-from ..losses import segmentation_loss
-from ..train import batch_sequence, fit
+from ..training.losses import segmentation_loss
+from ..training import batch_sequence, fit
 
 PRUNABLE_KERNELS = {"Conv2D": "kernel", "Conv2DTranspose": "kernel", "Dense": "kernel",
                     "SeparableConv2D": "pointwise_kernel", "DepthwiseConv2D": "depthwise_kernel"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .guard import Guarded
-from .remedies import PRECISION
+from ..quantize.methods import PRECISION
 from .verify import Verified, gzip_size
 
 

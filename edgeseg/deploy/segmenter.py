@@ -42,7 +42,7 @@ def open_session(path: Path, fmt: str, threads: int | None):
 
 def _stored_spec(path: Path, fmt: str, session) -> dict | None:
     if fmt in ("tflite", "edgetpu"):
-        from ..tflite_model import read_spec
+        from ..artifacts.tflite import read_spec
 
         return read_spec(path.read_bytes())
     raw = session.session.get_modelmeta().custom_metadata_map.get(SPEC_METADATA_KEY)

@@ -8,29 +8,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import (ARCH_CHOICES, NORMALIZE_CHOICES, PRESET_CHOICES, STRATEGY_CHOICES, CompressConfig, DataConfig,
+from ..config import (ARCH_CHOICES, NORMALIZE_CHOICES, PRESET_CHOICES, STRATEGY_CHOICES, CompressConfig, DataConfig,
                      ModelConfig, TrainConfig)
-from .cli_bench import add_bench_parsers
-from .cli_deploy import add_deploy_parsers
-from .errors import EdgesegError
-
-
-def _data_args(p: argparse.ArgumentParser, default: str | None = "synthetic") -> None:
-    p.add_argument("--data", default=default, metavar="DIR|synthetic",
-                   help="DIR/images + DIR/masks (or DIR/train, DIR/val), or the built-in synthetic data")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="validation share when DIR has no split")
-    p.add_argument("--synthetic-train", type=int, default=512, help="synthetic training images")
-    p.add_argument("--synthetic-val", type=int, default=64, help="synthetic validation images")
-
-
-def data_config(a: argparse.Namespace, **extra) -> DataConfig:
-    return DataConfig(source=a.data, val_fraction=a.val_fraction, seed=a.seed,
-                      synthetic_train=a.synthetic_train, synthetic_val=a.synthetic_val, **extra)
+from .bench import add_bench_parsers
+from .deploy import add_deploy_parsers
+from ..errors import EdgesegError
+from .common import data_args, data_config
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
-    from .evaluate import format_scores
-    from .train import train
+    from ..evaluate import format_scores
+    from ..training import train
 
     config = TrainConfig(
         model=ModelConfig(arch=a.arch, preset=a.preset, height=a.height, width=a.width, channels=a.channels,
@@ -59,9 +47,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_eval(a: argparse.Namespace) -> int:
-    from .data.dataset import load_splits
-    from .evaluate import evaluate_predictor, format_scores, keras_predictor
-    from .models.io import load_model
+    from ..data.dataset import load_splits
+    from ..evaluate import evaluate_predictor, format_scores, keras_predictor
+    from ..models.io import load_model
 
     model, spec = load_model(Path(a.model), a.normalize, a.unsafe, a.custom_objects)
     _, val = load_splits(data_config(a), spec)
@@ -71,10 +59,10 @@ def _cmd_eval(a: argparse.Namespace) -> int:
 
 
 def _cmd_synth(a: argparse.Namespace) -> int:
-    from .config import PreprocessSpec
-    from .data.dataset import Sample, SegmentationData, write_dataset
-    from .errors import UsageError
-    from .outputs import atomic_output_dir
+    from ..config import PreprocessSpec
+    from ..data.dataset import Sample, SegmentationData, write_dataset
+    from ..errors import UsageError
+    from ..outputs import atomic_output_dir
 
     if a.count < 1 or a.size < 8:
         raise UsageError("--count must be >= 1 and --size >= 8")
@@ -87,8 +75,8 @@ def _cmd_synth(a: argparse.Namespace) -> int:
 
 
 def _cmd_compress(a: argparse.Namespace) -> int:
-    from .compress.pipeline import compress, default_out_dir
-    from .compress.report import exit_code_for
+    from ..compress.pipeline import compress, default_out_dir
+    from ..compress.report import exit_code_for
 
     config = CompressConfig(data=data_config(a), normalize=a.normalize, sparsity=a.sparsity,
                             max_dice_drop=a.max_dice_drop, qat=a.qat, finetune_epochs=a.finetune_epochs,
@@ -112,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a U-Net or deeplab_lite on a directory or synthetic data")
-    _data_args(t)
+    data_args(t)
     t.add_argument("--arch", choices=ARCH_CHOICES, default="unet")
     t.add_argument("--preset", default="small", help=f"one of {', '.join(PRESET_CHOICES)}")
     t.add_argument("--epochs", type=int, default=20)
@@ -136,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="Dice, IoU and pixel accuracy of a model on the validation split")
     e.add_argument("model")
-    _data_args(e)
+    data_args(e)
     _model_args(e)
     e.add_argument("--batch-size", type=int, default=8)
     e.add_argument("--seed", type=int, default=0)
@@ -156,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compress", help="prune, quantize, export and verify a model")
     c.add_argument("model", help="a .keras (Keras 2 or 3) or .h5 file")
-    _data_args(c, default="synthetic")
+    data_args(c, default="synthetic")
     _model_args(c)
     c.add_argument("--out", default=None, help="output directory (default: <model stem>_edgeseg/ beside the model)")
     c.add_argument("--prune", choices=("magnitude", "channels"), default="magnitude",
@@ -177,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--force", action="store_true", help="replace an existing output directory")
     c.set_defaults(func=_cmd_compress)
 
-    add_bench_parsers(sub, _data_args)
+    add_bench_parsers(sub, data_args)
 
     add_deploy_parsers(sub)
 

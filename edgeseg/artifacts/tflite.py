@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .config import SPEC_METADATA_KEY
+from ..config import SPEC_METADATA_KEY
 
 _FILE_IDENTIFIER = b"TFL3"
 

@@ -4,22 +4,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .config import NORMALIZE_CHOICES
+from ..config import NORMALIZE_CHOICES
 
 
 def _bench_outputs(a: argparse.Namespace):
-    from .bench.run import Outputs
+    from ..bench.run import Outputs
 
     return Outputs(*(Path(p) if p else None for p in (a.json, a.csv, a.md, a.plot)), force=a.force)
 
 
 def _cmd_bench(a: argparse.Namespace) -> int:
-    from .bench.gate import compare, parse_fail_on
-    from .bench.report import load_bench, render_terminal
-    from .bench.run import bench, write_outputs
-    from .cli import data_config
-    from .config import BenchConfig
-    from .errors import UsageError
+    from ..bench.gate import compare, parse_fail_on
+    from ..bench.report import load_bench, render_terminal
+    from ..bench.run import bench, write_outputs
+    from .common import data_config
+    from ..config import BenchConfig
+    from ..errors import UsageError
 
     if (a.fail_on or a.reference) and not a.baseline:
         raise UsageError("--fail-on and --reference need --baseline FILE")
@@ -48,9 +48,9 @@ def _cmd_bench(a: argparse.Namespace) -> int:
 
 
 def _cmd_bench_merge(a: argparse.Namespace) -> int:
-    from .bench.merge import merge
-    from .bench.report import render_terminal
-    from .bench.run import write_outputs
+    from ..bench.merge import merge
+    from ..bench.report import render_terminal
+    from ..bench.run import write_outputs
 
     outputs = _bench_outputs(a)
     outputs.check()

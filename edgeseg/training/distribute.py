@@ -9,10 +9,10 @@ import os
 
 import numpy as np
 
-from .backend import tf
-from .data.dataset import SegmentationData
-from .config import STRATEGY_CHOICES
-from .errors import UsageError
+from ..backend import tf
+from ..data.dataset import SegmentationData
+from ..config import STRATEGY_CHOICES
+from ..errors import UsageError
 
 
 def make_strategy(name: str):

@@ -2,7 +2,7 @@
 (batch, H, W, 1) class indices for both cases."""
 from __future__ import annotations
 
-from .backend import tf
+from ..backend import tf
 
 
 def segmentation_loss(classes: int, foreground_weight: float = 1.0, smooth: float = 1.0):

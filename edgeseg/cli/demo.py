@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import CompressConfig, DataConfig, ModelConfig, TrainConfig
-from .errors import OutputExistsError
+from ..config import CompressConfig, DataConfig, ModelConfig, TrainConfig
+from ..errors import OutputExistsError
 
 
 def run_demo(out: Path, force: bool = False) -> int:
-    from .compress.pipeline import compress
-    from .compress.report import exit_code_for
-    from .evaluate import format_scores
-    from .train import train
+    from ..compress.pipeline import compress
+    from ..compress.report import exit_code_for
+    from ..evaluate import format_scores
+    from ..training import train
 
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not force:

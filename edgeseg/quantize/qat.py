@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from ..backend import keras, tfmot
 from ..data.dataset import SegmentationData
-from ..losses import segmentation_loss
-from ..train import batch_sequence, fit
-from .prune import copy_model
+from ..training.losses import segmentation_loss
+from ..training import batch_sequence, fit
+from ..compress.prune import copy_model
 
 
 def quantization_aware(model, train: SegmentationData, epochs: int, batch_size: int, classes: int,

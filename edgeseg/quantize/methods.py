@@ -5,7 +5,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..export.tflite import QuantSpec, calibrate, convert_integer, quantize_calibrated, sensitive_layers
+from .tflite_int8 import QuantSpec, calibrate, convert_integer, quantize_calibrated, sensitive_layers
 
 METHODS = ("ptq", "more-calibration", "int16x8", "float-fallback", "qat")
 PRECISION = {"ptq": "int8", "more-calibration": "int8", "int16x8": "int16x8",

@@ -5,13 +5,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import NORMALIZE_CHOICES
+from ..config import NORMALIZE_CHOICES
 
 
 def _cmd_predict(a: argparse.Namespace) -> int:
-    from .deploy.predict import predict_all
-    from .deploy.segmenter import load_segmenter
-    from .errors import UsageError
+    from ..deploy.predict import predict_all
+    from ..deploy.segmenter import load_segmenter
+    from ..errors import UsageError
 
     if a.max_frames is not None and a.max_frames < 1:
         raise UsageError("--max-frames must be >= 1")
@@ -25,7 +25,7 @@ def _cmd_predict(a: argparse.Namespace) -> int:
 
 
 def _cmd_bundle(a: argparse.Namespace) -> int:
-    from .deploy.bundle import make_bundle
+    from ..deploy.bundle import make_bundle
 
     manifest = make_bundle(Path(a.compress_dir), a.artifact, Path(a.out), Path(a.bench) if a.bench else None,
                            force=a.force, allow_undeployable=a.allow_undeployable)
@@ -36,7 +36,7 @@ def _cmd_bundle(a: argparse.Namespace) -> int:
 
 
 def _cmd_edgetpu_check(a: argparse.Namespace) -> int:
-    from .deploy.edgetpu import check, render
+    from ..artifacts.edgetpu import check, render
 
     report = check(Path(a.model), a.runtime_version)
     print(render(report))

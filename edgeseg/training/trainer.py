@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend import keras, set_seed
-from .config import PreprocessSpec, TrainConfig
-from .data.dataset import SegmentationData, load_splits
-from .errors import DataError, OutputExistsError, UsageError
-from .evaluate import evaluate_predictor, keras_predictor
+from ..backend import keras, set_seed
+from ..config import PreprocessSpec, TrainConfig
+from ..data.dataset import SegmentationData, load_splits
+from ..errors import DataError, OutputExistsError, UsageError
+from ..evaluate import evaluate_predictor, keras_predictor
 from .losses import segmentation_loss
-from .models.io import save_model
-from .models.registry import build_model, spec_for
+from ..models.io import save_model
+from ..models.registry import build_model, spec_for
 
 
 def auto_verbose(verbose: int) -> int:

@@ -1,19 +1,12 @@
-"""Edge TPU readiness, checked anywhere (no Edge TPU, no compiler needed), and compilation
-when edgetpu_compiler is installed. The op table follows Coral's published list of supported
+"""Edge TPU readiness, checked anywhere from the .tflite file alone (no Edge TPU, no compiler
+needed). The op table follows Coral's published list of supported
 operations and their known limits; edgetpu_compiler stays the final word."""
 from __future__ import annotations
 
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ModelError, UsageError
-
-COMPILER = "edgetpu_compiler"
-HOW_TO_GET_COMPILER = ("edgetpu_compiler is not on PATH. It runs on x86-64 Debian/Ubuntu: add Coral's apt "
-                       "repository and `apt-get install edgetpu-compiler` (see coral.ai/docs/edgetpu/compiler), "
-                       "then run `edgetpu_compiler -m 13 model_int8.tflite`.")
 
 # op -> (first Edge TPU runtime version that maps it, known limit checked or reported)
 SUPPORTED = {
@@ -105,7 +98,7 @@ def _verdict(op, runtime_version: int) -> tuple[bool, str]:
 
 
 def check(path: Path, runtime_version: int = 14) -> EdgeTPUReport:
-    from ..tflite_model import operators
+    from ..artifacts.tflite import operators
 
     path = Path(path)
     if path.suffix.lower() != ".tflite" or not path.is_file():
@@ -150,17 +143,3 @@ def render(report: EdgeTPUReport) -> str:
                      f"{after} op(s) after it run on the CPU too")
     lines.append("  ready: every op maps to the Edge TPU" if report.ready else "  not ready: see above")
     return "\n".join(lines)
-
-
-def compile_model(path: Path, out_dir: Path, runtime_version: int = 13) -> tuple[Path, str]:
-    """Runs edgetpu_compiler; returns (the *_edgetpu.tflite, the compiler's log)."""
-    compiler = shutil.which(COMPILER)
-    if compiler is None:
-        raise UsageError(HOW_TO_GET_COMPILER)
-    result = subprocess.run([compiler, "-s", "-m", str(runtime_version), "-o", str(out_dir), str(path)],
-                            capture_output=True, text=True, timeout=600)
-    compiled = Path(out_dir) / f"{Path(path).stem}_edgetpu.tflite"
-    if result.returncode != 0 or not compiled.is_file():
-        last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise ModelError(f"edgetpu_compiler failed on {Path(path).name}: {last[0][:300]}")
-    return compiled, result.stdout
