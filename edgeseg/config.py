@@ -13,6 +13,7 @@ NORMALIZE_CHOICES: tuple[str, ...] = ("0-1", "-1-1", "none")
 ARCH_CHOICES: tuple[str, ...] = ("unet", "deeplab_lite")
 PRESET_CHOICES: tuple[str, ...] = ("seed", "small", "tiny")
 STRATEGY_CHOICES: tuple[str, ...] = ("none", "mirrored", "multiworker")
+FORMAT_CHOICES: tuple[str, ...] = ("tflite", "onnx")
 # Where exported .tflite (metadata) and .onnx (metadata_props) files carry their PreprocessSpec.
 SPEC_METADATA_KEY = "edgeseg.spec"
 
@@ -138,10 +139,13 @@ class CompressConfig:
     edgetpu_runtime: int = 13
     prune: str = "magnitude"  # "magnitude" (tfmot, unstructured) or "channels" (whole filters removed)
     channel_ratio: float = 0.5
+    formats: tuple[str, ...] = FORMAT_CHOICES  # which artifact formats the plan makes
     seed: int = 0
     verbose: int = 1
 
     def __post_init__(self) -> None:
+        if not self.formats or set(self.formats) - set(FORMAT_CHOICES):
+            raise UsageError(f"--formats takes a comma-separated subset of {','.join(FORMAT_CHOICES)}")
         if self.prune not in ("magnitude", "channels"):
             raise UsageError(f"--prune must be magnitude or channels, got {self.prune!r}")
         if not 0.0 < self.channel_ratio < 1.0:

@@ -39,12 +39,12 @@ def test_pruning_schedule_reaches_target_on_short_runs():
 
 @pytest.mark.parametrize("method", ["more-calibration", "int16x8", "float-fallback"])
 def test_each_remedy_produces_a_model_litert_runs(tiny, tmp_path, method):
-    from edgeseg.quantize.methods import Remedies
+    from edgeseg.quantize.methods import Quantizer
     from edgeseg.runtimes.litert import LiteRTSession
 
     model, spec, train, val = tiny
     calibration = train.batch(range(8))[0]
-    remedies = Remedies(model, calibration[:4], lambda: calibration, None)
+    remedies = Quantizer(model, calibration[:4], lambda: calibration)
     path = tmp_path / f"{method}.tflite"
     path.write_bytes(remedies.converter(method, integer_io=True)())
     session = LiteRTSession(path)

@@ -1,49 +1,46 @@
 """The accuracy guard and the exit code, driven with scripted Dice values (no conversion)."""
 from pathlib import Path
 
-import pytest
-
 from edgeseg.compress import guard as guard_module
+from edgeseg.compress.budget import Budget
 from edgeseg.compress.report import exit_code_for
 from edgeseg.compress.verify import Verified
 
 
-@pytest.fixture
-def scripted(monkeypatch):
-    """verify() returns the Dice written into the candidate file itself."""
+def scripted(path: Path) -> Verified:
+    """The scorer the guard is given: the Dice is written into the candidate file itself."""
+    return Verified("fake", {"dice": float(Path(path).read_text())}, 0.0)
 
-    def fake_verify(path: Path, val, reference, batch_size):
-        return Verified("fake", {"dice": float(Path(path).read_text())}, 0.0)
 
-    monkeypatch.setattr(guard_module, "verify", fake_verify)
+BUDGET = Budget(0.99, 0.01)
 
 
 def _remedies(*dices):
     return [(f"m{i}", (lambda d=d: str(d).encode())) for i, d in enumerate(dices)]
 
 
-def test_first_method_within_budget_wins(tmp_path, scripted):
-    g = guard_module.guard(_remedies(0.5, 0.985, 0.99), tmp_path / "a.tflite", None, None, 0.99, 0.01, 1, print)
+def test_first_method_within_budget_wins(tmp_path):
+    g = guard_module.guard(_remedies(0.5, 0.985, 0.99), tmp_path / "a.tflite", scripted, BUDGET, print)
     assert g.deployable and g.method == "m1"
     assert [a.method for a in g.attempts] == ["m0", "m1"]  # stops at the first success
     assert (tmp_path / "a.tflite").read_text() == "0.985"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tflite"]
 
 
-def test_all_methods_missing_budget_keeps_the_best_marked_not_deployable(tmp_path, scripted):
-    g = guard_module.guard(_remedies(0.2, 0.6, 0.4), tmp_path / "a.tflite", None, None, 0.99, 0.01, 1, print)
+def test_all_methods_missing_budget_keeps_the_best_marked_not_deployable(tmp_path):
+    g = guard_module.guard(_remedies(0.2, 0.6, 0.4), tmp_path / "a.tflite", scripted, BUDGET, print)
     assert not g.deployable and g.method == "m1"
     assert "below the floor" in g.reason and "m0, m1, m2" in g.reason
     assert (tmp_path / "a.tflite").read_text() == "0.6"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tflite"]
 
 
-def test_a_failing_method_is_recorded_and_the_next_tried(tmp_path, scripted):
+def test_a_failing_method_is_recorded_and_the_next_tried(tmp_path):
     def broken():
         raise RuntimeError("converter exploded\nwith details")
 
-    g = guard_module.guard([("broken", broken), ("ok", lambda: b"0.99")], tmp_path / "a.tflite", None, None,
-                           0.99, 0.01, 1, print)
+    g = guard_module.guard([("broken", broken), ("ok", lambda: b"0.99")], tmp_path / "a.tflite", scripted,
+                           BUDGET, print)
     assert g.deployable and g.method == "ok"
     assert g.attempts[0].dice is None and g.attempts[0].detail == "RuntimeError: converter exploded"
 

@@ -7,12 +7,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..compress.verify import gzip_size
+from ..artifacts.files import gzip_size
 from ..config import PreprocessSpec
 from ..errors import DataError, UsageError
 from ..runtimes.base import artifact_format
-
-COMPRESS_SCHEMA = "edgeseg.compress/1"
 
 
 @dataclass(frozen=True)
@@ -27,16 +25,10 @@ class Artifact:
 
 
 def _compress_report(directory: Path) -> dict | None:
-    path = directory / "report.json"
-    if not path.is_file():
-        return None
-    try:
-        report = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path} is not a readable compress report: {exc}") from None
-    if not isinstance(report, dict) or report.get("schema") != COMPRESS_SCHEMA:
-        raise DataError(f"{path} is not an edgeseg compress report (schema {COMPRESS_SCHEMA})")
-    return report
+    from ..artifacts.compress_report import find_compress_report
+
+    report = find_compress_report(directory)
+    return None if report is None else report.to_dict()
 
 
 def infer_precision(path: Path, fmt: str) -> str:

@@ -1,44 +1,44 @@
-"""compress: baseline -> prune -> quantize (guarded) -> export -> verify -> report.
+"""compress: load -> baseline -> sources (base, pruned, ...) -> plan -> build each target ->
+report.
 
-Everything is written into a temporary directory that replaces OUT only when the run
+The artifacts are a plan (sources x kinds, see plan.py) that one function builds target by
+target. Everything is written into a temporary directory that replaces OUT only when the run
 succeeds, so an interrupted or failed run leaves nothing half-written."""
 from __future__ import annotations
 
+import dataclasses
 import functools
-import hashlib
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from ..artifacts.compress_report import SCHEMA, CompressReport
+from ..artifacts.files import sha256
 from ..config import CompressConfig
 from ..data.dataset import SegmentationData, load_splits
 from ..evaluate import evaluate_predictor, format_scores, keras_predictor, memoized
-from ..models.io import load_model, save_model
+from ..models.io import load_model
 from ..outputs import atomic_output_dir, check_output_dir
-from .guard import guard
-from ..quantize.methods import METHODS, Remedies
-from .report import SCHEMA, render_terminal, write_reports
-from .rows import artifact_row, guarded_row
-from .verify import verify
+from ..quantize.methods import Quantizer
+from .budget import Budget
+from .build import BuildContext, build
+from .plan import plan, render_plan
+from .report import render_terminal, write_reports
+from .sources import MAKERS, Source, SourceContext, base_source, wanted_sources
 
 
 def default_out_dir(model_path: Path) -> Path:
     return Path(model_path).with_name(f"{Path(model_path).stem}_edgeseg")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def _calibration(train: SegmentationData, count: int, batch_size: int) -> np.ndarray:
     return np.concatenate([images for images, _ in train.batches(batch_size, limit=count)])
 
 
-class _Run:
-    """Progress lines and step timings for one compress run."""
+class Progress:
+    """Numbered step lines with their durations, and the timings for report.json."""
 
     def __init__(self, verbose: int, total_steps: int):
         self.verbose, self.total, self.done, self.timings = verbose, total_steps, 0, {}
@@ -57,220 +57,71 @@ class _Run:
         self.log(f"      done in {self.timings[key]:.1f} s")
 
 
+def _quantizer(source: Source, calibration, more_calibration, ctx: SourceContext, onnx_float) -> Quantizer:
+    from ..quantize.qat import quantization_aware
+
+    c = ctx.config
+
+    def make_qat_model():
+        return quantization_aware(source.model, ctx.train, c.qat_epochs, c.batch_size, ctx.spec.classes,
+                                  source.preserve_sparsity, c.seed, c.verbose)
+
+    return Quantizer(source.model, calibration, more_calibration, make_qat_model,
+                     lambda: onnx_float(source), ctx.spec.to_dict())
+
+
 def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = False) -> dict:
     """Runs the whole pipeline and returns the report (also written to OUT/report.json)."""
-    from ..export.onnx import export_onnx
-    from ..quantize.onnx_int8 import quantize_onnx_int8
-    from ..export.tflite import convert_dynamic_range, convert_float16, convert_float32
-    from ..artifacts.tflite import finalize
     from ..backend import set_seed
     from ..models.flops import model_flops
-    from .channels import prune_channels_and_finetune
-    from .prune import prune, tflite_kernel_sparsity
-    from ..quantize.qat import quantization_aware
 
     model_path, out = Path(model_path), Path(out)
     check_output_dir(out, force)
     set_seed(config.seed)
-    channels = config.prune == "channels"
-    pruning = config.sparsity > 0 and not channels
-    run = _Run(config.verbose, 5 + pruning + channels + config.edgetpu)
-    budget, bs = config.max_dice_drop, config.batch_size
-
+    makers = wanted_sources(config)
+    run = Progress(config.verbose, 3 + len(makers))
     with run.step("load", f"loading {model_path}"):
         model, spec = load_model(model_path, config.normalize, config.unsafe, config.custom_objects)
-        source_hash = _sha256(model_path)
+        source_hash = sha256(model_path)
         train, val = load_splits(config.data, spec)
         if config.data.is_synthetic:
             run.log("      warning: no --data given; using built-in synthetic data. Real data gives real numbers.")
         run.log(f"      input {spec.height}x{spec.width}x{spec.channels}, {spec.classes} class(es), "
                 f"normalize {spec.normalize}; {len(train)} train / {len(val)} val images")
-        calibration = _calibration(train, config.calibration_samples, bs)
-        more_calibration = functools.cache(lambda: _calibration(train, 4 * config.calibration_samples, bs))
-    reference = memoized(keras_predictor(model, bs))
-    spec_dict = spec.to_dict()
-
+        calibration = _calibration(train, config.calibration_samples, config.batch_size)
+        more_calibration = functools.cache(lambda: _calibration(train, 4 * config.calibration_samples,
+                                                                config.batch_size))
+    reference = memoized(keras_predictor(model, config.batch_size))
     with run.step("baseline", "baseline: float Keras model on the validation data"):
-        baseline = evaluate_predictor(reference, val, bs)
+        baseline = evaluate_predictor(reference, val, config.batch_size)
+        baseline["flops"] = model_flops(model)
         run.log("      " + format_scores(baseline))
-    base_dice = baseline["dice"]
+    budget = Budget(baseline["dice"], config.max_dice_drop)
 
-    def qat_factory(source, preserve):
-        return lambda: quantization_aware(source, train, config.qat_epochs, bs, spec.classes, preserve,
-                                          config.seed, config.verbose)
-
-    rows: list[dict] = []
-    pruning_info = edgetpu_info = channel_info = None
-    base_flops = model_flops(model)
-    baseline["flops"] = base_flops
     with atomic_output_dir(out, force) as tmp:
-        pruned = None
-        if pruning:
-            with run.step("prune", f"pruning to {config.sparsity:.0%} sparsity "
-                                   f"({config.finetune_epochs} fine-tuning epochs)"):
-                pruned = prune(model, train, config.sparsity, config.finetune_epochs, bs, spec.classes,
-                               config.seed, config.verbose, config.finetune_lr)
-                save_model(pruned.model, spec, tmp / "pruned.keras")
-                pruned_reference = memoized(keras_predictor(pruned.model, bs))
-                pruned_scores = evaluate_predictor(pruned_reference, val, bs)
-                pruning_info = {"target": config.sparsity, "sparsity_model": pruned.sparsity,
-                                "steps": pruned.steps, "dice": pruned_scores["dice"], "iou": pruned_scores["iou"],
-                                "kept_dense": pruned.kept_dense, "path": "pruned.keras"}
-                run.log(f"      measured sparsity {pruned.sparsity:.4f}; pruned Keras " + format_scores(pruned_scores))
-
-        structured = None
-        if channels:
-            with run.step("channels", f"channel pruning: removing {config.channel_ratio:.0%} of the filters "
-                                      f"({config.finetune_epochs} fine-tuning epochs)"):
-                structured = prune_channels_and_finetune(model, train, config.channel_ratio, config.finetune_epochs,
-                                                         bs, spec.classes, config.seed, config.verbose,
-                                                         config.finetune_lr)
-                save_model(structured.model, spec, tmp / "channels.keras")
-                structured_reference = memoized(keras_predictor(structured.model, bs))
-                scores = evaluate_predictor(structured_reference, val, bs)
-                flops = model_flops(structured.model)
-                channel_info = {"ratio": config.channel_ratio, "dice": scores["dice"], "iou": scores["iou"],
-                                "flops": flops, "flops_ratio": flops / base_flops,
-                                "parameters": structured.model.count_params(),
-                                "parameters_before": model.count_params(), "kept_filters": structured.kept,
-                                "kept_whole": structured.frozen, "path": "channels.keras"}
-                run.log(f"      {flops / 1e9:.2f} GFLOPs ({flops / base_flops:.2f}x), "
-                        f"{structured.model.count_params():,} parameters; channel-pruned Keras " + format_scores(scores))
-
-        with run.step("tflite_float", "TFLite float32, float16 and dynamic-range: convert and verify in LiteRT"):
-            for name, convert, precision in (("float32", convert_float32, "float32"),
-                                             ("float16", convert_float16, "float16"),
-                                             ("dynamic_range", convert_dynamic_range, "int8-weights")):
-                path = tmp / f"model_{name}.tflite"
-                path.write_bytes(finalize(convert(model), spec_dict))
-                verified = verify(path, val, reference, bs)
-                rows.append(artifact_row(tmp, path, "tflite", precision, verified, base_dice, budget,
-                                         sparsity=tflite_kernel_sparsity(verified.session), flops=base_flops))
-                run.log(f"      {path.name}: Dice {verified.scores['dice']:.4f}")
-            if structured is not None:
-                path = tmp / "model_channels_float32.tflite"
-                path.write_bytes(finalize(convert_float32(structured.model), spec_dict))
-                verified = verify(path, val, structured_reference, bs)
-                rows.append(artifact_row(tmp, path, "tflite", "float32", verified, base_dice, budget,
-                                         sparsity=tflite_kernel_sparsity(verified.session),
-                                         flops=channel_info["flops"], reference="channels.keras"))
-                run.log(f"      {path.name}: Dice {verified.scores['dice']:.4f}")
-
-        with run.step("tflite_int8", "TFLite int8 (full integer): quantize, verify in LiteRT, guard the budget"):
-            def int8_artifact(title, remedies, filename, methods=None, integer_io=True, against=reference,
-                              flops=base_flops, **extra):
-                run.log(f"  {title}:")
-                chain = remedies.chain(integer_io, methods) if methods else remedies.chain(integer_io)
-                chain = [(m, lambda c=c: finalize(c(), spec_dict)) for m, c in chain]
-                g = guard(chain, tmp / filename, val, against, base_dice, budget, bs, run.log)
-                row = guarded_row(tmp, g, "tflite", base_dice, budget, tflite_kernel_sparsity,
-                                  io="int8" if integer_io else "float", flops=flops, **extra)
-                if row is not None:
-                    rows.append(row)
-                return g, row
-
-            remedies = Remedies(model, calibration, more_calibration, qat_factory(model, False))
-            g, _ = int8_artifact("int8 (int8 input/output)", remedies, "model_int8.tflite")
-            if g.method:
-                int8_artifact(f"int8 with float input/output ({g.method})", remedies, "model_int8_float_io.tflite",
-                              methods=(g.method,), integer_io=False)
-            if config.qat:
-                int8_artifact("quantization-aware training (--qat)", remedies, "model_int8_qat.tflite",
-                              methods=("qat",))
-            def source_missed(kind: str, dice: float, option: str) -> bool:
-                """Quantization remedies cannot win back what pruning lost; say so instead."""
-                missed = dice < base_dice - budget
-                if missed:
-                    run.log(f"      the {kind} float model is already outside the budget (Dice {dice:.4f}); "
-                            f"raise --finetune-epochs or lower {option}")
-                return missed
-
-            def blame_source(row: dict | None, cause: str, dice: float, fix: str) -> None:
-                if row and not row["deployable"]:
-                    row["reason"] = (f"{cause} alone dropped Dice to {dice:.4f} (baseline {base_dice:.4f}, "
-                                     f"budget {budget}); fine-tune longer or {fix}")
-
-            # Pruned artifacts: Dice is held to the unpruned baseline; the probability difference
-            # is measured against the float model the artifact was made from.
-            if structured is not None:
-                missed = source_missed("channel-pruned", channel_info["dice"], "--channel-ratio")
-                _, row = int8_artifact("channel-pruned + int8", Remedies(structured.model, calibration, more_calibration,
-                                                                         None),
-                                       "model_channels_int8.tflite", methods=("ptq",) if missed else METHODS[:-1],
-                                       against=structured_reference, flops=channel_info["flops"],
-                                       reference="channels.keras")
-                if missed:
-                    blame_source(row, "channel pruning", channel_info["dice"], "remove fewer filters")
-            if pruned is not None:
-                pruned_remedies = Remedies(pruned.model, calibration, more_calibration,
-                                           qat_factory(pruned.model, True))
-                pruned_kw = dict(against=pruned_reference, reference="pruned.keras")
-                pruning_missed_budget = source_missed("pruned", pruning_info["dice"], "--sparsity")
-                methods = ("ptq",) if pruning_missed_budget else METHODS[:-1]
-                targets = [("pruned + int8", "model_pruned_int8.tflite", methods)]
-                if config.qat:
-                    targets.append(("pruned + pruning-preserving QAT (--qat)", "model_pruned_int8_pqat.tflite",
-                                    ("qat",)))
-                for title, filename, methods in targets:
-                    _, row = int8_artifact(title, pruned_remedies, filename, methods=methods, **pruned_kw)
-                    if pruning_missed_budget:
-                        blame_source(row, "pruning", pruning_info["dice"], "prune less")
-                    gap = abs(row["sparsity"] - config.sparsity) if row else 0.0
-                    if gap > 0.01 and row["deployable"]:
-                        row.update(deployable=False, reason=f"measured sparsity {row['sparsity']:.4f} is "
-                                                            f"{gap:.4f} from the target {config.sparsity}")
-
-        if config.edgetpu and (tmp / "model_int8.tflite").is_file():
-            with run.step("edgetpu", "Edge TPU: check the int8 model's operations, compile if edgetpu_compiler is here"):
-                edgetpu_info = _edgetpu(tmp, config, val, reference, base_dice, budget, bs, run.log, rows, base_flops)
-
-        with run.step("onnx", f"ONNX float32 (tf2onnx, opset {config.onnx_opset}) and int8 QDQ: verify in onnxruntime"):
-            onnx_path = export_onnx(model, tmp / "model.onnx", config.onnx_opset, spec_dict)
-            rows.append(artifact_row(tmp, onnx_path, "onnx", "float32", verify(onnx_path, val, reference, bs),
-                                     base_dice, budget, opset=config.onnx_opset, flops=base_flops))
-            run.log(f"      model.onnx: Dice {rows[-1]['dice']:.4f}")
-            onnx_remedies = [("ptq", lambda: calibration), ("more-calibration", more_calibration)]
-            go = guard([(m, _onnx_int8(onnx_path, tmp, c, quantize_onnx_int8, spec_dict)) for m, c in onnx_remedies],
-                       tmp / "model_int8.onnx", val, reference, base_dice, budget, bs, run.log)
-            rows.append(guarded_row(tmp, go, "onnx", base_dice, budget, opset=config.onnx_opset, flops=base_flops))
-
-        report = {
-            "schema": SCHEMA, "model": str(model_path), "model_sha256": source_hash,
-            "data": config.data.source, "spec": spec.to_dict(), "config": config.to_dict(),
-            "baseline": baseline, "pruning": pruning_info, "channels": channel_info, "edgetpu": edgetpu_info,
-            "artifacts": [r for r in rows if r is not None], "timings": run.timings,
-        }
-        if _sha256(model_path) != source_hash:
+        ctx = SourceContext(config, spec, train, val, tmp, budget, baseline["flops"], run.log)
+        sources = [base_source(model, reference, baseline["dice"], baseline["flops"])]
+        for name in makers:
+            _, title, make = MAKERS[name]
+            with run.step(name, title):
+                sources.append(make(model, ctx))
+        targets = plan(config, sources)
+        run.log("the plan:\n" + "\n".join("      " + line for line in render_plan(targets).splitlines()))
+        build_ctx = BuildContext(tmp, config, val, spec.to_dict(), budget, {s.name: s for s in sources}, {}, run.log)
+        build_ctx.quantizers = {s.name: _quantizer(s, calibration, more_calibration, ctx, build_ctx.onnx_float)
+                                for s in sources}
+        with run.step("artifacts", f"building {len(targets)} artifacts, each verified in its runtime"):
+            records = [r for r in (build(t, build_ctx) for t in targets) if r is not None]
+        report = CompressReport(
+            schema=SCHEMA, model=str(model_path), model_sha256=source_hash, data=config.data.source,
+            spec=spec.to_dict(), config=config.to_dict(), baseline=baseline, artifacts=records,
+            timings=run.timings, pruning=next((s.info for s in sources if s.name == "pruned"), None),
+            channels=next((s.info for s in sources if s.name == "channels"), None), edgetpu=build_ctx.edgetpu,
+            plan=[dataclasses.asdict(t) for t in targets]).to_dict()
+        if sha256(model_path) != source_hash:
             raise RuntimeError(f"{model_path} changed during compress")  # never expected: a bug
         write_reports(report, tmp)
     run.log("")
     run.log(render_terminal(report))
     run.log(f"\nwrote {out}/ (report.json, report.md)")
     return report
-
-
-def _onnx_int8(float_path: Path, tmp: Path, calibration: Callable[[], np.ndarray], quantize,
-               spec: dict) -> Callable[[], bytes]:
-    def convert() -> bytes:
-        target = tmp / ".int8_candidate.onnx"
-        try:
-            quantize(float_path, target, calibration(), spec)
-            return target.read_bytes()
-        finally:
-            target.unlink(missing_ok=True)
-
-    return convert
-
-
-def _edgetpu(tmp: Path, config: CompressConfig, val, reference, base_dice: float, budget: float, bs: int,
-             log, rows: list[dict], flops: int) -> dict:
-    from .edgetpu_step import edgetpu_step
-
-    summary, compiled, verified, reason = edgetpu_step(
-        tmp / "model_int8.tflite", config.edgetpu_runtime, lambda p: verify(p, val, reference, bs), log)
-    if compiled is not None:
-        row = artifact_row(tmp, compiled, "edgetpu", "int8", verified, base_dice, budget,
-                           deployable=False if verified is None else None, reason=reason,
-                           flops=flops)
-        rows.append(row)
-    return summary

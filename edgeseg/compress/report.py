@@ -1,11 +1,10 @@
-"""compress's report: report.json (schema edgeseg.compress/1), report.md and a terminal table."""
+"""compress's report rendered: report.json, report.md and a terminal table."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-SCHEMA = "edgeseg.compress/1"
-INT8_PRECISIONS = {"int8", "int8+float", "int16x8"}
+from ..artifacts.compress_report import INT8_PRECISIONS
 COLUMNS = ("path", "format", "precision", "sparsity", "flops", "bytes", "gzip_bytes", "dice", "iou",
            "max_abs_diff", "deployable", "reason")
 

@@ -1,7 +1,6 @@
 """Every artifact is loaded and scored in the runtime that will run it."""
 from __future__ import annotations
 
-import gzip
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,3 @@ def verify(path: Path, val: SegmentationData, reference: Predictor, batch_size: 
     load_seconds = time.perf_counter() - start
     scores = evaluate_predictor(session.run, val, batch_size, reference=reference)
     return Verified(runtime.name, scores, load_seconds, session)
-
-
-def gzip_size(path: Path) -> int:
-    return len(gzip.compress(Path(path).read_bytes(), compresslevel=9))

@@ -49,3 +49,7 @@ def convert_dynamic_range(model) -> bytes:
     converter = converter_for(model)
     converter.optimizations = [tf().lite.Optimize.DEFAULT]
     return converter.convert()
+
+
+# precision -> converter, for the float targets of the compress plan
+FLOAT_CONVERTERS = {"float32": convert_float32, "float16": convert_float16, "int8-weights": convert_dynamic_range}

@@ -1,27 +1,35 @@
-"""The int8 quantization methods, cheapest first, as (name, convert) pairs for the guard."""
+"""The quantization methods as a registry, cheapest first. The accuracy guard walks the
+methods a target admits (a filter on format and training, never an index) until one keeps
+the Dice budget.
+
+Each method has one build function per format it supports; a build function takes the
+source's Quantizer and whether the artifact has integer input/output, and returns the
+artifact's bytes."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .tflite_int8 import QuantSpec, calibrate, convert_integer, quantize_calibrated, sensitive_layers
-
-METHODS = ("ptq", "more-calibration", "int16x8", "float-fallback", "qat")
-PRECISION = {"ptq": "int8", "more-calibration": "int8", "int16x8": "int16x8",
-             "float-fallback": "int8+float", "qat": "int8"}
+Build = Callable[["Quantizer", bool], bytes]
 
 
-class Remedies:
-    """Builds each method's converter lazily and caches what is expensive to make
-    (the sensitive-layer list, the QAT model) so the float-I/O variant can reuse it."""
+class Quantizer:
+    """One float model's quantization inputs, with what is expensive made once and shared
+    between its artifacts: the calibration, the sensitive-layer list, the QAT model and the
+    float ONNX file."""
 
     def __init__(self, model, calibration: np.ndarray, more_calibration: Callable[[], np.ndarray],
-                 make_qat_model: Callable[[], object] | None):
+                 make_qat_model: Callable[[], object] | None = None,
+                 onnx_float: Callable[[], Path] | None = None, spec: dict | None = None):
         self.model = model
         self.calibration = calibration
         self._more_calibration = more_calibration
         self.make_qat_model = make_qat_model
+        self.onnx_float = onnx_float
+        self.spec = spec
         self._denylist: tuple[str, ...] | None = None
         self._qat_model = None
         self._calibrated: dict[str, bytes] = {}
@@ -31,7 +39,12 @@ class Remedies:
         """Decoded only when plain calibration missed the budget; the caller's callable caches it."""
         return self._more_calibration()
 
+    def images(self, method: str) -> np.ndarray:
+        return self.calibration if method == "ptq" else self.more_calibration
+
     def denylist(self) -> tuple[str, ...]:
+        from .tflite_int8 import sensitive_layers
+
         if self._denylist is None:
             layers = sum(1 for layer in self.model.layers if layer.weights)
             self._denylist = tuple(sensitive_layers(self.model, self.calibration, max(1, layers // 5)))
@@ -42,25 +55,86 @@ class Remedies:
             self._qat_model = self.make_qat_model()
         return self._qat_model
 
-    def _calibrated_int8(self, method: str, integer_io: bool) -> bytes:
+    def calibrated(self, method: str) -> bytes:
+        from .tflite_int8 import calibrate
+
         if method not in self._calibrated:
-            images = self.calibration if method == "ptq" else self.more_calibration
-            self._calibrated[method] = calibrate(self.model, images)
-        return quantize_calibrated(self._calibrated[method], integer_io)
+            self._calibrated[method] = calibrate(self.model, self.images(method))
+        return self._calibrated[method]
 
     def converter(self, method: str, integer_io: bool) -> Callable[[], bytes]:
-        if method in ("ptq", "more-calibration"):
-            return lambda: self._calibrated_int8(method, integer_io)
-        if method == "int16x8":
-            return lambda: convert_integer(self.model, self.more_calibration,
-                                           QuantSpec(activations="int16", integer_io=integer_io))
-        if method == "float-fallback":
-            return lambda: convert_integer(self.model, self.more_calibration,
-                                           QuantSpec(integer_io=integer_io, denylisted_nodes=self.denylist()))
-        if method == "qat":
-            return lambda: convert_integer(self.qat_model(), self.calibration, QuantSpec(integer_io=integer_io))
-        raise ValueError(f"unknown quantization method {method!r}")
+        """The TFLite build of `method`, deferred."""
+        build = REGISTRY[method].builds["tflite"]
+        return lambda: build(self, integer_io)
 
-    def chain(self, integer_io: bool = True, methods: tuple[str, ...] = METHODS) -> list[tuple[str, Callable[[], bytes]]]:
-        available = [m for m in methods if m != "qat" or self.make_qat_model is not None]
-        return [(m, self.converter(m, integer_io)) for m in available]
+
+def _tflite_calibrated(method: str) -> Build:
+    def build(q: Quantizer, integer_io: bool) -> bytes:
+        from .tflite_int8 import quantize_calibrated
+
+        return quantize_calibrated(q.calibrated(method), integer_io)
+
+    return build
+
+
+def _tflite_int16x8(q: Quantizer, integer_io: bool) -> bytes:
+    from .tflite_int8 import QuantSpec, convert_integer
+
+    return convert_integer(q.model, q.more_calibration, QuantSpec(activations="int16", integer_io=integer_io))
+
+
+def _tflite_float_fallback(q: Quantizer, integer_io: bool) -> bytes:
+    from .tflite_int8 import QuantSpec, convert_integer
+
+    return convert_integer(q.model, q.more_calibration, QuantSpec(integer_io=integer_io, denylisted_nodes=q.denylist()))
+
+
+def _tflite_qat(q: Quantizer, integer_io: bool) -> bytes:
+    from .tflite_int8 import QuantSpec, convert_integer
+
+    return convert_integer(q.qat_model(), q.calibration, QuantSpec(integer_io=integer_io))
+
+
+def _onnx_qdq(method: str) -> Build:
+    def build(q: Quantizer, integer_io: bool) -> bytes:
+        from .onnx_int8 import quantize_onnx_int8
+
+        float_path = q.onnx_float()
+        target = float_path.with_name(f".{float_path.stem}.{method}.int8_candidate.onnx")
+        try:
+            quantize_onnx_int8(float_path, target, q.images(method), q.spec)
+            return target.read_bytes()
+        finally:
+            target.unlink(missing_ok=True)
+
+    return build
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    precision: str  # what the artifact's row reports
+    builds: dict[str, Build]  # format -> build function
+    trains: bool = False  # needs a training run (QAT), so it is the last resort
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        return tuple(self.builds)
+
+
+METHODS: tuple[Method, ...] = (
+    Method("ptq", "int8", {"tflite": _tflite_calibrated("ptq"), "onnx": _onnx_qdq("ptq")}),
+    Method("more-calibration", "int8", {"tflite": _tflite_calibrated("more-calibration"),
+                                        "onnx": _onnx_qdq("more-calibration")}),
+    Method("int16x8", "int16x8", {"tflite": _tflite_int16x8}),
+    Method("float-fallback", "int8+float", {"tflite": _tflite_float_fallback}),
+    Method("qat", "int8", {"tflite": _tflite_qat}, trains=True),
+)
+REGISTRY: dict[str, Method] = {m.name: m for m in METHODS}
+PRECISION = {m.name: m.precision for m in METHODS}
+
+
+def methods_for(fmt: str, *, training: bool, cheapest_only: bool = False) -> tuple[str, ...]:
+    """The method names a `fmt` artifact may try, cheapest first."""
+    names = tuple(m.name for m in METHODS if fmt in m.builds and (training or not m.trains))
+    return names[:1] if cheapest_only else names

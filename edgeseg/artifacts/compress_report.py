@@ -1,0 +1,89 @@
+"""compress's report.json as a typed, versioned record, with the one reader that bench,
+bundle, the device side and the API use.
+
+Schema 2 adds each artifact's source (base, pruned, channels), its sha256 and its I/O type,
+and the plan; a schema-1 report still reads, with those fields empty."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import DataError
+from . import typed
+
+SCHEMA = "edgeseg.compress/2"
+READABLE = ("edgeseg.compress/1", SCHEMA)
+INT8_PRECISIONS = {"int8", "int8+float", "int16x8"}
+
+
+@dataclass
+class ArtifactRecord:
+    path: str  # relative to the compress folder
+    format: str
+    precision: str
+    bytes: int
+    deployable: bool
+    reason: str
+    dice: float | None = None
+    iou: float | None = None
+    gzip_bytes: int | None = None
+    sparsity: float | None = None
+    flops: int | None = None
+    max_abs_diff: float | None = None
+    runtime: str | None = None
+    method: str | None = None
+    source: str = "base"
+    io: str | None = None
+    sha256: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return typed.to_dict(self)
+
+
+@dataclass
+class CompressReport:
+    schema: str
+    model: str
+    model_sha256: str
+    data: str
+    spec: dict
+    config: dict
+    baseline: dict
+    artifacts: list[ArtifactRecord]
+    timings: dict = field(default_factory=dict)
+    pruning: dict | None = None
+    channels: dict | None = None
+    edgetpu: dict | None = None
+    plan: list | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return typed.to_dict(self)
+
+    @classmethod
+    def from_dict(cls, raw, where: str = "report.json") -> "CompressReport":
+        typed.check_schema(raw, READABLE, where)
+        report = typed.from_dict(cls, raw, where)
+        if not isinstance(report.baseline.get("dice"), (int, float)):
+            raise DataError(f"{where}: baseline has no Dice")
+        return report
+
+    def artifact(self, path: str) -> ArtifactRecord | None:
+        return next((a for a in self.artifacts if a.path == path), None)
+
+    @property
+    def exit_code(self) -> int:
+        """3 when no int8 artifact is deployable, else 0."""
+        return 0 if any(a.deployable for a in self.artifacts if a.precision in INT8_PRECISIONS) else 3
+
+
+def read_compress_report(directory: Path) -> CompressReport:
+    """The report of a compress output folder; a DataError if it is missing or malformed."""
+    path = Path(directory) / "report.json"
+    return CompressReport.from_dict(typed.read_json(path, "edgeseg compress report"), str(path))
+
+
+def find_compress_report(directory: Path) -> CompressReport | None:
+    """Like read_compress_report, but None when the folder holds no report.json at all."""
+    return read_compress_report(directory) if (Path(directory) / "report.json").is_file() else None

@@ -1,0 +1,147 @@
+"""Building one target: convert or quantize, verify in the runtime that will run it, and
+judge it against the budget. `build` dispatches on the target's format and kind."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..artifacts.compress_report import ArtifactRecord
+from ..artifacts.files import gzip_size
+from ..config import CompressConfig
+from ..data.dataset import SegmentationData
+from ..quantize.methods import PRECISION, REGISTRY, Quantizer
+from .budget import Budget
+from .guard import Guarded, guard
+from .plan import Target
+from .sources import Source
+from .verify import Verified, verify
+
+
+@dataclass
+class BuildContext:
+    out: Path
+    config: CompressConfig
+    val: SegmentationData
+    spec: dict
+    budget: Budget
+    sources: dict[str, Source]
+    quantizers: dict[str, Quantizer]
+    log: Callable[[str], None] = print
+    winners: dict[str, str] = field(default_factory=dict)  # file name -> the method that made it
+    edgetpu: dict | None = None
+
+    def score(self, source: Source) -> Callable[[Path], Verified]:
+        return lambda path: verify(path, self.val, source.reference, self.config.batch_size)
+
+    def onnx_float(self, source: Source) -> Path:
+        """The source's float ONNX file, exported once and shared with its int8 target."""
+        from ..export.onnx import export_onnx
+
+        path = self.out / f"{source.prefix}.onnx"
+        if not path.is_file():
+            export_onnx(source.model, path, self.config.onnx_opset, self.spec)
+        return path
+
+
+def _sparsity(fmt: str, verified: Verified | None) -> float | None:
+    from .prune import tflite_kernel_sparsity
+
+    if fmt != "tflite" or verified is None:
+        return None
+    return tflite_kernel_sparsity(verified.session)
+
+
+def _record(ctx: BuildContext, target: Target, path: Path, verified: Verified | None,
+            g: Guarded | None = None, reason: str | None = None) -> ArtifactRecord:
+    source = ctx.sources[target.source]
+    scores = verified.scores if verified else {}
+    sparsity = _sparsity(target.format, verified)
+    method = g.method if g else None
+    if reason is None:
+        deployable, reason = ctx.budget.judge(
+            scores.get("dice"), method=method, tried=tuple(a.method for a in g.attempts) if g else (),
+            source_label=source.label or None, source_dice=source.dice, source_fix=source.fix,
+            sparsity=sparsity, target_sparsity=source.target_sparsity)
+    else:
+        deployable = False
+    data = path.read_bytes()
+    extra = {"dice_per_image": scores.get("dice_per_image"),
+             "load_seconds": round(verified.load_seconds, 3) if verified else None}
+    if "dice_per_class" in scores:
+        extra["dice_per_class"] = scores["dice_per_class"]
+    if source.keras_file:
+        extra["reference"] = source.keras_file
+    if target.format == "onnx":
+        extra["opset"] = ctx.config.onnx_opset
+    if g is not None:
+        extra["attempts"] = [a.to_dict() for a in g.attempts]
+    return ArtifactRecord(
+        path=str(path.relative_to(ctx.out)), format=target.format, precision=PRECISION.get(method, target.precision),
+        bytes=len(data), deployable=deployable, reason=reason, dice=scores.get("dice"), iou=scores.get("iou"),
+        gzip_bytes=gzip_size(path), sparsity=sparsity, flops=source.flops, max_abs_diff=scores.get("max_abs_diff"),
+        runtime=verified.runtime if verified else None, method=method, source=source.name, io=target.io,
+        sha256=hashlib.sha256(data).hexdigest(), extra=extra)
+
+
+def _finalize(ctx: BuildContext, target: Target, data: bytes) -> bytes:
+    from ..artifacts.tflite import finalize
+
+    return finalize(data, ctx.spec) if target.format == "tflite" else data
+
+
+def _build_float(ctx: BuildContext, target: Target) -> ArtifactRecord:
+    source = ctx.sources[target.source]
+    if target.format == "onnx":
+        path = ctx.onnx_float(source)
+    else:
+        from ..export.tflite import FLOAT_CONVERTERS
+
+        path = ctx.out / target.filename
+        path.write_bytes(_finalize(ctx, target, FLOAT_CONVERTERS[target.precision](source.model)))
+    return _record(ctx, target, path, ctx.score(source)(path))
+
+
+def _build_quantized(ctx: BuildContext, target: Target) -> ArtifactRecord | None:
+    source = ctx.sources[target.source]
+    methods = target.methods
+    if target.follows:
+        if target.follows not in ctx.winners:
+            return None  # every method failed for the artifact it follows
+        methods = (ctx.winners[target.follows],)
+    quantizer, integer_io = ctx.quantizers[source.name], target.io == "int8"
+    candidates = [(m, lambda b=REGISTRY[m].builds[target.format]: _finalize(ctx, target, b(quantizer, integer_io)))
+                  for m in methods]
+    g = guard(candidates, ctx.out / target.filename, ctx.score(source), ctx.budget, ctx.log)
+    if g.path is None:
+        return None
+    ctx.winners[target.filename] = g.method
+    return _record(ctx, target, g.path, g.verified, g)
+
+
+def _build_edgetpu(ctx: BuildContext, target: Target) -> ArtifactRecord | None:
+    from .edgetpu_step import edgetpu_step
+
+    int8 = ctx.out / target.follows
+    if target.follows not in ctx.winners or not int8.is_file():
+        return None
+    source = ctx.sources[target.source]
+    summary, compiled, verified, reason = edgetpu_step(int8, ctx.config.edgetpu_runtime, ctx.score(source), ctx.log)
+    ctx.edgetpu = summary
+    if compiled is None:
+        return None
+    return _record(ctx, target, compiled, verified, reason=reason if verified is None else None)
+
+
+def build(target: Target, ctx: BuildContext) -> ArtifactRecord | None:
+    """Makes one artifact in ctx.out; None when nothing could be made (the reason was logged)."""
+    if target.format == "edgetpu":
+        record = _build_edgetpu(ctx, target)
+    elif target.methods or target.follows:
+        record = _build_quantized(ctx, target)
+    else:
+        record = _build_float(ctx, target)
+    if record is not None and record.dice is not None:
+        ctx.log(f"      {record.path}: Dice {record.dice:.4f}{'' if record.deployable else '  (not deployable)'}")
+    return record

@@ -1,0 +1,116 @@
+"""Sources: the float models artifacts are made from (the base model, and the pruned models
+the config asks for), each with its own reference predictions and Dice.
+
+Which sources exist is a table (MAKERS), not control flow: a new kind of source (a searched
+model, say) is one more entry."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..config import CompressConfig, PreprocessSpec
+from ..data.dataset import SegmentationData
+from ..evaluate import Predictor, evaluate_predictor, format_scores, keras_predictor, memoized
+from ..models.flops import model_flops
+from ..models.io import save_model
+from .budget import Budget
+
+
+@dataclass
+class Source:
+    name: str  # base | pruned | channels
+    prefix: str  # artifact file names start with it
+    model: object
+    reference: Predictor
+    dice: float
+    flops: int
+    label: str = ""  # what changed the model, for reasons: "pruning", "channel pruning"
+    fix: str = ""  # what a user can change when it misses the budget
+    keras_file: str | None = None  # the float model, saved beside the artifacts
+    info: dict | None = None  # its section of report.json
+    target_sparsity: float | None = None
+    preserve_sparsity: bool = False  # QAT must keep its zeros (pruning-preserving QAT)
+    qat_remedy: bool = False  # QAT may be tried as the guard's last remedy
+    within_budget: bool = True
+
+
+@dataclass
+class SourceContext:
+    """What every maker needs; `log` prints progress lines."""
+
+    config: CompressConfig
+    spec: PreprocessSpec
+    train: SegmentationData
+    val: SegmentationData
+    out: Path
+    budget: Budget
+    base_flops: int
+    log: Callable[[str], None] = print
+    scores: dict = field(default_factory=dict)
+
+
+def base_source(model, reference: Predictor, dice: float, flops: int) -> Source:
+    return Source("base", "model", model, reference, dice, flops, qat_remedy=True)
+
+
+def _finish(ctx: SourceContext, name: str, model, keras_file: str, **fields) -> Source:
+    """Saves the float model, scores it on the validation data and applies the budget."""
+    save_model(model, ctx.spec, ctx.out / keras_file)
+    reference = memoized(keras_predictor(model, ctx.config.batch_size))
+    scores = evaluate_predictor(reference, ctx.val, ctx.config.batch_size)
+    ctx.scores[name] = scores
+    source = Source(name, f"model_{name}", model, reference, scores["dice"], model_flops(model),
+                    keras_file=keras_file, **fields)
+    source.within_budget = ctx.budget.admits(source.dice)
+    if not source.within_budget:
+        ctx.log(f"      the {source.label} float model is already outside the budget (Dice {source.dice:.4f}); "
+                f"only plain post-training quantization is tried: {source.fix}")
+    return source
+
+
+def pruned_source(model, ctx: SourceContext) -> Source:
+    from .prune import prune
+
+    c = ctx.config
+    ctx.log(f"      magnitude pruning to {c.sparsity:.0%} sparsity ({c.finetune_epochs} fine-tuning epochs)")
+    result = prune(model, ctx.train, c.sparsity, c.finetune_epochs, c.batch_size, ctx.spec.classes, c.seed,
+                   c.verbose, c.finetune_lr)
+    source = _finish(ctx, "pruned", result.model, "pruned.keras", label="pruning", fix="prune less (--sparsity)",
+                     target_sparsity=c.sparsity, preserve_sparsity=True)
+    scores = ctx.scores["pruned"]
+    source.info = {"target": c.sparsity, "sparsity_model": result.sparsity, "steps": result.steps,
+                   "dice": scores["dice"], "iou": scores["iou"], "kept_dense": result.kept_dense,
+                   "path": source.keras_file}
+    ctx.log(f"      measured sparsity {result.sparsity:.4f}; pruned Keras " + format_scores(scores))
+    return source
+
+
+def channels_source(model, ctx: SourceContext) -> Source:
+    from .channels import prune_channels_and_finetune
+
+    c = ctx.config
+    ctx.log(f"      removing {c.channel_ratio:.0%} of the filters ({c.finetune_epochs} fine-tuning epochs)")
+    result = prune_channels_and_finetune(model, ctx.train, c.channel_ratio, c.finetune_epochs, c.batch_size,
+                                         ctx.spec.classes, c.seed, c.verbose, c.finetune_lr)
+    source = _finish(ctx, "channels", result.model, "channels.keras", label="channel pruning",
+                     fix="remove fewer filters (--channel-ratio)")
+    scores = ctx.scores["channels"]
+    source.info = {"ratio": c.channel_ratio, "dice": scores["dice"], "iou": scores["iou"], "flops": source.flops,
+                   "flops_ratio": source.flops / ctx.base_flops, "parameters": result.model.count_params(),
+                   "parameters_before": model.count_params(), "kept_filters": result.kept,
+                   "kept_whole": result.frozen, "path": source.keras_file}
+    ctx.log(f"      {source.flops / 1e9:.2f} GFLOPs ({source.flops / ctx.base_flops:.2f}x), "
+            f"{result.model.count_params():,} parameters; channel-pruned Keras " + format_scores(scores))
+    return source
+
+
+# source name -> (is it asked for, the step title, the maker)
+MAKERS: dict[str, tuple[Callable[[CompressConfig], bool], str, Callable[[object, SourceContext], Source]]] = {
+    "pruned": (lambda c: c.prune == "magnitude" and c.sparsity > 0, "magnitude pruning (tfmot)", pruned_source),
+    "channels": (lambda c: c.prune == "channels", "channel pruning (whole filters removed)", channels_source),
+}
+
+
+def wanted_sources(config: CompressConfig) -> list[str]:
+    return [name for name, (wanted, _, _) in MAKERS.items() if wanted(config)]
