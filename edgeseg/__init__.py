@@ -25,7 +25,7 @@ _API = {
     "compress": "edgeseg.compress.pipeline",
     "BenchConfig": "edgeseg.config",
     "bench": "edgeseg.bench.run",
-    "load_segmenter": "edgeseg.deploy.segmenter",
+    "load_segmenter": "edgeseg.deploy.load",
     "Segmenter": "edgeseg.deploy.segmenter",
     "make_bundle": "edgeseg.deploy.bundle",
     "prune_channels": "edgeseg.compress.channels",

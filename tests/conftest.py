@@ -103,3 +103,15 @@ def run_python_without(modules, code: str, cwd: Path | None = None) -> subproces
 def run_python_without_tensorflow(code: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """A device with no TensorFlow, tf_keras or Keras."""
     return run_python_without(TENSORFLOW_MODULES, code, cwd)
+
+
+# Fixtures that train, convert or compress a model: a test that uses one must be marked slow,
+# so that `pytest -m "not slow"` stays a fast loop.
+HEAVY_FIXTURES = {"tiny_model_path", "compressed", "benched", "tiny", "raw_int8"}
+
+
+def pytest_collection_modifyitems(config, items):
+    unmarked = [item.nodeid for item in items
+                if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None]
+    if unmarked:
+        raise pytest.UsageError("mark these tests slow (they use a model-training fixture): " + ", ".join(unmarked))

@@ -7,6 +7,8 @@ import pytest
 
 from conftest import last_error_line, run_cli, run_python_without_tensorflow
 
+pytestmark = pytest.mark.slow  # every test here trains, converts or compresses
+
 FAST = ["--min-runs", "3", "--min-time", "0", "--warmup", "1", "--synthetic-val", "8"]
 
 

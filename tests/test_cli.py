@@ -29,6 +29,7 @@ def test_unknown_preset_is_one_line_and_exit_2(tmp_path):
     assert "unknown preset 'enormous'" in last_error_line(result)
 
 
+@pytest.mark.slow
 def test_train_refuses_to_overwrite_without_force(tmp_path):
     out = tmp_path / "model.keras"
     out.write_text("precious")
@@ -37,6 +38,7 @@ def test_train_refuses_to_overwrite_without_force(tmp_path):
     assert out.read_text() == "precious"
 
 
+@pytest.mark.slow
 def test_data_synth_then_train_and_eval_on_the_directory(tmp_path):
     data = tmp_path / "synth"
     result = run_cli("data", "synth", "--out", str(data), "--count", "24", "--size", "40")
@@ -69,6 +71,7 @@ def test_scripts_are_shims(tmp_path):
     assert result.returncode == 2 and "model file not found" in result.stderr
 
 
+@pytest.mark.slow
 def test_truncated_image_found_during_training_is_one_line(tmp_path):
     data = make_directory_dataset(tmp_path / "data", 6)
     victim = data / "images" / "img03.png"

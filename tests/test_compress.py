@@ -6,6 +6,8 @@ import pytest
 
 from conftest import SMALL_DATA, fake_keras_archive, last_error_line, run_cli
 
+pytestmark = pytest.mark.slow  # every test here trains, converts or compresses
+
 
 def _sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -16,6 +16,7 @@ def tiny(tiny_model_path):
     return model, spec, train, val
 
 
+@pytest.mark.slow
 def test_pruning_changes_a_copy_never_the_given_model(tiny):
     from edgeseg.compress.prune import kernel_sparsity, prune
 
@@ -37,6 +38,7 @@ def test_pruning_schedule_reaches_target_on_short_runs():
         assert max(reached) == pytest.approx(0.8, abs=1e-6), steps
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["more-calibration", "int16x8", "float-fallback"])
 def test_each_remedy_produces_a_model_litert_runs(tiny, tmp_path, method):
     from edgeseg.quantize.methods import Quantizer
@@ -56,6 +58,7 @@ def test_each_remedy_produces_a_model_litert_runs(tiny, tmp_path, method):
         assert remedies.denylist()  # the sensitive layers that were kept in float
 
 
+@pytest.mark.slow
 def test_failed_run_leaves_no_output(tiny_model_path, tmp_path, monkeypatch):
     import edgeseg.export.tflite as tflite
     from edgeseg.compress.pipeline import compress

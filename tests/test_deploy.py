@@ -10,6 +10,9 @@ from PIL import Image
 from conftest import last_error_line, run_cli, run_python_without, run_python_without_tensorflow
 
 
+pytestmark = pytest.mark.slow  # every test here trains, converts or compresses
+
+
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     """Synthetic images larger than the tiny model's 32x32 input, and not square."""

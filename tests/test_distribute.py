@@ -75,6 +75,7 @@ def test_multiworker_without_tf_config_is_a_clear_error(tmp_path):
     assert not (tmp_path / "m.keras").exists()
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_trains_on_the_local_devices(tmp_path):
     out = tmp_path / "m.keras"
     result = run_cli(*TINY, "--strategy", "mirrored", "--out", str(out))

@@ -9,6 +9,8 @@ import pytest
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.slow  # every test here trains, converts or compresses
+
 
 @pytest.fixture(scope="module")
 def raw_int8(tiny_model_path, tmp_path_factory):

@@ -127,6 +127,7 @@ def test_multi_output_and_newer_keras_are_refused(k3, tmp_path):
         load_model(fake_keras_archive(tmp_path / "future.keras", version="4.0.0"))
 
 
+@pytest.mark.slow
 def test_seed_unet_written_with_tensorflow_keras_compresses_end_to_end(tmp_path):
     """The seed's own code under TF 2.21 (tensorflow.keras is Keras 3), trained outside edgeseg,
     goes through `python scripts/compress.py model.keras --data DIR` with no other flags."""
@@ -154,6 +155,7 @@ def test_bad_keras3_file_via_cli_writes_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.keras"]
 
 
+@pytest.mark.slow
 def test_multiclass_softmax_model_reports_dice_per_class(k3, tmp_path):
     L = k3.layers
     inputs = L.Input((32, 32, 1))

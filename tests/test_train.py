@@ -1,9 +1,12 @@
 import numpy as np
+import pytest
 
 from edgeseg.config import DataConfig
 from edgeseg.data.dataset import load_splits
 from edgeseg.evaluate import evaluate_predictor, keras_predictor
 from edgeseg.models.io import load_model
+
+pytestmark = pytest.mark.slow  # every test here trains, converts or compresses
 
 
 def test_tiny_unet_learns_the_synthetic_task(tiny_model_path):

@@ -10,7 +10,7 @@ from ..config import NORMALIZE_CHOICES
 
 def _cmd_predict(a: argparse.Namespace) -> int:
     from ..deploy.predict import predict_all
-    from ..deploy.segmenter import load_segmenter
+    from ..deploy.load import load_segmenter
     from ..errors import UsageError
 
     if a.max_frames is not None and a.max_frames < 1:

@@ -131,13 +131,3 @@ def _starts(length: int, size: int) -> list[int]:
     if starts[-1] + size < length:
         starts.append(length - size)
     return starts
-
-
-def load_segmenter(model: Path, threads: int | None = None, normalize_mode: str | None = None) -> Segmenter:
-    """A model file, or a bundle made by `edgeseg bundle` (its sha256 is checked first)."""
-    model = Path(model)
-    if model.suffix.lower() == ".zip":
-        from .bundle import open_bundle
-
-        return open_bundle(model, threads)
-    return Segmenter(model, threads=threads, normalize_mode=normalize_mode)
