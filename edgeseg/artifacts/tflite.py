@@ -92,6 +92,8 @@ class TensorInfo:
     type: str  # "INT8", "FLOAT32", ...
     shape: tuple[int, ...]
     signature: tuple[int, ...]  # -1 where the size is dynamic
+    scale: float | None = None  # per-tensor quantization, when the tensor has one
+    zero_point: int | None = None
 
 
 @dataclass(frozen=True)
@@ -119,8 +121,11 @@ def operators(data: bytes) -> tuple[list[OpInfo], list[TensorInfo], list[TensorI
         t = graph.tensors[i]
         shape = tuple(int(v) for v in (t.shape if t.shape is not None else ()))
         signature = tuple(int(v) for v in t.shapeSignature) if t.shapeSignature is not None else shape
+        q = t.quantization
+        scale = float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) == 1 else None
+        zero = int(q.zeroPoint[0]) if scale is not None and q.zeroPoint is not None and len(q.zeroPoint) else None
         return TensorInfo(t.name.decode() if isinstance(t.name, bytes) else str(t.name), type_names.get(t.type, str(t.type)),
-                          shape, signature)
+                          shape, signature, scale, zero)
 
     ops = []
     for index, op in enumerate(graph.operators or []):
@@ -192,3 +197,43 @@ def _drop_unused_opcodes(model) -> None:
     for graph in model.subgraphs:
         for op in graph.operators or []:
             op.opcodeIndex = remap[op.opcodeIndex]
+
+
+# op -> the input position of its filter (weights) tensor
+FILTER_INPUT = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "TRANSPOSE_CONV": 1}
+_BUFFER_DTYPES = {"FLOAT32": "<f4", "FLOAT16": "<f2", "INT8": "i1", "UINT8": "u1", "INT16": "<i2"}
+
+
+def kernel_sparsity(data: bytes) -> float:
+    """Share of exactly-zero weights over the convolution/dense filters, read from the file's
+    buffers (through DEQUANTIZE ops where float16 weights are stored)."""
+    import numpy as np
+
+    schema, model = _schema(), _unpack(data)
+    type_names = _names(schema.TensorType)
+    op_names = _names(schema.BuiltinOperator)
+    graph = model.subgraphs[0]
+
+    def name(op) -> str:
+        code = model.operatorCodes[op.opcodeIndex]
+        return op_names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "")
+
+    produced_by = {int(out): op for op in graph.operators or [] for out in op.outputs}
+    zeros = total = 0
+    for op in graph.operators or []:
+        position = FILTER_INPUT.get(name(op))
+        if position is None:
+            continue
+        index = int(op.inputs[position])
+        source = produced_by.get(index)
+        if source is not None and name(source) == "DEQUANTIZE":
+            index = int(source.inputs[0])
+        tensor = graph.tensors[index]
+        raw = model.buffers[tensor.buffer].data
+        dtype = _BUFFER_DTYPES.get(type_names.get(tensor.type, ""))
+        if raw is None or dtype is None:
+            continue
+        weights = np.frombuffer(np.asarray(raw, np.uint8).tobytes(), dtype=dtype)
+        zeros += int((weights == 0).sum())
+        total += weights.size
+    return zeros / total if total else 0.0

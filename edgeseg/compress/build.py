@@ -45,19 +45,20 @@ class BuildContext:
         return path
 
 
-def _sparsity(fmt: str, verified: Verified | None) -> float | None:
-    from .prune import tflite_kernel_sparsity
+def _sparsity(fmt: str, path: Path) -> float | None:
+    """Read from the file itself: the zeros that reach the device."""
+    from ..artifacts import onnx, tflite
 
-    if fmt != "tflite" or verified is None:
-        return None
-    return tflite_kernel_sparsity(verified.session)
+    if fmt == "onnx":
+        return onnx.kernel_sparsity(path)
+    return tflite.kernel_sparsity(path.read_bytes())
 
 
 def _record(ctx: BuildContext, target: Target, path: Path, verified: Verified | None,
             g: Guarded | None = None, reason: str | None = None) -> ArtifactRecord:
     source = ctx.sources[target.source]
     scores = verified.scores if verified else {}
-    sparsity = _sparsity(target.format, verified)
+    sparsity = _sparsity(target.format, path)
     method = g.method if g else None
     if reason is None:
         deployable, reason = ctx.budget.judge(

@@ -14,10 +14,9 @@ from typing import Protocol
 
 import numpy as np
 
+from ..artifacts.describe import EDGETPU_SUFFIX, FORMATS, TensorDesc, artifact_format  # noqa: F401
 from ..errors import describe
 
-FORMATS = {".tflite": "tflite", ".onnx": "onnx", ".keras": "keras", ".h5": "keras"}
-EDGETPU_SUFFIX = "_edgetpu.tflite"
 
 
 class RuntimeUnavailable(RuntimeError):
@@ -28,6 +27,9 @@ class RuntimeUnavailable(RuntimeError):
 class Session(Protocol):
     def run(self, batch: np.ndarray) -> np.ndarray: ...
 
+    @property
+    def io(self) -> tuple[TensorDesc, TensorDesc]: ...  # the model's input and output, as declared
+
 
 class Runtime(Protocol):
     name: str
@@ -37,14 +39,6 @@ class Runtime(Protocol):
     def is_available(self) -> tuple[bool, str]: ...
 
     def load(self, path: Path, threads: int | None = None) -> Session: ...
-
-
-def artifact_format(path: Path) -> str | None:
-    """'keras', 'tflite', 'onnx', or 'edgetpu' for models compiled by edgetpu_compiler,
-    which only the Edge TPU delegate can run."""
-    if Path(path).name.lower().endswith(EDGETPU_SUFFIX):
-        return "edgetpu"
-    return FORMATS.get(Path(path).suffix.lower())
 
 
 def package_version(package: str) -> str | None:

@@ -8,6 +8,8 @@ from typing import Iterable
 
 import numpy as np
 
+from ..artifacts.describe import TensorDesc
+
 
 class ScriptedClock:
     """A perf_counter_ns stand-in that moves only when a fake session runs."""
@@ -32,6 +34,11 @@ class FakeSession:
         # The image itself, as a probability map: bright blobs on a dark background score a
         # real, deterministic Dice on the synthetic data.
         return np.clip(np.asarray(batch, np.float32)[..., :1], 0.0, 1.0)
+
+    @property
+    def io(self) -> tuple[TensorDesc, TensorDesc]:
+        return TensorDesc("input", (None, None, None, None), "float32"), TensorDesc("output", (None, None, None, 1),
+                                                                                    "float32")
 
 
 class FakeRuntime:

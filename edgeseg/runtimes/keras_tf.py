@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..artifacts.describe import TensorDesc
 from ..errors import describe
 from .base import module_present
 
@@ -33,6 +34,13 @@ class KerasSession:
     def run(self, batch: np.ndarray) -> np.ndarray:
         with self._tf.device(self.device):
             return self._call(np.asarray(batch, np.float32)).numpy()
+
+    @property
+    def io(self) -> tuple[TensorDesc, TensorDesc]:
+        def desc(tensor) -> TensorDesc:
+            return TensorDesc(tensor.name, tuple(tensor.shape), "float32")
+
+        return desc(self.model.inputs[0]), desc(self.model.outputs[0])
 
 
 class KerasCPU:

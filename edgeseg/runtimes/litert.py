@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..artifacts.describe import TensorDesc
 from .base import module_available
 
 
@@ -33,6 +34,12 @@ def dequantize_output(values: np.ndarray, detail: dict) -> np.ndarray:
     return out
 
 
+def _desc(detail: dict) -> TensorDesc:
+    scale, zero_point = detail["quantization"]
+    return TensorDesc(detail["name"], tuple(int(v) for v in detail["shape"]), np.dtype(detail["dtype"]).name,
+                      float(scale) if scale else None, int(zero_point) if scale else None)
+
+
 class LiteRTSession:
     """threads None means every core: LiteRT's own default is one thread."""
 
@@ -53,6 +60,11 @@ class LiteRTSession:
             self.interpreter.invoke()
             outputs.append(dequantize_output(self.interpreter.get_tensor(self.output["index"]), self.output))
         return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+
+    @property
+    def io(self) -> tuple[TensorDesc, TensorDesc]:
+        """The input and output as the model declares them (dtype, shape, quantization)."""
+        return _desc(self.input), _desc(self.output)
 
     def ops(self) -> list[dict]:
         return self.interpreter._get_ops_details()  # noqa: SLF001 - the only op listing LiteRT offers

@@ -5,7 +5,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..artifacts.describe import TensorDesc
 from .base import RuntimeUnavailable, module_available
+
+_ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int8)": "int8",
+              "tensor(uint8)": "uint8"}
 
 
 class OnnxSession:
@@ -35,6 +39,15 @@ class OnnxSession:
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: np.asarray(batch, np.float32)})[0]
+
+    @property
+    def io(self) -> tuple[TensorDesc, TensorDesc]:
+        """The input and output as the model declares them (None where a size is dynamic)."""
+        def desc(arg) -> TensorDesc:
+            dtype = _ORT_TYPES.get(arg.type, arg.type)
+            return TensorDesc(arg.name, tuple(d if isinstance(d, int) else None for d in arg.shape), dtype)
+
+        return desc(self.session.get_inputs()[0]), desc(self.session.get_outputs()[0])
 
 
 class OnnxRuntime:
