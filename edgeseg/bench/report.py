@@ -7,9 +7,8 @@ import io
 import json
 from pathlib import Path
 
-from ..errors import DataError, UsageError
-
-SCHEMA = "edgeseg.bench/1"
+from ..artifacts.bench_report import SCHEMA
+from ..errors import UsageError
 CSV_COLUMNS = ("machine", "artifact", "format", "precision", "runtime", "device", "threads", "status", "reason",
                "bytes", "gzip_bytes", "load_ms", "runs", "mean_ms", "std_ms", "min_ms", "p50_ms", "p90_ms",
                "p99_ms", "cv", "noisy", "fps", "peak_rss_mb", "model_rss_mb", "dice", "iou", "images")
@@ -19,24 +18,10 @@ TABLE = (("artifact", "Artifact"), ("format", "Format"), ("precision", "Precisio
 
 
 def load_bench(path: Path) -> dict:
-    """A bench JSON file, or a clear error naming it."""
-    path = Path(path)
-    try:
-        report = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such bench file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not a readable bench JSON file ({exc})") from None
-    schema = report.get("schema") if isinstance(report, dict) else None
-    if schema != SCHEMA:
-        raise DataError(f"{path}: schema {schema!r}, expected {SCHEMA!r} (a file from another edgeseg version?)")
-    machines = report.get("machines") or ([report["machine"]] if isinstance(report.get("machine"), dict) else None)
-    if not isinstance(report.get("rows"), list) or not machines or not all(isinstance(m, dict) for m in machines):
-        raise DataError(f"{path}: corrupt bench file (no rows or no machine)")
-    required = {"artifact", "runtime", "status"}
-    if not all(isinstance(r, dict) and required <= r.keys() for r in report["rows"]):
-        raise DataError(f"{path}: corrupt bench file (a row lacks {', '.join(sorted(required))})")
-    return report
+    """A bench JSON file through its one validating reader, or a clear error naming it."""
+    from ..artifacts.bench_report import read_bench_report
+
+    return read_bench_report(path).to_dict()
 
 
 def _cell(key: str, row: dict) -> str:

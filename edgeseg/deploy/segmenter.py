@@ -50,11 +50,12 @@ def _stored_spec(path: Path, fmt: str, session) -> dict | None:
 
 
 def _report_spec(path: Path) -> dict | None:
-    report = path.parent / "report.json"
-    try:
-        return json.loads(report.read_text()).get("spec") if report.is_file() else None
-    except (OSError, json.JSONDecodeError):
-        return None
+    """The spec of the compress report beside the model; a malformed report is an error, not
+    something to skip silently."""
+    from ..artifacts.compress_report import find_compress_report
+
+    report = find_compress_report(path.parent)
+    return None if report is None else report.spec
 
 
 def _shape_spec(session, fmt: str, normalize_mode: str) -> PreprocessSpec:

@@ -1,0 +1,72 @@
+"""bench's JSON (edgeseg.bench/1) as a typed record with one validating reader, used by the
+gate, merge and bundle. A merged file lists several machines and labels each row."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import DataError
+from . import typed
+
+SCHEMA = "edgeseg.bench/1"
+STATUSES = ("ok", "unavailable", "error")
+# Figures an "ok" row must carry, finite: the gate divides by them.
+MEASURED = ("runs", "p50_ms", "p90_ms")
+
+
+@dataclass
+class BenchRow:
+    artifact: str
+    runtime: str
+    status: str
+    format: str | None = None
+    precision: str | None = None
+    device: str | None = None
+    machine: str | None = None
+    threads: int | None = None
+    reason: str = ""
+    bytes: int | None = None
+    runs: int | None = None
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    dice: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class BenchReport:
+    schema: str
+    rows: list[BenchRow]
+    machine: dict | None = None
+    machines: list | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return typed.to_dict(self)
+
+    @classmethod
+    def from_dict(cls, raw, where: str = "bench JSON") -> "BenchReport":
+        typed.check_schema(raw, (SCHEMA,), where)
+        report = typed.from_dict(cls, raw, where)
+        machines = report.machines or ([report.machine] if report.machine else [])
+        if not machines or not all(isinstance(m, dict) and isinstance(m.get("label"), str) for m in machines):
+            raise DataError(f"{where}: corrupt bench file (no machine label)")
+        for n, row in enumerate(report.rows):
+            _check_row(row, f"{where}: row {n}")
+        return report
+
+
+def _check_row(row: BenchRow, where: str) -> None:
+    if row.status not in STATUSES:
+        raise DataError(f"{where}: unknown status {row.status!r}")
+    if row.status != "ok":
+        return
+    for key in MEASURED:
+        value = getattr(row, key)
+        if value is None or not math.isfinite(value) or value <= 0:
+            raise DataError(f"{where}: an ok row needs a positive, finite {key}, got {value!r}")
+
+
+def read_bench_report(path: Path) -> BenchReport:
+    return BenchReport.from_dict(typed.read_json(path, "bench JSON file"), str(path))
