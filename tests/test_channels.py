@@ -123,8 +123,12 @@ def test_bad_ratio_and_nested_models_are_refused():
         prune_channels(nested, 0.5)
 
 
+def channels_flops(report: dict) -> int:
+    return report["channels"]["flops"]
+
+
 @pytest.mark.slow
-def test_compress_with_channel_pruning_reports_both_artifacts_and_flops(tiny_model_path, tmp_path):
+def test_compress_with_channel_pruning_reports_every_artifact_and_flops(tiny_model_path, tmp_path):
     import json
 
     from conftest import run_cli
@@ -136,7 +140,11 @@ def test_compress_with_channel_pruning_reports_both_artifacts_and_flops(tiny_mod
     assert result.returncode in (0, 3), result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     rows = {a["path"]: a for a in report["artifacts"]}
-    assert {"model_channels_float32.tflite", "model_channels_int8.tflite"} <= rows.keys()
+    assert {"model_channels_float32.tflite", "model_channels_float16.tflite", "model_channels_int8.tflite",
+            "model_channels.onnx", "model_channels_int8.onnx"} <= rows.keys()
+    for name in ("model_channels.onnx", "model_channels_int8.onnx"):  # verified in onnxruntime
+        assert rows[name]["runtime"] == "ort-cpu" and rows[name]["dice"] is not None, rows[name]
+        assert rows[name]["source"] == "channels" and rows[name]["flops"] == channels_flops(report)
     assert "model_pruned_int8.tflite" not in rows  # channels replace magnitude pruning
     assert all(a["flops"] for a in report["artifacts"])
     channels = report["channels"]

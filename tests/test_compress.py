@@ -18,23 +18,25 @@ def test_compress_succeeds_and_reports(compressed, tiny_model_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert _sha(tiny_model_path) == before  # the user's file is never modified
     assert "synthetic data" in result.stdout  # the warning that real data gives real numbers
-    for step in ("[1/6]", "[6/6]", "model_int8.tflite"):
+    for step in ("[1/4]", "[4/4]", "model_int8.tflite", "the plan:"):
         assert step in result.stdout
     report = json.loads((out / "report.json").read_text())
-    assert report["schema"] == "edgeseg.compress/1"
+    assert report["schema"] == "edgeseg.compress/2"
     assert report["model_sha256"] == before
     assert 0.8 <= report["baseline"]["dice"] <= 1.0
-    assert set(report["timings"]) >= {"load", "baseline", "prune", "tflite_float", "tflite_int8", "onnx"}
+    assert set(report["timings"]) >= {"load", "baseline", "pruned", "artifacts"}
     names = {a["path"] for a in report["artifacts"]}
     assert names >= {"model_float32.tflite", "model_float16.tflite", "model_dynamic_range.tflite",
                      "model_int8.tflite", "model_int8_float_io.tflite", "model_pruned_int8.tflite",
-                     "model.onnx", "model_int8.onnx"}
+                     "model.onnx", "model_int8.onnx", "model_pruned.onnx", "model_pruned_int8.onnx"}
+    assert names == {t["filename"] for t in report["plan"]}  # the plan is what was made
     for artifact in report["artifacts"]:
         path = out / artifact["path"]
         assert path.is_file() and path.stat().st_size == artifact["bytes"]
         assert 0 < artifact["gzip_bytes"] and 0.0 <= artifact["dice"] <= 1.0
         assert artifact["runtime"] == ("litert-cpu" if artifact["format"] == "tflite" else "ort-cpu")
         assert artifact["max_abs_diff"] is not None
+        assert artifact["sha256"] == _sha(path) and artifact["source"] in ("base", "pruned")
     assert (out / "report.md").read_text().count("|") > 20
     assert (out / "pruned.keras").is_file()
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporaries left
