@@ -94,3 +94,53 @@ def test_memoized_reference_runs_once_per_distinct_batch():
     tiny_budget(a)
     tiny_budget(a)
     assert len(calls) == 4  # over budget: nothing cached, still correct
+
+
+# The functions production code calls: ScoreAccumulator (through evaluate_predictor) and
+# probabilities_to_labels (evaluate and the device side).
+label_maps = arrays(np.int32, st.tuples(st.integers(1, 4), st.integers(1, 10), st.integers(1, 10)),
+                    elements=st.integers(0, 2))
+
+
+@given(label_maps, st.data())
+def test_accumulator_agrees_with_the_pairwise_definitions(pred, data):
+    truth = data.draw(arrays(np.int32, pred.shape, elements=st.integers(0, 2)))
+    scores = ScoreAccumulator(labels=2)
+    scores.update(pred > 0, truth > 0)
+    result = scores.result()
+    per_image = [dice(p > 0, t > 0) for p, t in zip(pred, truth)]
+    assert result["dice_per_image"] == pytest.approx(np.mean(per_image))
+    assert result["dice"] == pytest.approx(dice(pred > 0, truth > 0))  # global Dice pools every pixel
+    assert result["iou"] == pytest.approx(iou(pred > 0, truth > 0))
+    assert 0.0 <= result["iou"] <= result["dice"] + 1e-12 <= 1.0 + 1e-12
+
+
+@given(label_maps)
+def test_accumulator_of_a_perfect_prediction_is_one_for_every_class(truth):
+    scores = ScoreAccumulator(labels=3)
+    scores.update(truth, truth)
+    result = scores.result()
+    assert result["dice"] == result["iou"] == result["pixel_accuracy"] == 1.0
+    assert result["dice_per_class"] == [1.0, 1.0]
+
+
+@given(label_maps, st.integers(1, 3))
+def test_batches_stream_like_one_batch(pred, split):
+    truth = np.roll(pred, 1, axis=-1)
+    whole, streamed = ScoreAccumulator(labels=3), ScoreAccumulator(labels=3)
+    whole.update(pred, truth)
+    for start in range(0, len(pred), split):
+        streamed.update(pred[start:start + split], truth[start:start + split])
+    assert whole.result() == streamed.result()
+
+
+@given(arrays(np.float32, st.tuples(st.integers(1, 3), st.integers(1, 6), st.integers(1, 6), st.integers(1, 4)),
+              elements=st.floats(0, 1, width=32)))
+def test_probabilities_to_labels_thresholds_one_channel_and_argmaxes_several(probs):
+    labels = probabilities_to_labels(probs, 0.5)
+    assert labels.shape == probs.shape[:-1]
+    if probs.shape[-1] == 1:
+        assert np.array_equal(labels, (probs[..., 0] >= 0.5).astype(np.int32))
+    else:
+        assert labels.max() < probs.shape[-1]
+        assert np.array_equal(labels, np.argmax(probs, axis=-1))
