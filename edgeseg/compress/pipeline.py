@@ -69,7 +69,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     from .qat import quantization_aware
 
     model_path, out = Path(model_path), Path(out)
-    check_output_dir(out, force)
+    check_output_dir(out, force, inputs=(model_path, config.data.source, config.custom_objects))
     set_seed(config.seed)
     channels = config.prune == "channels"
     pruning = config.sparsity > 0 and not channels

@@ -1,6 +1,7 @@
 """One report row per artifact: where it is, what it is, what it scored and whether it may ship."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from .guard import Guarded
@@ -18,7 +19,8 @@ def artifact_row(out: Path, path: Path, fmt: str, precision: str, verified: Veri
         if not reason:
             reason = "within budget" if deployable else f"Dice {dice:.4f} drops more than {budget} from {baseline_dice:.4f}"
     row = {"path": str(path.relative_to(out)), "format": fmt, "precision": precision, "sparsity": sparsity,
-           "bytes": path.stat().st_size, "gzip_bytes": gzip_size(path), "dice": dice, "iou": scores.get("iou"),
+           "bytes": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+           "gzip_bytes": gzip_size(path), "dice": dice, "iou": scores.get("iou"),
            "dice_per_image": scores.get("dice_per_image"), "max_abs_diff": scores.get("max_abs_diff"),
            "runtime": verified.runtime if verified else None,
            "load_seconds": round(verified.load_seconds, 3) if verified else None,
