@@ -64,8 +64,12 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     from .evaluate import evaluate_predictor, format_scores, keras_predictor
     from .models.io import load_model
 
+    from .safety import finite
+
+    finite("--batch-size", a.batch_size, 1)
+    data = data_config(a)  # checked before the model loads
     model, spec = load_model(Path(a.model), a.normalize, a.unsafe, a.custom_objects)
-    _, val = load_splits(data_config(a), spec)
+    _, val = load_splits(data, spec)
     scores = evaluate_predictor(keras_predictor(model, a.batch_size), val, a.batch_size)
     print(f"{a.model} on {a.data} (validation split): " + format_scores(scores))
     return 0

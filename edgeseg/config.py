@@ -79,6 +79,10 @@ class ModelConfig:
             raise UsageError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCH_CHOICES)}")
         if self.preset not in PRESET_CHOICES:
             raise UsageError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESET_CHOICES)}")
+        for name, value, low, high in (("--height", self.height, 8, 4096), ("--width", self.width, 8, 4096),
+                                       ("--base-filters", self.base_filters, 1, 1024), ("--depth", self.depth, 1, 8),
+                                       ("--classes", self.classes, 1, 255), ("--dropout", self.dropout, 0.0, 0.99)):
+            finite(name, value, low, high)
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,13 @@ LIMITS: dict[str, float] = {
 }
 LOCK_SUFFIX = ".edgeseg-lock"
 TEMP_MARK = ".edgeseg-tmp-"  # temporary siblings are named .<out name>.edgeseg-tmp-<pid>-<token>
-_held: dict[Path, int] = {}  # claims this process holds, so nested claims of one output are no-ops
-_held_lock = threading.Lock()
+_local = threading.local()  # claims this thread holds, so nested claims of one output are no-ops
+
+
+def _held() -> dict[Path, int]:
+    if not hasattr(_local, "held"):
+        _local.held = {}
+    return _local.held
 
 
 def resolved(path: str | os.PathLike) -> Path:
@@ -131,18 +136,8 @@ def claim_output(out: str | os.PathLike, flag: str = "--out") -> Iterator[Path]:
     first one's result. Re-entrant within one process. Creates missing parent folders and
     removes them again if the run fails before writing anything."""
     out = resolved(out)
-    with _held_lock:
-        if out in _held:
-            _held[out] += 1
-            nested = True
-        else:
-            nested = False
-    if nested:
-        try:
-            yield out
-        finally:
-            with _held_lock:
-                _held[out] -= 1
+    if out in _held():
+        yield out
         return
     check_writable(out, flag)
     created = _make_parents(out.parent)
@@ -151,19 +146,17 @@ def claim_output(out: str | os.PathLike, flag: str = "--out") -> Iterator[Path]:
     except BaseException:
         _remove_empty(created)
         raise
-    with _held_lock:
-        _held[out] = 1
+    _held()[out] = 1
     try:
         yield out
     finally:
-        with _held_lock:
-            del _held[out]
+        del _held()[out]
         lock.unlink(missing_ok=True)
         _remove_empty(created)
 
 
 def holds_claim(out: str | os.PathLike) -> bool:
-    return resolved(out) in _held
+    return resolved(out) in _held()
 
 
 def _make_parents(folder: Path) -> list[Path]:
