@@ -28,8 +28,9 @@ def _cmd_predict(a: argparse.Namespace) -> int:
 
 
 def _predict(a: argparse.Namespace, load_segmenter) -> int:
-    from .deploy.predict import predict_all
+    from .deploy.predict import collect_sources, predict_all
 
+    collect_sources(a.inputs)  # a typo in an input fails before the model loads
     segmenter = load_segmenter(Path(a.model), a.threads, a.normalize)
     print(f"{a.model}: {segmenter.spec.height}x{segmenter.spec.width}x{segmenter.spec.channels} input, "
           f"normalize {segmenter.spec.normalize} ({segmenter.spec_source})", file=sys.stderr)

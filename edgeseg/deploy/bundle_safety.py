@@ -41,6 +41,8 @@ def check_entries(archive: zipfile.ZipFile, path: Path) -> dict[str, zipfile.Zip
     if len(infos) > 3:
         raise _refuse(path, f"it holds {len(infos)} entries; a bundle has manifest.json, README.txt and the model")
     for info in infos:
+        if not info.filename:
+            raise _refuse(path, "an entry has an empty name")
         if info.is_dir() or stat.S_ISLNK(info.external_attr >> 16):
             raise _refuse(path, f"entry {info.filename!r} is a folder or a link")
         if info.filename not in (MANIFEST, README) and not safe_model_name(info.filename):
