@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .errors import UsageError
+from .errors import DataError, UsageError
+from .safety import finite
 
 Normalize = Literal["0-1", "-1-1", "none"]
 NORMALIZE_CHOICES: tuple[str, ...] = ("0-1", "-1-1", "none")
@@ -16,6 +17,7 @@ STRATEGY_CHOICES: tuple[str, ...] = ("none", "mirrored", "multiworker")
 FORMAT_CHOICES: tuple[str, ...] = ("tflite", "onnx")
 # Where exported .tflite (metadata) and .onnx (metadata_props) files carry their PreprocessSpec.
 SPEC_METADATA_KEY = "edgeseg.spec"
+LIMITS_EPOCHS = 100_000
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class PreprocessSpec:
             raise UsageError(f"unsupported input shape {self.height}x{self.width}x{self.channels}")
         if self.classes < 1:
             raise UsageError("classes must be >= 1")
+        finite("--classes", self.classes)  # masks are 8-bit: more classes would wrap silently
+        finite("threshold", self.threshold, 0.0, 1.0)
 
     @property
     def labels(self) -> int:
@@ -48,6 +52,13 @@ class PreprocessSpec:
     @classmethod
     def from_dict(cls, raw: dict) -> "PreprocessSpec":
         known = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(raw, dict):
+            raise DataError(f"malformed preprocessing spec: expected an object, got {type(raw).__name__}")
+        types = {"height": int, "width": int, "channels": int, "normalize": str, "threshold": (int, float),
+                 "classes": int}
+        wrong = [k for k, v in raw.items() if k in types and (not isinstance(v, types[k]) or isinstance(v, bool))]
+        if wrong:
+            raise DataError(f"malformed preprocessing spec: {wrong[0]} is {raw[wrong[0]]!r}")
         return cls(**{k: v for k, v in raw.items() if k in known})
 
 
@@ -69,6 +80,10 @@ class ModelConfig:
             raise UsageError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCH_CHOICES)}")
         if self.preset not in PRESET_CHOICES:
             raise UsageError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESET_CHOICES)}")
+        for name, value, low, high in (("--height", self.height, 8, 4096), ("--width", self.width, 8, 4096),
+                                       ("--base-filters", self.base_filters, 1, 1024), ("--depth", self.depth, 1, 8),
+                                       ("--classes", self.classes, 1, 255), ("--dropout", self.dropout, 0.0, 0.99)):
+            finite(name, value, low, high)
 
 
 @dataclass(frozen=True)
@@ -88,6 +103,9 @@ class DataConfig:
         return self.source == "synthetic"
 
     def __post_init__(self) -> None:
+        finite("--val-fraction", self.val_fraction)
+        finite("--synthetic-train", self.synthetic_train, high=1_000_000)
+        finite("--synthetic-val", self.synthetic_val, high=1_000_000)
         if not 0.0 < self.val_fraction < 1.0:
             raise UsageError("val_fraction must be in (0, 1)")
         if self.synthetic_train < 1 or self.synthetic_val < 1:
@@ -112,6 +130,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise UsageError("epochs and batch size must be >= 1")
+        finite("--lr", self.learning_rate, 0.0, 10.0, low_open=True)
+        finite("--epochs", self.epochs)
+        finite("--batch-size", self.batch_size)
+        finite("--patience", self.patience, 0, 100_000)
         if self.strategy not in STRATEGY_CHOICES:
             raise UsageError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGY_CHOICES)}")
         if self.strategy != "none" and self.data.balance == "oversample":
@@ -146,6 +168,13 @@ class CompressConfig:
     def __post_init__(self) -> None:
         if not self.formats or set(self.formats) - set(FORMAT_CHOICES):
             raise UsageError(f"--formats takes a comma-separated subset of {','.join(FORMAT_CHOICES)}")
+        for name, value in (("--sparsity", self.sparsity), ("--max-dice-drop", self.max_dice_drop),
+                            ("--channel-ratio", self.channel_ratio)):
+            finite(name, value)
+        finite("--finetune-lr", self.finetune_lr, 0.0, 10.0, low_open=True)
+        finite("--finetune-epochs", self.finetune_epochs, high=LIMITS_EPOCHS)
+        finite("--batch-size", self.batch_size)
+        finite("--calibration-samples", self.calibration_samples, high=1_000_000)
         if self.prune not in ("magnitude", "channels"):
             raise UsageError(f"--prune must be magnitude or channels, got {self.prune!r}")
         if not 0.0 < self.channel_ratio < 1.0:
@@ -189,6 +218,10 @@ class BenchConfig:
     def __post_init__(self) -> None:
         if self.threads is not None and self.threads < 1:
             raise UsageError("--threads must be >= 1")
+        finite("--threads", self.threads)
+        finite("--min-time", self.min_time, 0.0)  # `inf` would never end
+        finite("--min-runs", self.min_runs)
+        finite("--warmup", self.warmup)
         if self.warmup < 0 or self.min_runs < 1:
             raise UsageError("--warmup must be >= 0 and --min-runs >= 1")
         if self.min_time < 0 or self.round_time <= 0:

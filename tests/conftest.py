@@ -5,9 +5,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Shared CI machines stall for seconds at a time: a property holds or not whatever the clock says.
+settings.register_profile("edgeseg", deadline=None)
+settings.load_profile("edgeseg")
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

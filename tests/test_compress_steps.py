@@ -66,7 +66,7 @@ def test_failed_run_leaves_no_output(tiny_model_path, tmp_path, monkeypatch):
     def interrupted(model):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(tflite, "convert_float32", interrupted)
+    monkeypatch.setitem(tflite.FLOAT_CONVERTERS, "float32", interrupted)
     out = tmp_path / "out"
     config = CompressConfig(data=DataConfig(synthetic_train=8, synthetic_val=4), sparsity=0.0,
                             calibration_samples=4, verbose=0)

@@ -11,8 +11,8 @@ from . import typed
 
 SCHEMA = "edgeseg.bench/1"
 STATUSES = ("ok", "unavailable", "error")
-# Figures an "ok" row must carry, finite: the gate divides by them.
-MEASURED = ("runs", "p50_ms", "p90_ms")
+# Figures an "ok" row must carry, finite and positive: the gate divides by them.
+MEASURED = ("p50_ms",)
 
 
 @dataclass
@@ -43,7 +43,8 @@ class BenchReport:
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return typed.to_dict(self)
+        # A single run has `machine`, a merged file `machines`: the absent one stays absent.
+        return {k: v for k, v in typed.to_dict(self).items() if v is not None or k not in ("machine", "machines")}
 
     @classmethod
     def from_dict(cls, raw, where: str = "bench JSON") -> "BenchReport":

@@ -28,6 +28,7 @@ SUPPORTED = {
 }
 # The op versions edgetpu_compiler 16 parses; newer versions fail with "Operation version not supported".
 MAX_VERSION = {"RESIZE_NEAREST_NEIGHBOR": 2, "RESIZE_BILINEAR": 2}
+RUNTIME_VERSIONS = tuple(range(10, 17))  # edgetpu_compiler -m accepts these (compress --edgetpu-runtime too)
 INTEGER = {"INT8", "UINT8", "INT32"}  # INT32: biases and shape operands
 
 

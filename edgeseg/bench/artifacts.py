@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..artifacts.files import gzip_size
 from ..config import PreprocessSpec
-from ..errors import DataError, UsageError
+from ..errors import DataError, EdgesegError, ModelError, UsageError, describe
 from ..runtimes.base import artifact_format
 
 
@@ -33,6 +33,13 @@ def _compress_report(directory: Path) -> dict | None:
 
 def infer_precision(path: Path, fmt: str) -> str:
     """Read from the model itself when no compress report says it."""
+    try:
+        return _read_precision(path, fmt)
+    except Exception as exc:  # a corrupt artifact: one line naming it, whatever its parser raised
+        raise ModelError(f"{path} is not a readable {fmt} model ({describe(exc)})") from None
+
+
+def _read_precision(path: Path, fmt: str) -> str:
     if fmt == "keras":
         return "float32"
     if fmt == "onnx":
@@ -120,7 +127,17 @@ def collect(paths: list[Path]) -> tuple[list[Artifact], dict | None, list[str]]:
 
 
 def input_shape(artifact: Artifact) -> tuple[int, int, int, int]:
-    """(height, width, channels, output channels) read from the artifact itself."""
+    """(height, width, channels, output channels) read from the artifact itself; a corrupt
+    artifact is one line naming it, whatever its parser raised."""
+    try:
+        return _read_input_shape(artifact)
+    except EdgesegError:
+        raise
+    except Exception as exc:  # flatbuffer, protobuf and HDF5 parsers fail in many ways
+        raise ModelError(f"{artifact.path} is not a readable {artifact.format} model ({describe(exc)})") from None
+
+
+def _read_input_shape(artifact: Artifact) -> tuple[int, int, int, int]:
     if artifact.format == "keras":
         from ..models.io import stored_spec
 

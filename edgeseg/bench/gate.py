@@ -3,6 +3,7 @@ runtime). Latency is compared as a ratio to a reference artifact timed in the sa
 CI machine faster or slower than the baseline's machine does not move it."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -40,6 +41,15 @@ def parse_fail_on(text: str) -> Tolerances:
     return Tolerances(**values)
 
 
+GATED_FIGURES = ("dice", "bytes", "p50_ms")
+
+
+def unusable_figures(row: dict) -> list[str]:
+    """Gated figures of an ok row that are present but not finite numbers (NaN, inf, text)."""
+    return [k for k in GATED_FIGURES if row.get(k) is not None
+            and (not isinstance(row[k], (int, float)) or isinstance(row[k], bool) or not math.isfinite(row[k]))]
+
+
 def _key(row: dict) -> tuple[str, str]:
     return row["artifact"], row["runtime"]
 
@@ -65,7 +75,8 @@ def relative_latency(rows: list[dict], reference: str | None) -> dict[tuple[str,
     out = {}
     for row in rows:
         ref = refs.get(row["runtime"])
-        if row["status"] == "ok" and ref is not None and ref is not row:
+        if row["status"] == "ok" and ref is not None and ref is not row and not unusable_figures(ref) \
+                and not unusable_figures(row) and (ref.get("p50_ms") or 0) > 0 and row.get("p50_ms") is not None:
             out[_key(row)] = (row["p50_ms"] / ref["p50_ms"], f"{ref['artifact']} @ {ref['runtime']}")
     return out
 
@@ -82,6 +93,11 @@ def compare(current: dict, baseline: dict, tol: Tolerances, reference: str | Non
         key, label = _key(base), f"{base['artifact']} @ {base['runtime']}"
         if base["status"] != "ok":
             continue
+        broken = unusable_figures(base)
+        if broken:  # NaN compares False with everything: it would switch the check off silently
+            regressions.append(f"{label}: the baseline's {', '.join(broken)} is not a finite number; "
+                               "remake the baseline")
+            continue
         row = now_rows.get(key)
         if row is None and base["runtime"] not in chosen:
             notes.append(f"{label}: not compared, --runtimes left {base['runtime']} out of this run")
@@ -97,7 +113,7 @@ def compare(current: dict, baseline: dict, tol: Tolerances, reference: str | Non
             if drop > tol.dice + 1e-12:
                 regressions.append(f"{label}: Dice {base['dice']:.4f} -> {row['dice']:.4f} "
                                    f"(-{drop:.4f}, limit -{tol.dice:g})")
-        if tol.size is not None and row["bytes"] / base["bytes"] - 1 > tol.size + 1e-12:
+        if tol.size is not None and base.get("bytes") and row["bytes"] / base["bytes"] - 1 > tol.size + 1e-12:
             regressions.append(f"{label}: size {base['bytes']:,} -> {row['bytes']:,} bytes "
                                f"(+{row['bytes'] / base['bytes'] - 1:.1%}, limit +{tol.size:.1%})")
         if tol.latency is not None:

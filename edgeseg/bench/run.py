@@ -12,6 +12,7 @@ from ..data.dataset import load_splits
 from ..errors import UsageError
 from ..outputs import check_output_file, write_file_atomic
 from ..runtimes import REGISTRY, Runtime
+from ..safety import resolved
 from .artifacts import collect, resolve_spec
 from .harness import Clock, plan, run_rows
 from .machine import machine_info
@@ -25,6 +26,7 @@ class Outputs:
     md: Path | None = None
     plot: Path | None = None
     force: bool = False
+    inputs: tuple = ()  # artifacts, data, baseline: an output that is or lies in one is refused
 
     def paths(self) -> list[Path]:
         return [p for p in (self.json, self.csv, self.md, self.plot) if p is not None]
@@ -32,7 +34,9 @@ class Outputs:
     def check(self) -> None:
         """Before any measuring: an existing output without --force is refused up front."""
         for path in self.paths():
-            check_output_file(path, self.force)
+            check_output_file(path, self.force, self.inputs)
+        if len(set(map(resolved, self.paths()))) != len(self.paths()):
+            raise UsageError("two of --json/--csv/--md/--plot name the same file")
         if self.plot is not None:
             pyplot()
 

@@ -10,7 +10,9 @@ from ..config import NORMALIZE_CHOICES
 def _bench_outputs(a: argparse.Namespace):
     from ..bench.run import Outputs
 
-    return Outputs(*(Path(p) if p else None for p in (a.json, a.csv, a.md, a.plot)), force=a.force)
+    inputs = (*getattr(a, "artifacts", ()), *getattr(a, "files", ()), getattr(a, "data", None),
+              getattr(a, "baseline", None))
+    return Outputs(*(Path(p) if p else None for p in (a.json, a.csv, a.md, a.plot)), force=a.force, inputs=inputs)
 
 
 def _cmd_bench(a: argparse.Namespace) -> int:

@@ -9,12 +9,26 @@ from ..config import NORMALIZE_CHOICES
 
 
 def _cmd_predict(a: argparse.Namespace) -> int:
-    from ..deploy.predict import predict_all
     from ..deploy.load import load_segmenter
     from ..errors import UsageError
+    from ..outputs import check_output_dir
+    from ..safety import claim_output, finite
 
     if a.max_frames is not None and a.max_frames < 1:
         raise UsageError("--max-frames must be >= 1")
+    if a.threads is not None and a.threads < 1:
+        raise UsageError("--threads must be >= 1")
+    finite("--threads", a.threads)
+    finite("--max-frames", a.max_frames)
+    check_output_dir(Path(a.out), a.force, inputs=[a.model, *a.inputs])
+    with claim_output(Path(a.out)):
+        return _predict(a, load_segmenter)
+
+
+def _predict(a: argparse.Namespace, load_segmenter) -> int:
+    from ..deploy.predict import collect_sources, predict_all
+
+    collect_sources(a.inputs)  # a typo in an input fails before the model loads
     segmenter = load_segmenter(Path(a.model), a.threads, a.normalize)
     print(f"{a.model}: {segmenter.spec.height}x{segmenter.spec.width}x{segmenter.spec.channels} input, "
           f"normalize {segmenter.spec.normalize} ({segmenter.spec_source})", file=sys.stderr)
@@ -38,6 +52,12 @@ def _cmd_bundle(a: argparse.Namespace) -> int:
 def _cmd_edgetpu_check(a: argparse.Namespace) -> int:
     from ..artifacts.edgetpu import check, render
 
+    from ..artifacts.edgetpu import RUNTIME_VERSIONS
+    from ..errors import UsageError
+
+    if a.runtime_version not in RUNTIME_VERSIONS:
+        raise UsageError(f"--runtime-version {a.runtime_version} is not an Edge TPU runtime version; "
+                         f"choose {RUNTIME_VERSIONS[0]} to {RUNTIME_VERSIONS[-1]}")
     report = check(Path(a.model), a.runtime_version)
     print(render(report))
     return 0 if report.ready else 3

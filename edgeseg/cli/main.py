@@ -14,6 +14,7 @@ from .bench import add_bench_parsers
 from .deploy import add_deploy_parsers
 from ..errors import EdgesegError
 from .common import data_args, data_config
+from .support import OneLineParser, interrupted_exit, join_dash_values, sigterm_as_interrupt
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
@@ -51,8 +52,12 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     from ..evaluate import evaluate_predictor, format_scores, keras_predictor
     from ..models.io import load_model
 
+    from ..safety import finite
+
+    finite("--batch-size", a.batch_size, 1)
+    data = data_config(a)  # checked before the model loads
     model, spec = load_model(Path(a.model), a.normalize, a.unsafe, a.custom_objects)
-    _, val = load_splits(data_config(a), spec)
+    _, val = load_splits(data, spec)
     scores = evaluate_predictor(keras_predictor(model, a.batch_size), val, a.batch_size)
     print(f"{a.model} on {a.data} (validation split): " + format_scores(scores))
     return 0
@@ -64,8 +69,12 @@ def _cmd_synth(a: argparse.Namespace) -> int:
     from ..errors import UsageError
     from ..outputs import atomic_output_dir
 
+    from ..safety import finite
+
     if a.count < 1 or a.size < 8:
         raise UsageError("--count must be >= 1 and --size >= 8")
+    finite("--size", a.size)  # an unbounded size grew to 23 GB before the OOM killer stopped it
+    finite("--count", a.count)
     spec = PreprocessSpec(a.size, a.size, a.channels, classes=a.classes)
     data = SegmentationData([Sample(None, None, i) for i in range(a.count)], spec, a.seed)
     with atomic_output_dir(Path(a.out), a.force) as tmp:
@@ -84,8 +93,14 @@ def _cmd_compress(a: argparse.Namespace) -> int:
                             batch_size=a.batch_size, calibration_samples=a.calibration_samples, seed=a.seed,
                             unsafe=a.unsafe, custom_objects=a.custom_objects, edgetpu=a.edgetpu,
                             edgetpu_runtime=a.edgetpu_runtime, prune=a.prune, channel_ratio=a.channel_ratio)
+    from ..outputs import check_output_dir
+    from ..safety import claim_output
+
     model_path = Path(a.model)
-    result = compress(model_path, config, Path(a.out) if a.out else default_out_dir(model_path), force=a.force)
+    out = Path(a.out) if a.out else default_out_dir(model_path)
+    check_output_dir(out, a.force, inputs=(model_path, config.data.source, config.custom_objects))
+    with claim_output(out):  # a second compress on this --out fails now, not after an hour of work
+        result = compress(model_path, config, out, force=a.force)
     return exit_code_for(result)
 
 
@@ -96,7 +111,7 @@ def _cmd_demo(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgeseg", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="edgeseg", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a U-Net or deeplab_lite on a directory or synthetic data")
@@ -180,15 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:2] == ["bench", "merge"]:  # `bench PATH...` takes free paths, so merge is routed by hand
         argv = ["bench-merge", *argv[2:]]
-    args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        args = build_parser().parse_args(join_dash_values(argv))
+    except SystemExit as exc:  # usage errors (one line, exit 2) and --help (exit 0)
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        with sigterm_as_interrupt():
+            return args.func(args)
     except EdgesegError as exc:
-        print(f"edgeseg: error: {exc}", file=sys.stderr)
+        print(f"edgeseg: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("edgeseg: interrupted; nothing was left half-written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        return interrupted_exit(exc)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     from ..models.flops import model_flops
 
     model_path, out = Path(model_path), Path(out)
-    check_output_dir(out, force)
+    inputs = (model_path, config.data.source, config.custom_objects)
+    check_output_dir(out, force, inputs)
     set_seed(config.seed)
     makers = wanted_sources(config)
     run = Progress(config.verbose, 3 + len(makers))
@@ -98,7 +99,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         run.log("      " + format_scores(baseline))
     budget = Budget(baseline["dice"], config.max_dice_drop)
 
-    with atomic_output_dir(out, force) as tmp:
+    with atomic_output_dir(out, force, inputs) as tmp:
         ctx = SourceContext(config, spec, train, val, tmp, budget, baseline["flops"], run.log)
         sources = [base_source(model, reference, baseline["dice"], baseline["flops"])]
         for name in makers:

@@ -15,6 +15,7 @@ from ..config import DataConfig, PreprocessSpec
 from ..errors import DataError
 from .augment import augment as augment_sample
 from .preprocess import mask_to_labels, match_channels, normalize, resize_image, resize_mask, to_unit_float
+from .image_safety import open_image, warn_lossy_masks
 from .synthetic import synth_sample
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
@@ -22,7 +23,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 
 def read_pixels(path: Path) -> np.ndarray:
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             if img.mode in ("I;16", "I;16B", "I;16L"):
                 return np.asarray(img).astype(np.uint16)
             if img.mode not in ("L", "RGB", "RGBA", "P", "I", "1", "F"):
@@ -108,10 +109,11 @@ def _scan_pairs(root: Path) -> list[Sample]:
     for s in samples:  # header-only check: catches unreadable files before a long run starts
         for path in (s.image, s.mask):
             try:
-                with Image.open(path):
+                with open_image(path):
                     pass
             except (OSError, UnidentifiedImageError) as exc:
                 raise DataError(f"cannot read image {path}: {exc}") from None
+    warn_lossy_masks([s.mask for s in samples], root)
     return samples
 
 

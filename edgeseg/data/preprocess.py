@@ -20,6 +20,8 @@ def to_unit_float(pixels: np.ndarray) -> np.ndarray:
 
 
 def match_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    if image.shape[-1] in (2, 4):  # grayscale+alpha or RGBA: the alpha plane is not image content
+        image = image[..., :image.shape[-1] - 1]
     have = image.shape[-1]
     if have == channels:
         return image

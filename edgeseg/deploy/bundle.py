@@ -14,12 +14,13 @@ from pathlib import Path
 
 from .. import __version__
 from ..config import PreprocessSpec
-from ..errors import DataError, ModelError, UsageError
+from ..errors import DataError, ModelError, UsageError, first_line
 from ..outputs import check_output_file, write_file_atomic
 from ..runtimes.base import package_version
+from .bundle_safety import CAPS, MANIFEST, MAX_MODEL_BYTES, check_entries, check_manifest, model_entry, read_capped
+from .bundle_source import verified_artifact
 
 SCHEMA = "edgeseg.bundle/1"
-MANIFEST = "manifest.json"
 
 DEVICE_README = """edgeseg deploy bundle
 =====================
@@ -62,33 +63,19 @@ def _latency_rows(bench_json: Path | None, artifact: str) -> list[dict]:
     from ..bench.report import load_bench
 
     report = load_bench(bench_json)
-    machine = report["machine"]["label"] if "machine" in report else None
+    machine = report["machine"].get("label") if isinstance(report.get("machine"), dict) else None
     return [{"runtime": r["runtime"], "machine": r.get("machine", machine), "threads": r.get("threads"),
-             "p50_ms": r["p50_ms"], "p90_ms": r["p90_ms"], "runs": r["runs"]}
+             "p50_ms": r.get("p50_ms"), "p90_ms": r.get("p90_ms"), "runs": r.get("runs")}
             for r in report["rows"] if r["artifact"] == artifact and r["status"] == "ok"]
 
 
 def make_bundle(compress_dir: Path, artifact: str, out: Path, bench_json: Path | None = None,
                 force: bool = False, allow_undeployable: bool = False) -> dict:
     compress_dir, out = Path(compress_dir), Path(out)
-    check_output_file(out, force)
+    check_output_file(out, force, inputs=(compress_dir, bench_json))
     if out.suffix.lower() != ".zip":
         raise UsageError(f"--out must end in .zip: {out}")
-    report_path = compress_dir / "report.json"
-    try:
-        report = json.loads(report_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"{compress_dir} is not a compress output directory ({report_path}: {exc})") from None
-    rows = {a["path"]: a for a in report.get("artifacts", [])}
-    if artifact not in rows:
-        raise UsageError(f"{artifact!r} is not in {report_path}; choose one of: {', '.join(rows)}")
-    row = rows[artifact]
-    if not row["deployable"] and not allow_undeployable:
-        raise UsageError(f"{artifact} is not deployable ({row['reason']}); pass --allow-undeployable to bundle it anyway")
-    model_path = compress_dir / artifact
-    data = model_path.read_bytes()
-    if len(data) != row["bytes"]:
-        raise DataError(f"{model_path} is {len(data)} bytes but compress wrote {row['bytes']}: it was changed")
+    report, row, model_path, data = verified_artifact(compress_dir, artifact, allow_undeployable)
     spec = PreprocessSpec.from_dict(report["spec"])
     model_input, model_output = _io_details(model_path, row["format"])
     runtime_package = "ai-edge-litert" if row["format"] == "tflite" else "onnxruntime"
@@ -117,18 +104,21 @@ def make_bundle(compress_dir: Path, artifact: str, out: Path, bench_json: Path |
 
 
 def read_bundle(path: Path) -> tuple[dict, bytes]:
-    """(manifest, model bytes), after checking the model's sha256 against the manifest."""
+    """(manifest, model bytes), after checking every entry (bundle_safety) and the model's
+    sha256 against the manifest."""
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as archive:
-            manifest = json.loads(archive.read(MANIFEST))
+            entries = check_entries(archive, path)
+            manifest = check_manifest(json.loads(read_capped(archive, entries[MANIFEST], CAPS[MANIFEST], path)), path)
             if manifest.get("schema") != SCHEMA:
                 raise ModelError(f"{path}: manifest schema {manifest.get('schema')!r}, expected {SCHEMA!r}")
-            data = archive.read(manifest["model"]["file"])
+            data = read_capped(archive, model_entry(entries, manifest, path), MAX_MODEL_BYTES, path)
     except FileNotFoundError:
         raise ModelError(f"bundle not found: {path}") from None
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, TypeError) as exc:
-        raise ModelError(f"{path} is not an edgeseg bundle ({type(exc).__name__}: {exc})") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, json.JSONDecodeError, UnicodeDecodeError, OSError,
+            NotImplementedError, RuntimeError, EOFError) as exc:  # corrupt or encrypted zips fail in many ways
+        raise ModelError(f"{path} is not an edgeseg bundle ({type(exc).__name__}: {first_line(exc)})") from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != manifest["model"]["sha256"]:
         raise ModelError(f"{path}: the model's sha256 {digest[:12]}... does not match the manifest's "
@@ -140,12 +130,14 @@ def open_bundle(path: Path, threads: int | None = None):
     from .segmenter import Segmenter
 
     manifest, data = read_bundle(path)
-    # The runtimes load from a file; the verified bytes are what gets written there.
+    spec = PreprocessSpec.from_dict(manifest["preprocessing"])
+    # The runtimes load from a file: the verified bytes go to a private folder under a name
+    # edgeseg chooses (only the suffix comes from the validated manifest).
     directory = tempfile.mkdtemp(prefix="edgeseg-bundle-")
-    model_path = Path(directory) / manifest["model"]["file"]
+    model_path = Path(directory) / ("model" + Path(manifest["model"]["file"]).suffix.lower())
     model_path.write_bytes(data)
     try:
-        segmenter = Segmenter(model_path, spec=PreprocessSpec.from_dict(manifest["preprocessing"]), threads=threads)
+        segmenter = Segmenter(model_path, spec=spec, threads=threads)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise

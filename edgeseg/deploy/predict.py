@@ -132,7 +132,7 @@ def predict_all(segmenter: Segmenter, inputs: list[str], out: Path, overlay: boo
         if overlay:
             overlay_figure(pixels, prediction).save(directory / f"{stem}_overlay.png")
 
-    with atomic_output_dir(out, force) as tmp:
+    with atomic_output_dir(out, force, inputs=[s.path for s in sources]) as tmp:
         images = [s for s in sources if s.kind == "image"]
         bar = _progress(len(images), "images", shown=len(images) > 1)
         for source in images:

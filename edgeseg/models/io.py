@@ -12,6 +12,8 @@ from pathlib import Path
 
 from ..config import PreprocessSpec
 from ..errors import ModelError, OutputExistsError, UsageError, first_line
+from ..safety import publish, temp_sibling
+from .inspect_config import inspect_stored_config
 
 SPEC_ENTRY = "edgeseg.json"
 SPEC_ATTR = "edgeseg_spec"
@@ -25,7 +27,8 @@ def save_model(model, spec: PreprocessSpec, path: Path, force: bool = False) -> 
     if path.exists() and not force:
         raise OutputExistsError(f"{path} exists; pass --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    tmp = temp_sibling(path, directory=False)  # a name a later run recognises and sweeps
+    tmp.unlink()  # Keras writes the file itself
     try:
         model.save(tmp)
         if path.suffix == ".keras":
@@ -36,7 +39,7 @@ def save_model(model, spec: PreprocessSpec, path: Path, force: bool = False) -> 
 
             with h5py.File(tmp, "a") as h5:
                 h5.attrs[SPEC_ATTR] = json.dumps(spec.to_dict())
-        os.replace(tmp, path)
+        publish(tmp, path, force)
     finally:
         tmp.unlink(missing_ok=True)
     return path
@@ -112,17 +115,16 @@ def load_model(path, normalize: str | None = None, unsafe: bool = False, custom_
     major = version.split(".")[0]
     if major.isdigit() and int(major) > 3:
         raise ModelError(f"{path} was written by Keras {version}, newer than the Keras 3 this edgeseg reads")
+    # Before anything is deserialized: tf_keras ignores safe_mode for .h5, so a Lambda would run.
+    custom_names = inspect_stored_config(path, unsafe, custom_objects)
     if major == "3":
         from .keras3 import load_keras3
 
         model = load_keras3(path, unsafe, custom_objects)
     else:
-        from ..backend import keras
+        from .keras2_custom import load_keras2
 
-        try:
-            model = keras().models.load_model(path, compile=False, safe_mode=not unsafe)
-        except Exception as exc:  # a foreign file can fail deep inside Keras in many ways
-            raise ModelError(f"cannot load {path}: {first_line(exc)[:300]}") from None
+        model = load_keras2(path, unsafe, custom_objects, custom_names)
     height, width, channels, out_channels = check_segmentation_model(model)
     if stored is not None:
         spec = PreprocessSpec.from_dict(stored)

@@ -8,10 +8,14 @@ models are compared on random inputs every time; a rebuild that disagrees is ref
 from __future__ import annotations
 
 import inspect
+import re
 
 import numpy as np
 
 from ..errors import ModelError, UsageError, first_line
+
+# The class name in Keras' "unknown layer" errors, whatever the wording of the version.
+UNKNOWN_CLASS = re.compile(r"Unknown (?:layer|object)[^'\"]*['\"]?(\w+)|Could not locate class ['\"]?(\w+)")
 
 SUPPORTED = (
     "InputLayer", "Conv2D", "Conv2DTranspose", "SeparableConv2D", "DepthwiseConv2D", "BatchNormalization",
@@ -155,8 +159,8 @@ def load_custom_objects(path) -> tuple[dict, dict]:
         raise UsageError(f"--custom-objects file not found: {path}")
     try:
         namespace = runpy.run_path(str(path))
-    except Exception as exc:  # the user's own code
-        raise UsageError(f"--custom-objects {path} failed to run: {type(exc).__name__}: {exc}") from None
+    except (Exception, SystemExit) as exc:  # the user's own code; sys.exit() there must not end edgeseg
+        raise UsageError(f"--custom-objects {path} failed to run: {type(exc).__name__}: {first_line(exc)}") from None
     classes = [v for v in namespace.values() if inspect.isclass(v)]
     keras3 = {c.__name__: c for c in classes if issubclass(c, keras.layers.Layer)}
     legacy = {c.__name__: c for c in classes if issubclass(c, tf_keras.layers.Layer)}
@@ -178,8 +182,10 @@ def load_keras3(path, unsafe: bool = False, custom_objects_file=None):
         if "Lambda" in text or "safe_mode" in text:
             raise UsageError(f"{path} contains a Lambda layer: it runs arbitrary Python stored in the file, so "
                              "it is refused; pass --unsafe only for a file you trust") from None
-        if "Could not locate" in text or "Unknown layer" in text:
-            raise ModelError(f"cannot load {path}: {text[:300]}. Supply custom layers with --custom-objects "
-                             "my_layers.py (a file that defines the classes)") from None
+        found = UNKNOWN_CLASS.search(str(exc))
+        if found or "Could not locate" in text or "Unknown layer" in text:
+            name = (found.group(1) or found.group(2)) if found else "?"
+            raise ModelError(f"cannot load {path}: it uses the custom layer class {name}; give --custom-objects "
+                             f"my_layers.py, a file defining the Keras 3 class and a tf_keras class named {name}") from None
         raise ModelError(f"cannot load {path}: {text[:300]}") from None
     return rebuild(model, unsafe, custom=legacy_classes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,8 @@ from ..evaluate import evaluate_predictor, keras_predictor
 from .losses import segmentation_loss
 from ..models.io import save_model
 from ..models.registry import build_model, spec_for
+from ..safety import check_writable, claim_output, refuse_overlap
+from ..staging import staged_model
 
 
 def auto_verbose(verbose: int) -> int:
@@ -147,8 +149,18 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
         raise UsageError(f"--out must end in .keras or .h5: {out}")
     if out.exists() and not force:
         raise OutputExistsError(f"{out} exists; pass --force to overwrite it")
-    if config.strategy != "none":
-        return _train_distributed(config, out)
+    refuse_overlap(out, [config.data.source])
+    if out.is_dir():
+        raise OutputExistsError(f"{out} is a directory")
+    check_writable(out)
+    if config.strategy != "none":  # every worker runs this; only the chief writes, so no claim here
+        with staged_model(out, force) as staging:
+            return replace(_train_distributed(config, staging), path=out)
+    with claim_output(out), staged_model(out, force) as staging:
+        return replace(_train_single(config, staging), path=out)
+
+
+def _train_single(config: TrainConfig, out: Path) -> TrainResult:
     spec = spec_for(config.model, config.normalize)
     train_data, val_data = load_splits(config.data, spec)
     set_seed(config.seed)

@@ -1,0 +1,77 @@
+"""What `bundle` packs must be what compress verified: the report is read through a typed
+check, the artifact must lie inside the compress folder (no '..', no link out of it), and its
+sha256 must match the one report.json recorded when compress measured its Dice."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from ..errors import DataError, UsageError
+
+# report.json fields bundle relies on, and their types
+REPORT_FIELDS = {"schema": str, "spec": dict, "baseline": dict, "artifacts": list}
+ROW_FIELDS = {"path": str, "format": str, "precision": str, "deployable": bool, "bytes": int, "reason": str}
+NUMBER_FIELDS = ("dice", "iou")
+
+
+def read_report(compress_dir: Path) -> dict:
+    path = Path(compress_dir) / "report.json"
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{compress_dir} is not a compress output directory ({path}: {type(exc).__name__})") from None
+    if not isinstance(report, dict):
+        raise DataError(f"{path} is malformed: not a JSON object")
+    for key, kind in REPORT_FIELDS.items():
+        if not isinstance(report.get(key), kind):
+            raise DataError(f"{path} is malformed: {key!r} is missing or not a {kind.__name__}")
+    if not isinstance(report["baseline"].get("dice"), (int, float)):
+        raise DataError(f"{path} is malformed: baseline has no Dice")
+    return report
+
+
+def _check_row(row: object, path: Path) -> dict:
+    if not isinstance(row, dict):
+        raise DataError(f"{path} is malformed: an artifact entry is not an object")
+    for key, kind in ROW_FIELDS.items():
+        if not isinstance(row.get(key), kind):
+            raise DataError(f"{path} is malformed: artifact field {key!r} is missing or not a {kind.__name__}")
+    for key in NUMBER_FIELDS:
+        if row.get(key) is not None and not isinstance(row[key], (int, float)):
+            raise DataError(f"{path} is malformed: artifact field {key!r} is not a number")
+    return row
+
+
+def inside(folder: Path, relative: str) -> Path:
+    """folder/relative, refused unless it resolves (links followed) to a file inside folder."""
+    root = Path(folder).resolve()
+    target = (root / relative).resolve()
+    if root not in target.parents:
+        raise UsageError(f"{relative!r} lies outside the compress folder {folder}; refusing to bundle it")
+    return target
+
+
+def verified_artifact(compress_dir: Path, artifact: str, allow_undeployable: bool) -> tuple[dict, dict, Path, bytes]:
+    """(report, the artifact's row, its path, its bytes) once every check passed."""
+    report = read_report(compress_dir)
+    report_path = Path(compress_dir) / "report.json"
+    rows = {r["path"]: r for r in (_check_row(r, report_path) for r in report["artifacts"])}
+    if artifact not in rows:
+        raise UsageError(f"{artifact!r} is not in {report_path}; choose one of: {', '.join(rows)}")
+    row = rows[artifact]
+    if not row["deployable"] and not allow_undeployable:
+        raise UsageError(f"{artifact} is not deployable ({row['reason']}); pass --allow-undeployable to bundle it anyway")
+    model_path = inside(compress_dir, artifact)
+    if not model_path.is_file():
+        raise DataError(f"{model_path} is missing from the compress folder")
+    data = model_path.read_bytes()
+    if len(data) != row["bytes"]:
+        raise DataError(f"{model_path} is {len(data)} bytes but compress wrote {row['bytes']}: it was changed")
+    recorded = row.get("sha256")
+    if not isinstance(recorded, str):
+        raise DataError(f"{report_path} records no sha256 for {artifact} (an older edgeseg?); rerun compress so "
+                        "the bundle can prove it holds the verified artifact")
+    if hashlib.sha256(data).hexdigest() != recorded:
+        raise DataError(f"{model_path} is not the file compress verified (sha256 differs from report.json)")
+    return report, row, model_path, data
