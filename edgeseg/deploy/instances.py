@@ -1,0 +1,289 @@
+"""Device-side instance decoding (numpy + scipy.ndimage, never TensorFlow).
+
+An instance network outputs sigmoid channels, all in [0, 1]: foreground probability, the
+normalized inner distance (1 at each object's centre, falling to 0 at its edge) and optionally
+a boundary probability. Decoding turns them into one label map and per-instance records:
+
+1. foreground = channel 0 >= settings.foreground;
+2. seeds = connected regions of foreground pixels deep inside an object (distance >= settings.seed,
+   and, with a boundary channel, boundary < settings.boundary); tiny seeds are noise and dropped;
+   a foreground region with no seed becomes its own seed, so no object is lost;
+3. every foreground pixel joins a seed of its own foreground region: a marker watershed that
+   floods the distance map level by level, or the faster nearest-seed assignment;
+4. instances smaller than settings.min_area are removed and ids renumbered 1..N.
+
+Tiled inference stitches probabilities first and decodes once (see decode_prediction).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy import ndimage
+
+from ..data.preprocess import resize_image
+from ..errors import UsageError
+
+CHANNEL_NAMES = ("foreground", "distance", "boundary")
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """Thresholds of the decoder, stored in a model's spec as a dict so the device decodes
+    exactly as compress verified."""
+
+    foreground: float = 0.5  # foreground probability threshold
+    seed: float = 0.5  # normalized inner distance a seed pixel must reach
+    boundary: float = 0.5  # boundary probability above which a pixel cannot be a seed
+    min_seed_area: int = 2  # pixels (on the network's output grid)
+    min_area: int = 8  # pixels (on the network's output grid); scaled when decoding at another size
+    method: str = "watershed"  # "watershed" or "nearest"
+
+    def __post_init__(self) -> None:
+        for name in ("foreground", "seed", "boundary"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise UsageError(f"decode setting {name} must be in [0, 1], got {getattr(self, name)}")
+        if self.min_seed_area < 1 or self.min_area < 1:
+            raise UsageError("decode settings min_seed_area and min_area must be >= 1")
+        if self.method not in ASSIGNERS:
+            raise UsageError(f"unknown decode method {self.method!r}; choose one of {', '.join(ASSIGNERS)}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict | None) -> "DecodeSettings":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in (raw or {}).items() if k in known})
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    id: int
+    area: int  # pixels
+    box: tuple[int, int, int, int]  # (top, left, bottom, right), bottom/right exclusive
+    centroid: tuple[float, float]  # (y, x)
+    score: float  # mean foreground probability over the instance
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Instances:
+    labels: np.ndarray  # H x W int32: 0 background, 1..N instances
+    records: tuple[InstanceRecord, ...]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def to_dicts(self, rle: bool = False) -> list[dict]:
+        """JSON-ready records; with rle, each carries its mask as compressed COCO RLE."""
+        out = [r.to_dict() for r in self.records]
+        if rle:
+            for item in out:
+                item["segmentation"] = rle_encode(self.labels == item["id"])
+        return out
+
+
+# ---- seeds -----------------------------------------------------------------------------------
+
+def find_seeds(probs: np.ndarray, foreground: np.ndarray, settings: DecodeSettings) -> np.ndarray:
+    """Seed label map (0 = no seed); every foreground region holds at least one seed."""
+    core = foreground & (probs[..., 1] >= settings.seed)
+    if probs.shape[-1] > 2:
+        core &= probs[..., 2] < settings.boundary
+    seeds, count = ndimage.label(core)
+    sizes = np.bincount(seeds.ravel(), minlength=count + 1)
+    keep = sizes >= settings.min_seed_area
+    keep[0] = False
+    seeds = _renumber(seeds, keep)
+    regions, region_count = ndimage.label(foreground)
+    seeded = np.zeros(region_count + 1, bool)
+    seeded[regions[seeds > 0]] = True
+    unseeded = ~seeded
+    unseeded[0] = False
+    # A foreground region without a seed (a small or flat object) becomes one seed of its own.
+    extra = np.zeros(region_count + 1, np.int32)
+    extra[unseeded] = np.arange(1, int(unseeded.sum()) + 1) + int(seeds.max(initial=0))
+    return np.where(seeds > 0, seeds, extra[regions]).astype(np.int32)
+
+
+def _renumber(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Keeps the ids where keep[id] is True, renumbered 1..N in id order; the rest become 0."""
+    mapping = np.zeros(keep.size, np.int32)
+    mapping[keep] = np.arange(1, int(keep.sum()) + 1)
+    return mapping[labels]
+
+
+# ---- assignment of foreground pixels to seeds --------------------------------------------------
+
+FLOOD_LEVELS = 8
+FOUR_NEIGHBOURS = ndimage.generate_binary_structure(2, 1)
+
+
+def assign_watershed(seeds: np.ndarray, foreground: np.ndarray, distance: np.ndarray) -> np.ndarray:
+    """Marker watershed by flooding: the water level falls through FLOOD_LEVELS distance levels
+    and at each level every seed grows, one 4-neighbour ring at a time, into the foreground
+    pixels at or above it, so objects meet along the distance valley between them. (scipy's
+    ndimage.watershed_ift is not used: its floods ignore the cost landscape on plateaus and
+    let one marker take a neighbour's basin.) Growth stays inside the foreground, and every
+    foreground region holds a seed, so every foreground pixel is reached at the last level."""
+    labels = seeds.copy()
+    for level in np.linspace(1.0, 0.0, FLOOD_LEVELS):
+        allowed = foreground & (distance >= level) & (labels == 0)
+        while allowed.any():
+            grown = ndimage.grey_dilation(labels, footprint=FOUR_NEIGHBOURS)
+            reached = allowed & (grown > 0)
+            if not reached.any():
+                break
+            labels[reached] = grown[reached]
+            allowed &= ~reached
+    return labels
+
+
+def assign_nearest(seeds: np.ndarray, foreground: np.ndarray, distance: np.ndarray) -> np.ndarray:
+    """Each foreground pixel takes the id of the nearest seed pixel of its own region. Regions
+    with one seed (most of them) cost one lookup; only regions with several run a distance transform."""
+    regions, count = ndimage.label(foreground)
+    inside = seeds > 0
+    pairs = np.unique(np.stack([regions[inside], seeds[inside]]), axis=1)
+    seeds_per_region = np.bincount(pairs[0], minlength=count + 1)
+    only_seed = np.zeros(count + 1, np.int32)
+    single = seeds_per_region[pairs[0]] == 1
+    only_seed[pairs[0][single]] = pairs[1][single]
+    out = only_seed[regions]
+    for region, box in enumerate(ndimage.find_objects(regions), start=1):
+        if box is None or seeds_per_region[region] < 2:
+            continue
+        mine = regions[box] == region
+        local = np.where(mine, seeds[box], 0)
+        nearest = ndimage.distance_transform_edt(local == 0, return_distances=False, return_indices=True)
+        out[box][mine] = local[nearest[0], nearest[1]][mine]
+    return out.astype(np.int32)
+
+
+ASSIGNERS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
+    "watershed": assign_watershed,
+    "nearest": assign_nearest,
+}
+
+
+# ---- decoding ---------------------------------------------------------------------------------
+
+def decode(probs: np.ndarray, settings: DecodeSettings | None = None, size: tuple[int, int] | None = None,
+           grid: tuple[int, int] | None = None) -> Instances:
+    """probs: H x W x C (C = 2 or 3) network output. size: decode at this (height, width),
+    resizing the probabilities bilinearly first (the image's own size). grid: the (height, width)
+    that min_area and min_seed_area count pixels of; defaults to the size of `probs` as given."""
+    settings = settings or DecodeSettings()
+    probs = np.asarray(probs, np.float32)
+    if probs.ndim != 3 or probs.shape[-1] not in (2, 3):
+        raise UsageError(f"instance decoding needs H x W x 2 or 3 channels ({', '.join(CHANNEL_NAMES)}), "
+                         f"got shape {probs.shape}")
+    grid = grid or probs.shape[:2]
+    if size is not None and tuple(size) != probs.shape[:2]:
+        probs = resize_image(probs, int(size[0]), int(size[1]))
+    scale = probs.shape[0] * probs.shape[1] / float(grid[0] * grid[1])
+    if scale != 1.0:
+        settings = dataclasses.replace(settings, min_seed_area=max(1, round(settings.min_seed_area * scale)),
+                                       min_area=max(1, round(settings.min_area * scale)))
+    foreground = probs[..., 0] >= settings.foreground
+    seeds = find_seeds(probs, foreground, settings)
+    labels = ASSIGNERS[settings.method](seeds, foreground, probs[..., 1])
+    areas = np.bincount(labels.ravel(), minlength=int(labels.max(initial=0)) + 1)
+    keep = areas >= settings.min_area
+    keep[0] = False
+    labels = _renumber(labels, keep)
+    return Instances(labels, records(labels, probs[..., 0]))
+
+
+def records(labels: np.ndarray, score_map: np.ndarray) -> tuple[InstanceRecord, ...]:
+    """Per-instance area, box, centroid and mean score, by bincount (one pass per quantity)."""
+    count = int(labels.max(initial=0))
+    if count == 0:
+        return ()
+    flat = labels.ravel()
+    ys, xs = np.indices(labels.shape)
+    area = np.bincount(flat, minlength=count + 1)
+    cy = np.bincount(flat, ys.ravel(), minlength=count + 1) / np.maximum(area, 1)
+    cx = np.bincount(flat, xs.ravel(), minlength=count + 1) / np.maximum(area, 1)
+    score = np.bincount(flat, score_map.ravel(), minlength=count + 1) / np.maximum(area, 1)
+    out = []
+    for i, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        out.append(InstanceRecord(i, int(area[i]), (box[0].start, box[1].start, box[0].stop, box[1].stop),
+                                  (round(float(cy[i]), 2), round(float(cx[i]), 2)), round(float(score[i]), 4)))
+    return tuple(out)
+
+
+def decode_prediction(prediction, spec_grid: tuple[int, int], settings: DecodeSettings | None = None) -> Instances:
+    """Decodes a Segmenter Prediction, whose probabilities are already at the image's own size
+    (stitched first when tiled), once; min_area keeps its meaning on the model's grid."""
+    return decode(prediction.probabilities, settings, grid=spec_grid)
+
+
+# ---- COCO run-length encoding ----------------------------------------------------------------
+
+def rle_encode(mask: np.ndarray) -> dict:
+    """A binary mask as COCO compressed RLE ({'size': [h, w], 'counts': str}), as
+    pycocotools.mask.encode writes it: column-major runs starting with background."""
+    mask = np.asarray(mask, bool)
+    flat = mask.ravel(order="F")
+    if flat.size == 0:
+        return {"size": list(mask.shape), "counts": ""}
+    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    runs = np.diff(np.concatenate([[0], changes, [flat.size]])).tolist()
+    if flat[0]:
+        runs = [0] + runs
+    return {"size": list(mask.shape), "counts": _runs_to_string(runs)}
+
+
+def _runs_to_string(runs: list[int]) -> str:
+    """COCO's LEB128-like text form (maskApi.c rleToString): each run after the second is
+    stored as the difference from the run two before, 5 bits per character."""
+    chars = []
+    for i, run in enumerate(runs):
+        x = run - runs[i - 2] if i > 2 else run
+        more = True
+        while more:
+            c = x & 0x1F
+            x >>= 5
+            more = x != -1 if c & 0x10 else x != 0
+            chars.append(chr(c + 48 + (0x20 if more else 0)))
+    return "".join(chars)
+
+
+def rle_decode(rle: dict) -> np.ndarray:
+    """COCO RLE (compressed string or uncompressed list of counts) -> bool mask."""
+    height, width = rle["size"]
+    counts = rle["counts"]
+    runs = _string_to_runs(counts.decode() if isinstance(counts, bytes) else counts) \
+        if isinstance(counts, (str, bytes)) else list(counts)
+    if sum(runs) != height * width:
+        raise ValueError(f"RLE covers {sum(runs)} pixels, not {height}x{width}")
+    values = np.arange(len(runs)) % 2 == 1
+    return np.repeat(values, runs).reshape((height, width), order="F")
+
+
+def _string_to_runs(text: str) -> list[int]:
+    runs: list[int] = []
+    p = 0
+    while p < len(text):
+        x = k = 0
+        more = True
+        while more:
+            c = ord(text[p]) - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(runs) > 2:
+            x += runs[-2]
+        runs.append(x)
+    return runs
