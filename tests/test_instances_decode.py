@@ -99,3 +99,19 @@ def test_rle_round_trip_and_pycocotools_agreement():
     for mask in masks:
         theirs = coco.encode(np.asfortranarray(mask.astype(np.uint8)))
         assert rle_encode(mask)["counts"] == theirs["counts"].decode()
+
+
+def test_instance_modules_never_reach_tensorflow():
+    from conftest import run_python_without_tensorflow
+    from test_lean_import import _loaded_after
+
+    modules = ("edgeseg.deploy.instances, edgeseg.metrics_instance, edgeseg.data.instance_data, "
+               "edgeseg.data.coco_import, edgeseg.data.synthetic_instances")
+    assert _loaded_after(f"import {modules}") == []
+    code = ("import numpy as np\n"
+            "from edgeseg.data.instance_targets import instance_targets\n"
+            "from edgeseg.deploy.instances import decode\n"
+            "labels = np.zeros((16, 16), np.int32); labels[2:7, 2:7] = 4; labels[9:14, 3:12] = 8\n"
+            "print(len(decode(instance_targets(labels), None)))\n")
+    result = run_python_without_tensorflow(code)
+    assert result.returncode == 0 and result.stdout.strip() == "2", result.stderr[-2000:]
