@@ -8,8 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import (ARCH_CHOICES, NORMALIZE_CHOICES, PRESET_CHOICES, STRATEGY_CHOICES, CompressConfig, DataConfig,
-                     ModelConfig, TrainConfig)
+from .config import (ARCH_CHOICES, NORMALIZE_CHOICES, PRESET_CHOICES, STRATEGY_CHOICES, TASK_CHOICES, CompressConfig,
+                     DataConfig, ModelConfig, TrainConfig)
 from .cli_bench import add_bench_parsers
 from .cli_deploy import add_deploy_parsers
 from .errors import EdgesegError
@@ -29,13 +29,12 @@ def data_config(a: argparse.Namespace, **extra) -> DataConfig:
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
-    from .evaluate import format_scores
     from .train import train
 
     config = TrainConfig(
         model=ModelConfig(arch=a.arch, preset=a.preset, height=a.height, width=a.width, channels=a.channels,
                           classes=a.classes, base_filters=a.base_filters, depth=a.depth,
-                          batchnorm=a.batchnorm, dropout=a.dropout),
+                          batchnorm=a.batchnorm, dropout=a.dropout, task=a.task, boundary=a.boundary),
         data=data_config(a, augment=not a.no_augment, balance=a.balance),
         normalize=a.normalize, epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.lr,
         patience=a.patience, seed=a.seed, strategy=a.strategy)
@@ -45,8 +44,16 @@ def _cmd_train(a: argparse.Namespace) -> int:
               f"of {result.epochs_run})")
     else:
         print(f"trained as a worker (best epoch {result.best_epoch} of {result.epochs_run}); the chief writes the model")
-    print("validation " + format_scores(result.val_scores))
+    print("validation " + _format_any(result.val_scores))
     return 0
+
+
+def _format_any(scores: dict) -> str:
+    """Instance scores (PQ, F1, AJI) or semantic ones (Dice, IoU), whichever these are."""
+    from .evaluate import format_scores
+    from .metrics_instance import format_instance_scores
+
+    return format_instance_scores(scores) if "pq" in scores else format_scores(scores)
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -60,13 +67,20 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 def _cmd_eval(a: argparse.Namespace) -> int:
     from .data.dataset import load_splits
-    from .evaluate import evaluate_predictor, format_scores, keras_predictor
+    from .evaluate import evaluate_predictor, keras_predictor
     from .models.io import load_model
 
     model, spec = load_model(Path(a.model), a.normalize, a.unsafe, a.custom_objects)
-    _, val = load_splits(data_config(a), spec)
-    scores = evaluate_predictor(keras_predictor(model, a.batch_size), val, a.batch_size)
-    print(f"{a.model} on {a.data} (validation split): " + format_scores(scores))
+    if spec.task == "instance":  # stored in the model's spec: no flag needed
+        from .data.instance_data import load_instance_splits
+        from .evaluate_instance import evaluate_instances
+
+        _, val = load_instance_splits(data_config(a), spec)
+        scores = evaluate_instances(keras_predictor(model, a.batch_size), val, batch_size=a.batch_size)
+    else:
+        _, val = load_splits(data_config(a), spec)
+        scores = evaluate_predictor(keras_predictor(model, a.batch_size), val, a.batch_size)
+    print(f"{a.model} on {a.data} (validation split): " + _format_any(scores))
     return 0
 
 
@@ -114,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a U-Net or deeplab_lite on a directory or synthetic data")
     _data_args(t)
     t.add_argument("--arch", choices=ARCH_CHOICES, default="unet")
+    t.add_argument("--task", choices=TASK_CHOICES, default="semantic",
+                   help="instance: foreground + inner-distance head, objects decoded on the device")
+    t.add_argument("--boundary", action="store_true", help="instance task: add a boundary output channel")
     t.add_argument("--preset", default="small", help=f"one of {', '.join(PRESET_CHOICES)}")
     t.add_argument("--epochs", type=int, default=20)
     t.add_argument("--batch-size", type=int, default=16)

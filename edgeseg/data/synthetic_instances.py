@@ -31,7 +31,7 @@ def _place_objects(height: int, width: int, rng: np.random.Generator) -> np.ndar
     for _ in range(int(rng.integers(1, 4) * area_scale) + 1):
         cy, cx = rng.uniform(0.1, 0.9) * height, rng.uniform(0.1, 0.9) * width
         for _ in range(int(rng.integers(2, 5))):
-            ry, rx = rng.uniform(0.06, 0.12, size=2) * size
+            ry, rx = rng.uniform(0.07, 0.14, size=2) * size
             inside = _ellipse(yy, xx, cy, cx, ry, rx, rng.uniform(0, np.pi))
             before = labels.copy()
             labels[inside] = next_id
