@@ -81,3 +81,38 @@ def test_int8_instance_unet_maps_every_op_to_the_edge_tpu(tmp_path):
     assert read_spec(data)["task"] == "instance"
     out = LiteRTSession(path).run(images[:1])
     assert out.shape == (1, 32, 32, 3) and 0.0 <= out.min() and out.max() <= 1.0
+    _device_side_predicts_instances(path, tmp_path)
+
+
+def _device_side_predicts_instances(path, tmp_path):
+    """Segmenter decodes with the settings stored in the .tflite; predict writes 16-bit id
+    masks, per-instance records and overlays coloured by instance."""
+    from PIL import Image
+
+    from edgeseg.deploy.predict import predict_all
+    from edgeseg.deploy.segmenter import Segmenter
+
+    segmenter = Segmenter(path)
+    assert segmenter.spec.task == "instance" and segmenter.spec.decode is not None
+    pixels = (np.random.default_rng(0).random((48, 64)) * 255).astype(np.uint8)
+    for tile in (False, True):
+        prediction = segmenter.predict(pixels, tile=tile)
+        assert prediction.mask.shape == (48, 64) and prediction.probabilities.shape == (48, 64, 3)
+        assert prediction.instances is not None and len(prediction.instances) == prediction.mask.max()
+    Image.fromarray(pixels).save(tmp_path / "img.png")
+    assert predict_all(segmenter, [str(tmp_path / "img.png")], tmp_path / "pred", overlay=True) == 1
+    with Image.open(tmp_path / "pred" / "img_mask.png") as mask:
+        assert mask.mode.startswith("I;16") and mask.size == (64, 48)
+    records = json.loads((tmp_path / "pred" / "img_instances.json").read_text())
+    assert all({"id", "area", "box", "centroid", "score"} <= set(r) for r in records)
+    assert (tmp_path / "pred" / "img_overlay.png").is_file()
+
+
+def test_instance_colours_differ_between_neighbouring_ids():
+    from edgeseg.deploy.instances import instance_colours
+
+    colours = instance_colours(np.arange(12).reshape(3, 4))
+    assert colours.shape == (3, 4, 3) and colours.dtype == np.uint8
+    assert colours[0, 0].tolist() == [0, 0, 0]
+    flat = colours.reshape(-1, 3)[1:].astype(int)
+    assert all(np.abs(flat[i] - flat[i + 1]).sum() > 60 for i in range(len(flat) - 1))

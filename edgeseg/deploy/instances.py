@@ -262,6 +262,18 @@ def decode_prediction(prediction, spec_grid: tuple[int, int], settings: DecodeSe
     return decode(prediction.probabilities, settings, grid=spec_grid)
 
 
+def instance_colours(labels: np.ndarray) -> np.ndarray:
+    """H x W x 3 uint8: black background, each instance id its own bright colour (fixed per id,
+    spread by the golden ratio so neighbouring ids differ)."""
+    ids = np.arange(int(labels.max(initial=0)) + 1)
+    hue = (ids * 0.618033988749895) % 1.0
+    sector = hue[:, None] * 6.0 - np.array([0.0, 2.0, 4.0])  # r, g, b phases
+    rgb = np.clip(np.abs((sector % 6.0) - 3.0) - 1.0, 0.0, 1.0)  # HSV hue at full saturation
+    palette = (64 + 191 * rgb).astype(np.uint8)
+    palette[0] = 0
+    return palette[labels]
+
+
 # ---- COCO run-length encoding ----------------------------------------------------------------
 
 def rle_encode(mask: np.ndarray) -> dict:
