@@ -130,3 +130,18 @@ def test_coco_import_polygons_rle_and_crowd(tmp_path):
     with pytest.raises(DataError, match="cannot read"):
         import_coco(bad, images, tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_synth_cli_writes_16_bit_instance_masks(tmp_path):
+    from conftest import run_cli
+
+    result = run_cli("data", "synth", "--task", "instance", "--count", "3", "--size", "48", "--out", str(tmp_path / "d"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    masks = sorted((tmp_path / "d" / "masks").iterdir())
+    assert len(masks) == 3
+    with Image.open(masks[0]) as mask:
+        assert mask.mode.startswith("I;16")
+        labels = np.asarray(mask)
+    np.testing.assert_array_equal(labels, synth_instance_sample(48, 48, 0, seed=0)[1])
+    train, _ = load_instance_splits(DataConfig(source=str(tmp_path / "d"), val_fraction=0.34), PreprocessSpec(48, 48))
+    assert train.unit_sample(0)[1].max() >= 2

@@ -7,8 +7,10 @@ augment.py), and only then turned into targets, so distances match the augmented
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
 from ..config import DataConfig, PreprocessSpec
@@ -85,3 +87,15 @@ def load_instance_splits(config: DataConfig, spec: PreprocessSpec, boundary: boo
     """(train, val) as load_splits makes them, read as instances."""
     train, val = (InstanceData(s.samples, spec, s.synthetic_seed, boundary) for s in load_splits(config, spec))
     return train, val
+
+
+def write_instance_dataset(data: InstanceData, out_dir: Path) -> int:
+    """Writes DIR/images/*.png and DIR/masks/*.png (16-bit instance ids, 0 = background)."""
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    (out_dir / "masks").mkdir(parents=True, exist_ok=True)
+    for i in range(len(data)):
+        unit, labels = data.unit_sample(i)
+        pixels = (unit * 255).round().astype(np.uint8)
+        Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(out_dir / "images" / f"{i:05d}.png")
+        Image.fromarray(labels.astype(np.uint16)).save(out_dir / "masks" / f"{i:05d}.png")
+    return len(data)
