@@ -84,6 +84,14 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import_coco(a: argparse.Namespace) -> int:
+    from .data.coco_import import import_coco
+
+    n = import_coco(Path(a.annotations), Path(a.images), Path(a.out), force=a.force)
+    print(f"wrote {n} images and 16-bit instance masks to {a.out}")
+    return 0
+
+
 def _cmd_synth(a: argparse.Namespace) -> int:
     from .config import PreprocessSpec
     from .data.dataset import Sample, SegmentationData, write_dataset
@@ -175,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=_cmd_synth)
+    ic = dsub.add_parser("import-coco", help="COCO instance annotations -> images/ + 16-bit instance masks/")
+    ic.add_argument("annotations", help="COCO JSON (polygons or RLE; iscrowd regions are ignored)")
+    ic.add_argument("images", help="the directory holding the images it lists")
+    ic.add_argument("--out", required=True)
+    ic.add_argument("--force", action="store_true")
+    ic.set_defaults(func=_cmd_import_coco)
 
     c = sub.add_parser("compress", help="prune, quantize, export and verify a model")
     c.add_argument("model", help="a .keras (Keras 2 or 3) or .h5 file")

@@ -132,6 +132,17 @@ def test_coco_import_polygons_rle_and_crowd(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_import_coco_cli(tmp_path):
+    from conftest import last_error_line, run_cli
+
+    path, images = _coco(tmp_path, [{"id": 1, "image_id": 7, "category_id": 1, "iscrowd": 0,
+                                     "segmentation": [[1, 1, 5, 1, 5, 4, 1, 4]]}])
+    done = run_cli("data", "import-coco", str(path), str(images), "--out", str(tmp_path / "d"))
+    assert done.returncode == 0 and "wrote 1 images" in done.stdout, done.stderr[-2000:]
+    again = run_cli("data", "import-coco", str(path), str(images), "--out", str(tmp_path / "d"))
+    assert again.returncode == 2 and "--force" in last_error_line(again)
+
+
 def test_synth_cli_writes_16_bit_instance_masks(tmp_path):
     from conftest import run_cli
 
