@@ -12,7 +12,7 @@ from edgeseg.data.augment import augment
 from edgeseg.data.instance_data import InstanceData, LooksSemanticWarning, instance_labels, load_instance_splits
 from edgeseg.data.instance_targets import boundaries, inner_distance, instance_targets
 from edgeseg.data.synthetic_instances import synth_instance_sample
-from edgeseg.deploy.instances import rle_encode
+from edgeseg.deploy.rle import rle_encode
 from edgeseg.errors import DataError, OutputExistsError, UsageError
 
 

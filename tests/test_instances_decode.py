@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from edgeseg.data.instance_targets import instance_targets
-from edgeseg.deploy.instances import (DecodeSettings, decode, rle_decode, rle_encode)
+from edgeseg.deploy.instances import DecodeSettings, decode
+from edgeseg.deploy.rle import rle_decode, rle_encode
 from edgeseg.errors import UsageError
 from edgeseg.metrics_instance import image_counts, scores
 
@@ -105,7 +106,7 @@ def test_instance_modules_never_reach_tensorflow():
     from conftest import run_python_without_tensorflow
     from test_lean_import import _loaded_after
 
-    modules = ("edgeseg.deploy.instances, edgeseg.metrics_instance, edgeseg.data.instance_data, "
+    modules = ("edgeseg.deploy.instances, edgeseg.deploy.rle, edgeseg.metrics_instance, edgeseg.data.instance_data, "
                "edgeseg.data.coco_import, edgeseg.data.synthetic_instances")
     assert _loaded_after(f"import {modules}") == []
     code = ("import numpy as np\n"
