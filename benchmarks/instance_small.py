@@ -18,11 +18,10 @@ from pathlib import Path
 
 from edgeseg.config import DataConfig, ModelConfig, TrainConfig
 from edgeseg.data.instance_data import load_instance_splits
-from edgeseg.deploy.instances import DecodeSettings, decode
+from edgeseg.deploy.instances import DecodeSettings
 from edgeseg.evaluate import keras_predictor
-from edgeseg.evaluate_instance import predict_all, score_outputs
+from edgeseg.evaluate_instance import instance_agreement, predict_all, score_outputs
 from edgeseg.export.tflite import calibrate, quantize_calibrated
-from edgeseg.metrics_instance import InstanceScoreAccumulator
 from edgeseg.models.io import load_model
 from edgeseg.runtimes.litert import LiteRTSession
 from edgeseg.tflite_model import finalize
@@ -55,10 +54,7 @@ def main() -> None:
     int8_out, _ = predict_all(LiteRTSession(int8_path, threads=2).run, val_data)
     float_scores = score_outputs(float_out, truths, settings)
     int8_scores = score_outputs(int8_out, truths, settings)
-    agreement = InstanceScoreAccumulator()
-    for f, q in zip(float_out, int8_out):
-        agreement.update(decode(q, settings).labels, decode(f, settings).labels)
-    agree = agreement.result()
+    agree = instance_agreement(float_out, int8_out, settings)
     summary = {"train_seconds": round(train_s, 1), "settings": settings.to_dict(), "float": float_scores,
                "int8": int8_scores, "int8_vs_float_instances": agree}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -76,3 +76,12 @@ def tune_decoding(outputs: list[np.ndarray], truths: list[np.ndarray], base: Dec
         if best is None or key > best:
             best, chosen, chosen_scores = key, settings, scores
     return TuningResult(chosen, chosen_scores, table)
+
+
+def instance_agreement(reference: list[np.ndarray], outputs: list[np.ndarray], settings: DecodeSettings) -> dict:
+    """How well an artifact's instances match the float model's on the same images: instance
+    scores with the float model's decoded objects as the truth (PQ 1 = the same objects)."""
+    scores = InstanceScoreAccumulator()
+    for ref, out in zip(reference, outputs):
+        scores.update(decode(out, settings).labels, decode(ref, settings).labels)
+    return scores.result()

@@ -47,3 +47,15 @@ def test_train_and_eval_instance_model(tmp_path):
     refused = run_cli("train", "--task", "instance", "--preset", "tiny", "--strategy", "mirrored",
                       "--out", str(tmp_path / "x.keras"))
     assert refused.returncode == 2 and "leave --strategy out" in refused.stderr
+
+
+def test_agreement_with_the_float_model():
+    from edgeseg.evaluate_instance import instance_agreement
+
+    labels = synth_instance_sample(48, 48, 1, seed=2)[1]
+    ref = instance_targets(labels)
+    same = instance_agreement([ref], [ref.copy()], DecodeSettings())
+    assert same["pq"] == 1.0 and same["count_mae"] == 0.0
+    merged = ref.copy()
+    merged[..., 1] = 0.2  # no seeds: touching objects merge
+    assert instance_agreement([ref], [merged], DecodeSettings())["pq"] < 0.9
