@@ -28,6 +28,38 @@ from edgeseg.tflite_model import finalize
 from edgeseg.train import train
 
 
+def train_and_compare(out: Path, data: DataConfig, preset: str, epochs: int, boundary: bool,
+                      calibration: int = 64, learning_rate: float = 3e-3, patience: int = 5) -> dict:
+    """Trains an instance U-Net, converts it to int8 and scores both; writes OUT/summary.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    config = TrainConfig(model=ModelConfig(preset=preset, task="instance", boundary=boundary), data=data,
+                         epochs=epochs, batch_size=16, learning_rate=learning_rate, patience=patience, verbose=2)
+    start = time.perf_counter()
+    train(config, out / "instance.keras", force=True)
+    train_s = time.perf_counter() - start
+    model, spec = load_model(out / "instance.keras")
+    settings = DecodeSettings.from_dict(spec.decode)
+    train_data, val_data = load_instance_splits(data, spec, boundary=boundary)
+    int8_path = out / "model_int8.tflite"
+    calibration_images = train_data.batch(range(min(calibration, len(train_data))))[0]
+    int8_path.write_bytes(finalize(quantize_calibrated(calibrate(model, calibration_images)), spec.to_dict()))
+    float_out, truths = predict_all(keras_predictor(model), val_data)
+    int8_out, _ = predict_all(LiteRTSession(int8_path, threads=2).run, val_data)
+    float_scores = score_outputs(float_out, truths, settings)
+    int8_scores = score_outputs(int8_out, truths, settings)
+    agree = instance_agreement(float_out, int8_out, settings)
+    summary = {"train_seconds": round(train_s, 1), "train_images": len(train_data), "settings": settings.to_dict(),
+               "float": float_scores, "int8": int8_scores, "int8_vs_float_instances": agree}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    for name, s in (("float (Keras)", float_scores), ("int8 (LiteRT)", int8_scores)):
+        print(f"{name:<14} PQ {s['pq']:.4f}  F1@0.5 {s['f1']:.4f}  AJI {s['aji']:.4f}  "
+              f"count error {s['count_mae']:.2f}/image  ({s['true_objects']} objects, {s['images']} images)")
+    print(f"int8 - float: PQ {int8_scores['pq'] - float_scores['pq']:+.4f}  F1 {int8_scores['f1'] - float_scores['f1']:+.4f}"
+          f"   int8 instances against float ones: PQ {agree['pq']:.4f} F1 {agree['f1']:.4f}")
+    print(f"trained in {train_s:.0f} s; decode settings {settings.to_dict()}")
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=".edgeseg/instance_small")
@@ -36,34 +68,8 @@ def main() -> None:
     parser.add_argument("--val", type=int, default=64)
     parser.add_argument("--boundary", action="store_true")
     args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    data = DataConfig(synthetic_train=args.train, synthetic_val=args.val)
-    config = TrainConfig(model=ModelConfig(preset="small", task="instance", boundary=args.boundary), data=data,
-                         epochs=args.epochs, batch_size=16, patience=5, verbose=2)
-    start = time.perf_counter()
-    train(config, out / "instance_small.keras", force=True)
-    train_s = time.perf_counter() - start
-    model, spec = load_model(out / "instance_small.keras")
-    settings = DecodeSettings.from_dict(spec.decode)
-    train_data, val_data = load_instance_splits(data, spec, boundary=args.boundary)
-    int8_path = out / "model_int8.tflite"
-    int8_path.write_bytes(finalize(quantize_calibrated(calibrate(model, train_data.batch(range(64))[0])),
-                                   spec.to_dict()))
-    float_out, truths = predict_all(keras_predictor(model), val_data)
-    int8_out, _ = predict_all(LiteRTSession(int8_path, threads=2).run, val_data)
-    float_scores = score_outputs(float_out, truths, settings)
-    int8_scores = score_outputs(int8_out, truths, settings)
-    agree = instance_agreement(float_out, int8_out, settings)
-    summary = {"train_seconds": round(train_s, 1), "settings": settings.to_dict(), "float": float_scores,
-               "int8": int8_scores, "int8_vs_float_instances": agree}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    for name, s in (("float (Keras)", float_scores), ("int8 (LiteRT)", int8_scores)):
-        print(f"{name:<14} PQ {s['pq']:.4f}  F1@0.5 {s['f1']:.4f}  AJI {s['aji']:.4f}  "
-              f"count error {s['count_mae']:.2f}/image  ({s['true_objects']} objects, {s['images']} images)")
-    print(f"int8 - float: PQ {int8_scores['pq'] - float_scores['pq']:+.4f}  F1 {int8_scores['f1'] - float_scores['f1']:+.4f}"
-          f"   int8 instances against float ones: PQ {agree['pq']:.4f} F1 {agree['f1']:.4f}")
-    print(f"trained in {train_s:.0f} s; decode settings {settings.to_dict()}")
+    train_and_compare(Path(args.out), DataConfig(synthetic_train=args.train, synthetic_val=args.val), "small",
+                      args.epochs, args.boundary)
 
 
 if __name__ == "__main__":

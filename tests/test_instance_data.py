@@ -72,6 +72,11 @@ def test_mask_checks():
     with pytest.warns(LooksSemanticWarning, match="looks semantic"):
         labels = instance_labels(semantic, "s.png")
     assert sorted(np.unique(labels)) == [0, 1, 2]  # its two regions become two objects
+    single = np.zeros((6, 6), np.uint16)
+    single[1:4, 1:4] = 7
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one object alone in its image is not 'semantic'
+        assert sorted(np.unique(instance_labels(single, "one.png"))) == [0, 7]
     full = (np.arange(256, dtype=np.uint16).reshape(16, 16)).astype(np.uint8)
     with pytest.raises(DataError, match="ids have run out"):
         instance_labels(full, "full.png")

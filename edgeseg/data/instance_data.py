@@ -28,8 +28,9 @@ class LooksSemanticWarning(UserWarning):
 
 
 def instance_labels(raw: np.ndarray, name: str) -> np.ndarray:
-    """A decoded mask file -> int32 instance ids, checked. Two-valued masks warn and have their
-    connected components numbered; 8-bit masks that use every id are refused (ids ran out)."""
+    """A decoded mask file -> int32 instance ids, checked. A two-valued mask whose foreground is
+    several separate regions looks semantic: it warns and its regions are numbered. 8-bit masks
+    that use every id are refused (ids ran out)."""
     arr = np.asarray(raw)
     if arr.ndim == 3:
         if not all(np.array_equal(arr[..., 0], arr[..., c]) for c in range(1, arr.shape[-1])):
@@ -45,9 +46,11 @@ def instance_labels(raw: np.ndarray, name: str) -> np.ndarray:
         raise DataError(f"{name}: an 8-bit mask using all {EIGHT_BIT_IDS} ids; ids have run out (objects would "
                         "share ids): save instance masks as 16-bit PNG or TIFF")
     if ids.size == 1:
-        warnings.warn(f"{name} looks semantic (two values): each connected region is taken as one object",
-                      LooksSemanticWarning, stacklevel=2)
-        return ndimage.label(arr != 0)[0].astype(np.int32)
+        regions, count = ndimage.label(arr != 0)
+        if count > 1:  # one object per image is fine; several regions sharing an id are not objects
+            warnings.warn(f"{name} looks semantic (two values, {count} separate regions): each connected "
+                          "region is taken as one object", LooksSemanticWarning, stacklevel=2)
+            return regions.astype(np.int32)
     return arr.astype(np.int32)
 
 
