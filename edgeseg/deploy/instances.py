@@ -12,7 +12,7 @@ a boundary probability. Decoding turns them into one label map and per-instance 
    reaches by steepest ascent on the distance map, or the nearest seed pixel;
 4. instances smaller than settings.min_area are removed and ids renumbered 1..N.
 
-Tiled inference stitches probabilities first and decodes once (see decode_prediction).
+Segmenter.predict decodes instance models once, after tiled probabilities are stitched.
 """
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ from ..errors import UsageError
 from .rle import rle_encode
 
 CHANNEL_NAMES = ("foreground", "distance", "boundary")
+# Foreground regions are 8-connected, as the 8-neighbour ascent walks: a region touching
+# another only at a corner is one region, so every walk stays inside its own region.
+EIGHT_CONNECTED = np.ones((3, 3), bool)
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ def find_seeds(probs: np.ndarray, foreground: np.ndarray, settings: DecodeSettin
     keep = sizes >= settings.min_seed_area
     keep[0] = False
     seeds = _renumber(seeds, keep)
-    regions, region_count = ndimage.label(foreground)
+    regions, region_count = ndimage.label(foreground, EIGHT_CONNECTED)
     seeded = np.zeros(region_count + 1, bool)
     seeded[regions[seeds > 0]] = True
     unseeded = ~seeded
@@ -182,7 +185,7 @@ def assign_watershed(seeds: np.ndarray, foreground: np.ndarray, distance: np.nda
 def assign_nearest(seeds: np.ndarray, foreground: np.ndarray, distance: np.ndarray) -> np.ndarray:
     """Each foreground pixel takes the id of the nearest seed pixel of its own region. Regions
     with one seed (most of them) cost one lookup; only regions with several run a distance transform."""
-    regions, count = ndimage.label(foreground)
+    regions, count = ndimage.label(foreground, EIGHT_CONNECTED)
     inside = seeds > 0
     pairs = np.unique(np.stack([regions[inside], seeds[inside]]), axis=1)
     seeds_per_region = np.bincount(pairs[0], minlength=count + 1)
@@ -255,12 +258,6 @@ def records(labels: np.ndarray, score_map: np.ndarray) -> tuple[InstanceRecord, 
         out.append(InstanceRecord(i, int(area[i]), (box[0].start, box[1].start, box[0].stop, box[1].stop),
                                   (round(float(cy[i]), 2), round(float(cx[i]), 2)), round(float(score[i]), 4)))
     return tuple(out)
-
-
-def decode_prediction(prediction, spec_grid: tuple[int, int], settings: DecodeSettings | None = None) -> Instances:
-    """Decodes a Segmenter Prediction, whose probabilities are already at the image's own size
-    (stitched first when tiled), once; min_area keeps its meaning on the model's grid."""
-    return decode(prediction.probabilities, settings, grid=spec_grid)
 
 
 def instance_colours(labels: np.ndarray) -> np.ndarray:
