@@ -44,9 +44,19 @@ def test_train_and_eval_instance_model(tmp_path):
     evaluated = run_cli("eval", str(out), "--synthetic-val", "8")  # the task comes from the spec
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert "PQ" in evaluated.stdout and "F1@0.5" in evaluated.stdout
-    refused = run_cli("train", "--task", "instance", "--preset", "tiny", "--strategy", "mirrored",
-                      "--out", str(tmp_path / "x.keras"))
-    assert refused.returncode == 2 and "leave --strategy out" in refused.stderr
+
+
+def test_instance_training_refuses_what_it_does_not_support(tmp_path):
+    from edgeseg.config import DataConfig, ModelConfig, TrainConfig
+    from edgeseg.errors import UsageError
+    from edgeseg.train import train
+
+    model = ModelConfig(preset="tiny", task="instance")
+    with pytest.raises(UsageError, match="leave --strategy out"):
+        train(TrainConfig(model=model, strategy="mirrored"), tmp_path / "x.keras")
+    with pytest.raises(UsageError, match="--balance"):
+        train(TrainConfig(model=model, data=DataConfig(balance="weight")), tmp_path / "x.keras")
+    assert not (tmp_path / "x.keras").exists()
 
 
 def test_agreement_with_the_float_model():
