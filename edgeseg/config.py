@@ -15,6 +15,9 @@ ARCH_CHOICES: tuple[str, ...] = ("unet", "deeplab_lite")
 PRESET_CHOICES: tuple[str, ...] = ("seed", "small", "tiny")
 STRATEGY_CHOICES: tuple[str, ...] = ("none", "mirrored", "multiworker")
 FORMAT_CHOICES: tuple[str, ...] = ("tflite", "onnx")
+# "instance": one output tensor of sigmoid channels (foreground, inner distance[, boundary]),
+# decoded into objects on the device (edgeseg.deploy.instances).
+TASK_CHOICES: tuple[str, ...] = ("semantic", "instance")
 # Where exported .tflite (metadata) and .onnx (metadata_props) files carry their PreprocessSpec.
 SPEC_METADATA_KEY = "edgeseg.spec"
 LIMITS_EPOCHS = 100_000
@@ -30,6 +33,9 @@ class PreprocessSpec:
     normalize: Normalize = "0-1"
     threshold: float = 0.5
     classes: int = 1
+    task: str = "semantic"
+    instance_channels: int = 0  # instance models: 2 (foreground, distance) or 3 (+ boundary)
+    decode: dict | None = None  # instance models: DecodeSettings.to_dict(), tuned on validation data
 
     def __post_init__(self) -> None:
         if self.normalize not in NORMALIZE_CHOICES:
@@ -40,6 +46,10 @@ class PreprocessSpec:
             raise UsageError("classes must be >= 1")
         finite("--classes", self.classes)  # masks are 8-bit: more classes would wrap silently
         finite("threshold", self.threshold, 0.0, 1.0)
+        if self.task not in TASK_CHOICES:
+            raise UsageError(f"task must be one of {', '.join(TASK_CHOICES)}, got {self.task!r}")
+        if self.task == "instance" and self.instance_channels not in (2, 3):
+            raise UsageError(f"an instance model has 2 or 3 output channels, not {self.instance_channels}")
 
     @property
     def labels(self) -> int:
@@ -74,8 +84,12 @@ class ModelConfig:
     depth: int | None = None
     batchnorm: bool | None = None
     dropout: float | None = None
+    task: str = "semantic"
+    boundary: bool = False  # instance task: a third, boundary output channel
 
     def __post_init__(self) -> None:
+        if self.task not in TASK_CHOICES:
+            raise UsageError(f"unknown task {self.task!r}; choose one of {', '.join(TASK_CHOICES)}")
         if self.arch not in ARCH_CHOICES:
             raise UsageError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCH_CHOICES)}")
         if self.preset not in PRESET_CHOICES:

@@ -8,8 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..config import (ARCH_CHOICES, NORMALIZE_CHOICES, PRESET_CHOICES, STRATEGY_CHOICES, CompressConfig, DataConfig,
-                     ModelConfig, TrainConfig)
+from ..config import (ARCH_CHOICES, NORMALIZE_CHOICES, PRESET_CHOICES, STRATEGY_CHOICES, TASK_CHOICES, CompressConfig,
+                      DataConfig, ModelConfig, TrainConfig)
 from .bench import add_bench_parsers
 from .deploy import add_deploy_parsers
 from ..errors import EdgesegError
@@ -18,13 +18,12 @@ from .support import OneLineParser, interrupted_exit, join_dash_values, sigterm_
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
-    from ..evaluate import format_scores
     from ..training import train
 
     config = TrainConfig(
         model=ModelConfig(arch=a.arch, preset=a.preset, height=a.height, width=a.width, channels=a.channels,
                           classes=a.classes, base_filters=a.base_filters, depth=a.depth,
-                          batchnorm=a.batchnorm, dropout=a.dropout),
+                          batchnorm=a.batchnorm, dropout=a.dropout, task=a.task, boundary=a.boundary),
         data=data_config(a, augment=not a.no_augment, balance=a.balance),
         normalize=a.normalize, epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.lr,
         patience=a.patience, seed=a.seed, strategy=a.strategy)
@@ -34,8 +33,16 @@ def _cmd_train(a: argparse.Namespace) -> int:
               f"of {result.epochs_run})")
     else:
         print(f"trained as a worker (best epoch {result.best_epoch} of {result.epochs_run}); the chief writes the model")
-    print("validation " + format_scores(result.val_scores))
+    print("validation " + _format_any(result.val_scores))
     return 0
+
+
+def _format_any(scores: dict) -> str:
+    """Instance scores (PQ, F1, AJI) or semantic ones (Dice, IoU), whichever these are."""
+    from ..evaluate import format_scores
+    from ..metrics.instance import format_instance_scores
+
+    return format_instance_scores(scores) if "pq" in scores else format_scores(scores)
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -49,7 +56,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 def _cmd_eval(a: argparse.Namespace) -> int:
     from ..data.dataset import load_splits
-    from ..evaluate import evaluate_predictor, format_scores, keras_predictor
+    from ..evaluate import evaluate_predictor, keras_predictor
     from ..models.io import load_model
 
     from ..safety import finite
@@ -57,9 +64,24 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     finite("--batch-size", a.batch_size, 1)
     data = data_config(a)  # checked before the model loads
     model, spec = load_model(Path(a.model), a.normalize, a.unsafe, a.custom_objects)
-    _, val = load_splits(data, spec)
-    scores = evaluate_predictor(keras_predictor(model, a.batch_size), val, a.batch_size)
-    print(f"{a.model} on {a.data} (validation split): " + format_scores(scores))
+    if spec.task == "instance":  # stored in the model's spec: no flag needed
+        from ..data.instance_data import load_instance_splits
+        from ..evaluate_instance import evaluate_instances
+
+        _, val = load_instance_splits(data, spec)
+        scores = evaluate_instances(keras_predictor(model, a.batch_size), val, batch_size=a.batch_size)
+    else:
+        _, val = load_splits(data, spec)
+        scores = evaluate_predictor(keras_predictor(model, a.batch_size), val, a.batch_size)
+    print(f"{a.model} on {a.data} (validation split): " + _format_any(scores))
+    return 0
+
+
+def _cmd_import_coco(a: argparse.Namespace) -> int:
+    from ..data.coco_import import import_coco
+
+    n = import_coco(Path(a.annotations), Path(a.images), Path(a.out), force=a.force)
+    print(f"wrote {n} images and 16-bit instance masks to {a.out}")
     return 0
 
 
@@ -77,6 +99,10 @@ def _cmd_synth(a: argparse.Namespace) -> int:
     finite("--count", a.count)
     spec = PreprocessSpec(a.size, a.size, a.channels, classes=a.classes)
     data = SegmentationData([Sample(None, None, i) for i in range(a.count)], spec, a.seed)
+    if a.task == "instance":  # touching objects, masks as 16-bit instance ids
+        from ..data.instance_data import InstanceData, write_instance_dataset
+
+        data, write_dataset = InstanceData(data.samples, spec, a.seed), write_instance_dataset
     with atomic_output_dir(Path(a.out), a.force) as tmp:
         n = write_dataset(data, tmp)
     print(f"wrote {n} synthetic image/mask pairs to {a.out}")
@@ -117,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a U-Net or deeplab_lite on a directory or synthetic data")
     data_args(t)
     t.add_argument("--arch", choices=ARCH_CHOICES, default="unet")
+    t.add_argument("--task", choices=TASK_CHOICES, default="semantic",
+                   help="instance: foreground + inner-distance head, objects decoded on the device")
+    t.add_argument("--boundary", action="store_true", help="instance task: add a boundary output channel")
     t.add_argument("--preset", default="small", help=f"one of {', '.join(PRESET_CHOICES)}")
     t.add_argument("--epochs", type=int, default=20)
     t.add_argument("--batch-size", type=int, default=16)
@@ -153,9 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--size", type=int, default=128)
     s.add_argument("--channels", type=int, choices=(1, 3), default=1)
     s.add_argument("--classes", type=int, default=1)
+    s.add_argument("--task", choices=TASK_CHOICES, default="semantic", help="instance: 16-bit instance-id masks")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=_cmd_synth)
+    ic = dsub.add_parser("import-coco", help="COCO instance annotations -> images/ + 16-bit instance masks/")
+    ic.add_argument("annotations", help="COCO JSON (polygons or RLE; iscrowd regions are ignored)")
+    ic.add_argument("images", help="the directory holding the images it lists")
+    ic.add_argument("--out", required=True)
+    ic.add_argument("--force", action="store_true")
+    ic.set_defaults(func=_cmd_import_coco)
 
     c = sub.add_parser("compress", help="prune, quantize, export and verify a model")
     c.add_argument("model", help="a .keras (Keras 2 or 3) or .h5 file")

@@ -2,6 +2,7 @@
 --overlay, original | mask | overlay figures) out, at each image's own size."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -69,6 +70,8 @@ def _cv2():
 
 
 def mask_image(prediction: Prediction, classes: int) -> Image.Image:
+    if prediction.instances is not None:  # instance ids: a 16-bit PNG, 0 = background
+        return Image.fromarray(np.minimum(prediction.mask, 65535).astype(np.uint16))
     mask = prediction.mask.astype(np.uint8)
     return Image.fromarray(mask * 255 if classes == 1 else mask)
 
@@ -77,7 +80,12 @@ def overlay_figure(pixels: np.ndarray, prediction: Prediction) -> Image.Image:
     """original | mask | overlay, side by side, as in the seed notebook's figures."""
     unit = to_unit_float(pixels)
     rgb = (np.repeat(unit[..., :1], 3, -1) if unit.shape[-1] == 1 else unit[..., :3]) * 255
-    colors = PALETTE[np.minimum(prediction.mask, len(PALETTE) - 1)].astype(np.float32)
+    if prediction.instances is not None:
+        from .instances import instance_colours
+
+        colors = instance_colours(prediction.mask).astype(np.float32)
+    else:
+        colors = PALETTE[np.minimum(prediction.mask, len(PALETTE) - 1)].astype(np.float32)
     blend = np.where(prediction.mask[..., None] > 0, 0.55 * rgb + 0.45 * colors, rgb)
     return Image.fromarray(np.concatenate([rgb, colors, blend], axis=1).round().astype(np.uint8))
 
@@ -129,6 +137,8 @@ def predict_all(segmenter: Segmenter, inputs: list[str], out: Path, overlay: boo
 
     def save(pixels, prediction, directory: Path, stem: str) -> None:
         mask_image(prediction, classes).save(directory / f"{stem}_mask.png")
+        if prediction.instances is not None:  # per-instance records: id, area, box, centroid, score
+            (directory / f"{stem}_instances.json").write_text(json.dumps(prediction.instances.to_dicts()))
         if overlay:
             overlay_figure(pixels, prediction).save(directory / f"{stem}_overlay.png")
 

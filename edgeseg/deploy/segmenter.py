@@ -21,7 +21,8 @@ TILE_OVERLAP = 0.25
 @dataclass(frozen=True)
 class Prediction:
     probabilities: np.ndarray  # H x W x C float32, at the input image's size
-    mask: np.ndarray  # H x W int32 labels: 0 background, 1.. classes
+    mask: np.ndarray  # H x W int32 labels: 0 background, 1.. classes (instance models: 1.. objects)
+    instances: object | None = None  # instance models: deploy.instances.Instances (ids, boxes, ...)
 
 
 def open_session(path: Path, fmt: str, threads: int | None):
@@ -104,6 +105,11 @@ class Segmenter:
         else:
             model_input = normalize(resize_image(unit, spec.height, spec.width), spec.normalize)
             probs = resize_image(self._run(model_input[None])[0], height, width)
+        if spec.task == "instance":  # decoded once, after tiles are stitched, with the stored settings
+            from .instances import DecodeSettings, decode
+
+            found = decode(probs, DecodeSettings.from_dict(spec.decode), grid=(spec.height, spec.width))
+            return Prediction(probs, found.labels, found)
         return Prediction(probs, probabilities_to_labels(probs, spec.threshold))
 
     def _tiled(self, image: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ def _conv_bn_relu(x, filters: int, kernel: int, name: str, strides: int = 1, dil
 
 
 def build_deeplab_lite(height: int, width: int, channels: int, classes: int, base_filters: int,
-                       depth: int, batchnorm: bool, dropout: float):
+                       depth: int, batchnorm: bool, dropout: float, task: str = "semantic"):
     layers = keras().layers
     stride = 2**depth
     if height % stride or width % stride:
@@ -46,4 +46,4 @@ def build_deeplab_lite(height: int, width: int, channels: int, classes: int, bas
     x = layers.Concatenate(name="decoder_concat")([x, skip])
     x = _conv_bn_relu(x, aspp_filters, 3, "decoder")
     x = layers.UpSampling2D(2, interpolation="bilinear", name="decoder_up2")(x)
-    return keras().Model(inputs, output_layer(x, classes), name="deeplab_lite")
+    return keras().Model(inputs, output_layer(x, classes, task), name="deeplab_lite")

@@ -48,10 +48,24 @@ def build_model(config: ModelConfig):
     from .unet import build_unet
 
     builders = {"unet": build_unet, "deeplab_lite": build_deeplab_lite}
-    return builders[config.arch](**resolve(config))
+    args = resolve(config)
+    if config.task == "instance":
+        args["classes"] = instance_channels(config)
+    return builders[config.arch](**args, task=config.task)
+
+
+def instance_channels(config: ModelConfig) -> int:
+    """Foreground and inner distance, plus a boundary channel when asked for."""
+    return 3 if config.boundary else 2
 
 
 def spec_for(config: ModelConfig, normalize: str = "0-1") -> PreprocessSpec:
     args = resolve(config)
+    if config.task == "instance":
+        from ..deploy.instances import DecodeSettings
+
+        return PreprocessSpec(height=args["height"], width=args["width"], channels=args["channels"],
+                              normalize=normalize, classes=1, task="instance",
+                              instance_channels=instance_channels(config), decode=DecodeSettings().to_dict())
     return PreprocessSpec(height=args["height"], width=args["width"], channels=args["channels"],
                           normalize=normalize, classes=args["classes"])

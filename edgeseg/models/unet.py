@@ -19,13 +19,15 @@ def conv_block(x, filters: int, name: str, batchnorm: bool, kernel: int = 3, dil
     return x
 
 
-def output_layer(x, classes: int):
-    return keras().layers.Conv2D(classes, 1, activation="sigmoid" if classes == 1 else "softmax",
-                                 name="output")(x)
+def output_layer(x, classes: int, task: str = "semantic"):
+    """Semantic: sigmoid for one class, softmax for several. Instance: `classes` independent
+    sigmoid channels (foreground, distance[, boundary]), all in [0, 1] so one int8 scale fits."""
+    sigmoid = classes == 1 or task == "instance"
+    return keras().layers.Conv2D(classes, 1, activation="sigmoid" if sigmoid else "softmax", name="output")(x)
 
 
 def build_unet(height: int, width: int, channels: int, classes: int, base_filters: int, depth: int,
-               batchnorm: bool, dropout: float):
+               batchnorm: bool, dropout: float, task: str = "semantic"):
     layers = keras().layers
     if height % 2**depth or width % 2**depth:
         raise UsageError(f"U-Net of depth {depth} needs height and width divisible by {2**depth}, "
@@ -45,4 +47,4 @@ def build_unet(height: int, width: int, channels: int, classes: int, base_filter
         x = layers.Conv2D(base_filters * 2**level, 2, padding="same", activation="relu", name=f"{name}_upconv")(x)
         x = layers.Concatenate(name=f"{name}_concat")([skips[level], x])
         x = conv_block(x, base_filters * 2**level, name, batchnorm)
-    return keras().Model(inputs, output_layer(x, classes), name="unet")
+    return keras().Model(inputs, output_layer(x, classes, task), name="unet")

@@ -22,14 +22,18 @@ from ..safety import check_writable, claim_output, refuse_overlap
 from ..staging import staged_model
 
 
+SCORE_NAMES = {"dice": "Dice", "iou": "IoU", "pq": "PQ", "f1": "F1@0.5"}
+
+
 def auto_verbose(verbose: int) -> int:
     """Keras' live progress bar on a terminal, one line per epoch in logs and CI."""
     return verbose if verbose != 1 or sys.stdout.isatty() else 2
 
 
 def batch_sequence(data: SegmentationData, batch_size: int, augment: bool, seed: int,
-                   oversample: bool = False):
-    """A tf_keras Sequence that decodes one batch at a time (bounded memory)."""
+                   oversample: bool = False, targets=None):
+    """A tf_keras Sequence that decodes one batch at a time (bounded memory). `targets` turns a
+    batch of (augmented) label maps into training targets; default: the labels as one channel."""
 
     class _Batches(keras().utils.Sequence):
         def __init__(self):
@@ -57,7 +61,7 @@ def batch_sequence(data: SegmentationData, batch_size: int, augment: bool, seed:
             idx = self.order[i * batch_size:(i + 1) * batch_size]
             rng = np.random.default_rng([seed, self.epoch, i]) if augment else None
             images, labels = data.batch(idx, rng)
-            return images, labels[..., None].astype(np.float32)
+            return images, (targets(labels) if targets else labels[..., None].astype(np.float32))
 
         def on_epoch_end(self):
             self.epoch += 1
@@ -91,10 +95,14 @@ def foreground_weight(data: SegmentationData, sample: int = 64) -> float:
 
 
 def _validation_callback(val: SegmentationData, batch_size: int, spec: PreprocessSpec, out: Path,
-                         patience: int, verbose: int, local=None, writes: bool = True):
+                         patience: int, verbose: int, local=None, writes: bool = True, evaluate=None,
+                         headline: tuple[str, str] = ("dice", "iou")):
     """`local`: a model built outside any distribution strategy that receives the trained
     weights each epoch, so validation and saving need no collective ops; only the worker that
-    `writes` saves."""
+    `writes` saves. `evaluate(predictor) -> scores` replaces Dice scoring; the first `headline`
+    score picks the best epoch."""
+    evaluate = evaluate or (lambda predict: evaluate_predictor(predict, val, batch_size))
+    first, second = headline
 
     class _Validate(keras().callbacks.Callback):
         """Adds val_dice/val_iou to the logs, saves the best epoch, stops early."""
@@ -107,12 +115,12 @@ def _validation_callback(val: SegmentationData, batch_size: int, spec: Preproces
             scored = self.model if local is None else local
             if local is not None:
                 local.set_weights(self.model.get_weights())
-            scores = evaluate_predictor(keras_predictor(scored, batch_size), val, batch_size)
+            scores = evaluate(keras_predictor(scored, batch_size))
             logs = logs if logs is not None else {}
-            logs.update(val_dice=scores["dice"], val_iou=scores["iou"])
-            improved = scores["dice"] > self.best
+            logs.update({f"val_{first}": scores[first], f"val_{second}": scores[second]})
+            improved = scores[first] > self.best
             if improved:
-                self.best, self.best_epoch, self.wait = scores["dice"], epoch, 0
+                self.best, self.best_epoch, self.wait = scores[first], epoch, 0
                 self.best_weights = self.model.get_weights()
                 if writes:
                     save_model(scored, spec, out, force=True)
@@ -120,8 +128,8 @@ def _validation_callback(val: SegmentationData, batch_size: int, spec: Preproces
                 self.wait += 1
             if verbose:
                 mark = ("  (best, saved)" if writes else "  (best)") if improved else ""
-                print(f"epoch {epoch + 1}: val Dice {scores['dice']:.4f}  val IoU {scores['iou']:.4f}{mark}",
-                      flush=True)
+                print(f"epoch {epoch + 1}: val {SCORE_NAMES[first]} {scores[first]:.4f}  "
+                      f"val {SCORE_NAMES[second]} {scores[second]:.4f}{mark}", flush=True)
             if self.wait >= patience:
                 self.model.stop_training = True
 
@@ -157,6 +165,10 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
         with staged_model(out, force) as staging:
             return replace(_train_distributed(config, staging), path=out)
     with claim_output(out), staged_model(out, force) as staging:
+        if config.model.task == "instance":
+            from .instance import train_instance
+
+            return replace(train_instance(config, staging), path=out)
         return replace(_train_single(config, staging), path=out)
 
 

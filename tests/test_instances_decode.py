@@ -1,0 +1,118 @@
+"""Device-side instance decoding on synthetic probability maps (numpy + scipy only)."""
+import json
+
+import numpy as np
+import pytest
+
+from edgeseg.data.instance_targets import instance_targets
+from edgeseg.deploy.instances import DecodeSettings, decode
+from edgeseg.deploy.rle import rle_decode, rle_encode
+from edgeseg.errors import UsageError
+from edgeseg.metrics.instance import image_counts, scores
+
+
+def _touching_discs(size: int = 48) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size]
+    labels = np.zeros((size, size), np.int32)
+    for object_id, (cy, cx, r) in enumerate([(16, 14, 9), (16, 30, 8), (36, 24, 7), (40, 42, 4)], start=1):
+        labels[(labels == 0) & ((yy - cy) ** 2 + (xx - cx) ** 2 <= r * r)] = object_id
+    return labels
+
+
+@pytest.mark.parametrize("method", ["watershed", "nearest"])
+@pytest.mark.parametrize("boundary", [False, True])
+def test_perfect_probabilities_decode_to_the_truth(method, boundary):
+    truth = _touching_discs()
+    probs = instance_targets(truth, boundary=boundary)
+    found = decode(probs, DecodeSettings(method=method, min_area=4))
+    s = scores(image_counts(found.labels, truth))
+    assert len(found) == 4
+    assert s["pq"] > 0.9 and s["f1"] == 1.0
+
+
+def test_noisy_probabilities_still_separate_touching_objects():
+    truth = _touching_discs()
+    rng = np.random.default_rng(0)
+    probs = np.clip(instance_targets(truth) + rng.normal(0, 0.08, (*truth.shape, 2)), 0, 1)
+    for method in ("watershed", "nearest"):
+        found = decode(probs, DecodeSettings(method=method, min_area=6, min_seed_area=3))
+        assert scores(image_counts(found.labels, truth))["f1"] == 1.0, method
+
+
+def test_foreground_without_a_confident_seed_is_kept_as_one_object():
+    probs = np.zeros((20, 20, 2), np.float32)
+    probs[5:12, 5:12, 0] = 0.9
+    probs[5:12, 5:12, 1] = 0.2  # flat distance: no pixel reaches the seed threshold
+    found = decode(probs, DecodeSettings(min_area=4))
+    assert len(found) == 1 and found.records[0].area == 49
+
+
+def test_min_area_drops_specks_and_ids_are_consecutive():
+    truth = _touching_discs()
+    truth[2:4, 44:46] = 9  # a 4-pixel speck
+    found = decode(instance_targets(truth), DecodeSettings(min_area=10))
+    assert len(found) == 4
+    assert sorted(np.unique(found.labels)) == [0, 1, 2, 3, 4]
+
+
+def test_records_describe_each_instance():
+    probs = np.zeros((16, 24, 2), np.float32)
+    probs[2:6, 3:9] = (0.8, 1.0)  # 24 px
+    probs[10:14, 14:22] = (0.6, 1.0)  # 32 px
+    found = decode(probs, DecodeSettings(min_area=1))
+    first, second = found.records
+    assert (first.id, first.area, first.box, first.centroid) == (1, 24, (2, 3, 6, 9), (3.5, 5.5))
+    assert first.score == pytest.approx(0.8) and second.score == pytest.approx(0.6)
+    assert (second.area, second.box) == (32, (10, 14, 14, 22))
+    json.dumps(found.to_dicts(rle=True))  # JSON-ready
+
+
+def test_decoding_at_the_image_size_scales_min_area():
+    truth = _touching_discs(32)
+    probs = instance_targets(truth)
+    found = decode(probs, DecodeSettings(min_area=20), size=(64, 96))
+    assert found.labels.shape == (64, 96)
+    # min_area counts pixels of the 32x32 grid: the 12 px disc (4 px radius) goes at both sizes.
+    small = decode(probs, DecodeSettings(min_area=20))
+    assert len(found) == len(small)
+
+
+def test_settings_round_trip_and_validation():
+    settings = DecodeSettings(foreground=0.4, seed=0.7, method="nearest")
+    assert DecodeSettings.from_dict(json.loads(json.dumps(settings.to_dict()))) == settings
+    assert DecodeSettings.from_dict({"seed": 0.6, "added_later": 1}).seed == 0.6
+    assert DecodeSettings.from_dict(None) == DecodeSettings()
+    with pytest.raises(UsageError, match="method"):
+        DecodeSettings(method="magic")
+    with pytest.raises(UsageError, match="foreground"):
+        DecodeSettings(foreground=1.5)
+    with pytest.raises(UsageError, match="2 or 3 channels"):
+        decode(np.zeros((8, 8, 1)))
+
+
+def test_rle_round_trip_and_pycocotools_agreement():
+    rng = np.random.default_rng(3)
+    masks = [rng.random((13, 17)) > 0.6, np.zeros((5, 4), bool), np.ones((6, 3), bool), _touching_discs() == 2]
+    for mask in masks:
+        np.testing.assert_array_equal(rle_decode(rle_encode(mask)), mask)
+    assert rle_decode({"size": [2, 2], "counts": [1, 2, 1]}).tolist() == [[False, True], [True, False]]
+    coco = pytest.importorskip("pycocotools.mask")
+    for mask in masks:
+        theirs = coco.encode(np.asfortranarray(mask.astype(np.uint8)))
+        assert rle_encode(mask)["counts"] == theirs["counts"].decode()
+
+
+def test_instance_modules_never_reach_tensorflow():
+    from conftest import run_python_without_tensorflow
+    from test_lean_import import _loaded_after
+
+    modules = ("edgeseg.deploy.instances, edgeseg.deploy.rle, edgeseg.metrics.instance, edgeseg.data.instance_data, "
+               "edgeseg.data.coco_import, edgeseg.data.synthetic_instances")
+    assert _loaded_after(f"import {modules}") == []
+    code = ("import numpy as np\n"
+            "from edgeseg.data.instance_targets import instance_targets\n"
+            "from edgeseg.deploy.instances import decode\n"
+            "labels = np.zeros((16, 16), np.int32); labels[2:7, 2:7] = 4; labels[9:14, 3:12] = 8\n"
+            "print(len(decode(instance_targets(labels), None)))\n")
+    result = run_python_without_tensorflow(code)
+    assert result.returncode == 0 and result.stdout.strip() == "2", result.stderr[-2000:]
