@@ -28,7 +28,6 @@ def read_spec(path: Path) -> dict | None:
 def kernel_sparsity(path: Path) -> float:
     """Share of exactly-zero weights over the Conv/ConvTranspose/Gemm filters, read from the
     file's initializers (through DequantizeLinear where the weights are int8)."""
-    import numpy as np
     import onnx
     from onnx import numpy_helper
 

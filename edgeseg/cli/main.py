@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ..config import (ARCH_CHOICES, NORMALIZE_CHOICES, PRESET_CHOICES, STRATEGY_CHOICES, TASK_CHOICES, CompressConfig,
-                      DataConfig, ModelConfig, TrainConfig)
+                      ModelConfig, TrainConfig)
 from .bench import add_bench_parsers
 from .deploy import add_deploy_parsers
 from ..errors import EdgesegError
@@ -90,7 +90,6 @@ def _cmd_synth(a: argparse.Namespace) -> int:
     from ..data.dataset import Sample, SegmentationData, write_dataset
     from ..errors import UsageError
     from ..outputs import atomic_output_dir
-
     from ..safety import finite
 
     if a.count < 1 or a.size < 8:
@@ -99,12 +98,13 @@ def _cmd_synth(a: argparse.Namespace) -> int:
     finite("--count", a.count)
     spec = PreprocessSpec(a.size, a.size, a.channels, classes=a.classes)
     data = SegmentationData([Sample(None, None, i) for i in range(a.count)], spec, a.seed)
+    write = write_dataset
     if a.task == "instance":  # touching objects, masks as 16-bit instance ids
         from ..data.instance_data import InstanceData, write_instance_dataset
 
-        data, write_dataset = InstanceData(data.samples, spec, a.seed), write_instance_dataset
+        data, write = InstanceData(data.samples, spec, a.seed), write_instance_dataset
     with atomic_output_dir(Path(a.out), a.force) as tmp:
-        n = write_dataset(data, tmp)
+        n = write(data, tmp)
     print(f"wrote {n} synthetic image/mask pairs to {a.out}")
     return 0
 

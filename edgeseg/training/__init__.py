@@ -2,6 +2,7 @@
 
 Named `training` rather than `train` so that the package never shadows the public
 `edgeseg.train()` function."""
-from .trainer import TrainResult, auto_verbose, batch_sequence, fit, foreground_weight, train
+from .loop import TrainResult, auto_verbose, batch_sequence, fit, foreground_weight
+from .trainer import train
 
 __all__ = ["TrainResult", "auto_verbose", "batch_sequence", "fit", "foreground_weight", "train"]

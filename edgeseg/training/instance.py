@@ -18,6 +18,7 @@ from ..errors import UsageError
 from ..evaluate import keras_predictor
 from ..evaluate_instance import evaluate_instances, predict_all, score_outputs, tune_decoding
 from .losses_instance import instance_loss
+from .loop import TrainResult, _validation_callback, batch_sequence, fit
 from ..models.io import save_model
 from ..models.registry import build_model, spec_for
 
@@ -27,8 +28,6 @@ def target_batch(labels: np.ndarray, boundary: bool) -> np.ndarray:
 
 
 def train_instance(config: TrainConfig, out: Path):
-    from .trainer import TrainResult, _validation_callback, batch_sequence, fit
-
     if config.strategy != "none":
         raise UsageError("--task instance trains on one device; leave --strategy out")
     if config.data.balance != "none":
