@@ -8,22 +8,29 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import (ARCH_CHOICES, NORMALIZE_CHOICES, PRESET_CHOICES, STRATEGY_CHOICES, CompressConfig, DataConfig,
-                     ModelConfig, TrainConfig)
+from .config import (ARCH_CHOICES, EDGETPU_RUNTIME, FORMAT_CHOICES, NORMALIZE_CHOICES, PRESET_CHOICES,
+                     PRUNE_CHOICES, STRATEGY_CHOICES, CompressConfig, DataConfig, ModelConfig, TrainConfig)
 from .cli_bench import add_bench_parsers
 from .cli_deploy import add_deploy_parsers
+from . import __version__, quiet
+from .cli_help import describe_commands, missing_dependency
 from .errors import EdgesegError
 
 
 def _data_args(p: argparse.ArgumentParser, default: str | None = "synthetic") -> None:
     p.add_argument("--data", default=default, metavar="DIR|synthetic",
-                   help="DIR/images + DIR/masks (or DIR/train, DIR/val), or the built-in synthetic data")
+                   help="DIR/images + DIR/masks (or DIR/train, DIR/val), or the built-in synthetic data"
+                        + ("" if default else "; default: the data edgeseg recorded in the model it trained "
+                           "(or in the compress report)"))
     p.add_argument("--val-fraction", type=float, default=0.2, help="validation share when DIR has no split")
     p.add_argument("--synthetic-train", type=int, default=512, help="synthetic training images")
     p.add_argument("--synthetic-val", type=int, default=64, help="synthetic validation images")
 
 
-def data_config(a: argparse.Namespace, **extra) -> DataConfig:
+def data_config(a: argparse.Namespace, **extra) -> DataConfig | None:
+    """None when --data was left out where it has no default: the command decides (compress.data_source)."""
+    if a.data is None:
+        return None
     return DataConfig(source=a.data, val_fraction=a.val_fraction, seed=a.seed,
                       synthetic_train=a.synthetic_train, synthetic_val=a.synthetic_val, **extra)
 
@@ -59,14 +66,27 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_eval(a: argparse.Namespace) -> int:
+    from .preflight import check_custom_objects, check_data_source, check_model_file
+
+    check_model_file(Path(a.model))
+    check_data_source(a.data)
+    check_custom_objects(a.custom_objects)
+    from .compress.data_source import choose_data
+    from .compress.sanity import check_baseline
     from .data.dataset import load_splits
     from .evaluate import evaluate_predictor, format_scores, keras_predictor
     from .models.io import load_model
 
     model, spec = load_model(Path(a.model), a.normalize, a.unsafe, a.custom_objects)
-    _, val = load_splits(data_config(a), spec)
-    scores = evaluate_predictor(keras_predictor(model, a.batch_size), val, a.batch_size)
-    print(f"{a.model} on {a.data} (validation split): " + format_scores(scores))
+    choice = choose_data(Path(a.model), data_config(a))
+    _, val = load_splits(choice.data, spec)
+    predict = keras_predictor(model, a.batch_size)
+    scores = evaluate_predictor(predict, val, a.batch_size)
+    print(f"{a.model} on {choice.data.source} (validation split): " + format_scores(scores))
+    if choice.judged_by_dice:
+        print(check_baseline(predict, val, scores["dice"], model, a.batch_size).message())
+    else:
+        print(f"note: {choice.summary()}")
     return 0
 
 
@@ -87,18 +107,23 @@ def _cmd_synth(a: argparse.Namespace) -> int:
 
 
 def _cmd_compress(a: argparse.Namespace) -> int:
-    from .compress.pipeline import compress, default_out_dir
-    from .compress.report import exit_code_for
+    from .compress.pipeline import default_out_dir  # light: numpy, no TensorFlow
+    from .preflight import check_compress_inputs
 
-    config = CompressConfig(data=data_config(a), normalize=a.normalize, sparsity=a.sparsity,
+    model_path = Path(a.model)
+    out = Path(a.out) if a.out else default_out_dir(model_path)
+    formats = tuple(f.strip() for f in a.formats.split(",") if f.strip())
+    config = CompressConfig(data=data_config(a), normalize=a.normalize, sparsity=a.sparsity, formats=formats,
                             max_dice_drop=a.max_dice_drop, qat=a.qat, finetune_epochs=a.finetune_epochs,
                             finetune_lr=a.finetune_lr,
                             batch_size=a.batch_size, calibration_samples=a.calibration_samples, seed=a.seed,
                             unsafe=a.unsafe, custom_objects=a.custom_objects, edgetpu=a.edgetpu,
                             edgetpu_runtime=a.edgetpu_runtime, prune=a.prune, channel_ratio=a.channel_ratio)
-    model_path = Path(a.model)
-    result = compress(model_path, config, Path(a.out) if a.out else default_out_dir(model_path), force=a.force)
-    return exit_code_for(result)
+    check_compress_inputs(model_path, a.data, out, a.force, a.custom_objects)  # before TensorFlow is imported
+    from .compress.pipeline import compress
+    from .compress.report import exit_code_for
+
+    return exit_code_for(compress(model_path, config, out, force=a.force))
 
 
 def _cmd_demo(a: argparse.Namespace) -> int:
@@ -108,7 +133,10 @@ def _cmd_demo(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgeseg", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="edgeseg", description="edgeseg: take an image-segmentation model to the "
+                                     "edge: prune, int8-quantize, export TFLite and ONNX, verify, benchmark, deploy")
+    parser.add_argument("--version", action="version", version=f"edgeseg {__version__}")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own start-up and log lines")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a U-Net or deeplab_lite on a directory or synthetic data")
@@ -136,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="Dice, IoU and pixel accuracy of a model on the validation split")
     e.add_argument("model")
-    _data_args(e)
+    _data_args(e, default=None)
     _model_args(e)
     e.add_argument("--batch-size", type=int, default=8)
     e.add_argument("--seed", type=int, default=0)
@@ -156,11 +184,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compress", help="prune, quantize, export and verify a model")
     c.add_argument("model", help="a .keras (Keras 2 or 3) or .h5 file")
-    _data_args(c, default="synthetic")
+    _data_args(c, default=None)
     _model_args(c)
     c.add_argument("--out", default=None, help="output directory (default: <model stem>_edgeseg/ beside the model)")
-    c.add_argument("--prune", choices=("magnitude", "channels"), default="magnitude",
-                   help="magnitude: tfmot, smaller after gzip; channels: whole filters removed, faster everywhere")
+    c.add_argument("--prune", choices=PRUNE_CHOICES, default="magnitude",
+                   help="magnitude: tfmot, smaller after gzip; channels: whole filters removed, faster everywhere; "
+                        "none: no pruning")
+    c.add_argument("--formats", default=",".join(FORMAT_CHOICES),
+                   help=f"comma-separated artifact formats to build, from {', '.join(FORMAT_CHOICES)}")
     c.add_argument("--sparsity", type=float, default=0.5, help="--prune magnitude: share of weights set to zero")
     c.add_argument("--channel-ratio", type=float, default=0.5, help="--prune channels: share of filters removed")
     c.add_argument("--max-dice-drop", type=float, default=0.01, help="accuracy budget (absolute Dice)")
@@ -172,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--edgetpu", action="store_true",
                    help="check the int8 model for the Edge TPU; compile it when edgetpu_compiler is installed")
-    c.add_argument("--edgetpu-runtime", type=int, default=13, metavar="N",
+    c.add_argument("--edgetpu-runtime", type=int, default=EDGETPU_RUNTIME, metavar="N",
                    help="Edge TPU runtime version to compile for (edgetpu_compiler -m N)")
     c.add_argument("--force", action="store_true", help="replace an existing output directory")
     c.set_defaults(func=_cmd_compress)
@@ -185,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", default=".edgeseg/demo", help="output directory (default .edgeseg/demo)")
     m.add_argument("--force", action="store_true")
     m.set_defaults(func=_cmd_demo)
+    describe_commands(sub)
     return parser
 
 
@@ -193,8 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:2] == ["bench", "merge"]:  # `bench PATH...` takes free paths, so merge is routed by hand
         argv = ["bench-merge", *argv[2:]]
     args = build_parser().parse_args(argv)
+    quiet.configure(args.verbose)  # before any command can import TensorFlow
     try:
         return args.func(args)
+    except ModuleNotFoundError as exc:
+        print(f"edgeseg: error: {missing_dependency(exc)}", file=sys.stderr)
+        return 2
     except EdgesegError as exc:
         print(f"edgeseg: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -15,6 +15,11 @@ PRESET_CHOICES: tuple[str, ...] = ("seed", "small", "tiny")
 STRATEGY_CHOICES: tuple[str, ...] = ("none", "mirrored", "multiworker")
 # Where exported .tflite (metadata) and .onnx (metadata_props) files carry their PreprocessSpec.
 SPEC_METADATA_KEY = "edgeseg.spec"
+# The one Edge TPU runtime version every command checks and compiles for by default
+# (edgetpu_compiler 16's own default).
+EDGETPU_RUNTIME = 14
+PRUNE_CHOICES: tuple[str, ...] = ("magnitude", "channels", "none")
+FORMAT_CHOICES: tuple[str, ...] = ("tflite", "onnx")
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class CompressConfig:
-    data: DataConfig = field(default_factory=DataConfig)
+    # None: the data the model records (models edgeseg trained), else no real data (see compress.data_source)
+    data: DataConfig | None = None
     normalize: Normalize = "0-1"
     sparsity: float = 0.5
     max_dice_drop: float = 0.01
@@ -135,15 +141,20 @@ class CompressConfig:
     unsafe: bool = False
     custom_objects: str | None = None
     edgetpu: bool = False
-    edgetpu_runtime: int = 13
-    prune: str = "magnitude"  # "magnitude" (tfmot, unstructured) or "channels" (whole filters removed)
+    edgetpu_runtime: int = EDGETPU_RUNTIME
+    prune: str = "magnitude"  # "magnitude" (tfmot, unstructured), "channels" (whole filters removed) or "none"
+    formats: tuple[str, ...] = FORMAT_CHOICES
     channel_ratio: float = 0.5
     seed: int = 0
     verbose: int = 1
 
     def __post_init__(self) -> None:
-        if self.prune not in ("magnitude", "channels"):
-            raise UsageError(f"--prune must be magnitude or channels, got {self.prune!r}")
+        object.__setattr__(self, "formats", tuple(self.formats))  # a list from JSON or the API is fine
+        if self.prune not in PRUNE_CHOICES:
+            raise UsageError(f"--prune must be one of {', '.join(PRUNE_CHOICES)}, got {self.prune!r}")
+        if not self.formats or any(f not in FORMAT_CHOICES for f in self.formats):
+            raise UsageError(f"--formats takes a comma-separated list of {', '.join(FORMAT_CHOICES)}, "
+                             f"got {','.join(self.formats)!r}")
         if not 0.0 < self.channel_ratio < 1.0:
             raise UsageError(f"--channel-ratio must be in (0, 1), got {self.channel_ratio}")
         if not 10 <= self.edgetpu_runtime <= 16:
@@ -171,7 +182,7 @@ class CompressConfig:
 class BenchConfig:
     """How `edgeseg bench` measures. Timed runs are at batch 1; Dice uses every validation image."""
 
-    data: DataConfig = field(default_factory=DataConfig)
+    data: DataConfig | None = None  # None: the data of the compress report, else synthetic (bench.run.bench_data)
     normalize: Normalize | None = None
     runtimes: tuple[str, ...] = ("auto",)
     threads: int | None = None

@@ -16,6 +16,7 @@ from .data.dataset import SegmentationData, load_splits
 from .errors import DataError, OutputExistsError, UsageError
 from .evaluate import evaluate_predictor, keras_predictor
 from .losses import segmentation_loss
+from .compress.data_source import data_record
 from .models.io import save_model
 from .models.registry import build_model, spec_for
 
@@ -67,8 +68,13 @@ def batch_sequence(data: SegmentationData, batch_size: int, augment: bool, seed:
 def fit(model, batches, epochs: int, verbose: int, callbacks=(), **kwargs):
     """model.fit, except that a DataError raised while decoding a batch reaches the user as
     the same one-line DataError, not as the TensorFlow error that wraps it."""
+    callbacks = list(callbacks)
+    if auto_verbose(verbose) == 2:  # no terminal: Keras prints per epoch only, so add per-batch progress
+        from .progress import batch_progress
+
+        callbacks.append(batch_progress(keras()))
     try:
-        return model.fit(batches, epochs=epochs, callbacks=list(callbacks), verbose=auto_verbose(verbose), **kwargs)
+        return model.fit(batches, epochs=epochs, callbacks=callbacks, verbose=auto_verbose(verbose), **kwargs)
     except DataError:
         raise
     except Exception as exc:
@@ -89,7 +95,7 @@ def foreground_weight(data: SegmentationData, sample: int = 64) -> float:
 
 
 def _validation_callback(val: SegmentationData, batch_size: int, spec: PreprocessSpec, out: Path,
-                         patience: int, verbose: int, local=None, writes: bool = True):
+                         patience: int, verbose: int, local=None, writes: bool = True, trained_on: dict | None = None):
     """`local`: a model built outside any distribution strategy that receives the trained
     weights each epoch, so validation and saving need no collective ops; only the worker that
     `writes` saves."""
@@ -113,7 +119,7 @@ def _validation_callback(val: SegmentationData, batch_size: int, spec: Preproces
                 self.best, self.best_epoch, self.wait = scores["dice"], epoch, 0
                 self.best_weights = self.model.get_weights()
                 if writes:
-                    save_model(scored, spec, out, force=True)
+                    save_model(scored, spec, out, force=True, trained_on=trained_on)
             else:
                 self.wait += 1
             if verbose:
@@ -158,7 +164,8 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
                   loss=segmentation_loss(spec.classes, weight))
     batches = batch_sequence(train_data, config.batch_size, config.data.augment, config.seed,
                              oversample=config.data.balance == "oversample")
-    validate = _validation_callback(val_data, config.batch_size, spec, out, config.patience, config.verbose)
+    validate = _validation_callback(val_data, config.batch_size, spec, out, config.patience, config.verbose,
+                                    trained_on=data_record(config.data))
     history = fit(model, batches, config.epochs, config.verbose, [validate])
     scores = evaluate_predictor(keras_predictor(model, config.batch_size), val_data, config.batch_size)
     return TrainResult(out, spec, validate.best_epoch + 1, len(history.epoch), scores, model.count_params())
@@ -183,7 +190,7 @@ def _train_distributed(config: TrainConfig, out: Path) -> TrainResult:
               f"{config.batch_size}; this process {'writes' if chief else 'does not write'} the model", flush=True)
     dataset, steps = distributed_dataset(strategy, train_data, config.batch_size, config.data.augment, config.seed)
     validate = _validation_callback(val_data, config.batch_size, spec, out, config.patience, config.verbose,
-                                    local=local, writes=chief)
+                                    local=local, writes=chief, trained_on=data_record(config.data))
     history = fit(model, dataset, config.epochs, config.verbose, [validate], steps_per_epoch=steps)
     local.set_weights(model.get_weights())
     scores = evaluate_predictor(keras_predictor(local, config.batch_size), val_data, config.batch_size)

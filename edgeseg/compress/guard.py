@@ -12,6 +12,7 @@ from typing import Callable
 from ..data.dataset import SegmentationData
 from ..errors import describe
 from ..evaluate import Predictor
+from .sanity import check_agreement, scores_agree
 from .verify import Verified, verify
 
 
@@ -62,9 +63,11 @@ def guard(remedies: list[Remedy], path: Path, val: SegmentationData, reference: 
             candidate.unlink(missing_ok=True)
             continue
         dice = verified.scores["dice"]
-        met = dice >= floor
+        agrees = scores_agree(verified.scores)  # a Dice that rose is no better than one that fell
+        met = dice >= floor and agrees
         attempts.append(Attempt(method, dice, met, time.perf_counter() - start))
-        log(f"    {method}: Dice {dice:.4f} ({'within' if met else 'outside'} budget, floor {floor:.4f})")
+        log(f"    {method}: Dice {dice:.4f} ({'within' if dice >= floor else 'outside'} budget, floor {floor:.4f}"
+            f"{'' if agrees else '; disagrees with the float model'}) in {time.perf_counter() - start:.1f} s")
         if best is None or dice > best[0]:
             if best is not None:
                 best[1].unlink(missing_ok=True)
@@ -77,8 +80,11 @@ def guard(remedies: list[Remedy], path: Path, val: SegmentationData, reference: 
         return Guarded(None, None, None, False, "every quantization method failed", attempts)
     dice, candidate, method, verified = best
     candidate.replace(path)
-    if dice >= floor:
+    if dice >= floor and scores_agree(verified.scores):
         return Guarded(path, method, verified, True, f"within budget with {method}", attempts)
+    if dice >= floor:
+        return Guarded(path, method, verified, False, check_agreement(
+            verified.scores.get("mask_agreement"), verified.scores.get("mean_abs_diff"))[1], attempts)
     return Guarded(path, method, verified, False,
                    f"Dice {dice:.4f} is below the floor {floor:.4f} (baseline {baseline_dice:.4f} - "
                    f"budget {budget}) after trying {', '.join(a.method for a in attempts)}", attempts)

@@ -4,6 +4,7 @@ Everything is written into a temporary directory that replaces OUT only when the
 succeeds, so an interrupted or failed run leaves nothing half-written."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import time
@@ -18,7 +19,11 @@ from ..data.dataset import SegmentationData, load_splits
 from ..evaluate import evaluate_predictor, format_scores, keras_predictor, memoized
 from ..models.io import load_model, save_model
 from ..outputs import atomic_output_dir, check_output_dir
+from ..preflight import check_compress_inputs
+from .data_source import choose_data, skipped_steps
 from .guard import guard
+from .sanity import check_baseline, judge_rows, skipped as skipped_check
+from .verdict import recommend, render_verdict
 from .remedies import METHODS, Remedies
 from .report import SCHEMA, render_terminal, write_reports
 from .rows import artifact_row, guarded_row
@@ -59,6 +64,7 @@ class _Run:
 
 def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = False) -> dict:
     """Runs the whole pipeline and returns the report (also written to OUT/report.json)."""
+    check_compress_inputs(model_path, config.data.source if config.data else None, out, force, config.custom_objects)
     from ..export.onnx import export_onnx, quantize_onnx_int8
     from ..export.tflite import convert_dynamic_range, convert_float16, convert_float32
     from ..tflite_model import finalize
@@ -71,17 +77,23 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     model_path, out = Path(model_path), Path(out)
     check_output_dir(out, force)
     set_seed(config.seed)
-    channels = config.prune == "channels"
-    pruning = config.sparsity > 0 and not channels
-    run = _Run(config.verbose, 5 + pruning + channels + config.edgetpu)
-    budget, bs = config.max_dice_drop, config.batch_size
+    choice = choose_data(model_path, config.data)
+    skipped = skipped_steps(config.prune, config.sparsity, config.qat, choice)
+    channels = config.prune == "channels" and choice.judged_by_dice
+    pruning = config.sparsity > 0 and config.prune == "magnitude" and choice.judged_by_dice
+    qat = config.qat and choice.judged_by_dice
+    tflite, onnx = "tflite" in config.formats, "onnx" in config.formats
+    run = _Run(config.verbose, 2 + 2 * tflite + onnx + pruning + channels + (config.edgetpu and tflite))
+    # Without real masks Dice cannot judge; agreement with the float model alone does (sanity.judge_rows).
+    budget, bs = (config.max_dice_drop if choice.judged_by_dice else 1.0), config.batch_size
 
     with run.step("load", f"loading {model_path}"):
         model, spec = load_model(model_path, config.normalize, config.unsafe, config.custom_objects)
         source_hash = _sha256(model_path)
-        train, val = load_splits(config.data, spec)
-        if config.data.is_synthetic:
-            run.log("      warning: no --data given; using built-in synthetic data. Real data gives real numbers.")
+        train, val = load_splits(choice.data, spec)
+        run.log(f"      {choice.summary()}")
+        for line in skipped:
+            run.log(f"      {line}")
         run.log(f"      input {spec.height}x{spec.width}x{spec.channels}, {spec.classes} class(es), "
                 f"normalize {spec.normalize}; {len(train)} train / {len(val)} val images")
         calibration = _calibration(train, config.calibration_samples, bs)
@@ -92,6 +104,9 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     with run.step("baseline", "baseline: float Keras model on the validation data"):
         baseline = evaluate_predictor(reference, val, bs)
         run.log("      " + format_scores(baseline))
+        sanity = (check_baseline(reference, val, baseline["dice"], model, bs) if choice.judged_by_dice
+                  else skipped_check("no real masks to judge the float model against"))
+        run.log("      " + sanity.message())
     base_dice = baseline["dice"]
 
     def qat_factory(source, preserve):
@@ -136,115 +151,122 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                 run.log(f"      {flops / 1e9:.2f} GFLOPs ({flops / base_flops:.2f}x), "
                         f"{structured.model.count_params():,} parameters; channel-pruned Keras " + format_scores(scores))
 
-        with run.step("tflite_float", "TFLite float32, float16 and dynamic-range: convert and verify in LiteRT"):
-            for name, convert, precision in (("float32", convert_float32, "float32"),
-                                             ("float16", convert_float16, "float16"),
-                                             ("dynamic_range", convert_dynamic_range, "int8-weights")):
-                path = tmp / f"model_{name}.tflite"
-                path.write_bytes(finalize(convert(model), spec_dict))
-                verified = verify(path, val, reference, bs)
-                rows.append(artifact_row(tmp, path, "tflite", precision, verified, base_dice, budget,
-                                         sparsity=tflite_kernel_sparsity(verified.session), flops=base_flops))
-                run.log(f"      {path.name}: Dice {verified.scores['dice']:.4f}")
-            if structured is not None:
-                path = tmp / "model_channels_float32.tflite"
-                path.write_bytes(finalize(convert_float32(structured.model), spec_dict))
-                verified = verify(path, val, structured_reference, bs)
-                rows.append(artifact_row(tmp, path, "tflite", "float32", verified, base_dice, budget,
-                                         sparsity=tflite_kernel_sparsity(verified.session),
-                                         flops=channel_info["flops"], reference="channels.keras"))
-                run.log(f"      {path.name}: Dice {verified.scores['dice']:.4f}")
+        if tflite:
+            with run.step("tflite_float", "TFLite float32, float16 and dynamic-range: convert and verify in LiteRT"):
+                for name, convert, precision in (("float32", convert_float32, "float32"),
+                                                 ("float16", convert_float16, "float16"),
+                                                 ("dynamic_range", convert_dynamic_range, "int8-weights")):
+                    path = tmp / f"model_{name}.tflite"
+                    path.write_bytes(finalize(convert(model), spec_dict))
+                    verified = verify(path, val, reference, bs)
+                    rows.append(artifact_row(tmp, path, "tflite", precision, verified, base_dice, budget,
+                                             sparsity=tflite_kernel_sparsity(verified.session), flops=base_flops))
+                    run.log(f"      {path.name}: Dice {verified.scores['dice']:.4f}")
+                if structured is not None:
+                    path = tmp / "model_channels_float32.tflite"
+                    path.write_bytes(finalize(convert_float32(structured.model), spec_dict))
+                    verified = verify(path, val, structured_reference, bs)
+                    rows.append(artifact_row(tmp, path, "tflite", "float32", verified, base_dice, budget,
+                                             sparsity=tflite_kernel_sparsity(verified.session),
+                                             flops=channel_info["flops"], reference="channels.keras"))
+                    run.log(f"      {path.name}: Dice {verified.scores['dice']:.4f}")
 
-        with run.step("tflite_int8", "TFLite int8 (full integer): quantize, verify in LiteRT, guard the budget"):
-            def int8_artifact(title, remedies, filename, methods=None, integer_io=True, against=reference,
-                              flops=base_flops, **extra):
-                run.log(f"  {title}:")
-                chain = remedies.chain(integer_io, methods) if methods else remedies.chain(integer_io)
-                chain = [(m, lambda c=c: finalize(c(), spec_dict)) for m, c in chain]
-                g = guard(chain, tmp / filename, val, against, base_dice, budget, bs, run.log)
-                row = guarded_row(tmp, g, "tflite", base_dice, budget, tflite_kernel_sparsity,
-                                  io="int8" if integer_io else "float", flops=flops, **extra)
-                if row is not None:
-                    rows.append(row)
-                return g, row
+            with run.step("tflite_int8", "TFLite int8 (full integer): quantize, verify in LiteRT, guard the budget"):
+                def int8_artifact(title, remedies, filename, methods=None, integer_io=True, against=reference,
+                                  flops=base_flops, **extra):
+                    run.log(f"  {title}:")
+                    chain = remedies.chain(integer_io, methods) if methods else remedies.chain(integer_io)
+                    chain = [(m, lambda c=c: finalize(c(), spec_dict)) for m, c in chain]
+                    g = guard(chain, tmp / filename, val, against, base_dice, budget, bs, run.log)
+                    row = guarded_row(tmp, g, "tflite", base_dice, budget, tflite_kernel_sparsity,
+                                      io="int8" if integer_io else "float", flops=flops, **extra)
+                    if row is not None:
+                        rows.append(row)
+                    return g, row
 
-            remedies = Remedies(model, calibration, more_calibration, qat_factory(model, False))
-            g, _ = int8_artifact("int8 (int8 input/output)", remedies, "model_int8.tflite")
-            if g.method:
-                int8_artifact(f"int8 with float input/output ({g.method})", remedies, "model_int8_float_io.tflite",
-                              methods=(g.method,), integer_io=False)
-            if config.qat:
-                int8_artifact("quantization-aware training (--qat)", remedies, "model_int8_qat.tflite",
-                              methods=("qat",))
-            def source_missed(kind: str, dice: float, option: str) -> bool:
-                """Quantization remedies cannot win back what pruning lost; say so instead."""
-                missed = dice < base_dice - budget
-                if missed:
-                    run.log(f"      the {kind} float model is already outside the budget (Dice {dice:.4f}); "
-                            f"raise --finetune-epochs or lower {option}")
-                return missed
+                remedies = Remedies(model, calibration, more_calibration, qat_factory(model, False) if choice.judged_by_dice else None)
+                g, _ = int8_artifact("int8 (int8 input/output)", remedies, "model_int8.tflite")
+                if g.method:
+                    int8_artifact(f"int8 with float input/output ({g.method})", remedies, "model_int8_float_io.tflite",
+                                  methods=(g.method,), integer_io=False)
+                if qat:
+                    int8_artifact("quantization-aware training (--qat)", remedies, "model_int8_qat.tflite",
+                                  methods=("qat",))
+                def source_missed(kind: str, dice: float, option: str) -> bool:
+                    """Quantization remedies cannot win back what pruning lost; say so instead."""
+                    missed = dice < base_dice - budget
+                    if missed:
+                        run.log(f"      the {kind} float model is already outside the budget (Dice {dice:.4f}); "
+                                f"raise --finetune-epochs or lower {option}")
+                    return missed
 
-            def blame_source(row: dict | None, cause: str, dice: float, fix: str) -> None:
-                if row and not row["deployable"]:
-                    row["reason"] = (f"{cause} alone dropped Dice to {dice:.4f} (baseline {base_dice:.4f}, "
-                                     f"budget {budget}); fine-tune longer or {fix}")
+                def blame_source(row: dict | None, cause: str, dice: float, fix: str) -> None:
+                    if row and not row["deployable"]:
+                        row["reason"] = (f"{cause} alone dropped Dice to {dice:.4f} (baseline {base_dice:.4f}, "
+                                         f"budget {budget}); fine-tune longer or {fix}")
 
-            # Pruned artifacts: Dice is held to the unpruned baseline; the probability difference
-            # is measured against the float model the artifact was made from.
-            if structured is not None:
-                missed = source_missed("channel-pruned", channel_info["dice"], "--channel-ratio")
-                _, row = int8_artifact("channel-pruned + int8", Remedies(structured.model, calibration, more_calibration,
-                                                                         None),
-                                       "model_channels_int8.tflite", methods=("ptq",) if missed else METHODS[:-1],
-                                       against=structured_reference, flops=channel_info["flops"],
-                                       reference="channels.keras")
-                if missed:
-                    blame_source(row, "channel pruning", channel_info["dice"], "remove fewer filters")
-            if pruned is not None:
-                pruned_remedies = Remedies(pruned.model, calibration, more_calibration,
-                                           qat_factory(pruned.model, True))
-                pruned_kw = dict(against=pruned_reference, reference="pruned.keras")
-                pruning_missed_budget = source_missed("pruned", pruning_info["dice"], "--sparsity")
-                methods = ("ptq",) if pruning_missed_budget else METHODS[:-1]
-                targets = [("pruned + int8", "model_pruned_int8.tflite", methods)]
-                if config.qat:
-                    targets.append(("pruned + pruning-preserving QAT (--qat)", "model_pruned_int8_pqat.tflite",
-                                    ("qat",)))
-                for title, filename, methods in targets:
-                    _, row = int8_artifact(title, pruned_remedies, filename, methods=methods, **pruned_kw)
-                    if pruning_missed_budget:
-                        blame_source(row, "pruning", pruning_info["dice"], "prune less")
-                    gap = abs(row["sparsity"] - config.sparsity) if row else 0.0
-                    if gap > 0.01 and row["deployable"]:
-                        row.update(deployable=False, reason=f"measured sparsity {row['sparsity']:.4f} is "
-                                                            f"{gap:.4f} from the target {config.sparsity}")
+                # Pruned artifacts: Dice is held to the unpruned baseline; the probability difference
+                # is measured against the float model the artifact was made from.
+                if structured is not None:
+                    missed = source_missed("channel-pruned", channel_info["dice"], "--channel-ratio")
+                    _, row = int8_artifact("channel-pruned + int8", Remedies(structured.model, calibration, more_calibration,
+                                                                             None),
+                                           "model_channels_int8.tflite", methods=("ptq",) if missed else METHODS[:-1],
+                                           against=structured_reference, flops=channel_info["flops"],
+                                           reference="channels.keras")
+                    if missed:
+                        blame_source(row, "channel pruning", channel_info["dice"], "remove fewer filters")
+                if pruned is not None:
+                    pruned_remedies = Remedies(pruned.model, calibration, more_calibration,
+                                               qat_factory(pruned.model, True))
+                    pruned_kw = dict(against=pruned_reference, reference="pruned.keras")
+                    pruning_missed_budget = source_missed("pruned", pruning_info["dice"], "--sparsity")
+                    methods = ("ptq",) if pruning_missed_budget else METHODS[:-1]
+                    targets = [("pruned + int8", "model_pruned_int8.tflite", methods)]
+                    if qat:
+                        targets.append(("pruned + pruning-preserving QAT (--qat)", "model_pruned_int8_pqat.tflite",
+                                        ("qat",)))
+                    for title, filename, methods in targets:
+                        _, row = int8_artifact(title, pruned_remedies, filename, methods=methods, **pruned_kw)
+                        if pruning_missed_budget:
+                            blame_source(row, "pruning", pruning_info["dice"], "prune less")
+                        gap = abs(row["sparsity"] - config.sparsity) if row else 0.0
+                        if gap > 0.01 and row["deployable"]:
+                            row.update(deployable=False, reason=f"measured sparsity {row['sparsity']:.4f} is "
+                                                                f"{gap:.4f} from the target {config.sparsity}")
 
-        if config.edgetpu and (tmp / "model_int8.tflite").is_file():
+        if config.edgetpu and tflite and (tmp / "model_int8.tflite").is_file():
             with run.step("edgetpu", "Edge TPU: check the int8 model's operations, compile if edgetpu_compiler is here"):
                 edgetpu_info = _edgetpu(tmp, config, val, reference, base_dice, budget, bs, run.log, rows, base_flops)
 
-        with run.step("onnx", f"ONNX float32 (tf2onnx, opset {config.onnx_opset}) and int8 QDQ: verify in onnxruntime"):
-            onnx_path = export_onnx(model, tmp / "model.onnx", config.onnx_opset, spec_dict)
-            rows.append(artifact_row(tmp, onnx_path, "onnx", "float32", verify(onnx_path, val, reference, bs),
-                                     base_dice, budget, opset=config.onnx_opset, flops=base_flops))
-            run.log(f"      model.onnx: Dice {rows[-1]['dice']:.4f}")
-            onnx_remedies = [("ptq", lambda: calibration), ("more-calibration", more_calibration)]
-            go = guard([(m, _onnx_int8(onnx_path, tmp, c, quantize_onnx_int8, spec_dict)) for m, c in onnx_remedies],
-                       tmp / "model_int8.onnx", val, reference, base_dice, budget, bs, run.log)
-            rows.append(guarded_row(tmp, go, "onnx", base_dice, budget, opset=config.onnx_opset, flops=base_flops))
+        if onnx:
+            with run.step("onnx", f"ONNX float32 (tf2onnx, opset {config.onnx_opset}) and int8 QDQ: verify in onnxruntime"):
+                onnx_path = export_onnx(model, tmp / "model.onnx", config.onnx_opset, spec_dict)
+                rows.append(artifact_row(tmp, onnx_path, "onnx", "float32", verify(onnx_path, val, reference, bs),
+                                         base_dice, budget, opset=config.onnx_opset, flops=base_flops))
+                run.log(f"      model.onnx: Dice {rows[-1]['dice']:.4f}")
+                onnx_remedies = [("ptq", lambda: calibration), ("more-calibration", more_calibration)]
+                go = guard([(m, _onnx_int8(onnx_path, tmp, c, quantize_onnx_int8, spec_dict)) for m, c in onnx_remedies],
+                           tmp / "model_int8.onnx", val, reference, base_dice, budget, bs, run.log)
+                rows.append(guarded_row(tmp, go, "onnx", base_dice, budget, opset=config.onnx_opset, flops=base_flops))
 
         report = {
             "schema": SCHEMA, "model": str(model_path), "model_sha256": source_hash,
-            "data": config.data.source, "spec": spec.to_dict(), "config": config.to_dict(),
+            "data": choice.data.source, "spec": spec.to_dict(), "config": config.to_dict(),
             "baseline": baseline, "pruning": pruning_info, "channels": channel_info, "edgetpu": edgetpu_info,
             "artifacts": [r for r in rows if r is not None], "timings": run.timings,
         }
+        judge_rows(report["artifacts"], sanity, choice.judged_by_dice)
+        report.update(data_origin=choice.origin, data_summary=choice.summary(), skipped=skipped,
+                      sanity=sanity.to_dict(), data_config=dataclasses.asdict(choice.data))
+        report["recommended"] = recommend(report)
         if _sha256(model_path) != source_hash:
             raise RuntimeError(f"{model_path} changed during compress")  # never expected: a bug
         write_reports(report, tmp)
     run.log("")
     run.log(render_terminal(report))
     run.log(f"\nwrote {out}/ (report.json, report.md)")
+    run.log(render_verdict(report, out))
     return report
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .verdict import format_mb, verdict_lines
+
 SCHEMA = "edgeseg.compress/1"
 INT8_PRECISIONS = {"int8", "int8+float", "int16x8"}
 COLUMNS = ("path", "format", "precision", "sparsity", "flops", "bytes", "gzip_bytes", "dice", "iou",
@@ -22,7 +24,7 @@ def _cell(key: str, value) -> str:
     if key == "flops":
         return f"{value / 1e9:.3g} G"
     if key in ("bytes", "gzip_bytes"):
-        return f"{value / 1024:,.1f} KiB"
+        return format_mb(value)  # the unit bench uses too
     if key == "deployable":
         return "yes" if value else "NO"
     return str(value)
@@ -69,6 +71,8 @@ def render_markdown(report: dict) -> str:
                 f"- baseline: {', '.join(f'{d:.4f}' for d in base['dice_per_class'])}"]
         out += [f"- {a['path']}: {', '.join(f'{d:.4f}' for d in a['dice_per_class'])}"
                 for a in report["artifacts"] if a.get("dice_per_class")]
+    if "recommended" in report:
+        out += ["", "```", *verdict_lines(report, "THIS_FOLDER"), "```"]
     out += ["", "Step times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in report["timings"].items()), ""]
     return "\n".join(out)
 

@@ -20,6 +20,7 @@ def artifact_row(out: Path, path: Path, fmt: str, precision: str, verified: Veri
     row = {"path": str(path.relative_to(out)), "format": fmt, "precision": precision, "sparsity": sparsity,
            "bytes": path.stat().st_size, "gzip_bytes": gzip_size(path), "dice": dice, "iou": scores.get("iou"),
            "dice_per_image": scores.get("dice_per_image"), "max_abs_diff": scores.get("max_abs_diff"),
+           "mean_abs_diff": scores.get("mean_abs_diff"), "mask_agreement": scores.get("mask_agreement"),
            "runtime": verified.runtime if verified else None,
            "load_seconds": round(verified.load_seconds, 3) if verified else None,
            "deployable": bool(deployable), "reason": reason}

@@ -68,7 +68,29 @@ def _latency_rows(bench_json: Path | None, artifact: str) -> list[dict]:
             for r in report["rows"] if r["artifact"] == artifact and r["status"] == "ok"]
 
 
-def make_bundle(compress_dir: Path, artifact: str, out: Path, bench_json: Path | None = None,
+def default_bundle_path(compress_dir: Path) -> Path:
+    """Beside the compress directory, never inside it (an output never sits inside an input)."""
+    compress_dir = Path(compress_dir)
+    return compress_dir.with_name(f"{compress_dir.name}_bundle.zip")
+
+
+def _chosen_artifact(report: dict, artifact: str | None, compress_dir: Path, report_path: Path) -> str:
+    """The report's name for the artifact: the recommended one by default; a path to a file in
+    the compress directory is accepted as well as the name report.json lists."""
+    from ..compress.verdict import preferred, recommend
+
+    if artifact is None:
+        pick = preferred(report.get("recommended") or recommend(report))
+        if pick is None:
+            raise UsageError(f"{report_path} recommends no artifact (none is deployable); name one with --artifact")
+        return pick["path"]
+    candidate = Path(artifact)
+    if candidate.is_file() and candidate.resolve().parent == compress_dir.resolve():
+        return candidate.name
+    return artifact
+
+
+def make_bundle(compress_dir: Path, artifact: str | None, out: Path, bench_json: Path | None = None,
                 force: bool = False, allow_undeployable: bool = False) -> dict:
     compress_dir, out = Path(compress_dir), Path(out)
     check_output_file(out, force)
@@ -80,6 +102,7 @@ def make_bundle(compress_dir: Path, artifact: str, out: Path, bench_json: Path |
     except (OSError, json.JSONDecodeError) as exc:
         raise DataError(f"{compress_dir} is not a compress output directory ({report_path}: {exc})") from None
     rows = {a["path"]: a for a in report.get("artifacts", [])}
+    artifact = _chosen_artifact(report, artifact, compress_dir, report_path)
     if artifact not in rows:
         raise UsageError(f"{artifact!r} is not in {report_path}; choose one of: {', '.join(rows)}")
     row = rows[artifact]

@@ -8,6 +8,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import EDGETPU_RUNTIME
 from ..errors import ModelError, UsageError
 
 COMPILER = "edgetpu_compiler"
@@ -104,7 +105,7 @@ def _verdict(op, runtime_version: int) -> tuple[bool, str]:
     return True, ""
 
 
-def check(path: Path, runtime_version: int = 14) -> EdgeTPUReport:
+def check(path: Path, runtime_version: int = EDGETPU_RUNTIME) -> EdgeTPUReport:
     from ..tflite_model import operators
 
     path = Path(path)
@@ -152,7 +153,7 @@ def render(report: EdgeTPUReport) -> str:
     return "\n".join(lines)
 
 
-def compile_model(path: Path, out_dir: Path, runtime_version: int = 13) -> tuple[Path, str]:
+def compile_model(path: Path, out_dir: Path, runtime_version: int = EDGETPU_RUNTIME) -> tuple[Path, str]:
     """Runs edgetpu_compiler; returns (the *_edgetpu.tflite, the compiler's log)."""
     compiler = shutil.which(COMPILER)
     if compiler is None:

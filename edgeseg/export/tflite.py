@@ -52,7 +52,7 @@ def representative(images: np.ndarray) -> Callable[[], Iterable[list[np.ndarray]
 
 @_quiet
 def convert_float32(model) -> bytes:
-    return _converter(model).convert()
+    return _quiet_convert(_converter(model))
 
 
 @_quiet
@@ -60,14 +60,14 @@ def convert_float16(model) -> bytes:
     converter = _converter(model)
     converter.optimizations = [tf().lite.Optimize.DEFAULT]
     converter.target_spec.supported_types = [tf().float16]
-    return converter.convert()
+    return _quiet_convert(converter)
 
 
 @_quiet
 def convert_dynamic_range(model) -> bytes:
     converter = _converter(model)
     converter.optimizations = [tf().lite.Optimize.DEFAULT]
-    return converter.convert()
+    return _quiet_convert(converter)
 
 
 def integer_converter(model, calibration: np.ndarray, spec: QuantSpec, sparse: bool = False):
@@ -95,7 +95,7 @@ def integer_converter(model, calibration: np.ndarray, spec: QuantSpec, sparse: b
 def convert_integer(model, calibration: np.ndarray, spec: QuantSpec = QuantSpec(), sparse: bool = False) -> bytes:
     if spec.denylisted_nodes:
         return _convert_selective(model, calibration, spec)
-    return integer_converter(model, calibration, spec, sparse).convert()
+    return _quiet_convert(integer_converter(model, calibration, spec, sparse))
 
 
 @_quiet
@@ -106,7 +106,7 @@ def calibrate(model, calibration: np.ndarray) -> bytes:
     model takes 0.15 s, so the int8-I/O and float-I/O variants share one calibration."""
     converter = integer_converter(model, calibration, QuantSpec(integer_io=False))
     converter._experimental_calibrate_only = True  # noqa: SLF001 - no public two-stage API
-    return converter.convert()
+    return _quiet_convert(converter)
 
 
 @_quiet
@@ -146,3 +146,11 @@ def _convert_selective(model, calibration: np.ndarray, spec: QuantSpec) -> bytes
                                                           debug_dataset=representative(calibration),
                                                           debug_options=options)
     return debugger.get_nondebug_quantized_model()
+
+
+def _quiet_convert(converter) -> bytes:
+    """The converter's C++ side prints 'fully_quantize: ...' lines to fd 2; hidden unless --verbose."""
+    from ..quiet import quiet_native_stderr
+
+    with quiet_native_stderr():
+        return converter.convert()
