@@ -105,7 +105,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         baseline = evaluate_predictor(reference, val, bs)
         run.log("      " + format_scores(baseline))
         sanity = (check_baseline(reference, val, baseline["dice"], model, bs) if choice.judged_by_dice
-                  else skipped_check("no real masks to judge the float model against"))
+                  else skipped_check("no real masks to judge the float model against", model, spec.normalize))
         run.log("      " + sanity.message())
     base_dice = baseline["dice"]
 

@@ -42,9 +42,7 @@ def render_terminal(report: dict) -> str:
     for a in report["artifacts"]:
         if a.get("dice_per_class"):
             lines.append(f"{a['path']}: Dice per class {', '.join(f'{d:.4f}' for d in a['dice_per_class'])}")
-    for a in report["artifacts"]:
-        if not a["deployable"]:
-            lines.append(f"not deployable: {a['path']}: {a['reason']}")
+    # Rejected artifacts and why are listed once, in the verdict (verdict.py).
     return "\n".join(lines)
 
 

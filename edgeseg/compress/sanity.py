@@ -41,9 +41,10 @@ class BaselineCheck:
 
     def message(self) -> str:
         if self.skipped:
-            return f"baseline sanity check skipped: {self.skipped}"
+            note = f". Note: {self._layer_note()}" if self.input_layer else ""
+            return f"baseline sanity check skipped: {self.skipped}{note}"
         if self.ok:
-            note = f"; note: {self._layer_note()}" if self.input_layer else ""
+            note = f". Note: {self._layer_note()}" if self.input_layer else ""
             return "baseline sanity check passed" + note
         text = "float baseline failed the sanity check: " + "; ".join(self.problems) + \
                ": likely a preprocessing mismatch"
@@ -57,7 +58,7 @@ class BaselineCheck:
         return text
 
     def _layer_note(self) -> str:
-        return (f"the model starts with {self.input_layer}: it scales its own input, so it usually wants "
+        return (f"The model starts with {self.input_layer}: it scales its own input, so it usually wants "
                 "raw pixels (--normalize none)")
 
     def to_dict(self) -> dict:
@@ -118,8 +119,10 @@ def check_baseline(predict: Predictor, val: SegmentationData, baseline_dice: flo
     return BaselineCheck(False, problems, alternatives, layer, suggestion)
 
 
-def skipped(reason: str) -> BaselineCheck:
-    return BaselineCheck(True, skipped=reason)
+def skipped(reason: str, model=None, normalize: str | None = None) -> BaselineCheck:
+    """Without real masks the baseline cannot be judged; an input-scaling layer is still worth a note."""
+    layer = input_scaling_layer(model) if model is not None and normalize != "none" else None
+    return BaselineCheck(True, input_layer=layer, skipped=reason)
 
 
 def check_agreement(mask_agreement: float | None, mean_abs_diff: float | None) -> tuple[bool, str]:

@@ -41,6 +41,8 @@ def recommend(report: dict) -> dict[str, dict]:
         reference = float_reference(rows, fmt)
         chosen[fmt] = {
             "path": best["path"], "precision": best["precision"], "dice": best["dice"], "bytes": best["bytes"],
+            "mask_agreement": best.get("mask_agreement"), "judged_by": "agreement" if report.get("data_origin") == "none"
+            else "dice",
             "baseline_dice": report["baseline"]["dice"],
             "size_ratio": best["bytes"] / reference["bytes"] if reference else None,
             "flops_ratio": (best["flops"] / reference["flops"]
@@ -59,8 +61,11 @@ def preferred(recommended: dict[str, dict]) -> dict | None:
 
 
 def _ship_line(fmt: str, pick: dict) -> str:
-    text = (f"  ship {fmt + ':':8}{pick['path']}  Dice {pick['dice']:.4f} (float {pick['baseline_dice']:.4f}), "
-            f"{format_mb(pick['bytes'])}")
+    if pick.get("judged_by") == "agreement":  # Dice on stand-in images would mean nothing
+        quality = f"mask agreement with the float model {pick['mask_agreement']:.4f}"
+    else:
+        quality = f"Dice {pick['dice']:.4f} (float {pick['baseline_dice']:.4f})"
+    text = f"  ship {fmt + ':':8}{pick['path']}  {quality}, {format_mb(pick['bytes'])}"
     if pick["size_ratio"] is not None:
         text += f", {pick['size_ratio']:.2f}x the size of {pick['reference']}"
     if pick["flops_ratio"] is not None and pick["flops_ratio"] < 0.99:
@@ -77,7 +82,11 @@ def verdict_lines(report: dict, out: Path | str) -> list[str]:
     sanity = report.get("sanity") or {}
     if sanity and not sanity.get("ok", True):
         lines.append(f"  {sanity['message']}")
-    lines += [f"  rejected {a['path']}: {a['reason']}" for a in report["artifacts"] if not a["deployable"]]
+    rejected = [a for a in report["artifacts"] if not a["deployable"]]
+    if sanity and not sanity.get("ok", True):
+        lines.append(f"  rejected all {len(rejected)} artifacts: the float model they were made from failed")
+    else:
+        lines += [f"  rejected {a['path']}: {a['reason']}" for a in rejected]
     if report.get("data_origin") == "none":
         lines.append(f"  {report['data_summary']}")
     lines += [f"  {line}" for line in report.get("skipped", [])]

@@ -24,11 +24,13 @@ class QuantSpec:
 
 
 def _quiet(convert):
-    """Hides two known-harmless converter warnings so progress output stays readable."""
+    """Hides two known-harmless converter warnings so progress output stays readable, and the
+    converter's C++ lines on fd 2 ('fully_quantize: ...') unless --verbose."""
+    from ..quiet import quiet_native_stderr
 
     @functools.wraps(convert)
     def wrapper(*args, **kwargs):
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quiet_native_stderr():
             warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
             return convert(*args, **kwargs)
@@ -52,7 +54,7 @@ def representative(images: np.ndarray) -> Callable[[], Iterable[list[np.ndarray]
 
 @_quiet
 def convert_float32(model) -> bytes:
-    return _quiet_convert(_converter(model))
+    return _converter(model).convert()
 
 
 @_quiet
@@ -60,14 +62,14 @@ def convert_float16(model) -> bytes:
     converter = _converter(model)
     converter.optimizations = [tf().lite.Optimize.DEFAULT]
     converter.target_spec.supported_types = [tf().float16]
-    return _quiet_convert(converter)
+    return converter.convert()
 
 
 @_quiet
 def convert_dynamic_range(model) -> bytes:
     converter = _converter(model)
     converter.optimizations = [tf().lite.Optimize.DEFAULT]
-    return _quiet_convert(converter)
+    return converter.convert()
 
 
 def integer_converter(model, calibration: np.ndarray, spec: QuantSpec, sparse: bool = False):
@@ -95,7 +97,7 @@ def integer_converter(model, calibration: np.ndarray, spec: QuantSpec, sparse: b
 def convert_integer(model, calibration: np.ndarray, spec: QuantSpec = QuantSpec(), sparse: bool = False) -> bytes:
     if spec.denylisted_nodes:
         return _convert_selective(model, calibration, spec)
-    return _quiet_convert(integer_converter(model, calibration, spec, sparse))
+    return integer_converter(model, calibration, spec, sparse).convert()
 
 
 @_quiet
@@ -106,7 +108,7 @@ def calibrate(model, calibration: np.ndarray) -> bytes:
     model takes 0.15 s, so the int8-I/O and float-I/O variants share one calibration."""
     converter = integer_converter(model, calibration, QuantSpec(integer_io=False))
     converter._experimental_calibrate_only = True  # noqa: SLF001 - no public two-stage API
-    return _quiet_convert(converter)
+    return converter.convert()
 
 
 @_quiet
@@ -146,11 +148,3 @@ def _convert_selective(model, calibration: np.ndarray, spec: QuantSpec) -> bytes
                                                           debug_dataset=representative(calibration),
                                                           debug_options=options)
     return debugger.get_nondebug_quantized_model()
-
-
-def _quiet_convert(converter) -> bytes:
-    """The converter's C++ side prints 'fully_quantize: ...' lines to fd 2; hidden unless --verbose."""
-    from ..quiet import quiet_native_stderr
-
-    with quiet_native_stderr():
-        return converter.convert()
