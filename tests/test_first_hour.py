@@ -275,7 +275,9 @@ def test_notebook_order_tensorflow_first_keeps_the_users_keras(tiny_model_path, 
         "assert tf.keras.Model is keras.Model\n"
         "assert isinstance(report, edgeseg.CompressReport) and report.deployable\n"
         "print('OUT', report.out, report.path('onnx'))\n")
-    result = _python(code)
+    env = _quiet_env()
+    env.pop("TF_USE_LEGACY_KERAS", None)  # a notebook's environment (this process set it for its own models)
+    result = _python(code, env)
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "seg_edgeseg"  # the CLI's default output folder
     assert f"OUT {out} {out / 'model_int8.onnx'}" in result.stdout
