@@ -13,7 +13,7 @@ from .config import (ARCH_CHOICES, EDGETPU_RUNTIME, FORMAT_CHOICES, NORMALIZE_CH
 from .cli_bench import add_bench_parsers
 from .cli_deploy import add_deploy_parsers
 from . import __version__, quiet
-from .cli_help import describe_commands, missing_dependency
+from .cli_help import accept_verbose_anywhere, describe_commands, missing_dependency
 from .errors import EdgesegError
 
 
@@ -217,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--force", action="store_true")
     m.set_defaults(func=_cmd_demo)
     describe_commands(sub)
+    accept_verbose_anywhere(sub)
     return parser
 
 

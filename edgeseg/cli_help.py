@@ -24,3 +24,14 @@ def describe_commands(subparsers: argparse._SubParsersAction) -> None:
 def missing_dependency(exc: ModuleNotFoundError) -> str:
     name = exc.name or str(exc)
     return f"a dependency is missing ({name!r} cannot be imported): set up edgeseg first: {SETUP}"
+
+
+def accept_verbose_anywhere(subparsers: argparse._SubParsersAction) -> None:
+    """`edgeseg compress M --verbose` as well as `edgeseg --verbose compress M`; SUPPRESS keeps
+    a sub-command from resetting the flag given before it."""
+    for parser in subparsers.choices.values():
+        parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                            help="show TensorFlow's own start-up and log lines")
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                accept_verbose_anywhere(action)
