@@ -142,6 +142,9 @@ def pyplot():
     return plt
 
 
+LABEL_OFFSETS = ((8, 8), (8, -14), (8, 22), (8, -28), (8, 36), (8, -42))
+
+
 def dice_axis(dices: list[float], floor: float | None) -> tuple[float, float]:
     """Y limits that show the deployable cluster in detail: points far below it (outliers,
     usually undeployable) are pinned to the bottom edge instead of squashing the axis."""
@@ -173,8 +176,9 @@ def render_plot(report: dict, with_machine: bool = False) -> bytes:
         ax.scatter(r["p50_ms"], y, s=40 + 600 * r["bytes"] / biggest, color=color, alpha=0.7,
                    edgecolors="black", marker="v" if outlier else "o", clip_on=False)
         text = label + (f" (Dice {r['dice']:.3f}, off scale)" if outlier else "")
-        ax.annotate(text, (r["p50_ms"], y), xytext=(6, 4 + 9 * (i % 3)), textcoords="offset points", fontsize=7,
-                    color=color)
+        # Neighbouring points (similar latency and Dice) get labels at different heights.
+        ax.annotate(text, (r["p50_ms"], y), xytext=(8, 10 + 12 * (i % 3)) if outlier else LABEL_OFFSETS[i % len(LABEL_OFFSETS)], textcoords="offset points",
+                    fontsize=7, color=color, arrowprops={"arrowstyle": "-", "color": color, "lw": 0.5})
     if floor is not None:
         ax.axhline(floor, color="red", linestyle="--", linewidth=1)
         ax.annotate(f"Dice budget floor {floor:.4f}", (0.01, floor), xycoords=("axes fraction", "data"),

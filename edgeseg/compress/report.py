@@ -70,7 +70,7 @@ def render_markdown(report: dict) -> str:
         out += [f"- {a['path']}: {', '.join(f'{d:.4f}' for d in a['dice_per_class'])}"
                 for a in report["artifacts"] if a.get("dice_per_class")]
     if "recommended" in report:
-        out += ["", "```", *verdict_lines(report, "THIS_FOLDER"), "```"]
+        out += ["", "```", *verdict_lines(report, "<this folder>"), "```"]
     out += ["", "Step times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in report["timings"].items()), ""]
     return "\n".join(out)
 
