@@ -234,6 +234,21 @@ def test_rescaling_model_fed_0_1_data_is_not_deployable_and_the_message_names_no
     verdict = result.stdout[result.stdout.index("verdict:"):]
     assert "--normalize none" in verdict and "likely a preprocessing mismatch" in verdict
     assert result.stderr == ""  # no TensorFlow start-up lines, no cuInit error
+    evaluated = subprocess.run([sys.executable, "-m", "edgeseg", "eval", str(model), "--data", "synthetic",
+                                "--synthetic-val", "8"], capture_output=True, text=True, cwd=ROOT, env=_quiet_env(),
+                               timeout=600)
+    assert evaluated.returncode == 0 and "--normalize none" in evaluated.stdout, evaluated.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_models_edgeseg_trains_record_their_data(tiny_model_path):
+    from edgeseg.compress.data_source import RECORDED, choose_data
+    from edgeseg.models.io import stored_training_data
+
+    record = stored_training_data(tiny_model_path)
+    assert record["source"] == "synthetic" and record["synthetic_train"] == 256 and record["synthetic_val"] == 32
+    choice = choose_data(tiny_model_path, None)
+    assert choice.origin == RECORDED and choice.data.synthetic_val == 32 and choice.judged_by_dice
 
 
 @pytest.mark.slow
@@ -282,3 +297,23 @@ def test_notebook_order_tensorflow_first_keeps_the_users_keras(tiny_model_path, 
     out = tmp_path / "seg_edgeseg"  # the CLI's default output folder
     assert f"OUT {out} {out / 'model_int8.onnx'}" in result.stdout
     assert json.loads((out / "report.json").read_text())["recommended"]["onnx"]["path"] == "model_int8.onnx"
+
+
+def test_recorded_directory_data_is_used_and_a_vanished_one_is_said(tmp_path):
+    import zipfile
+
+    from conftest import fake_keras_archive, make_directory_dataset
+    from edgeseg.compress.data_source import NONE, RECORDED, choose_data, data_record
+    from edgeseg.config import DataConfig
+
+    data = make_directory_dataset(tmp_path / "data", 4)
+    model = fake_keras_archive(tmp_path / "m.keras", version="2.21.0")
+    with zipfile.ZipFile(model, "a") as archive:
+        archive.writestr("edgeseg.json", json.dumps({"height": 40, "width": 40,
+                                                     "trained_on": data_record(DataConfig(str(data), seed=7))}))
+    choice = choose_data(model, None)
+    assert choice.origin == RECORDED and choice.data.source == str(data.resolve()) and choice.data.seed == 7
+    assert choose_data(model, DataConfig("synthetic")).origin == "given"
+    data.rename(tmp_path / "moved")
+    gone = choose_data(model, None)
+    assert gone.origin == NONE and "is gone" in gone.summary() and not gone.judged_by_dice

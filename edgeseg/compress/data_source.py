@@ -28,7 +28,8 @@ class DataChoice:
 
     def summary(self) -> str:
         if self.origin == NONE:
-            return ("no --data, and the model records no training data: NOTHING WAS MEASURED AGAINST REAL MASKS. "
+            why = self.note or "the model records no training data"
+            return (f"no --data, and {why}: NOTHING WAS MEASURED AGAINST REAL MASKS. "
                     "Artifacts were converted and calibrated on synthetic stand-in images and judged only by "
                     "agreement with the float model; no fine-tuning, pruning or QAT ran. "
                     "Give --data DIR for real numbers (or --data synthetic to judge on synthetic masks anyway).")
