@@ -36,6 +36,11 @@ def data_config(a: argparse.Namespace, **extra) -> DataConfig | None:
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
+    from .outputs import check_output_file
+    from .preflight import check_data_source
+
+    check_data_source(a.data)  # before TensorFlow is imported
+    check_output_file(Path(a.out), a.force)
     from .evaluate import format_scores
     from .train import train
 

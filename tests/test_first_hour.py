@@ -97,6 +97,8 @@ def _python(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
     (["compress", "MODEL", "--formats", "tflite,coreml"], "--formats"),
     (["eval", "/no/such/model.keras"], "model file not found"),
     (["bench", "/no/such/dir"], "not found"),
+    (["train", "--data", "/no/such/dir", "--out", "MODEL"], "data directory not found"),
+    (["train", "--out", "MODEL"], "--force"),
 ])
 def test_wrong_paths_and_flags_fail_before_tensorflow_is_imported(tmp_path, argv, message):
     model = tmp_path / "m.keras"

@@ -184,7 +184,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                         rows.append(row)
                     return g, row
 
-                remedies = Remedies(model, calibration, more_calibration, qat_factory(model, False) if choice.judged_by_dice else None)
+                remedies = Remedies(model, calibration, more_calibration,
+                                    qat_factory(model, False) if choice.judged_by_dice else None)
                 g, _ = int8_artifact("int8 (int8 input/output)", remedies, "model_int8.tflite")
                 if g.method:
                     int8_artifact(f"int8 with float input/output ({g.method})", remedies, "model_int8_float_io.tflite",
