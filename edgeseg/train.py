@@ -16,7 +16,7 @@ from .data.dataset import SegmentationData, load_splits
 from .errors import DataError, OutputExistsError, UsageError
 from .evaluate import evaluate_predictor, keras_predictor
 from .losses import segmentation_loss
-from .compress.data_source import data_record
+from .data.record import data_record
 from .models.io import save_model
 from .models.registry import build_model, spec_for
 

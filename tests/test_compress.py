@@ -123,6 +123,7 @@ def test_broken_keras3_and_non_model_files_are_refused(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k3.keras", "notes.keras"]
 
 
+@pytest.mark.slow
 def test_compress_ends_with_a_verdict_and_the_next_commands(compressed):
     result, out, _ = compressed
     tail = result.stdout[result.stdout.index("verdict:"):].splitlines()
@@ -142,6 +143,7 @@ def test_compress_ends_with_a_verdict_and_the_next_commands(compressed):
     assert " MB" in (out / "report.md").read_text() and "KiB" not in result.stdout  # one size unit
 
 
+@pytest.mark.slow
 def test_bundle_defaults_to_the_recommended_artifact(compressed, tmp_path):
     out = compressed[1]
     recommended = json.loads((out / "report.json").read_text())["recommended"]["tflite"]["path"]

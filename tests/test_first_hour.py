@@ -305,7 +305,8 @@ def test_recorded_directory_data_is_used_and_a_vanished_one_is_said(tmp_path):
     import zipfile
 
     from conftest import fake_keras_archive, make_directory_dataset
-    from edgeseg.compress.data_source import NONE, RECORDED, choose_data, data_record
+    from edgeseg.compress.data_source import NONE, RECORDED, choose_data
+    from edgeseg.data.record import data_record
     from edgeseg.config import DataConfig
 
     data = make_directory_dataset(tmp_path / "data", 4)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import DataConfig
+from ..data.record import from_record
 from .artifacts import _compress_report
 
 
@@ -25,8 +26,6 @@ def _report_for(path: Path) -> tuple[Path, dict] | None:
 
 
 def _data_of(report: dict) -> DataConfig | None:
-    from ..compress.data_source import from_record
-
     raw = report.get("data_config") or (report.get("config") or {}).get("data")
     return from_record(raw) if raw else None
 

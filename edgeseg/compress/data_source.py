@@ -6,11 +6,11 @@ synthetic images: its artifacts are judged by agreement with the float model, an
 trained (fine-tuning a user's model on ellipses harms it)."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import DataConfig
+from ..data.record import from_record
 
 GIVEN, RECORDED, NONE = "given", "recorded", "none"
 
@@ -35,17 +35,6 @@ class DataChoice:
                     "Give --data DIR for real numbers (or --data synthetic to judge on synthetic masks anyway).")
         where = "the data the model was trained on, as recorded in it" if self.origin == RECORDED else "--data"
         return f"measured on {self.data.source}: {where}" + (f"; {self.note}" if self.note else "")
-
-
-def data_record(data: DataConfig) -> dict:
-    """What a trained model stores about its data: enough to rebuild the same validation split."""
-    source = data.source if data.is_synthetic else str(Path(data.source).resolve())
-    return dataclasses.asdict(dataclasses.replace(data, source=source))
-
-
-def from_record(record: dict) -> DataConfig:
-    known = {f.name for f in dataclasses.fields(DataConfig)}
-    return DataConfig(**{k: v for k, v in record.items() if k in known})
 
 
 def choose_data(model_path: Path, given: DataConfig | None) -> DataChoice:

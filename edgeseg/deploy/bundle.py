@@ -77,10 +77,10 @@ def default_bundle_path(compress_dir: Path) -> Path:
 def _chosen_artifact(report: dict, artifact: str | None, compress_dir: Path, report_path: Path) -> str:
     """The report's name for the artifact: the recommended one by default; a path to a file in
     the compress directory is accepted as well as the name report.json lists."""
-    from ..compress.verdict import preferred, recommend
-
     if artifact is None:
-        pick = preferred(report.get("recommended") or recommend(report))
+        recommended = report.get("recommended") or {}
+        # TFLite first (the edge runtime), then ONNX, then whatever else compress recommended.
+        pick = next((recommended[f] for f in ("tflite", "onnx", *recommended) if f in recommended), None)
         if pick is None:
             raise UsageError(f"{report_path} recommends no artifact (none is deployable); name one with --artifact")
         return pick["path"]
