@@ -48,6 +48,10 @@ class _Run:
     def __init__(self, verbose: int, total_steps: int):
         self.verbose, self.total, self.done, self.timings = verbose, total_steps, 0, {}
 
+    @staticmethod
+    def elapsed(started: float) -> float:
+        return time.perf_counter() - started
+
     def log(self, text: str) -> None:
         if self.verbose:
             print(text, flush=True)
@@ -157,19 +161,21 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                                                  ("float16", convert_float16, "float16"),
                                                  ("dynamic_range", convert_dynamic_range, "int8-weights")):
                     path = tmp / f"model_{name}.tflite"
+                    started = time.perf_counter()
                     path.write_bytes(finalize(convert(model), spec_dict))
                     verified = verify(path, val, reference, bs)
                     rows.append(artifact_row(tmp, path, "tflite", precision, verified, base_dice, budget,
                                              sparsity=tflite_kernel_sparsity(verified.session), flops=base_flops))
-                    run.log(f"      {path.name}: Dice {verified.scores['dice']:.4f}")
+                    run.log(f"      {path.name}: Dice {verified.scores['dice']:.4f} ({run.elapsed(started):.1f} s)")
                 if structured is not None:
                     path = tmp / "model_channels_float32.tflite"
+                    started = time.perf_counter()
                     path.write_bytes(finalize(convert_float32(structured.model), spec_dict))
                     verified = verify(path, val, structured_reference, bs)
                     rows.append(artifact_row(tmp, path, "tflite", "float32", verified, base_dice, budget,
                                              sparsity=tflite_kernel_sparsity(verified.session),
                                              flops=channel_info["flops"], reference="channels.keras"))
-                    run.log(f"      {path.name}: Dice {verified.scores['dice']:.4f}")
+                    run.log(f"      {path.name}: Dice {verified.scores['dice']:.4f} ({run.elapsed(started):.1f} s)")
 
             with run.step("tflite_int8", "TFLite int8 (full integer): quantize, verify in LiteRT, guard the budget"):
                 def int8_artifact(title, remedies, filename, methods=None, integer_io=True, against=reference,
@@ -242,10 +248,11 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
 
         if onnx:
             with run.step("onnx", f"ONNX float32 (tf2onnx, opset {config.onnx_opset}) and int8 QDQ: verify in onnxruntime"):
+                started = time.perf_counter()
                 onnx_path = export_onnx(model, tmp / "model.onnx", config.onnx_opset, spec_dict)
                 rows.append(artifact_row(tmp, onnx_path, "onnx", "float32", verify(onnx_path, val, reference, bs),
                                          base_dice, budget, opset=config.onnx_opset, flops=base_flops))
-                run.log(f"      model.onnx: Dice {rows[-1]['dice']:.4f}")
+                run.log(f"      model.onnx: Dice {rows[-1]['dice']:.4f} ({run.elapsed(started):.1f} s)")
                 onnx_remedies = [("ptq", lambda: calibration), ("more-calibration", more_calibration)]
                 go = guard([(m, _onnx_int8(onnx_path, tmp, c, quantize_onnx_int8, spec_dict)) for m, c in onnx_remedies],
                            tmp / "model_int8.onnx", val, reference, base_dice, budget, bs, run.log)
