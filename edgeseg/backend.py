@@ -8,38 +8,44 @@ from __future__ import annotations
 import os
 import sys
 
+from . import quiet
+
 _LEGACY_FLAG = "TF_USE_LEGACY_KERAS"
 
 
 def _prepare_environment() -> None:
-    if "tensorflow" in sys.modules and os.environ.get(_LEGACY_FLAG) != "1":
-        # TF read the variable already; setting it now would be silently ignored.
-        raise RuntimeError(
-            "TensorFlow was imported before edgeseg could set TF_USE_LEGACY_KERAS=1; "
-            "import edgeseg.backend first"
-        )
+    user_tf = sys.modules.get("tensorflow")
+    if user_tf is not None and os.environ.get(_LEGACY_FLAG) != "1":
+        # TensorFlow came first (a notebook). Its tf.keras is chosen lazily, on first use, from
+        # this variable: resolve it now, as the user's environment means it (Keras 3), so that
+        # setting the flag below for tfmot never changes what the user's tf.keras is. edgeseg
+        # itself always uses tf_keras directly, which works either way.
+        getattr(user_tf.keras, "Model", None)
     os.environ[_LEGACY_FLAG] = "1"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet.configure()
 
 
 def tf():
     _prepare_environment()
-    import tensorflow
-
+    with quiet.quiet_native_stderr():
+        import tensorflow
     tensorflow.get_logger().setLevel("ERROR")
+    quiet.quiet_python_loggers()
     return tensorflow
 
 
 def keras():
     tf()
-    import tf_keras
+    with quiet.quiet_native_stderr():
+        import tf_keras
 
     return tf_keras
 
 
 def tfmot():
     tf()
-    import tensorflow_model_optimization
+    with quiet.quiet_native_stderr():
+        import tensorflow_model_optimization
 
     return tensorflow_model_optimization
 

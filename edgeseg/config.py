@@ -21,6 +21,10 @@ TASK_CHOICES: tuple[str, ...] = ("semantic", "instance")
 # Where exported .tflite (metadata) and .onnx (metadata_props) files carry their PreprocessSpec.
 SPEC_METADATA_KEY = "edgeseg.spec"
 LIMITS_EPOCHS = 100_000
+# The one Edge TPU runtime version every command checks and compiles for by default
+# (edgetpu_compiler 16's own default).
+EDGETPU_RUNTIME = 14
+PRUNE_CHOICES: tuple[str, ...] = ("magnitude", "channels", "none")
 
 
 @dataclass(frozen=True)
@@ -158,7 +162,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class CompressConfig:
-    data: DataConfig = field(default_factory=DataConfig)
+    # None: the data the model records (models edgeseg trained), else no real data (see compress.data_source)
+    data: DataConfig | None = None
     normalize: Normalize = "0-1"
     sparsity: float = 0.5
     max_dice_drop: float = 0.01
@@ -172,16 +177,20 @@ class CompressConfig:
     unsafe: bool = False
     custom_objects: str | None = None
     edgetpu: bool = False
-    edgetpu_runtime: int = 13
-    prune: str = "magnitude"  # "magnitude" (tfmot, unstructured) or "channels" (whole filters removed)
+    edgetpu_runtime: int = EDGETPU_RUNTIME
+    prune: str = "magnitude"  # "magnitude" (tfmot, unstructured), "channels" (whole filters removed) or "none"
     channel_ratio: float = 0.5
     formats: tuple[str, ...] = FORMAT_CHOICES  # which artifact formats the plan makes
     seed: int = 0
     verbose: int = 1
 
     def __post_init__(self) -> None:
-        if not self.formats or set(self.formats) - set(FORMAT_CHOICES):
-            raise UsageError(f"--formats takes a comma-separated subset of {','.join(FORMAT_CHOICES)}")
+        object.__setattr__(self, "formats", tuple(self.formats))  # a list from JSON or the API is fine
+        if self.prune not in PRUNE_CHOICES:
+            raise UsageError(f"--prune must be one of {', '.join(PRUNE_CHOICES)}, got {self.prune!r}")
+        if not self.formats or any(f not in FORMAT_CHOICES for f in self.formats):
+            raise UsageError(f"--formats takes a comma-separated list of {', '.join(FORMAT_CHOICES)}, "
+                             f"got {','.join(self.formats)!r}")
         for name, value in (("--sparsity", self.sparsity), ("--max-dice-drop", self.max_dice_drop),
                             ("--channel-ratio", self.channel_ratio)):
             finite(name, value)
@@ -189,8 +198,6 @@ class CompressConfig:
         finite("--finetune-epochs", self.finetune_epochs, high=LIMITS_EPOCHS)
         finite("--batch-size", self.batch_size)
         finite("--calibration-samples", self.calibration_samples, high=1_000_000)
-        if self.prune not in ("magnitude", "channels"):
-            raise UsageError(f"--prune must be magnitude or channels, got {self.prune!r}")
         if not 0.0 < self.channel_ratio < 1.0:
             raise UsageError(f"--channel-ratio must be in (0, 1), got {self.channel_ratio}")
         if not 10 <= self.edgetpu_runtime <= 16:
@@ -218,7 +225,7 @@ class CompressConfig:
 class BenchConfig:
     """How `edgeseg bench` measures. Timed runs are at batch 1; Dice uses every validation image."""
 
-    data: DataConfig = field(default_factory=DataConfig)
+    data: DataConfig | None = None  # None: the data of the compress report, else synthetic (bench.run.bench_data)
     normalize: Normalize | None = None
     runtimes: tuple[str, ...] = ("auto",)
     threads: int | None = None

@@ -17,16 +17,41 @@ def evaluate_predictor(predict: Predictor, data: SegmentationData, batch_size: i
     """Dice/IoU/pixel accuracy of `predict`; with `reference`, also the largest absolute
     difference between the two predictors' probabilities over the same images."""
     scores = ScoreAccumulator(labels=data.spec.labels)
-    max_diff = 0.0
+    agreement = AgreementAccumulator()
     for images, truth in data.batches(batch_size):
         probs = np.asarray(predict(images), dtype=np.float32)
-        scores.update(probabilities_to_labels(probs, data.spec.threshold), truth)
+        labels = probabilities_to_labels(probs, data.spec.threshold)
+        scores.update(labels, truth)
         if reference is not None:
-            max_diff = max(max_diff, float(np.abs(probs - np.asarray(reference(images), np.float32)).max()))
+            expected = np.asarray(reference(images), np.float32)
+            agreement.update(probs, labels, expected, probabilities_to_labels(expected, data.spec.threshold))
     result = scores.result()
     if reference is not None:
-        result["max_abs_diff"] = max_diff
+        result.update(agreement.result())
     return result
+
+
+class AgreementAccumulator:
+    """How closely a predictor follows a reference on the same images, independent of the
+    ground truth: Dice between the two foreground masks (1.0 when both are empty), and the
+    largest and mean absolute probability differences."""
+
+    def __init__(self):
+        self.common = self.total = 0
+        self.max_diff = self.diff_sum = 0.0
+        self.values = 0
+
+    def update(self, probs: np.ndarray, labels: np.ndarray, expected: np.ndarray, expected_labels: np.ndarray):
+        diff = np.abs(probs - expected)
+        self.max_diff = max(self.max_diff, float(diff.max()))
+        self.diff_sum += float(diff.sum())
+        self.values += diff.size
+        self.common += int(((labels == expected_labels) & (labels > 0)).sum())
+        self.total += int((labels > 0).sum() + (expected_labels > 0).sum())
+
+    def result(self) -> dict:
+        return {"max_abs_diff": self.max_diff, "mean_abs_diff": self.diff_sum / max(self.values, 1),
+                "mask_agreement": 2 * self.common / self.total if self.total else 1.0}
 
 
 def memoized(predict: Predictor, max_bytes: int = 512 * 2**20) -> Predictor:

@@ -109,7 +109,7 @@ CASES: list[Case] = [
     # --- outputs: overlapping inputs, existing, impossible ------------------------------------------
     Case("train out not .keras", "train --preset tiny --out {tmp}/m.txt", "must end in .keras"),
     Case("train out exists", "train --preset tiny --out {plain_keras}", "--force"),
-    Case("train out is a folder", "train --preset tiny --out {emptydir}", "must end in"),
+    Case("train out is a folder", "train --preset tiny --out {emptydir}", "is a directory"),
     Case("train out inside data", "train --data {data} --preset tiny --out {data}/m.keras", "lies inside the input"),
     Case("train out inside data, force", "train --data {data} --preset tiny --out {data}/images/m.keras --force",
          "refused even with --force"),

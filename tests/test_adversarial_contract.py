@@ -140,7 +140,7 @@ def test_a_nan_in_the_baseline_fails_the_gate(figure):
 
 
 def test_custom_layer_messages_name_the_class_and_the_flag():
-    from edgeseg.models.keras2_custom import _UNKNOWN
+    from edgeseg.models.keras3 import UNKNOWN_CLASS as _UNKNOWN
 
     for text in ("Unknown layer: 'MyBlock'. Please ensure you are using a `keras.utils.custom_object_scope`",
                  "Could not locate class 'MyBlock'. Make sure custom classes are decorated"):

@@ -1,5 +1,6 @@
 import hashlib
 import json
+import re
 
 import numpy as np
 import pytest
@@ -17,9 +18,12 @@ def test_compress_succeeds_and_reports(compressed, tiny_model_path):
     result, out, before = compressed
     assert result.returncode == 0, result.stderr[-3000:]
     assert _sha(tiny_model_path) == before  # the user's file is never modified
-    assert "synthetic data" in result.stdout  # the warning that real data gives real numbers
+    # No --data: the tiny model records that edgeseg trained it on synthetic data, and that is used.
+    assert "measured on synthetic: the data the model was trained on" in result.stdout
     for step in ("[1/4]", "[4/4]", "model_int8.tflite", "the plan:"):
         assert step in result.stdout
+    assert re.search(r"epoch 1/2 batch \d+/\d+ loss", result.stdout)  # per-batch fine-tuning progress
+    assert re.search(r"ptq: Dice .* in \d+\.\d s", result.stdout)  # elapsed time of each conversion
     report = json.loads((out / "report.json").read_text())
     assert report["schema"] == "edgeseg.compress/2"
     assert report["model_sha256"] == before
@@ -121,3 +125,35 @@ def test_broken_keras3_and_non_model_files_are_refused(tmp_path):
     result = run_cli("compress", str(text))
     assert result.returncode == 2 and "not a valid .keras" in last_error_line(result)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k3.keras", "notes.keras"]
+
+
+@pytest.mark.slow
+def test_compress_ends_with_a_verdict_and_the_next_commands(compressed):
+    result, out, _ = compressed
+    tail = result.stdout[result.stdout.index("verdict:"):].splitlines()
+    report = json.loads((out / "report.json").read_text())
+    recommended = report["recommended"]
+    assert set(recommended) == {"tflite", "onnx"}
+    pick = recommended["tflite"]
+    assert pick["precision"] == "int8" and (out / pick["path"]).is_file()
+    rows = {a["path"]: a for a in report["artifacts"]}
+    assert pick["size_ratio"] == pytest.approx(rows[pick["path"]]["bytes"] / rows["model_float32.tflite"]["bytes"])
+    ship = next(line for line in tail if line.startswith("  ship tflite:"))
+    assert pick["path"] in ship and f"Dice {pick['dice']:.4f}" in ship and " MB" in ship and "x the size of" in ship
+    for a in report["artifacts"]:
+        if not a["deployable"]:
+            assert f"  rejected {a['path']}: {a['reason']}" in tail
+    assert f"  edgeseg bench {out}" in "\n".join(tail) and f"  edgeseg bundle {out}" in "\n".join(tail)
+    assert " MB" in (out / "report.md").read_text() and "KiB" not in result.stdout  # one size unit
+
+
+@pytest.mark.slow
+def test_bundle_defaults_to_the_recommended_artifact(compressed, tmp_path):
+    out = compressed[1]
+    recommended = json.loads((out / "report.json").read_text())["recommended"]["tflite"]["path"]
+    bundle = tmp_path / "b.zip"
+    result = run_cli("bundle", str(out), "--out", str(bundle))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert recommended in result.stdout
+    by_path = run_cli("bundle", str(out), "--artifact", str(out / "model_int8.onnx"), "--out", str(tmp_path / "o.zip"))
+    assert by_path.returncode == 0 and "model_int8.onnx" in by_path.stdout, by_path.stderr[-2000:]

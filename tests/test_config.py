@@ -29,5 +29,5 @@ def test_invalid_values_are_usage_errors(make):
 
 
 def test_compress_config_round_trip():
-    config = CompressConfig(sparsity=0.8, qat=True)
+    config = CompressConfig(data=DataConfig(), sparsity=0.8, qat=True, formats=["onnx"])
     assert CompressConfig(**{**config.to_dict(), "data": DataConfig(**config.to_dict()["data"])}) == config

@@ -71,15 +71,26 @@ def test_formats_must_be_known():
 def test_budget_decides_and_words_every_reason():
     budget = Budget(0.95, 0.01)
     assert budget.admits(0.94) and not budget.admits(0.9399) and not budget.admits(None)
-    assert budget.judge(0.945, method="ptq") == (True, "within budget with ptq")
-    ok, reason = budget.judge(0.90, tried=("ptq", "int16x8"))
+    assert budget.judge({"dice": 0.945}, method="ptq") == (True, "within budget with ptq")
+    ok, reason = budget.judge({"dice": 0.90}, tried=("ptq", "int16x8"))
     assert not ok and "below the floor 0.9400" in reason and "ptq, int16x8" in reason
-    ok, reason = budget.judge(0.5, source_label="channel pruning", source_dice=0.6, source_fix="remove fewer")
+    ok, reason = budget.judge({"dice": 0.5}, source_label="channel pruning", source_dice=0.6,
+                              source_fix="remove fewer")
     assert not ok and reason.startswith("channel pruning alone dropped Dice to 0.6000")
-    ok, reason = budget.judge(0.95, sparsity=0.3, target_sparsity=0.5)
+    ok, reason = budget.judge({"dice": 0.95}, sparsity=0.3, target_sparsity=0.5)
     assert not ok and "measured sparsity 0.3000" in reason
     failed = Budget(0.0, 0.01, baseline_problem="constant prediction")
-    assert failed.judge(0.99) == (False, "the float baseline failed its check: constant prediction")
+    assert failed.judge({"dice": 0.99}) == (False, "the float baseline failed its sanity check: constant prediction")
+
+
+def test_agreement_is_part_of_the_budget_and_decides_alone_without_real_masks():
+    rose = {"dice": 0.66, "mask_agreement": 0.31, "mean_abs_diff": 0.2}  # Dice rose from 0.15: no better
+    ok, reason = Budget(0.15, 0.01).judge(rose)
+    assert not ok and "disagree" in reason
+    no_masks = Budget(0.3, 0.01, judged_by_dice=False)
+    ok, reason = no_masks.judge({"dice": 0.0, "mask_agreement": 0.99, "mean_abs_diff": 0.01})
+    assert ok and "not measured against real masks" in reason
+    assert not no_masks.accepts({"dice": 0.99, "mask_agreement": 0.5, "mean_abs_diff": 0.01})
 
 
 REPORT = {"schema": "edgeseg.compress/2", "model": "m.keras", "model_sha256": "ab", "data": "synthetic",

@@ -16,3 +16,14 @@ def test_unknown_attribute_raises():
 
     with pytest.raises(AttributeError):
         edgeseg.no_such_thing  # noqa: B018
+
+
+def test_compress_and_bench_stay_callable_whatever_was_imported_first():
+    """Both are packages and public functions; importing a submodule must not shadow the function."""
+    import subprocess
+    import sys
+
+    code = ("import edgeseg, edgeseg.compress.budget, edgeseg.bench.run, sys; "
+            "assert callable(edgeseg.compress) and callable(edgeseg.bench); "
+            "assert 'tensorflow' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,8 +1,9 @@
 """compress's report.json as a typed, versioned record, with the one reader that bench,
 bundle, the device side and the API use.
 
-Schema 2 adds each artifact's source (base, pruned, channels), its sha256 and its I/O type,
-and the plan; a schema-1 report still reads, with those fields empty."""
+Schema 2 adds each artifact's source (base, pruned, channels), its sha256, I/O type and
+agreement with its float model, the plan, the data measured on, the baseline's sanity check
+and the recommended artifacts; a schema-1 report still reads, with those fields empty."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -56,6 +57,12 @@ class CompressReport:
     channels: dict | None = None
     edgetpu: dict | None = None
     plan: list | None = None
+    data_origin: str | None = None  # given (--data), recorded (the model's training data) or none
+    data_summary: str | None = None
+    data_config: dict | None = None  # the DataConfig measured on, so bench can measure on the same
+    skipped: list | None = None  # steps asked for that did not run, each with its reason
+    sanity: dict | None = None  # the float baseline's check
+    recommended: dict | None = None  # format -> the artifact to ship
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import EDGETPU_RUNTIME
 from ..errors import ModelError, UsageError
 
 # op -> (first Edge TPU runtime version that maps it, known limit checked or reported)
@@ -98,7 +99,7 @@ def _verdict(op, runtime_version: int) -> tuple[bool, str]:
     return True, ""
 
 
-def check(path: Path, runtime_version: int = 14) -> EdgeTPUReport:
+def check(path: Path, runtime_version: int = EDGETPU_RUNTIME) -> EdgeTPUReport:
     from ..artifacts.tflite import operators
 
     path = Path(path)

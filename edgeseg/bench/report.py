@@ -13,8 +13,9 @@ CSV_COLUMNS = ("machine", "artifact", "format", "precision", "runtime", "device"
                "bytes", "gzip_bytes", "load_ms", "runs", "mean_ms", "std_ms", "min_ms", "p50_ms", "p90_ms",
                "p99_ms", "cv", "noisy", "fps", "peak_rss_mb", "model_rss_mb", "dice", "iou", "images")
 TABLE = (("artifact", "Artifact"), ("format", "Format"), ("precision", "Precision"), ("runtime", "Runtime"),
-         ("status", "Status"), ("bytes", "Size MB"), ("dice", "Dice"), ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"),
-         ("cv", "CV"), ("fps", "FPS"), ("model_rss_mb", "+RSS MB"))
+         ("status", "Status"), ("deployable", "Deployable"), ("bytes", "Size MB"), ("size_ratio", "Size x"),
+         ("dice", "Dice"), ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("speedup", "Speed-up"), ("cv", "CV"),
+         ("fps", "FPS"), ("model_rss_mb", "+RSS MB"))
 
 
 def load_bench(path: Path) -> dict:
@@ -29,7 +30,11 @@ def _cell(key: str, row: dict) -> str:
     if value is None:
         return "-"
     if key == "bytes":
-        return f"{value / 1e6:.2f}"
+        return f"{value / 1e6:.2f}"  # MB, as in compress's report
+    if key == "deployable":
+        return "yes" if value else "NO"
+    if key in ("speedup", "size_ratio"):
+        return "ref" if row.get("reference") == row["artifact"] else f"{value:.2f}x"
     if key in ("dice", "iou"):
         return f"{value:.4f}"
     if key.endswith("_ms"):
@@ -50,6 +55,11 @@ def table_cells(rows: list[dict], with_machine: bool = False) -> list[list[str]]
     return [[title for _, title in columns]] + [[_cell(k, r) for k, _ in columns] for r in rows]
 
 
+def _shown(rows: list[dict], show_unavailable: bool) -> list[dict]:
+    """Rows of runtimes that are not on this machine go to a footnote unless asked for."""
+    return rows if show_unavailable else [r for r in rows if r["status"] != "unavailable"]
+
+
 def _footnotes(rows: list[dict]) -> list[str]:
     """Why rows carry no figures, one line per runtime and reason rather than per row."""
     grouped: dict[tuple[str, str, str, str], list[str]] = {}
@@ -60,23 +70,25 @@ def _footnotes(rows: list[dict]) -> list[str]:
     lines = [(f"[{machine}] " if several else "") + f"{runtime}: {status}: {reason}"
              + (f" ({', '.join(names)})" if status != "unavailable" else "")
              for (machine, runtime, status, reason), names in grouped.items()]
+    if any(r.get("speedup") is not None for r in rows):
+        lines.append("Speed-up and Size x: against each runtime's float32 row (ref); Deployable: compress's verdict")
     if any(r.get("noisy") for r in rows):
         lines.append("! the coefficient of variation is high: the machine was busy; compare ratios, or rerun")
     return lines
 
 
-def render_terminal(report: dict, with_machine: bool = False) -> str:
+def render_terminal(report: dict, with_machine: bool = False, show_unavailable: bool = False) -> str:
     rows = _rows_with_machine(report)
-    cells = table_cells(rows, with_machine)
+    cells = table_cells(_shown(rows, show_unavailable), with_machine)
     widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines + _footnotes(rows))
 
 
-def render_markdown(report: dict, with_machine: bool = False) -> str:
+def render_markdown(report: dict, with_machine: bool = False, show_unavailable: bool = False) -> str:
     rows = _rows_with_machine(report)
-    cells = table_cells(rows, with_machine)
+    cells = table_cells(_shown(rows, show_unavailable), with_machine)
     machines = report.get("machines") or [report["machine"]]
     out = ["# edgeseg bench", ""]
     for m in machines:
@@ -115,32 +127,55 @@ def pyplot():
     return plt
 
 
+LABEL_OFFSETS = ((8, 8), (8, -14), (8, 22), (8, -28), (8, 36), (8, -42))
+
+
+def dice_axis(dices: list[float], floor: float | None) -> tuple[float, float]:
+    """Y limits that show the deployable cluster in detail: points far below it (outliers,
+    usually undeployable) are pinned to the bottom edge instead of squashing the axis."""
+    top = max(dices)
+    core = [d for d in dices if d >= (floor - 0.05 if floor is not None else top - 0.1)] or dices
+    low = min(core + ([floor] if floor is not None else []))
+    margin = max(0.005, 0.1 * (top - low))
+    return low - margin, top + margin
+
+
 def render_plot(report: dict, with_machine: bool = False) -> bytes:
-    """PNG: p50 latency (p90 as the whisker) against Dice, marker area by model size,
-    one point per artifact x runtime (x machine)."""
+    """PNG: p50 latency (p90 as the whisker) against Dice, marker area by model size, one
+    labelled point per artifact x runtime (x machine), and the Dice floor of the budget."""
     plt = pyplot()
     rows = [r for r in _rows_with_machine(report) if r["status"] == "ok" and r["dice"] is not None]
     if not rows:
         raise UsageError("--plot: no measured rows to plot")
-    fig, ax = plt.subplots(figsize=(9, 6), dpi=110)
+    fig, ax = plt.subplots(figsize=(10, 6.5), dpi=110)
     biggest = max(r["bytes"] for r in rows)
+    floor = report.get("dice_floor")
+    bottom, top = dice_axis([r["dice"] for r in rows], floor)
     for i, r in enumerate(rows):
         color = f"C{i % 10}"
         label = f"{r['artifact']} @ {r['runtime']}" + (f" [{r['machine']}]" if with_machine else "")
-        ax.errorbar(r["p50_ms"], r["dice"], xerr=[[0], [max(0.0, r["p90_ms"] - r["p50_ms"])]], fmt="none",
+        outlier = r["dice"] < bottom
+        y = bottom if outlier else r["dice"]
+        ax.errorbar(r["p50_ms"], y, xerr=[[0], [max(0.0, r["p90_ms"] - r["p50_ms"])]], fmt="none",
                     ecolor=color, capsize=3)
-        ax.scatter(r["p50_ms"], r["dice"], s=40 + 600 * r["bytes"] / biggest, color=color, alpha=0.7,
-                   edgecolors="black", label=label)
+        ax.scatter(r["p50_ms"], y, s=40 + 600 * r["bytes"] / biggest, color=color, alpha=0.7,
+                   edgecolors="black", marker="v" if outlier else "o", clip_on=False)
+        text = label + (f" (Dice {r['dice']:.3f}, off scale)" if outlier else "")
+        # Neighbouring points (similar latency and Dice) get labels at different heights.
+        ax.annotate(text, (r["p50_ms"], y), xytext=(8, 10 + 12 * (i % 3)) if outlier else LABEL_OFFSETS[i % len(LABEL_OFFSETS)], textcoords="offset points",
+                    fontsize=7, color=color, arrowprops={"arrowstyle": "-", "color": color, "lw": 0.5})
+    if floor is not None:
+        ax.axhline(floor, color="red", linestyle="--", linewidth=1)
+        ax.annotate(f"Dice budget floor {floor:.4f}", (0.01, floor), xycoords=("axes fraction", "data"),
+                    xytext=(0, 3), textcoords="offset points", fontsize=8, color="red")
+    ax.set_ylim(bottom, top)
     ax.set_xlabel("latency p50, ms at batch 1 (whisker: p90)")
     ax.set_ylabel("Dice")
-    ax.set_title("edgeseg bench: latency vs Dice (marker area ~ model size)")
+    ax.set_title("edgeseg bench: latency vs Dice (marker area ~ model size; v: Dice below the axis)")
     latencies = [r["p50_ms"] for r in rows]
     if max(latencies) > 20 * min(latencies):
         ax.set_xscale("log")
     ax.grid(True, alpha=0.3)
-    legend = ax.legend(fontsize=7, loc="best")
-    for handle in legend.legend_handles:
-        handle.set_sizes([40])
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

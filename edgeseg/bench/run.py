@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..config import BenchConfig
+from ..config import BenchConfig, DataConfig
 from ..data.dataset import load_splits
 from ..errors import UsageError
 from ..outputs import check_output_file, write_file_atomic
 from ..runtimes import REGISTRY, Runtime
 from ..safety import resolved
 from .artifacts import collect, resolve_spec
+from .context import CompressContext, compress_context
 from .harness import Clock, plan, run_rows
 from .machine import machine_info
 from .report import SCHEMA, pyplot, render_csv, render_json, render_markdown, render_plot
@@ -27,6 +28,7 @@ class Outputs:
     plot: Path | None = None
     force: bool = False
     inputs: tuple = ()  # artifacts, data, baseline: an output that is or lies in one is refused
+    show_unavailable: bool = False
 
     def paths(self) -> list[Path]:
         return [p for p in (self.json, self.csv, self.md, self.plot) if p is not None]
@@ -56,13 +58,15 @@ def bench(paths: list[Path], config: BenchConfig, registry: dict[str, Runtime] |
     runtimes = select_runtimes(config.runtimes, registry)
     artifacts, stored_spec, notes = collect(paths)
     spec, spec_source = resolve_spec(artifacts, stored_spec, config.normalize)
-    _, val = load_splits(config.data, spec)
+    context = compress_context(paths)
+    data, data_source = bench_data(config.data, context)
+    _, val = load_splits(data, spec)
     for note in notes:
         log(f"note: {note}")
     log(f"input {spec.height}x{spec.width}x{spec.channels}, normalize {spec.normalize} (from {spec_source}); "
-        f"Dice on {len(val)} validation images from {config.data.source}")
-    if config.data.is_synthetic:
-        log("warning: no --data given; Dice is on built-in synthetic data. Real data gives real numbers.")
+        f"Dice on {len(val)} validation images from {data.source} ({data_source})")
+    if data.is_synthetic and context.data_origin in (None, "none"):
+        log("warning: Dice is on built-in synthetic data. Real data (--data DIR) gives real numbers.")
     rows = plan(artifacts, runtimes)
     if not rows:
         raise UsageError("none of the chosen runtimes runs these artifacts' formats")
@@ -72,17 +76,44 @@ def bench(paths: list[Path], config: BenchConfig, registry: dict[str, Runtime] |
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(config.effective_threads),
         "config": config.to_dict(),
-        "data": config.data.source,
+        "data": data.source,
         "images": len(val),
+        "dice_floor": context.dice_floor,
         "spec": spec.to_dict(),
         "runtimes": {name: {"device": registry[name].device, "available": ok, "detail": detail}
                      for name, (ok, detail) in availability.items()},
-        "rows": [row.to_dict(config.cv_warn) for row in rows],
+        "rows": with_ratios([row.to_dict(config.cv_warn) | {"deployable": context.deployable.get(row.artifact.name)}
+                             for row in rows]),
     }
+
+
+def bench_data(given: DataConfig | None, context: CompressContext) -> tuple[DataConfig, str]:
+    """--data if given, else the data compress measured on (so the Dice matches report.json),
+    else the built-in synthetic data."""
+    if given is not None:
+        return given, "--data"
+    if context.data is not None:
+        return context.data, "the compress report's data"
+    return DataConfig(), "no --data and no compress report"
+
+
+def with_ratios(rows: list[dict]) -> list[dict]:
+    """Speed-up (reference p50 / row p50) and size ratio (row bytes / reference bytes) against
+    each runtime's reference row, the same one the CI gate divides by."""
+    from .gate import reference_rows
+
+    refs = reference_rows(rows, None)
+    for row in rows:
+        ref = refs.get(row["runtime"])
+        ok = ref is not None and row["status"] == "ok"
+        row["reference"] = ref["artifact"] if ok else None
+        row["speedup"] = ref["p50_ms"] / row["p50_ms"] if ok else None
+        row["size_ratio"] = row["bytes"] / ref["bytes"] if ok else None
+    return rows
 
 
 def write_outputs(report: dict, outputs: Outputs, with_machine: bool = False) -> list[Path]:
     writers = ((outputs.json, lambda: render_json(report)), (outputs.csv, lambda: render_csv(report)),
-               (outputs.md, lambda: render_markdown(report, with_machine)),
+               (outputs.md, lambda: render_markdown(report, with_machine, outputs.show_unavailable)),
                (outputs.plot, lambda: render_plot(report, with_machine)))
     return [write_file_atomic(path, render(), outputs.force) for path, render in writers if path is not None]

@@ -12,7 +12,8 @@ def _bench_outputs(a: argparse.Namespace):
 
     inputs = (*getattr(a, "artifacts", ()), *getattr(a, "files", ()), getattr(a, "data", None),
               getattr(a, "baseline", None))
-    return Outputs(*(Path(p) if p else None for p in (a.json, a.csv, a.md, a.plot)), force=a.force, inputs=inputs)
+    return Outputs(*(Path(p) if p else None for p in (a.json, a.csv, a.md, a.plot)), force=a.force, inputs=inputs,
+                   show_unavailable=getattr(a, "show_unavailable", False))
 
 
 def _cmd_bench(a: argparse.Namespace) -> int:
@@ -35,7 +36,7 @@ def _cmd_bench(a: argparse.Namespace) -> int:
     outputs = _bench_outputs(a)
     outputs.check()
     report = bench([Path(p) for p in a.artifacts], config)
-    print("\n" + render_terminal(report))
+    print("\n" + render_terminal(report, show_unavailable=a.show_unavailable))
     for path in write_outputs(report, outputs):
         print(f"wrote {path}")
     if baseline is None:
@@ -57,7 +58,7 @@ def _cmd_bench_merge(a: argparse.Namespace) -> int:
     outputs = _bench_outputs(a)
     outputs.check()
     report = merge([Path(p) for p in a.files])
-    print(render_terminal(report, with_machine=True))
+    print(render_terminal(report, with_machine=True, show_unavailable=a.show_unavailable))
     for path in write_outputs(report, outputs, with_machine=True):
         print(f"wrote {path}")
     return 0
@@ -69,14 +70,17 @@ def _output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--md", metavar="F", help="Markdown table")
     p.add_argument("--plot", metavar="F.png", help="p50 latency (p90 whiskers) against Dice; needs matplotlib")
     p.add_argument("--force", action="store_true", help="replace existing output files")
+    p.add_argument("--show-unavailable", action="store_true",
+                   help="list rows of runtimes that are not here in the tables (default: one footnote per runtime)")
 
 
 
 def add_bench_parsers(sub, data_args) -> None:
     b = sub.add_parser("bench", help="latency, size and Dice of artifacts on every available runtime "
                                      "(also: edgeseg bench merge A.json B.json ...)")
-    b.add_argument("artifacts", nargs="+", metavar="ARTIFACT_OR_COMPRESS_DIR")
-    data_args(b)
+    b.add_argument("artifacts", nargs="+", metavar="ARTIFACT_OR_COMPRESS_DIR",
+                   help="artifact files, or compress output directories (their data is used unless --data)")
+    data_args(b, default=None)
     b.add_argument("--normalize", choices=NORMALIZE_CHOICES, default=None,
                    help="for artifacts without a compress report beside them (default 0-1)")
     b.add_argument("--runtimes", default="auto", help="auto, or a comma-separated list, e.g. litert-cpu,ort-cpu")

@@ -27,4 +27,5 @@ def run_demo(out: Path, force: bool = False) -> int:
                       out / "compressed", force=True)
     print(f"\nfloat Keras Dice {result.val_scores['dice']:.4f}; artifacts and their Dice in "
           f"{out / 'compressed' / 'report.md'}")
+    print(f"demo wrote {out.resolve()}/ (model.keras, compressed/)")  # the last line: where everything is
     return exit_code_for(report)

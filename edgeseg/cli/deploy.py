@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..config import NORMALIZE_CHOICES
+from ..config import EDGETPU_RUNTIME, NORMALIZE_CHOICES
 
 
 def _cmd_predict(a: argparse.Namespace) -> int:
@@ -39,12 +39,13 @@ def _predict(a: argparse.Namespace, load_segmenter) -> int:
 
 
 def _cmd_bundle(a: argparse.Namespace) -> int:
-    from ..deploy.bundle import make_bundle
+    from ..deploy.bundle import default_bundle_path, make_bundle
 
-    manifest = make_bundle(Path(a.compress_dir), a.artifact, Path(a.out), Path(a.bench) if a.bench else None,
+    out = Path(a.out) if a.out else default_bundle_path(Path(a.compress_dir))
+    manifest = make_bundle(Path(a.compress_dir), a.artifact, out, Path(a.bench) if a.bench else None,
                            force=a.force, allow_undeployable=a.allow_undeployable)
     model = manifest["model"]
-    print(f"wrote {a.out}: {model['file']} ({model['precision']}, sha256 {model['sha256'][:12]}...), "
+    print(f"wrote {out}: {model['file']} ({model['precision']}, sha256 {model['sha256'][:12]}...), "
           f"Dice {manifest['measured']['dice']:.4f}")
     return 0
 
@@ -78,8 +79,9 @@ def add_deploy_parsers(sub) -> None:
 
     u = sub.add_parser("bundle", help="a deploy zip: model, manifest.json (sha256, I/O, spec, measured Dice) and README")
     u.add_argument("compress_dir", metavar="COMPRESS_OUT_DIR")
-    u.add_argument("--artifact", required=True, metavar="PATH", help="an artifact path as listed in report.json")
-    u.add_argument("--out", required=True, help="bundle.zip to write")
+    u.add_argument("--artifact", default=None, metavar="PATH",
+                   help="an artifact path as listed in report.json (default: the one compress recommended)")
+    u.add_argument("--out", default=None, help="bundle.zip to write (default: COMPRESS_OUT_DIR_bundle.zip beside it)")
     u.add_argument("--bench", metavar="F.json", help="a bench JSON whose latency rows for the artifact go in the manifest")
     u.add_argument("--allow-undeployable", action="store_true", help="bundle an artifact that missed the Dice budget")
     u.add_argument("--force", action="store_true")
@@ -87,5 +89,5 @@ def add_deploy_parsers(sub) -> None:
 
     k = sub.add_parser("edgetpu-check", help="which ops of a .tflite would run on the Edge TPU, and why not (exit 3 if any)")
     k.add_argument("model")
-    k.add_argument("--runtime-version", type=int, default=14, help="Edge TPU runtime version to check against")
+    k.add_argument("--runtime-version", type=int, default=EDGETPU_RUNTIME, help="Edge TPU runtime version to check against")
     k.set_defaults(func=_cmd_edgetpu_check)

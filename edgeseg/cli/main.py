@@ -8,16 +8,23 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..config import (ARCH_CHOICES, NORMALIZE_CHOICES, PRESET_CHOICES, STRATEGY_CHOICES, TASK_CHOICES, CompressConfig,
-                      ModelConfig, TrainConfig)
-from .bench import add_bench_parsers
-from .deploy import add_deploy_parsers
+from .. import __version__, quiet
+from ..config import (ARCH_CHOICES, EDGETPU_RUNTIME, FORMAT_CHOICES, NORMALIZE_CHOICES, PRESET_CHOICES,
+                      PRUNE_CHOICES, STRATEGY_CHOICES, TASK_CHOICES, CompressConfig, ModelConfig, TrainConfig)
 from ..errors import EdgesegError
+from .bench import add_bench_parsers
 from .common import data_args, data_config
+from .deploy import add_deploy_parsers
+from .help import accept_verbose_anywhere, describe_commands, missing_dependency
 from .support import OneLineParser, interrupted_exit, join_dash_values, sigterm_as_interrupt
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
+    from ..outputs import check_output_file
+    from ..preflight import check_data_source
+
+    check_data_source(a.data)  # before TensorFlow is imported
+    check_output_file(Path(a.out), a.force)
     from ..training import train
 
     config = TrainConfig(
@@ -55,25 +62,38 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_eval(a: argparse.Namespace) -> int:
+    from ..preflight import check_custom_objects, check_data_source, check_model_file
+    from ..safety import finite
+
+    finite("--batch-size", a.batch_size, 1)
+    data = data_config(a)  # flags first, then paths, all before TensorFlow is imported
+    check_model_file(Path(a.model))
+    check_data_source(a.data)
+    check_custom_objects(a.custom_objects)
+    from ..compress.data_source import choose_data
+    from ..compress.sanity import check_baseline
     from ..data.dataset import load_splits
     from ..evaluate import evaluate_predictor, keras_predictor
     from ..models.io import load_model
 
-    from ..safety import finite
-
-    finite("--batch-size", a.batch_size, 1)
-    data = data_config(a)  # checked before the model loads
     model, spec = load_model(Path(a.model), a.normalize, a.unsafe, a.custom_objects)
+    choice = choose_data(Path(a.model), data)
     if spec.task == "instance":  # stored in the model's spec: no flag needed
         from ..data.instance_data import load_instance_splits
         from ..evaluate_instance import evaluate_instances
 
-        _, val = load_instance_splits(data, spec)
+        _, val = load_instance_splits(choice.data, spec)
         scores = evaluate_instances(keras_predictor(model, a.batch_size), val, batch_size=a.batch_size)
+        print(f"{a.model} on {choice.data.source} (validation split): " + _format_any(scores))
+        return 0
+    _, val = load_splits(choice.data, spec)
+    predict = keras_predictor(model, a.batch_size)
+    scores = evaluate_predictor(predict, val, a.batch_size)
+    print(f"{a.model} on {choice.data.source} (validation split): " + _format_any(scores))
+    if choice.judged_by_dice:
+        print(check_baseline(predict, val, scores["dice"], model, a.batch_size).message())
     else:
-        _, val = load_splits(data, spec)
-        scores = evaluate_predictor(keras_predictor(model, a.batch_size), val, a.batch_size)
-    print(f"{a.model} on {a.data} (validation split): " + _format_any(scores))
+        print(f"note: {choice.summary()}")
     return 0
 
 
@@ -110,24 +130,25 @@ def _cmd_synth(a: argparse.Namespace) -> int:
 
 
 def _cmd_compress(a: argparse.Namespace) -> int:
-    from ..compress.pipeline import compress, default_out_dir
-    from ..compress.report import exit_code_for
+    from ..compress.pipeline import default_out_dir  # light: numpy, no TensorFlow
+    from ..preflight import check_compress_inputs
 
-    config = CompressConfig(data=data_config(a), normalize=a.normalize, sparsity=a.sparsity,
+    model_path = Path(a.model)
+    out = Path(a.out) if a.out else default_out_dir(model_path)
+    formats = tuple(f.strip() for f in a.formats.split(",") if f.strip())
+    config = CompressConfig(data=data_config(a), normalize=a.normalize, sparsity=a.sparsity, formats=formats,
                             max_dice_drop=a.max_dice_drop, qat=a.qat, finetune_epochs=a.finetune_epochs,
                             finetune_lr=a.finetune_lr,
                             batch_size=a.batch_size, calibration_samples=a.calibration_samples, seed=a.seed,
                             unsafe=a.unsafe, custom_objects=a.custom_objects, edgetpu=a.edgetpu,
                             edgetpu_runtime=a.edgetpu_runtime, prune=a.prune, channel_ratio=a.channel_ratio)
-    from ..outputs import check_output_dir
+    check_compress_inputs(model_path, a.data, out, a.force, a.custom_objects)  # before TensorFlow is imported
+    from ..compress.pipeline import compress
+    from ..compress.report import exit_code_for
     from ..safety import claim_output
 
-    model_path = Path(a.model)
-    out = Path(a.out) if a.out else default_out_dir(model_path)
-    check_output_dir(out, a.force, inputs=(model_path, config.data.source, config.custom_objects))
     with claim_output(out):  # a second compress on this --out fails now, not after an hour of work
-        result = compress(model_path, config, out, force=a.force)
-    return exit_code_for(result)
+        return exit_code_for(compress(model_path, config, out, force=a.force))
 
 
 def _cmd_demo(a: argparse.Namespace) -> int:
@@ -137,7 +158,10 @@ def _cmd_demo(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="edgeseg", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="edgeseg", description="edgeseg: take an image-segmentation model to the "
+                           "edge: prune, int8-quantize, export TFLite and ONNX, verify, benchmark, deploy")
+    parser.add_argument("--version", action="version", version=f"edgeseg {__version__}")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own start-up and log lines")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a U-Net or deeplab_lite on a directory or synthetic data")
@@ -168,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="Dice, IoU and pixel accuracy of a model on the validation split")
     e.add_argument("model")
-    data_args(e)
+    data_args(e, default=None)
     _model_args(e)
     e.add_argument("--batch-size", type=int, default=8)
     e.add_argument("--seed", type=int, default=0)
@@ -195,11 +219,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compress", help="prune, quantize, export and verify a model")
     c.add_argument("model", help="a .keras (Keras 2 or 3) or .h5 file")
-    data_args(c, default="synthetic")
+    data_args(c, default=None)
     _model_args(c)
     c.add_argument("--out", default=None, help="output directory (default: <model stem>_edgeseg/ beside the model)")
-    c.add_argument("--prune", choices=("magnitude", "channels"), default="magnitude",
-                   help="magnitude: tfmot, smaller after gzip; channels: whole filters removed, faster everywhere")
+    c.add_argument("--prune", choices=PRUNE_CHOICES, default="magnitude",
+                   help="magnitude: tfmot, smaller after gzip; channels: whole filters removed, faster everywhere; "
+                        "none: no pruning")
+    c.add_argument("--formats", default=",".join(FORMAT_CHOICES),
+                   help=f"comma-separated artifact formats to build, from {', '.join(FORMAT_CHOICES)}")
     c.add_argument("--sparsity", type=float, default=0.5, help="--prune magnitude: share of weights set to zero")
     c.add_argument("--channel-ratio", type=float, default=0.5, help="--prune channels: share of filters removed")
     c.add_argument("--max-dice-drop", type=float, default=0.01, help="accuracy budget (absolute Dice)")
@@ -211,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--edgetpu", action="store_true",
                    help="check the int8 model for the Edge TPU; compile it when edgetpu_compiler is installed")
-    c.add_argument("--edgetpu-runtime", type=int, default=13, metavar="N",
+    c.add_argument("--edgetpu-runtime", type=int, default=EDGETPU_RUNTIME, metavar="N",
                    help="Edge TPU runtime version to compile for (edgetpu_compiler -m N)")
     c.add_argument("--force", action="store_true", help="replace an existing output directory")
     c.set_defaults(func=_cmd_compress)
@@ -224,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", default=".edgeseg/demo", help="output directory (default .edgeseg/demo)")
     m.add_argument("--force", action="store_true")
     m.set_defaults(func=_cmd_demo)
+    describe_commands(sub)
+    accept_verbose_anywhere(sub)
     return parser
 
 
@@ -233,11 +262,15 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["bench-merge", *argv[2:]]
     try:
         args = build_parser().parse_args(join_dash_values(argv))
-    except SystemExit as exc:  # usage errors (one line, exit 2) and --help (exit 0)
+    except SystemExit as exc:  # usage errors (one line, exit 2), --help and --version (exit 0)
         return exc.code if isinstance(exc.code, int) else 2
+    quiet.configure(args.verbose)  # before any command can import TensorFlow
     try:
         with sigterm_as_interrupt():
             return args.func(args)
+    except ModuleNotFoundError as exc:
+        print(f"edgeseg: error: {missing_dependency(exc)}", file=sys.stderr)
+        return 2
     except EdgesegError as exc:
         print(f"edgeseg: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return exc.exit_code

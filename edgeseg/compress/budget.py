@@ -1,34 +1,44 @@
 """The accuracy budget: the one place that decides whether an artifact may ship, and the one
-wording of every reason it may not."""
+wording of every reason it may not.
+
+The rules, in order: nothing ships against a float baseline that failed its sanity check;
+without real masks (judged_by_dice False) the Dice means nothing, so agreement with the float
+model decides alone; otherwise the Dice must stay within `max_drop` of the baseline (and a
+pruned source that already lost it is named as the cause); an artifact must agree with the
+float model it was made from (a Dice that rose is no better than one that fell); a pruned
+artifact must carry the sparsity it was pruned to."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .sanity import check_agreement
 
 SPARSITY_TOLERANCE = 0.01
 
 
 @dataclass(frozen=True)
 class Budget:
-    """Artifacts may lose at most `max_drop` Dice against the float model's `baseline`.
-
-    `baseline_problem` is set when the float model itself failed its sanity check on this
-    data: nothing is deployable against a baseline that makes no sense."""
-
     baseline: float
     max_drop: float
-    baseline_problem: str | None = None
+    baseline_problem: str | None = None  # set when the float baseline failed its sanity check
+    judged_by_dice: bool = True  # False when there are no real masks to measure Dice on
 
     @property
     def floor(self) -> float:
         return self.baseline - self.max_drop
 
     def admits(self, dice: float | None) -> bool:
-        return self.baseline_problem is None and dice is not None and dice >= self.floor
+        """Whether a Dice is within the budget (always, when Dice is not what judges)."""
+        if self.baseline_problem is not None:
+            return False
+        return not self.judged_by_dice or (dice is not None and dice >= self.floor)
+
+    def accepts(self, scores: dict) -> bool:
+        """For the guard: Dice within the budget and agreement with the float model."""
+        return self.judge(scores)[0]
 
     def miss(self, dice: float | None, tried: tuple[str, ...] = ()) -> str:
         """Why `dice` is outside the budget."""
-        if self.baseline_problem is not None:
-            return f"the float baseline failed its check: {self.baseline_problem}"
         if dice is None:
             return "not measured"
         after = f" after trying {', '.join(tried)}" if tried else ""
@@ -40,16 +50,23 @@ class Budget:
         return (f"{label} alone dropped Dice to {dice:.4f} (baseline {self.baseline:.4f}, budget {self.max_drop}); "
                 f"fine-tune longer or {fix}")
 
-    def judge(self, dice: float | None, *, method: str | None = None, tried: tuple[str, ...] = (),
+    def judge(self, scores: dict, *, method: str | None = None, tried: tuple[str, ...] = (),
               source_label: str | None = None, source_dice: float | None = None, source_fix: str = "",
               sparsity: float | None = None, target_sparsity: float | None = None) -> tuple[bool, str]:
-        """(deployable, reason) for one artifact, every rule in one place and in order."""
+        """(deployable, reason) for one artifact from its verification scores, every rule in one place."""
+        if self.baseline_problem is not None:
+            return False, f"the float baseline failed its sanity check: {self.baseline_problem}"
+        dice = scores.get("dice")
         if not self.admits(dice):
             if source_label and source_dice is not None and not self.admits(source_dice):
                 return False, self.source_miss(source_label, source_dice, source_fix)
             return False, self.miss(dice, tried)
+        agrees, why = check_agreement(scores.get("mask_agreement"), scores.get("mean_abs_diff"))
+        if not agrees:
+            return False, why
         if target_sparsity is not None and sparsity is not None:
             gap = abs(sparsity - target_sparsity)
             if gap > SPARSITY_TOLERANCE:
                 return False, f"measured sparsity {sparsity:.4f} is {gap:.4f} from the target {target_sparsity}"
-        return True, f"within budget with {method}" if method else "within budget"
+        within = f"within budget with {method}" if method else "within budget"
+        return True, within if self.judged_by_dice else f"{why}; not measured against real masks"

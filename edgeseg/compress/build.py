@@ -62,13 +62,14 @@ def _record(ctx: BuildContext, target: Target, path: Path, verified: Verified | 
     method = g.method if g else None
     if reason is None:
         deployable, reason = ctx.budget.judge(
-            scores.get("dice"), method=method, tried=tuple(a.method for a in g.attempts) if g else (),
+            scores, method=method, tried=tuple(a.method for a in g.attempts) if g else (),
             source_label=source.label or None, source_dice=source.dice, source_fix=source.fix,
             sparsity=sparsity, target_sparsity=source.target_sparsity)
     else:
         deployable = False
     data = path.read_bytes()
-    extra = {"dice_per_image": scores.get("dice_per_image"),
+    extra = {"dice_per_image": scores.get("dice_per_image"), "mask_agreement": scores.get("mask_agreement"),
+             "mean_abs_diff": scores.get("mean_abs_diff"),
              "load_seconds": round(verified.load_seconds, 3) if verified else None}
     if "dice_per_class" in scores:
         extra["dice_per_class"] = scores["dice_per_class"]

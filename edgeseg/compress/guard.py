@@ -62,9 +62,10 @@ def guard(candidates: list[Candidate], path: Path, score: Scorer, budget: Budget
             candidate.unlink(missing_ok=True)
             continue
         dice = verified.scores["dice"]
-        met = budget.admits(dice)
-        attempts.append(Attempt(method, dice, met, time.perf_counter() - start))
-        log(f"    {method}: Dice {dice:.4f} ({'within' if met else 'outside'} budget, floor {budget.floor:.4f})")
+        met, why = budget.judge(verified.scores, method=method)
+        seconds = time.perf_counter() - start
+        attempts.append(Attempt(method, dice, met, seconds, "" if met else why))
+        log(f"    {method}: Dice {dice:.4f}, {why if not met else 'within budget'} ({seconds:.1f} s)")
         if best is None or dice > best[0]:
             if best is not None:
                 best[1].unlink(missing_ok=True)
@@ -77,5 +78,5 @@ def guard(candidates: list[Candidate], path: Path, score: Scorer, budget: Budget
         return Guarded(None, None, None, False, "every quantization method failed", attempts)
     dice, candidate, method, verified = best
     candidate.replace(path)
-    deployable, reason = budget.judge(dice, method=method, tried=tuple(a.method for a in attempts))
+    deployable, reason = budget.judge(verified.scores, method=method, tried=tuple(a.method for a in attempts))
     return Guarded(path, method, verified, deployable, reason, attempts)

@@ -21,12 +21,16 @@ from ..data.dataset import SegmentationData, load_splits
 from ..evaluate import evaluate_predictor, format_scores, keras_predictor, memoized
 from ..models.io import load_model
 from ..outputs import atomic_output_dir, check_output_dir
+from ..preflight import check_compress_inputs
 from ..quantize.methods import Quantizer
 from .budget import Budget
 from .build import BuildContext, build
+from .data_source import DataChoice, choose_data, skipped_steps
 from .plan import plan, render_plan
 from .report import render_terminal, write_reports
+from .sanity import BaselineCheck, check_baseline, skipped as skipped_check
 from .sources import MAKERS, Source, SourceContext, base_source, wanted_sources
+from .verdict import recommend, render_verdict
 
 
 def default_out_dir(model_path: Path) -> Path:
@@ -57,7 +61,9 @@ class Progress:
         self.log(f"      done in {self.timings[key]:.1f} s")
 
 
-def _quantizer(source: Source, calibration, more_calibration, ctx: SourceContext, onnx_float) -> Quantizer:
+def _quantizer(source: Source, calibration, more_calibration, ctx: SourceContext, onnx_float,
+               trains: bool) -> Quantizer:
+    """`trains` False: no QAT remedy either (no real images to train on)."""
     from ..quantize.qat import quantization_aware
 
     c = ctx.config
@@ -66,7 +72,7 @@ def _quantizer(source: Source, calibration, more_calibration, ctx: SourceContext
         return quantization_aware(source.model, ctx.train, c.qat_epochs, c.batch_size, ctx.spec.classes,
                                   source.preserve_sparsity, c.seed, c.verbose)
 
-    return Quantizer(source.model, calibration, more_calibration, make_qat_model,
+    return Quantizer(source.model, calibration, more_calibration, make_qat_model if trains else None,
                      lambda: onnx_float(source), ctx.spec.to_dict())
 
 
@@ -76,17 +82,19 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     from ..models.flops import model_flops
 
     model_path, out = Path(model_path), Path(out)
-    inputs = (model_path, config.data.source, config.custom_objects)
+    check_compress_inputs(model_path, config.data.source if config.data else None, out, force, config.custom_objects)
+    choice = choose_data(model_path, config.data)
+    inputs = (model_path, choice.data.source, config.custom_objects)
     check_output_dir(out, force, inputs)
     set_seed(config.seed)
-    makers = wanted_sources(config)
+    makers = wanted_sources(config) if choice.judged_by_dice else []  # nothing trains on stand-in images
     run = Progress(config.verbose, 3 + len(makers))
     with run.step("load", f"loading {model_path}"):
         model, spec = load_model(model_path, config.normalize, config.unsafe, config.custom_objects)
         source_hash = sha256(model_path)
-        train, val = load_splits(config.data, spec)
-        if config.data.is_synthetic:
-            run.log("      warning: no --data given; using built-in synthetic data. Real data gives real numbers.")
+        train, val = load_splits(choice.data, spec)
+        for line in [choice.summary(), *skipped_steps(config.prune, config.sparsity, config.qat, choice)]:
+            run.log(f"      {line}")
         run.log(f"      input {spec.height}x{spec.width}x{spec.channels}, {spec.classes} class(es), "
                 f"normalize {spec.normalize}; {len(train)} train / {len(val)} val images")
         calibration = _calibration(train, config.calibration_samples, config.batch_size)
@@ -97,32 +105,48 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         baseline = evaluate_predictor(reference, val, config.batch_size)
         baseline["flops"] = model_flops(model)
         run.log("      " + format_scores(baseline))
-    budget = Budget(baseline["dice"], config.max_dice_drop)
+        sanity = (check_baseline(reference, val, baseline["dice"], model, config.batch_size) if choice.judged_by_dice
+                  else skipped_check("no real masks to judge the float model against", model, spec.normalize))
+        run.log("      " + sanity.message())
+    budget = Budget(baseline["dice"], config.max_dice_drop, None if sanity.ok else sanity.message(),
+                    choice.judged_by_dice)
 
     with atomic_output_dir(out, force, inputs) as tmp:
         ctx = SourceContext(config, spec, train, val, tmp, budget, baseline["flops"], run.log)
-        sources = [base_source(model, reference, baseline["dice"], baseline["flops"])]
+        sources = [base_source(model, reference, baseline["dice"], baseline["flops"], choice.judged_by_dice)]
         for name in makers:
             _, title, make = MAKERS[name]
             with run.step(name, title):
                 sources.append(make(model, ctx))
-        targets = plan(config, sources)
+        targets = plan(config if choice.judged_by_dice else dataclasses.replace(config, qat=False), sources)
         run.log("the plan:\n" + "\n".join("      " + line for line in render_plan(targets).splitlines()))
         build_ctx = BuildContext(tmp, config, val, spec.to_dict(), budget, {s.name: s for s in sources}, {}, run.log)
-        build_ctx.quantizers = {s.name: _quantizer(s, calibration, more_calibration, ctx, build_ctx.onnx_float)
-                                for s in sources}
+        build_ctx.quantizers = {s.name: _quantizer(s, calibration, more_calibration, ctx, build_ctx.onnx_float,
+                                                   trains=choice.judged_by_dice) for s in sources}
         with run.step("artifacts", f"building {len(targets)} artifacts, each verified in its runtime"):
             records = [r for r in (build(t, build_ctx) for t in targets) if r is not None]
-        report = CompressReport(
-            schema=SCHEMA, model=str(model_path), model_sha256=source_hash, data=config.data.source,
-            spec=spec.to_dict(), config=config.to_dict(), baseline=baseline, artifacts=records,
-            timings=run.timings, pruning=next((s.info for s in sources if s.name == "pruned"), None),
-            channels=next((s.info for s in sources if s.name == "channels"), None), edgetpu=build_ctx.edgetpu,
-            plan=[dataclasses.asdict(t) for t in targets]).to_dict()
+        report = _report(model_path, source_hash, config, choice, spec, baseline, sanity, sources, targets,
+                         records, build_ctx.edgetpu, run.timings)
         if sha256(model_path) != source_hash:
             raise RuntimeError(f"{model_path} changed during compress")  # never expected: a bug
         write_reports(report, tmp)
     run.log("")
     run.log(render_terminal(report))
     run.log(f"\nwrote {out}/ (report.json, report.md)")
+    run.log(render_verdict(report, out))
+    return report
+
+
+def _report(model_path: Path, source_hash: str, config: CompressConfig, choice: DataChoice, spec, baseline: dict,
+            sanity: BaselineCheck, sources: list[Source], targets, records, edgetpu: dict | None,
+            timings: dict) -> dict:
+    info = {s.name: s.info for s in sources}
+    report = CompressReport(
+        schema=SCHEMA, model=str(model_path), model_sha256=source_hash, data=choice.data.source,
+        spec=spec.to_dict(), config=config.to_dict(), baseline=baseline, artifacts=records, timings=timings,
+        pruning=info.get("pruned"), channels=info.get("channels"), edgetpu=edgetpu,
+        plan=[dataclasses.asdict(t) for t in targets], data_origin=choice.origin, data_summary=choice.summary(),
+        skipped=skipped_steps(config.prune, config.sparsity, config.qat, choice), sanity=sanity.to_dict(),
+        data_config=dataclasses.asdict(choice.data)).to_dict()
+    report["recommended"] = recommend(report)
     return report

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from ..artifacts.compress_report import INT8_PRECISIONS
+from .verdict import format_mb, verdict_lines
 COLUMNS = ("path", "format", "precision", "sparsity", "flops", "bytes", "gzip_bytes", "dice", "iou",
            "max_abs_diff", "deployable", "reason")
 
@@ -21,7 +22,7 @@ def _cell(key: str, value) -> str:
     if key == "flops":
         return f"{value / 1e9:.3g} G"
     if key in ("bytes", "gzip_bytes"):
-        return f"{value / 1024:,.1f} KiB"
+        return format_mb(value)  # the unit bench uses too
     if key == "deployable":
         return "yes" if value else "NO"
     return str(value)
@@ -39,9 +40,7 @@ def render_terminal(report: dict) -> str:
     for a in report["artifacts"]:
         if a.get("dice_per_class"):
             lines.append(f"{a['path']}: Dice per class {', '.join(f'{d:.4f}' for d in a['dice_per_class'])}")
-    for a in report["artifacts"]:
-        if not a["deployable"]:
-            lines.append(f"not deployable: {a['path']}: {a['reason']}")
+    # Rejected artifacts and why are listed once, in the verdict (verdict.py).
     return "\n".join(lines)
 
 
@@ -68,6 +67,8 @@ def render_markdown(report: dict) -> str:
                 f"- baseline: {', '.join(f'{d:.4f}' for d in base['dice_per_class'])}"]
         out += [f"- {a['path']}: {', '.join(f'{d:.4f}' for d in a['dice_per_class'])}"
                 for a in report["artifacts"] if a.get("dice_per_class")]
+    if "recommended" in report:
+        out += ["", "```", *verdict_lines(report, "<this folder>"), "```"]
     out += ["", "Step times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in report["timings"].items()), ""]
     return "\n".join(out)
 

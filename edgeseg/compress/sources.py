@@ -50,8 +50,9 @@ class SourceContext:
     scores: dict = field(default_factory=dict)
 
 
-def base_source(model, reference: Predictor, dice: float, flops: int) -> Source:
-    return Source("base", "model", model, reference, dice, flops, qat_remedy=True)
+def base_source(model, reference: Predictor, dice: float, flops: int, trains: bool = True) -> Source:
+    """`trains` False without real images: QAT is then no remedy."""
+    return Source("base", "model", model, reference, dice, flops, qat_remedy=trains)
 
 
 def _finish(ctx: SourceContext, name: str, model, keras_file: str, **fields) -> Source:

@@ -18,7 +18,7 @@ from ..errors import DataError, ModelError, UsageError, first_line
 from ..outputs import check_output_file, write_file_atomic
 from ..runtimes.base import package_version
 from .bundle_safety import CAPS, MANIFEST, MAX_MODEL_BYTES, check_entries, check_manifest, model_entry, read_capped
-from .bundle_source import verified_artifact
+from .bundle_source import read_report, verified_artifact
 
 SCHEMA = "edgeseg.bundle/1"
 
@@ -69,12 +69,36 @@ def _latency_rows(bench_json: Path | None, artifact: str) -> list[dict]:
             for r in report["rows"] if r["artifact"] == artifact and r["status"] == "ok"]
 
 
-def make_bundle(compress_dir: Path, artifact: str, out: Path, bench_json: Path | None = None,
+def default_bundle_path(compress_dir: Path) -> Path:
+    """Beside the compress directory, never inside it (an output never sits inside an input)."""
+    compress_dir = Path(compress_dir)
+    return compress_dir.with_name(f"{compress_dir.name}_bundle.zip")
+
+
+def _chosen_artifact(report: dict, artifact: str | None, compress_dir: Path, report_path: Path) -> str:
+    """The report's name for the artifact: the recommended one by default; a path to a file in
+    the compress directory is accepted as well as the name report.json lists."""
+    if artifact is None:
+        recommended = report.get("recommended") or {}
+        # TFLite first (the edge runtime), then ONNX, then whatever else compress recommended.
+        pick = next((recommended[f] for f in ("tflite", "onnx", *recommended) if f in recommended), None)
+        if pick is None:
+            raise UsageError(f"{report_path} recommends no artifact (none is deployable); name one with --artifact")
+        return pick["path"]
+    candidate = Path(artifact)
+    if candidate.is_file() and candidate.resolve().parent == compress_dir.resolve():
+        return candidate.name
+    return artifact
+
+
+def make_bundle(compress_dir: Path, artifact: str | None, out: Path, bench_json: Path | None = None,
                 force: bool = False, allow_undeployable: bool = False) -> dict:
     compress_dir, out = Path(compress_dir), Path(out)
     check_output_file(out, force, inputs=(compress_dir, bench_json))
     if out.suffix.lower() != ".zip":
         raise UsageError(f"--out must end in .zip: {out}")
+    report_path = compress_dir / "report.json"
+    artifact = _chosen_artifact(read_report(compress_dir), artifact, compress_dir, report_path)
     report, row, model_path, data = verified_artifact(compress_dir, artifact, allow_undeployable)
     spec = PreprocessSpec.from_dict(report["spec"])
     model_input, model_output = _io_details(model_path, row["format"])

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from ..config import EDGETPU_RUNTIME
 from ..errors import ModelError, UsageError
 
 COMPILER = "edgetpu_compiler"
@@ -13,7 +14,7 @@ HOW_TO_GET_COMPILER = ("edgetpu_compiler is not on PATH. It runs on x86-64 Debia
                        "then run `edgetpu_compiler -m 13 model_int8.tflite`.")
 
 
-def compile_model(path: Path, out_dir: Path, runtime_version: int = 13) -> tuple[Path, str]:
+def compile_model(path: Path, out_dir: Path, runtime_version: int = EDGETPU_RUNTIME) -> tuple[Path, str]:
     """Runs edgetpu_compiler; returns (the *_edgetpu.tflite, the compiler's log)."""
     compiler = shutil.which(COMPILER)
     if compiler is None:

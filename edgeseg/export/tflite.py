@@ -9,11 +9,13 @@ from ..backend import tf
 
 
 def quiet(convert):
-    """Hides two known-harmless converter warnings so progress output stays readable."""
+    """Hides two known-harmless converter warnings so progress output stays readable, and the
+    converter's C++ lines on fd 2 ('fully_quantize: ...') unless --verbose."""
+    from ..quiet import quiet_native_stderr
 
     @functools.wraps(convert)
     def wrapper(*args, **kwargs):
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quiet_native_stderr():
             warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
             return convert(*args, **kwargs)

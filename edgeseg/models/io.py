@@ -17,10 +17,13 @@ from .inspect_config import inspect_stored_config
 
 SPEC_ENTRY = "edgeseg.json"
 SPEC_ATTR = "edgeseg_spec"
+TRAINED_ON = "trained_on"  # stored beside the spec fields; PreprocessSpec.from_dict ignores it
 
 
-def save_model(model, spec: PreprocessSpec, path: Path, force: bool = False) -> Path:
-    """Atomically writes a tf_keras .keras (or .h5) file that carries its spec."""
+def save_model(model, spec: PreprocessSpec, path: Path, force: bool = False, trained_on: dict | None = None) -> Path:
+    """Atomically writes a tf_keras .keras (or .h5) file that carries its spec and, for models
+    edgeseg trained, the data they were trained on (`trained_on`, a DataConfig as a dict)."""
+    meta = spec.to_dict() | ({TRAINED_ON: trained_on} if trained_on else {})
     path = Path(path)
     if path.suffix not in (".keras", ".h5"):
         raise ModelError(f"model path must end in .keras or .h5: {path}")
@@ -33,12 +36,12 @@ def save_model(model, spec: PreprocessSpec, path: Path, force: bool = False) -> 
         model.save(tmp)
         if path.suffix == ".keras":
             with zipfile.ZipFile(tmp, "a") as archive:
-                archive.writestr(SPEC_ENTRY, json.dumps(spec.to_dict()))
+                archive.writestr(SPEC_ENTRY, json.dumps(meta))
         else:
             import h5py
 
             with h5py.File(tmp, "a") as h5:
-                h5.attrs[SPEC_ATTR] = json.dumps(spec.to_dict())
+                h5.attrs[SPEC_ATTR] = json.dumps(meta)
         publish(tmp, path, force)
     finally:
         tmp.unlink(missing_ok=True)
@@ -82,6 +85,12 @@ def stored_spec(path: Path) -> dict | None:
     if path.suffix == ".keras":
         return _keras_archive_info(path)[1]
     return _h5_info(path)[1]
+
+
+def stored_training_data(path: Path) -> dict | None:
+    """The DataConfig (as a dict) edgeseg recorded when it trained this model, or None."""
+    stored = stored_spec(path)
+    return stored.get(TRAINED_ON) if stored else None
 
 
 def check_segmentation_model(model) -> tuple[int, int, int, int]:

@@ -46,10 +46,13 @@ class LiteRTSession:
     def __init__(self, path: Path, threads: int | None = None, delegates: list | None = None):
         from ai_edge_litert.interpreter import Interpreter
 
+        from ..quiet import quiet_native_stderr
+
         self.threads = threads or os.cpu_count() or 1
-        self.interpreter = Interpreter(model_path=str(path), num_threads=self.threads,
-                                       experimental_delegates=delegates)
-        self.interpreter.allocate_tensors()
+        with quiet_native_stderr():  # 'INFO: Created TensorFlow Lite XNNPACK delegate' unless --verbose
+            self.interpreter = Interpreter(model_path=str(path), num_threads=self.threads,
+                                           experimental_delegates=delegates)
+            self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
 

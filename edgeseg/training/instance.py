@@ -27,11 +27,16 @@ def target_batch(labels: np.ndarray, boundary: bool) -> np.ndarray:
     return np.stack([instance_targets(lab, boundary) for lab in labels])
 
 
-def train_instance(config: TrainConfig, out: Path):
+def check_instance_config(config: TrainConfig) -> None:
+    """What instance training does not support, refused before any work."""
     if config.strategy != "none":
         raise UsageError("--task instance trains on one device; leave --strategy out")
     if config.data.balance != "none":
         raise UsageError("--balance is for semantic models; the instance loss weighs foreground itself")
+
+
+def train_instance(config: TrainConfig, out: Path):
+    check_instance_config(config)
     spec = spec_for(config.model, config.normalize)
     train_data, val_data = load_instance_splits(config.data, spec, boundary=config.model.boundary)
     set_seed(config.seed)

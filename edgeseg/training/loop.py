@@ -69,8 +69,13 @@ def batch_sequence(data: SegmentationData, batch_size: int, augment: bool, seed:
 def fit(model, batches, epochs: int, verbose: int, callbacks=(), **kwargs):
     """model.fit, except that a DataError raised while decoding a batch reaches the user as
     the same one-line DataError, not as the TensorFlow error that wraps it."""
+    callbacks = list(callbacks)
+    if auto_verbose(verbose) == 2:  # no terminal: Keras prints per epoch only, so add per-batch progress
+        from ..progress import batch_progress
+
+        callbacks.append(batch_progress(keras()))
     try:
-        return model.fit(batches, epochs=epochs, callbacks=list(callbacks), verbose=auto_verbose(verbose), **kwargs)
+        return model.fit(batches, epochs=epochs, callbacks=callbacks, verbose=auto_verbose(verbose), **kwargs)
     except DataError:
         raise
     except Exception as exc:
@@ -92,7 +97,7 @@ def foreground_weight(data: SegmentationData, sample: int = 64) -> float:
 
 def _validation_callback(val: SegmentationData, batch_size: int, spec: PreprocessSpec, out: Path,
                          patience: int, verbose: int, local=None, writes: bool = True, evaluate=None,
-                         headline: tuple[str, str] = ("dice", "iou")):
+                         headline: tuple[str, str] = ("dice", "iou"), trained_on: dict | None = None):
     """`local`: a model built outside any distribution strategy that receives the trained
     weights each epoch, so validation and saving need no collective ops; only the worker that
     `writes` saves. `evaluate(predictor) -> scores` replaces Dice scoring; the first `headline`
@@ -119,7 +124,7 @@ def _validation_callback(val: SegmentationData, batch_size: int, spec: Preproces
                 self.best, self.best_epoch, self.wait = scores[first], epoch, 0
                 self.best_weights = self.model.get_weights()
                 if writes:
-                    save_model(scored, spec, out, force=True)
+                    save_model(scored, spec, out, force=True, trained_on=trained_on)
             else:
                 self.wait += 1
             if verbose:

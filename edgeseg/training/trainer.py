@@ -9,6 +9,7 @@ from pathlib import Path
 from ..backend import keras, set_seed
 from ..config import TrainConfig
 from ..data.dataset import load_splits
+from ..data.record import data_record
 from ..errors import OutputExistsError, UsageError
 from ..evaluate import evaluate_predictor, keras_predictor
 from .losses import segmentation_loss
@@ -30,11 +31,16 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
     if out.is_dir():
         raise OutputExistsError(f"{out} is a directory")
     check_writable(out)
+    instance = config.model.task == "instance"
+    if instance:
+        from .instance import check_instance_config
+
+        check_instance_config(config)
     if config.strategy != "none":  # every worker runs this; only the chief writes, so no claim here
         with staged_model(out, force) as staging:
             return replace(_train_distributed(config, staging), path=out)
     with claim_output(out), staged_model(out, force) as staging:
-        if config.model.task == "instance":
+        if instance:
             from .instance import train_instance
 
             return replace(train_instance(config, staging), path=out)
@@ -51,7 +57,8 @@ def _train_single(config: TrainConfig, out: Path) -> TrainResult:
                   loss=segmentation_loss(spec.classes, weight))
     batches = batch_sequence(train_data, config.batch_size, config.data.augment, config.seed,
                              oversample=config.data.balance == "oversample")
-    validate = _validation_callback(val_data, config.batch_size, spec, out, config.patience, config.verbose)
+    validate = _validation_callback(val_data, config.batch_size, spec, out, config.patience, config.verbose,
+                                    trained_on=data_record(config.data))
     history = fit(model, batches, config.epochs, config.verbose, [validate])
     scores = evaluate_predictor(keras_predictor(model, config.batch_size), val_data, config.batch_size)
     return TrainResult(out, spec, validate.best_epoch + 1, len(history.epoch), scores, model.count_params())
@@ -76,7 +83,7 @@ def _train_distributed(config: TrainConfig, out: Path) -> TrainResult:
               f"{config.batch_size}; this process {'writes' if chief else 'does not write'} the model", flush=True)
     dataset, steps = distributed_dataset(strategy, train_data, config.batch_size, config.data.augment, config.seed)
     validate = _validation_callback(val_data, config.batch_size, spec, out, config.patience, config.verbose,
-                                    local=local, writes=chief)
+                                    local=local, writes=chief, trained_on=data_record(config.data))
     history = fit(model, dataset, config.epochs, config.verbose, [validate], steps_per_epoch=steps)
     local.set_weights(model.get_weights())
     scores = evaluate_predictor(keras_predictor(local, config.batch_size), val_data, config.batch_size)

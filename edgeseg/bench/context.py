@@ -1,0 +1,45 @@
+"""What a compress directory tells bench beyond its artifacts: the data compress measured on
+(so bench's Dice matches report.json), which artifacts it called deployable, and the Dice floor
+of its budget (drawn on the plot)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import DataConfig
+from ..data.record import from_record
+from .artifacts import _compress_report
+
+
+@dataclass(frozen=True)
+class CompressContext:
+    data: DataConfig | None = None
+    data_origin: str | None = None
+    deployable: dict[str, bool] = field(default_factory=dict)
+    dice_floor: float | None = None
+
+
+def _report_for(path: Path) -> tuple[Path, dict] | None:
+    directory = path if path.is_dir() else path.parent
+    report = _compress_report(directory)
+    return (directory, report) if report is not None else None
+
+
+def _data_of(report: dict) -> DataConfig | None:
+    raw = report.get("data_config") or (report.get("config") or {}).get("data")
+    return from_record(raw) if raw else None
+
+
+def compress_context(paths: list[Path]) -> CompressContext:
+    """From the first compress report among `paths` (directories, or files inside one)."""
+    found = [r for r in (_report_for(Path(p)) for p in paths if Path(p).exists()) if r is not None]
+    if not found:
+        return CompressContext()
+    deployable = {}
+    for directory, report in found:
+        deployable.update({a["path"]: a["deployable"] for a in report["artifacts"]})
+        deployable.update({f"{directory.name}/{a['path']}": a["deployable"] for a in report["artifacts"]})
+    report = found[0][1]
+    floor = report["baseline"]["dice"] - report["config"]["max_dice_drop"] if report.get("data_origin") != "none" \
+        else None
+    return CompressContext(_data_of(report), report.get("data_origin"), deployable, floor)

@@ -1,0 +1,23 @@
+"""A package that can also be called as the public function of the same name.
+
+`edgeseg.compress` and `edgeseg.bench` are both packages and, in the public API, functions.
+Python binds a package to its parent's attribute when the package is first imported, which
+would replace the function: `edgeseg.compress(...)` would then fail after any
+`import edgeseg.compress.something`. Making the package module itself callable keeps both
+meanings, whatever the import order."""
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+
+
+def make_callable(package: str, target: str) -> None:
+    """Calling the module `package` calls `target` ("module:function"), imported on first call."""
+    module_name, function = target.split(":")
+
+    class CallablePackage(types.ModuleType):
+        def __call__(self, *args, **kwargs):
+            return getattr(importlib.import_module(module_name), function)(*args, **kwargs)
+
+    sys.modules[package].__class__ = CallablePackage

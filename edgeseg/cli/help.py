@@ -1,0 +1,37 @@
+"""What every sub-command's --help shows, and the one line for a missing dependency."""
+from __future__ import annotations
+
+import argparse
+
+SETUP = "python3 -m venv .venv && .venv/bin/pip install -e . , then run .venv/bin/edgeseg"
+
+
+def describe_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Each sub-command's help opens with what it does (its one-line summary) and shows every
+    option's default; nested sub-commands (`data synth`) too."""
+    summaries = {action.dest: action.help for action in subparsers._choices_actions}
+    for name, parser in subparsers.choices.items():
+        parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+        parser.description = parser.description or summaries.get(name)
+        for action in parser._actions:
+            # The defaults formatter only annotates options that have some help text.
+            if action.help is None and action.default not in (None, False, argparse.SUPPRESS):
+                action.help = " "
+            if isinstance(action, argparse._SubParsersAction):
+                describe_commands(action)
+
+
+def missing_dependency(exc: ModuleNotFoundError) -> str:
+    name = exc.name or str(exc)
+    return f"a dependency is missing ({name!r} cannot be imported): set up edgeseg first: {SETUP}"
+
+
+def accept_verbose_anywhere(subparsers: argparse._SubParsersAction) -> None:
+    """`edgeseg compress M --verbose` as well as `edgeseg --verbose compress M`; SUPPRESS keeps
+    a sub-command from resetting the flag given before it."""
+    for parser in subparsers.choices.values():
+        parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                            help="show TensorFlow's own start-up and log lines")
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                accept_verbose_anywhere(action)
