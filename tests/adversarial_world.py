@@ -42,7 +42,7 @@ def _compress_dir(root: Path, row_changes: dict | None = None, report_changes: d
            "sha256": hashlib.sha256(model).hexdigest()}
     row.update(row_changes or {})
     report = {"schema": "edgeseg.compress/1", "spec": {"height": 32, "width": 32}, "baseline": {"dice": 0.9},
-              "artifacts": [row], "data": "synthetic"}
+              "artifacts": [row], "data": "synthetic", "model": "m.keras", "model_sha256": "0" * 64, "config": {}}
     report.update(report_changes or {})
     (root / "report.json").write_text(json.dumps(report))
     return root

@@ -195,11 +195,12 @@ CASES: list[Case] = [
         ("cdir_list", 'expected edgeseg.compress/1 or edgeseg.compress/2'))],
     *[Case(f"bundle report {key}", f"bundle {{{key}}} --artifact model_int8.tflite --out {{tmp}}/b.zip", expect)
       for key, expect in (
-          ("cdir_nodir", "not a compress output directory"), ("cdir_notjson", "not a compress output directory"),
-          ("cdir_list", "malformed"), ("cdir_noartifacts", "malformed"), ("cdir_badrow", "malformed"),
+          ("cdir_nodir", "compress report not found"), ("cdir_notjson", "not a readable edgeseg compress report"),
+          ("cdir_list", "expected edgeseg.compress"), ("cdir_noartifacts", "'artifacts' has the wrong type"),
+          ("cdir_badrow", "'bytes' has the wrong type"),
           ("cdir_nosha", "records no sha256"), ("cdir_badsha", "not the file compress verified"),
           ("cdir_badbytes", "was changed"), ("cdir_undeployable", "not deployable"),
-          ("cdir_nobaseline", "malformed"), ("cdir_outside", "is not in"))],
+          ("cdir_nobaseline", "'baseline' has the wrong type"), ("cdir_outside", "is not in"))],
     Case("bundle artifact outside the folder", "bundle {cdir_outside} --artifact ../outside.tflite --out {tmp}/b.zip",
          "outside the compress folder"),
     Case("bundle artifact not in report", "bundle {cdir} --artifact nope.tflite --out {tmp}/b.zip", "is not in"),

@@ -158,7 +158,8 @@ def test_bundle_refuses_an_artifact_that_is_not_the_verified_one(tmp_path, capsy
     row = {"path": "m.tflite", "format": "tflite", "precision": "int8", "deployable": True, "bytes": 10,
            "reason": "", "dice": 0.9, "iou": 0.8, "sha256": hashlib.sha256(b"A" * 10).hexdigest()}
     (folder / "report.json").write_text(json.dumps({"schema": "edgeseg.compress/1", "spec": {}, "artifacts": [row],
-                                                    "baseline": {"dice": 0.9}}))
+                                                    "baseline": {"dice": 0.9}, "model": "m.keras",
+                                                    "model_sha256": "0" * 64, "data": "synthetic", "config": {}}))
     before = tree(tmp_path)
     assert main(["bundle", str(folder), "--artifact", "m.tflite", "--out", str(tmp_path / "b.zip")]) == 2
     assert "not the file compress verified" in capsys.readouterr().err

@@ -13,14 +13,14 @@ import zipfile
 from pathlib import Path
 
 from .. import __version__
+from ..artifacts.manifest import SCHEMA, BundleManifest
 from ..config import PreprocessSpec
-from ..errors import DataError, ModelError, UsageError, first_line
+from ..errors import ModelError, UsageError, first_line
 from ..outputs import check_output_file, write_file_atomic
 from ..runtimes.base import package_version
 from .bundle_safety import CAPS, MANIFEST, MAX_MODEL_BYTES, check_entries, check_manifest, model_entry, read_capped
 from .bundle_source import read_report, verified_artifact
 
-SCHEMA = "edgeseg.bundle/1"
 
 DEVICE_README = """edgeseg deploy bundle
 =====================
@@ -103,7 +103,7 @@ def make_bundle(compress_dir: Path, artifact: str | None, out: Path, bench_json:
     spec = PreprocessSpec.from_dict(report["spec"])
     model_input, model_output = _io_details(model_path, row["format"])
     runtime_package = "ai-edge-litert" if row["format"] == "tflite" else "onnxruntime"
-    manifest = {
+    manifest = BundleManifest.from_dict({
         "schema": SCHEMA,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "model": {"file": model_path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
@@ -115,7 +115,7 @@ def make_bundle(compress_dir: Path, artifact: str | None, out: Path, bench_json:
                      "latency": _latency_rows(bench_json, artifact)},
         "versions": {"edgeseg": __version__, runtime_package: package_version(runtime_package),
                      "tensorflow": package_version("tensorflow"), "compress_report": report["schema"]},
-    }
+    }).to_dict()  # written only once it reads back through the reader every device uses
     readme = DEVICE_README.format(model=model_path.name, precision=row["precision"], fmt=row["format"],
                                   runtime_package=runtime_package, bundle=out.name, **spec.to_dict())
     buffer = io.BytesIO()
@@ -134,10 +134,9 @@ def read_bundle(path: Path) -> tuple[dict, bytes]:
     try:
         with zipfile.ZipFile(path) as archive:
             entries = check_entries(archive, path)
-            manifest = check_manifest(json.loads(read_capped(archive, entries[MANIFEST], CAPS[MANIFEST], path)), path)
-            if manifest.get("schema") != SCHEMA:
-                raise ModelError(f"{path}: manifest schema {manifest.get('schema')!r}, expected {SCHEMA!r}")
-            data = read_capped(archive, model_entry(entries, manifest, path), MAX_MODEL_BYTES, path)
+            typed = check_manifest(json.loads(read_capped(archive, entries[MANIFEST], CAPS[MANIFEST], path)), path)
+            data = read_capped(archive, model_entry(entries, typed, path), MAX_MODEL_BYTES, path)
+            manifest = typed.to_dict()
     except FileNotFoundError:
         raise ModelError(f"bundle not found: {path}") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, json.JSONDecodeError, UnicodeDecodeError, OSError,

@@ -6,30 +6,21 @@ entries), every entry is read with a size cap (the zip's declared sizes can lie)
 manifest is type-checked. Nothing is extracted by a name the bundle chose."""
 from __future__ import annotations
 
-import re
 import stat
 import zipfile
 from pathlib import Path
 
-from ..errors import ModelError
+from ..artifacts.manifest import BundleManifest, safe_model_name  # noqa: F401 - re-exported
+from ..errors import DataError, ModelError
 
 MANIFEST = "manifest.json"
 README = "README.txt"
-MODEL_SUFFIXES = (".tflite", ".onnx")
 CAPS = {MANIFEST: 1 * 2**20, README: 64 * 2**10}  # bytes
 MAX_MODEL_BYTES = 1 * 2**30  # a 1 GiB edge model is already far beyond any device target
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _refuse(path: Path, why: str) -> ModelError:
     return ModelError(f"{path} is not a safe edgeseg bundle: {why}; refusing to open it")
-
-
-def safe_model_name(name: object) -> bool:
-    """A plain file name such as model_int8.tflite: no folders, no drive, no '..', no control characters."""
-    return (isinstance(name, str) and 0 < len(name) <= 255 and name not in (".", "..")
-            and not any(c in name for c in "/\\:\0") and name.isprintable()
-            and name.lower().endswith(MODEL_SUFFIXES))
 
 
 def check_entries(archive: zipfile.ZipFile, path: Path) -> dict[str, zipfile.ZipInfo]:
@@ -68,25 +59,16 @@ def read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, path:
     return b"".join(chunks)
 
 
-def check_manifest(manifest: object, path: Path) -> dict:
-    """The fields predict relies on, with the right types."""
-    if not isinstance(manifest, dict):
-        raise _refuse(path, "manifest.json is not a JSON object")
-    model = manifest.get("model")
-    if not isinstance(model, dict):
-        raise _refuse(path, "the manifest has no model object")
-    if not safe_model_name(model.get("file")):
-        raise _refuse(path, f"the manifest names the model file {model.get('file')!r}; expected a plain "
-                            f"name ending in {' or '.join(MODEL_SUFFIXES)}")
-    if not isinstance(model.get("sha256"), str) or not _SHA256.match(model["sha256"]):
-        raise _refuse(path, "the manifest's model sha256 is not 64 hexadecimal digits")
-    if not isinstance(manifest.get("preprocessing"), dict):
-        raise _refuse(path, "the manifest has no preprocessing object")
-    return manifest
+def check_manifest(manifest: object, path: Path) -> BundleManifest:
+    """The manifest through its one typed reader; any fault refuses the bundle."""
+    try:
+        return BundleManifest.from_dict(manifest, str(path))
+    except DataError as exc:
+        raise _refuse(path, str(exc).removeprefix(f"{path}: ")) from None
 
 
-def model_entry(entries: dict[str, zipfile.ZipInfo], manifest: dict, path: Path) -> zipfile.ZipInfo:
-    name = manifest["model"]["file"]
+def model_entry(entries: dict[str, zipfile.ZipInfo], manifest: BundleManifest, path: Path) -> zipfile.ZipInfo:
+    name = manifest.model.file
     extra = set(entries) - {MANIFEST, README, name}
     if extra:
         raise _refuse(path, f"unexpected entry {sorted(extra)[0]!r}")

@@ -4,43 +4,14 @@ sha256 must match the one report.json recorded when compress measured its Dice."
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
+from ..artifacts.compress_report import read_compress_report
 from ..errors import DataError, UsageError
 
-# report.json fields bundle relies on, and their types
-REPORT_FIELDS = {"schema": str, "spec": dict, "baseline": dict, "artifacts": list}
-ROW_FIELDS = {"path": str, "format": str, "precision": str, "deployable": bool, "bytes": int, "reason": str}
-NUMBER_FIELDS = ("dice", "iou")
-
-
 def read_report(compress_dir: Path) -> dict:
-    path = Path(compress_dir) / "report.json"
-    try:
-        report = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{compress_dir} is not a compress output directory ({path}: {type(exc).__name__})") from None
-    if not isinstance(report, dict):
-        raise DataError(f"{path} is malformed: not a JSON object")
-    for key, kind in REPORT_FIELDS.items():
-        if not isinstance(report.get(key), kind):
-            raise DataError(f"{path} is malformed: {key!r} is missing or not a {kind.__name__}")
-    if not isinstance(report["baseline"].get("dice"), (int, float)):
-        raise DataError(f"{path} is malformed: baseline has no Dice")
-    return report
-
-
-def _check_row(row: object, path: Path) -> dict:
-    if not isinstance(row, dict):
-        raise DataError(f"{path} is malformed: an artifact entry is not an object")
-    for key, kind in ROW_FIELDS.items():
-        if not isinstance(row.get(key), kind):
-            raise DataError(f"{path} is malformed: artifact field {key!r} is missing or not a {kind.__name__}")
-    for key in NUMBER_FIELDS:
-        if row.get(key) is not None and not isinstance(row[key], (int, float)):
-            raise DataError(f"{path} is malformed: artifact field {key!r} is not a number")
-    return row
+    """report.json through the one typed reader every consumer uses."""
+    return read_compress_report(compress_dir).to_dict()
 
 
 def inside(folder: Path, relative: str) -> Path:
@@ -56,7 +27,7 @@ def verified_artifact(compress_dir: Path, artifact: str, allow_undeployable: boo
     """(report, the artifact's row, its path, its bytes) once every check passed."""
     report = read_report(compress_dir)
     report_path = Path(compress_dir) / "report.json"
-    rows = {r["path"]: r for r in (_check_row(r, report_path) for r in report["artifacts"])}
+    rows = {r["path"]: r for r in report["artifacts"]}
     if artifact not in rows:
         raise UsageError(f"{artifact!r} is not in {report_path}; choose one of: {', '.join(rows)}")
     row = rows[artifact]
