@@ -171,3 +171,34 @@ def test_rgba_input_through_predict(compressed, tmp_path):
     rgba = image(tmp_path / "rgba.png", size=40, mode="RGBA")
     assert main(["predict", str(out_dir / "model_int8.tflite"), str(rgba), "--out", str(tmp_path / "o")]) == 0
     assert (tmp_path / "o" / "rgba_mask.png").is_file()
+
+
+CUSTOM_LAYER = """
+import tf_keras
+
+
+class Doubling(tf_keras.layers.Layer):
+    def call(self, x):
+        return x * 2.0
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_custom_objects_are_honoured_for_keras2_files(tmp_path, capsys, suffix):
+    import runpy
+
+    from edgeseg.backend import keras
+
+    layers = tmp_path / "my_layers.py"
+    layers.write_text(CUSTOM_LAYER)
+    k = keras()
+    inputs = k.Input((32, 32, 1))
+    hidden = runpy.run_path(str(layers))["Doubling"](name="double")(inputs)
+    path = tmp_path / f"custom{suffix}"
+    k.Model(inputs, k.layers.Conv2D(1, 1, activation="sigmoid")(hidden)).save(path)
+    small = ["--synthetic-train", "4", "--synthetic-val", "2"]
+    assert main(["eval", str(path), *small]) == 2
+    err = capsys.readouterr().err
+    assert "Doubling" in err and "--custom-objects" in err and "Traceback" not in err
+    assert main(["eval", str(path), "--custom-objects", str(layers), *small]) == 0
