@@ -192,7 +192,8 @@ CASES: list[Case] = [
     *[Case(f"bench artifact {key}", f"bench {{{key}}} --runtimes litert-cpu,ort-cpu", expect) for key, expect in (
         ("empty_tflite", "empty"), ("garbage_tflite", "not a readable tflite"), ("garbage_onnx", "not a readable onnx"), ("txt_model", "not a model"),
         ("tmp", "without a compress report"), ("cdir_notjson", "not a readable compress report"),
-        ("cdir_list", "not an edgeseg compress report"))],
+        ("cdir_list", "not an edgeseg compress report"), ("cdir_noartifacts", "malformed"),
+        ("cdir_outside", "outside the compress folder"))],
     *[Case(f"bundle report {key}", f"bundle {{{key}}} --artifact model_int8.tflite --out {{tmp}}/b.zip", expect)
       for key, expect in (
           ("cdir_nodir", "not a compress output directory"), ("cdir_notjson", "not a compress output directory"),

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..compress.verify import gzip_size
 from ..config import PreprocessSpec
 from ..errors import DataError, EdgesegError, ModelError, UsageError, describe
+from ..deploy.bundle_source import inside
 from ..runtimes.base import artifact_format
 
 COMPRESS_SCHEMA = "edgeseg.compress/1"
@@ -36,6 +37,12 @@ def _compress_report(directory: Path) -> dict | None:
         raise DataError(f"{path} is not a readable compress report: {exc}") from None
     if not isinstance(report, dict) or report.get("schema") != COMPRESS_SCHEMA:
         raise DataError(f"{path} is not an edgeseg compress report (schema {COMPRESS_SCHEMA})")
+    artifacts = report.get("artifacts")
+    if not isinstance(report.get("spec"), dict) or not isinstance(artifacts, list) or not all(
+            isinstance(a, dict) and isinstance(a.get("path"), str) for a in artifacts):
+        raise DataError(f"{path} is malformed: it needs a spec object and a list of artifacts with paths")
+    for a in artifacts:  # a report names files inside its own folder, nothing else
+        inside(directory, a["path"])
     return report
 
 

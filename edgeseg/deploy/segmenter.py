@@ -44,17 +44,24 @@ def _stored_spec(path: Path, fmt: str, session) -> dict | None:
     if fmt in ("tflite", "edgetpu"):
         from ..tflite_model import read_spec
 
-        return read_spec(path.read_bytes())
+        try:
+            return read_spec(path.read_bytes())
+        except ValueError:  # JSON or UTF-8 errors in a crafted file's metadata
+            raise ModelError(f"{path}: its stored preprocessing spec is not JSON") from None
     raw = session.session.get_modelmeta().custom_metadata_map.get(SPEC_METADATA_KEY)
-    return json.loads(raw) if raw else None
+    try:
+        return json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        raise ModelError(f"{path}: its stored preprocessing spec is not JSON") from None
 
 
 def _report_spec(path: Path) -> dict | None:
     report = path.parent / "report.json"
     try:
-        return json.loads(report.read_text()).get("spec") if report.is_file() else None
-    except (OSError, json.JSONDecodeError):
+        loaded = json.loads(report.read_text()) if report.is_file() else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
+    return loaded.get("spec") if isinstance(loaded, dict) else None
 
 
 def _shape_spec(session, fmt: str, normalize_mode: str) -> PreprocessSpec:
