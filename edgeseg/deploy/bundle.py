@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..config import PreprocessSpec
-from ..errors import DataError, ModelError, UsageError, first_line
+from ..errors import ModelError, UsageError, first_line
 from ..outputs import check_output_file, write_file_atomic
 from ..runtimes.base import package_version
 from .bundle_safety import CAPS, MANIFEST, MAX_MODEL_BYTES, check_entries, check_manifest, model_entry, read_capped
