@@ -202,3 +202,23 @@ def test_custom_objects_are_honoured_for_keras2_files(tmp_path, capsys, suffix):
     err = capsys.readouterr().err
     assert "Doubling" in err and "--custom-objects" in err and "Traceback" not in err
     assert main(["eval", str(path), "--custom-objects", str(layers), *small]) == 0
+
+
+def test_an_output_that_cannot_be_claimed_is_one_line(tmp_path, capsys, monkeypatch):
+    """A read-only file system (root ignores permission bits, so it is simulated)."""
+    import errno
+
+    import edgeseg.safety as safety
+
+    real_open = os.open
+
+    def read_only(path, flags, mode=0o777, **kw):
+        if str(path).endswith(safety.LOCK_SUFFIX):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, mode, **kw)
+
+    monkeypatch.setattr(safety.os, "open", read_only)
+    assert main(["data", "synth", "--out", str(tmp_path / "d" / "synth"), "--count", "1", "--size", "16"]) == 2
+    err = capsys.readouterr().err
+    assert "Read-only file system" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # the parent it created is removed again
