@@ -17,7 +17,7 @@ MANIFEST = "manifest.json"
 README = "README.txt"
 MODEL_SUFFIXES = (".tflite", ".onnx")
 CAPS = {MANIFEST: 1 * 2**20, README: 64 * 2**10}  # bytes
-MAX_MODEL_BYTES = 1 * 2**30  # a 1 GiB edge model is already far beyond any device target
+MAX_MODEL_BYTES = 256 * 2**20  # 256 MiB: the seed U-Net is 7.7 MB in float32; edge models are far smaller
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
