@@ -110,6 +110,8 @@ def _try_lock(lock: Path) -> bool:
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         return False
+    except OSError as exc:  # read-only file system, no permission, no space: before any work
+        raise UsageError(f"cannot write beside {lock.parent}: {exc.strerror}") from None
     with os.fdopen(fd, "w") as handle:
         handle.write(f"{socket.gethostname()} {os.getpid()}\n")
     return True

@@ -172,3 +172,54 @@ def test_rgba_input_through_predict(compressed, tmp_path):
     rgba = image(tmp_path / "rgba.png", size=40, mode="RGBA")
     assert main(["predict", str(out_dir / "model_int8.tflite"), str(rgba), "--out", str(tmp_path / "o")]) == 0
     assert (tmp_path / "o" / "rgba_mask.png").is_file()
+
+
+CUSTOM_LAYER = """
+import tf_keras
+
+
+class Doubling(tf_keras.layers.Layer):
+    def call(self, x):
+        return x * 2.0
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_custom_objects_are_honoured_for_keras2_files(tmp_path, capsys, suffix):
+    import runpy
+
+    from edgeseg.backend import keras
+
+    layers = tmp_path / "my_layers.py"
+    layers.write_text(CUSTOM_LAYER)
+    k = keras()
+    inputs = k.Input((32, 32, 1))
+    hidden = runpy.run_path(str(layers))["Doubling"](name="double")(inputs)
+    path = tmp_path / f"custom{suffix}"
+    k.Model(inputs, k.layers.Conv2D(1, 1, activation="sigmoid")(hidden)).save(path)
+    small = ["--synthetic-train", "4", "--synthetic-val", "2"]
+    assert main(["eval", str(path), *small]) == 2
+    err = capsys.readouterr().err
+    assert "Doubling" in err and "--custom-objects" in err and "Traceback" not in err
+    assert main(["eval", str(path), "--custom-objects", str(layers), *small]) == 0
+
+
+def test_an_output_that_cannot_be_claimed_is_one_line(tmp_path, capsys, monkeypatch):
+    """A read-only file system (root ignores permission bits, so it is simulated)."""
+    import errno
+
+    import edgeseg.safety as safety
+
+    real_open = os.open
+
+    def read_only(path, flags, mode=0o777, **kw):
+        if str(path).endswith(safety.LOCK_SUFFIX):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, mode, **kw)
+
+    monkeypatch.setattr(safety.os, "open", read_only)
+    assert main(["data", "synth", "--out", str(tmp_path / "d" / "synth"), "--count", "1", "--size", "16"]) == 2
+    err = capsys.readouterr().err
+    assert "Read-only file system" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # the parent it created is removed again

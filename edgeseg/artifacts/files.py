@@ -5,6 +5,8 @@ import gzip
 import hashlib
 from pathlib import Path
 
+from ..errors import UsageError
+
 
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -17,3 +19,12 @@ def sha256(path: Path) -> str:
 def gzip_size(path: Path) -> int:
     """Bytes after gzip -9: what unstructured pruning's zeros are worth on the wire."""
     return len(gzip.compress(Path(path).read_bytes(), compresslevel=9))
+
+
+def inside(folder: Path, relative: str) -> Path:
+    """folder/relative, refused unless it resolves (links followed) to a file inside folder."""
+    root = Path(folder).resolve()
+    target = (root / relative).resolve()
+    if root not in target.parents:
+        raise UsageError(f"{relative!r} lies outside the compress folder {folder}; refusing to bundle it")
+    return target

@@ -7,9 +7,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..artifacts.files import gzip_size
+from ..artifacts.files import gzip_size, inside
 from ..config import PreprocessSpec
-from ..errors import DataError, EdgesegError, ModelError, UsageError, describe
+from ..errors import EdgesegError, ModelError, UsageError, describe
 from ..runtimes.base import artifact_format
 
 
@@ -28,7 +28,11 @@ def _compress_report(directory: Path) -> dict | None:
     from ..artifacts.compress_report import find_compress_report
 
     report = find_compress_report(directory)
-    return None if report is None else report.to_dict()
+    if report is None:
+        return None
+    for a in report.artifacts:  # a report names files inside its own folder, nothing else
+        inside(directory, a.path)
+    return report.to_dict()
 
 
 def infer_precision(path: Path, fmt: str) -> str:

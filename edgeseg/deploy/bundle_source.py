@@ -7,20 +7,12 @@ import hashlib
 from pathlib import Path
 
 from ..artifacts.compress_report import read_compress_report
+from ..artifacts.files import inside
 from ..errors import DataError, UsageError
 
 def read_report(compress_dir: Path) -> dict:
     """report.json through the one typed reader every consumer uses."""
     return read_compress_report(compress_dir).to_dict()
-
-
-def inside(folder: Path, relative: str) -> Path:
-    """folder/relative, refused unless it resolves (links followed) to a file inside folder."""
-    root = Path(folder).resolve()
-    target = (root / relative).resolve()
-    if root not in target.parents:
-        raise UsageError(f"{relative!r} lies outside the compress folder {folder}; refusing to bundle it")
-    return target
 
 
 def verified_artifact(compress_dir: Path, artifact: str, allow_undeployable: bool) -> tuple[dict, dict, Path, bytes]:

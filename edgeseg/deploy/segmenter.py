@@ -45,9 +45,15 @@ def _stored_spec(path: Path, fmt: str, session) -> dict | None:
     if fmt in ("tflite", "edgetpu"):
         from ..artifacts.tflite import read_spec
 
-        return read_spec(path.read_bytes())
+        try:
+            return read_spec(path.read_bytes())
+        except ValueError:  # JSON or UTF-8 errors in a crafted file's metadata
+            raise ModelError(f"{path}: its stored preprocessing spec is not JSON") from None
     raw = session.session.get_modelmeta().custom_metadata_map.get(SPEC_METADATA_KEY)
-    return json.loads(raw) if raw else None
+    try:
+        return json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        raise ModelError(f"{path}: its stored preprocessing spec is not JSON") from None
 
 
 def _report_spec(path: Path) -> dict | None:

@@ -99,7 +99,7 @@ def _check_inputs(path: Path, config: dict) -> None:
                              "rebuild the model with a fixed height and width")
 
 
-def inspect_stored_config(path: Path, unsafe: bool, custom_objects=None) -> set[str]:
+def inspect_stored_config(path: Path, unsafe: bool) -> set[str]:
     """Refuses code-carrying layers without --unsafe and models with several or dynamic
     inputs; returns the layer class names the file uses (to name unknown custom layers)."""
     config = read_stored_config(path)

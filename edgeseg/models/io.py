@@ -6,12 +6,11 @@ attribute in .h5), so later commands need no extra flags and nothing can get sep
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from pathlib import Path
 
 from ..config import PreprocessSpec
-from ..errors import ModelError, OutputExistsError, UsageError, first_line
+from ..errors import ModelError, OutputExistsError, UsageError
 from ..safety import publish, temp_sibling
 from .inspect_config import inspect_stored_config
 
@@ -125,7 +124,7 @@ def load_model(path, normalize: str | None = None, unsafe: bool = False, custom_
     if major.isdigit() and int(major) > 3:
         raise ModelError(f"{path} was written by Keras {version}, newer than the Keras 3 this edgeseg reads")
     # Before anything is deserialized: tf_keras ignores safe_mode for .h5, so a Lambda would run.
-    custom_names = inspect_stored_config(path, unsafe, custom_objects)
+    custom_names = inspect_stored_config(path, unsafe)
     if major == "3":
         from .keras3 import load_keras3
 
