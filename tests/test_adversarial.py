@@ -204,7 +204,7 @@ CASES: list[Case] = [
     Case("bundle artifact outside the folder", "bundle {cdir_outside} --artifact ../outside.tflite --out {tmp}/b.zip",
          "outside the compress folder"),
     Case("bundle artifact not in report", "bundle {cdir} --artifact nope.tflite --out {tmp}/b.zip", "is not in"),
-    Case("bundle garbage artifact", "bundle {cdir} --artifact model_int8.tflite --out {tmp}/b.zip", "cannot load"),
+    Case("bundle garbage artifact", "bundle {cdir} --artifact model_int8.tflite --out {tmp}/b.zip", "not a readable tflite model"),
     Case("edgetpu-check garbage", "edgetpu-check {garbage_tflite}", "not a readable .tflite"),
     Case("edgetpu-check not tflite", "edgetpu-check {txt_model}", "takes a .tflite"),
     Case("edgetpu-check absent", "edgetpu-check {tmp}/none.tflite", "takes a .tflite"),

@@ -57,6 +57,16 @@ def artifact_format(path: Path) -> str | None:
     return FORMATS.get(Path(path).suffix.lower())
 
 
+def _spec(path: Path, read) -> dict | None:
+    try:
+        spec = read()
+    except ValueError:  # JSON or UTF-8 errors in a crafted file's metadata
+        raise ModelError(f"{path}: its stored preprocessing spec is not JSON") from None
+    if spec is not None and not isinstance(spec, dict):
+        raise ModelError(f"{path}: its stored preprocessing spec is not a JSON object")
+    return spec
+
+
 def _tflite(path: Path) -> tuple[str, TensorDesc, TensorDesc, dict | None]:
     from .tflite import operators, read_spec
 
@@ -77,7 +87,7 @@ def _tflite(path: Path) -> tuple[str, TensorDesc, TensorDesc, dict | None]:
         precision = "int8-weights"
     else:
         precision = "float16" if "FLOAT16" in weights else "float32"
-    return precision, desc(inputs[0]), desc(outputs[0]), read_spec(data)
+    return precision, desc(inputs[0]), desc(outputs[0]), _spec(path, lambda: read_spec(data))
 
 
 def _onnx(path: Path) -> tuple[str, TensorDesc, TensorDesc, dict | None]:
@@ -94,7 +104,7 @@ def _onnx(path: Path) -> tuple[str, TensorDesc, TensorDesc, dict | None]:
 
     ops = {node.op_type for node in graph.node}
     precision = "int8" if ops & {"QuantizeLinear", "QLinearConv", "DequantizeLinear"} else "float32"
-    return precision, desc(graph.input[0]), desc(graph.output[0]), read_spec(path)
+    return precision, desc(graph.input[0]), desc(graph.output[0]), _spec(path, lambda: read_spec(path))
 
 
 # Keras files are read by edgeseg.models.io: their spec lives in the archive, and the device

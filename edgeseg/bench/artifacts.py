@@ -36,29 +36,12 @@ def _compress_report(directory: Path) -> dict | None:
 
 
 def infer_precision(path: Path, fmt: str) -> str:
-    """Read from the model itself when no compress report says it."""
-    try:
-        return _read_precision(path, fmt)
-    except Exception as exc:  # a corrupt artifact: one line naming it, whatever its parser raised
-        raise ModelError(f"{path} is not a readable {fmt} model ({describe(exc)})") from None
-
-
-def _read_precision(path: Path, fmt: str) -> str:
+    """Read from the model itself when no compress report says it (artifacts.describe)."""
     if fmt == "keras":
         return "float32"
-    if fmt == "onnx":
-        import onnx
+    from ..artifacts.describe import describe
 
-        ops = {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
-        return "int8" if "QuantizeLinear" in ops or "QLinearConv" in ops else "float32"
-    from ai_edge_litert.interpreter import Interpreter
-
-    types = {str(t["dtype"].__name__) for t in Interpreter(model_path=str(path)).get_tensor_details()}
-    if "int16" in types:
-        return "int16x8"
-    if "int8" in types or "uint8" in types:
-        return "int8"
-    return "float16" if "float16" in types else "float32"
+    return describe(path).precision
 
 
 def _artifact(name: str, path: Path, precision: str | None) -> Artifact:
@@ -149,18 +132,11 @@ def _read_input_shape(artifact: Artifact) -> tuple[int, int, int, int]:
         if spec is None:
             raise UsageError(f"{artifact.path} carries no preprocessing spec; bench it with a compress directory")
         return spec["height"], spec["width"], spec["channels"], spec.get("classes", 1)
-    if artifact.format == "onnx":
-        import onnx
+    from ..artifacts.describe import describe
 
-        graph = onnx.load(str(artifact.path), load_external_data=False).graph
-        dims = [[d.dim_value for d in v.type.tensor_type.shape.dim] for v in (graph.input[0], graph.output[0])]
-    else:
-        from ai_edge_litert.interpreter import Interpreter
-
-        interpreter = Interpreter(model_path=str(artifact.path))
-        dims = [list(interpreter.get_input_details()[0]["shape"]), list(interpreter.get_output_details()[0]["shape"])]
-    (_, h, w, c), out = dims
-    return int(h), int(w), int(c), int(out[-1])
+    desc = describe(artifact.path)
+    (_, h, w, c), out = desc.input.shape, desc.output.shape
+    return int(h or 0), int(w or 0), int(c or 0), int(out[-1] or 0)
 
 
 def resolve_spec(artifacts: list[Artifact], stored: dict | None, normalize: str | None) -> tuple[PreprocessSpec, str]:

@@ -39,22 +39,12 @@ predict checks the model's sha256 against the manifest and refuses a bundle that
 """
 
 
-def _io_details(model_path: Path, fmt: str) -> tuple[dict, dict]:
-    from .segmenter import open_session
+def _io_details(model_path: Path) -> tuple[dict, dict]:
+    """The model's input and output as the device will see them, read from the file."""
+    from ..artifacts.describe import describe
 
-    session = open_session(model_path, fmt, threads=1)
-    if fmt == "onnx":
-        def detail(t):
-            return {"name": t.name, "shape": [d if isinstance(d, int) else None for d in t.shape], "dtype": t.type}
-
-        return detail(session.session.get_inputs()[0]), detail(session.session.get_outputs()[0])
-
-    def detail(d):
-        scale, zero_point = d["quantization"]
-        return {"name": d["name"], "shape": [int(v) for v in d["shape"]], "dtype": d["dtype"].__name__,
-                "quantization": {"scale": float(scale), "zero_point": int(zero_point)} if scale else None}
-
-    return detail(session.input), detail(session.output)
+    desc = describe(model_path)
+    return desc.input.to_dict(), desc.output.to_dict()
 
 
 def _latency_rows(bench_json: Path | None, artifact: str) -> list[dict]:
@@ -101,7 +91,7 @@ def make_bundle(compress_dir: Path, artifact: str | None, out: Path, bench_json:
     artifact = _chosen_artifact(read_report(compress_dir), artifact, compress_dir, report_path)
     report, row, model_path, data = verified_artifact(compress_dir, artifact, allow_undeployable)
     spec = PreprocessSpec.from_dict(report["spec"])
-    model_input, model_output = _io_details(model_path, row["format"])
+    model_input, model_output = _io_details(model_path)
     runtime_package = "ai-edge-litert" if row["format"] == "tflite" else "onnxruntime"
     manifest = BundleManifest.from_dict({
         "schema": SCHEMA,

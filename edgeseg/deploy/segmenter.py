@@ -3,13 +3,12 @@ spec, and images of any size in; probabilities and masks at the image's own size
 Integer input/output quantization is handled inside the runtime sessions."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..config import SPEC_METADATA_KEY, PreprocessSpec
+from ..config import PreprocessSpec
 from ..data.preprocess import match_channels, normalize, resize_image, to_unit_float
 from ..errors import ModelError, first_line
 from ..metrics import probabilities_to_labels
@@ -41,19 +40,11 @@ def open_session(path: Path, fmt: str, threads: int | None):
         raise ModelError(f"cannot load {path}: {first_line(exc)[:300]}") from None
 
 
-def _stored_spec(path: Path, fmt: str, session) -> dict | None:
-    if fmt in ("tflite", "edgetpu"):
-        from ..artifacts.tflite import read_spec
+def _stored_spec(path: Path) -> dict | None:
+    """The spec the artifact carries (TFLite metadata or ONNX metadata_props), read from the file."""
+    from ..artifacts.describe import describe
 
-        try:
-            return read_spec(path.read_bytes())
-        except ValueError:  # JSON or UTF-8 errors in a crafted file's metadata
-            raise ModelError(f"{path}: its stored preprocessing spec is not JSON") from None
-    raw = session.session.get_modelmeta().custom_metadata_map.get(SPEC_METADATA_KEY)
-    try:
-        return json.loads(raw) if raw else None
-    except json.JSONDecodeError:
-        raise ModelError(f"{path}: its stored preprocessing spec is not JSON") from None
+    return describe(path).spec
 
 
 def _report_spec(path: Path) -> dict | None:
@@ -65,12 +56,9 @@ def _report_spec(path: Path) -> dict | None:
     return None if report is None else report.spec
 
 
-def _shape_spec(session, fmt: str, normalize_mode: str) -> PreprocessSpec:
-    if fmt == "onnx":
-        inp, out = session.session.get_inputs()[0].shape, session.session.get_outputs()[0].shape
-    else:
-        inp, out = session.input["shape"], session.output["shape"]
-    if any(not isinstance(d, (int, np.integer)) for d in list(inp[1:]) + [out[-1]]):
+def _shape_spec(session, normalize_mode: str) -> PreprocessSpec:
+    inp, out = (desc.shape for desc in session.io)
+    if any(d is None for d in list(inp[1:]) + [out[-1]]):
         raise ModelError("the model's input size is not fixed and it carries no preprocessing spec")
     return PreprocessSpec(int(inp[1]), int(inp[2]), int(inp[3]), normalize_mode, classes=int(out[-1]))
 
@@ -87,7 +75,7 @@ class Segmenter:
         fmt = artifact_format(path)
         self.path, self.format = path, fmt
         self.session = open_session(path, fmt or path.suffix, threads)
-        stored = None if spec is not None else (_stored_spec(path, fmt, self.session) or _report_spec(path))
+        stored = None if spec is not None else (_stored_spec(path) or _report_spec(path))
         if spec is not None:
             self.spec, self.spec_source = spec, "given"
         elif stored is not None:
@@ -95,7 +83,7 @@ class Segmenter:
             if normalize_mode is not None and normalize_mode != self.spec.normalize:
                 raise ModelError(f"{path.name} was made with normalize {self.spec.normalize}; leave --normalize out")
         else:
-            self.spec = _shape_spec(self.session, fmt, normalize_mode or "0-1")
+            self.spec = _shape_spec(self.session, normalize_mode or "0-1")
             self.spec_source = f"the model's input shape, normalize {self.spec.normalize} (no stored spec)"
 
     def _run(self, batch: np.ndarray) -> np.ndarray:

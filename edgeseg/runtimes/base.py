@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..artifacts.describe import EDGETPU_SUFFIX, FORMATS, TensorDesc, artifact_format  # noqa: F401
+from ..artifacts.describe import TensorDesc, artifact_format  # noqa: F401 - artifact_format re-exported
 from ..errors import describe
 
 
