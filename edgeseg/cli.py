@@ -91,8 +91,10 @@ def _cmd_compress(a: argparse.Namespace) -> int:
     from .compress.report import exit_code_for
 
     config = CompressConfig(data=data_config(a), normalize=a.normalize, sparsity=a.sparsity,
-                            max_dice_drop=a.max_dice_drop, qat=a.qat, finetune_epochs=a.finetune_epochs,
-                            finetune_lr=a.finetune_lr,
+                            max_dice_drop=a.max_dice_drop, qat=a.qat, finetune_steps=a.finetune_steps,
+                            finetune_min_steps=min(a.finetune_min_steps, a.finetune_steps),
+                            finetune_time=a.finetune_time, finetune_lr=a.finetune_lr,
+                            distill=a.distill, unlabeled=a.unlabeled,
                             batch_size=a.batch_size, calibration_samples=a.calibration_samples, seed=a.seed,
                             unsafe=a.unsafe, custom_objects=a.custom_objects, edgetpu=a.edgetpu,
                             edgetpu_runtime=a.edgetpu_runtime, prune=a.prune, channel_ratio=a.channel_ratio)
@@ -165,7 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--channel-ratio", type=float, default=0.5, help="--prune channels: share of filters removed")
     c.add_argument("--max-dice-drop", type=float, default=0.01, help="accuracy budget (absolute Dice)")
     c.add_argument("--qat", action="store_true", help="also quantization-aware training")
-    c.add_argument("--finetune-epochs", type=int, default=2, help="pruning fine-tuning epochs")
+    c.add_argument("--finetune-steps", type=int, default=300,
+                   help="most optimizer steps of pruning fine-tuning (warm-up, cosine decay; early stop "
+                        "once the pruned model is within the budget and stops improving)")
+    c.add_argument("--finetune-min-steps", type=int, default=100,
+                   help="no early stop before this many steps; the sparsity ramp ends inside them")
+    c.add_argument("--finetune-time", type=float, default=None, metavar="SECONDS",
+                   help="stop fine-tuning after this long, whatever the steps")
+    c.add_argument("--distill", type=float, default=0.0, metavar="WEIGHT",
+                   help="mix a loss to the float model's probabilities into fine-tuning (0 = off)")
+    c.add_argument("--unlabeled", default=None, metavar="DIR",
+                   help="images without masks for --distill, used only through the float model")
     c.add_argument("--finetune-lr", type=float, default=5e-4, help="pruning fine-tuning learning rate (Adam)")
     c.add_argument("--calibration-samples", type=int, default=64)
     c.add_argument("--batch-size", type=int, default=8)

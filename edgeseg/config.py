@@ -126,9 +126,13 @@ class CompressConfig:
     sparsity: float = 0.5
     max_dice_drop: float = 0.01
     qat: bool = False
-    finetune_epochs: int = 2
+    finetune_steps: int = 300  # maximum optimizer steps of pruning fine-tuning (early stop within the budget)
+    finetune_min_steps: int = 100  # the floor: no early stop before it; the sparsity ramp ends inside it
+    finetune_time: float | None = None  # seconds; fine-tuning stops at whichever of steps/time comes first
     finetune_lr: float = 5e-4
-    qat_epochs: int = 1
+    qat_steps: int = 100
+    distill: float = 0.0  # weight of the loss to the float model's probabilities during fine-tuning
+    unlabeled: str | None = None  # a directory of images without masks, used only through the teacher
     batch_size: int = 8
     calibration_samples: int = 64
     onnx_opset: int = 17
@@ -152,8 +156,16 @@ class CompressConfig:
             raise UsageError(f"--sparsity must be in [0, 1), got {self.sparsity}")
         if not 0.0 <= self.max_dice_drop <= 1.0:
             raise UsageError(f"--max-dice-drop must be in [0, 1], got {self.max_dice_drop}")
-        if self.finetune_epochs < 1 or self.qat_epochs < 1:
-            raise UsageError("fine-tuning epochs must be >= 1")
+        if self.finetune_steps < 1 or self.qat_steps < 1:
+            raise UsageError("--finetune-steps must be >= 1")
+        if not 0 <= self.finetune_min_steps <= self.finetune_steps:
+            raise UsageError("--finetune-min-steps must be in [0, --finetune-steps]")
+        if self.finetune_time is not None and self.finetune_time <= 0:
+            raise UsageError("--finetune-time must be > 0 seconds")
+        if not 0.0 <= self.distill <= 1.0:
+            raise UsageError(f"--distill must be in [0, 1], got {self.distill}")
+        if self.unlabeled and self.distill <= 0:
+            raise UsageError("--unlabeled images are used only through the teacher: give --distill WEIGHT too")
         if self.finetune_lr <= 0:
             raise UsageError("--finetune-lr must be > 0")
         if self.batch_size < 1:

@@ -157,6 +157,7 @@ class ChannelPruneResult:
     ratio: float
     kept: dict[str, tuple[int, int]]  # producer layer -> (filters kept, filters before)
     frozen: list[str]  # producers whose filters were all kept
+    finetune: object = None  # FinetuneResult when the model was fine-tuned
 
 
 def _plan(model, ratio: float):
@@ -228,15 +229,15 @@ def _slice(layer, inp: np.ndarray | None, out: np.ndarray) -> list[np.ndarray]:
     return weights  # a frozen layer of another kind keeps every channel
 
 
-def prune_channels_and_finetune(model, train, ratio: float, epochs: int, batch_size: int, classes: int,
-                                seed: int = 0, verbose: int = 1, learning_rate: float = 5e-4) -> ChannelPruneResult:
-    """prune_channels, then fine-tuning to win back what the removed filters carried."""
-    from ..losses import segmentation_loss
-    from ..train import batch_sequence, fit
+def prune_channels_and_finetune(model, train, val, ratio: float, budget, batch_size: int, classes: int,
+                                target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print,
+                                **distill) -> ChannelPruneResult:
+    """prune_channels, then `finetune` to win back what the removed filters carried."""
+    from ..finetune import finetune
 
     result = prune_channels(model, ratio)
-    result.model.compile(optimizer=keras().optimizers.Adam(learning_rate), loss=segmentation_loss(classes))
-    fit(result.model, batch_sequence(train, batch_size, augment=True, seed=seed), epochs, verbose)
+    result.finetune = finetune(result.model, train, val, budget, classes, batch_size, target_dice, seed, verbose,
+                               log=log, **distill)
     return result
 
 

@@ -22,6 +22,7 @@ from .guard import guard
 from .remedies import METHODS, Remedies
 from .report import SCHEMA, render_terminal, write_reports
 from .rows import artifact_row, guarded_row
+from .tuning import distill_kwargs, finetune_info, pruning_budget, qat_budget, recovery_target, too_little_data
 from .verify import verify
 
 
@@ -75,6 +76,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     pruning = config.sparsity > 0 and not channels
     run = _Run(config.verbose, 5 + pruning + channels + config.edgetpu)
     budget, bs = config.max_dice_drop, config.batch_size
+    finetune_skipped = None
 
     with run.step("load", f"loading {model_path}"):
         model, spec = load_model(model_path, config.normalize, config.unsafe, config.custom_objects)
@@ -85,6 +87,12 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         run.log(f"      input {spec.height}x{spec.width}x{spec.channels}, {spec.classes} class(es), "
                 f"normalize {spec.normalize}; {len(train)} train / {len(val)} val images")
         calibration = _calibration(train, config.calibration_samples, bs)
+        finetune_skipped = too_little_data(len(train), len(val)) if pruning or channels else None
+        if finetune_skipped:  # pruning without fine-tuning would only ruin the model
+            run.log(f"      skipping pruning: {finetune_skipped}; post-training quantization only")
+            pruning = channels = False
+            run.total -= 1
+        unlabeled = _unlabeled_batches(config, spec, bs) if config.unlabeled else None
         more_calibration = functools.cache(lambda: _calibration(train, 4 * config.calibration_samples, bs))
     reference = memoized(keras_predictor(model, bs))
     spec_dict = spec.to_dict()
@@ -93,10 +101,12 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         baseline = evaluate_predictor(reference, val, bs)
         run.log("      " + format_scores(baseline))
     base_dice = baseline["dice"]
+    target_dice = recovery_target(base_dice, budget)
+    distill = distill_kwargs(config, model, unlabeled)
 
     def qat_factory(source, preserve):
-        return lambda: quantization_aware(source, train, config.qat_epochs, bs, spec.classes, preserve,
-                                          config.seed, config.verbose)
+        return lambda: quantization_aware(source, train, val, qat_budget(config), bs, spec.classes, preserve,
+                                          target_dice, config.seed, config.verbose, run.log)
 
     rows: list[dict] = []
     pruning_info = edgetpu_info = channel_info = None
@@ -106,24 +116,25 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         pruned = None
         if pruning:
             with run.step("prune", f"pruning to {config.sparsity:.0%} sparsity "
-                                   f"({config.finetune_epochs} fine-tuning epochs)"):
-                pruned = prune(model, train, config.sparsity, config.finetune_epochs, bs, spec.classes,
-                               config.seed, config.verbose, config.finetune_lr)
+                                   f"(fine-tuning {config.finetune_min_steps}-{config.finetune_steps} steps)"):
+                pruned = prune(model, train, val, config.sparsity, pruning_budget(config), bs, spec.classes,
+                               target_dice, config.seed, config.verbose, run.log, **distill)
                 save_model(pruned.model, spec, tmp / "pruned.keras")
                 pruned_reference = memoized(keras_predictor(pruned.model, bs))
                 pruned_scores = evaluate_predictor(pruned_reference, val, bs)
                 pruning_info = {"target": config.sparsity, "sparsity_model": pruned.sparsity,
                                 "steps": pruned.steps, "dice": pruned_scores["dice"], "iou": pruned_scores["iou"],
-                                "kept_dense": pruned.kept_dense, "path": "pruned.keras"}
+                                "kept_dense": pruned.kept_dense, "path": "pruned.keras",
+                                "finetune": finetune_info(pruned.finetune)}
                 run.log(f"      measured sparsity {pruned.sparsity:.4f}; pruned Keras " + format_scores(pruned_scores))
 
         structured = None
         if channels:
             with run.step("channels", f"channel pruning: removing {config.channel_ratio:.0%} of the filters "
-                                      f"({config.finetune_epochs} fine-tuning epochs)"):
-                structured = prune_channels_and_finetune(model, train, config.channel_ratio, config.finetune_epochs,
-                                                         bs, spec.classes, config.seed, config.verbose,
-                                                         config.finetune_lr)
+                                      f"(fine-tuning {config.finetune_min_steps}-{config.finetune_steps} steps)"):
+                structured = prune_channels_and_finetune(model, train, val, config.channel_ratio,
+                                                         pruning_budget(config), bs, spec.classes, target_dice,
+                                                         config.seed, config.verbose, run.log, **distill)
                 save_model(structured.model, spec, tmp / "channels.keras")
                 structured_reference = memoized(keras_predictor(structured.model, bs))
                 scores = evaluate_predictor(structured_reference, val, bs)
@@ -132,7 +143,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                                 "flops": flops, "flops_ratio": flops / base_flops,
                                 "parameters": structured.model.count_params(),
                                 "parameters_before": model.count_params(), "kept_filters": structured.kept,
-                                "kept_whole": structured.frozen, "path": "channels.keras"}
+                                "kept_whole": structured.frozen, "path": "channels.keras",
+                                "finetune": finetune_info(structured.finetune)}
                 run.log(f"      {flops / 1e9:.2f} GFLOPs ({flops / base_flops:.2f}x), "
                         f"{structured.model.count_params():,} parameters; channel-pruned Keras " + format_scores(scores))
 
@@ -181,7 +193,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                 missed = dice < base_dice - budget
                 if missed:
                     run.log(f"      the {kind} float model is already outside the budget (Dice {dice:.4f}); "
-                            f"raise --finetune-epochs or lower {option}")
+                            f"raise --finetune-steps or lower {option}")
                 return missed
 
             def blame_source(row: dict | None, cause: str, dice: float, fix: str) -> None:
@@ -237,6 +249,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
             "schema": SCHEMA, "model": str(model_path), "model_sha256": source_hash,
             "data": config.data.source, "spec": spec.to_dict(), "config": config.to_dict(),
             "baseline": baseline, "pruning": pruning_info, "channels": channel_info, "edgetpu": edgetpu_info,
+            "finetune_skipped": finetune_skipped,
             "artifacts": [r for r in rows if r is not None], "timings": run.timings,
         }
         if _sha256(model_path) != source_hash:
@@ -246,6 +259,14 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     run.log(render_terminal(report))
     run.log(f"\nwrote {out}/ (report.json, report.md)")
     return report
+
+
+def _unlabeled_batches(config: CompressConfig, spec, batch_size: int):
+    """Scans --unlabeled now (a bad directory fails before any work), decodes it lazily."""
+    from ..data.unlabeled import scan_unlabeled, unlabeled_batches
+
+    paths = scan_unlabeled(Path(config.unlabeled))
+    return lambda: unlabeled_batches(Path(config.unlabeled), spec, batch_size, config.seed, paths)
 
 
 def _onnx_int8(float_path: Path, tmp: Path, calibration: Callable[[], np.ndarray], quantize,
