@@ -83,11 +83,47 @@ def train_model(out: Path, data_dir: Path, epochs: int) -> Path:
     return path
 
 
+# name -> CompressConfig overrides; everything else is compress's default.
+VARIANTS: dict[str, dict] = {
+    "ptq": dict(sparsity=0.0),
+    "channels": dict(prune="channels", channel_ratio=0.5),
+    "magnitude": dict(),
+    "channels_distill": dict(prune="channels", channel_ratio=0.5, distill=0.5),
+    "magnitude_distill": dict(distill=0.5),
+}
+
+
+def run_variant(name: str, model: Path, data_dir: Path, out: Path, seed: int) -> dict:
+    """compress with the variant's settings; the figures that the targets read."""
+    from edgeseg.compress.pipeline import compress
+    from edgeseg.config import CompressConfig, DataConfig
+
+    target = out / (name if seed == 0 else f"{name}_seed{seed}")
+    config = CompressConfig(data=DataConfig(source=str(data_dir), seed=seed), seed=seed, **VARIANTS[name])
+    start = time.perf_counter()
+    report = compress(model, config, target, force=True)
+    seconds = time.perf_counter() - start
+    base = report["baseline"]["dice"]
+    rows = {a["path"]: a for a in report["artifacts"]}
+    source = report.get("channels") or report.get("pruning") or {}
+    key = {"channels": "model_channels_int8.tflite", "magnitude": "model_pruned_int8.tflite"}
+    int8 = rows.get(key.get(name.split("_")[0], "model_int8.tflite")) or rows.get("model_int8.tflite")
+    tuned = source.get("finetune") or {}
+    return {"variant": name, "seed": seed, "float_dice": round(base, 4), "seconds": round(seconds, 1),
+            "pruned_float_dice": round(source["dice"], 4) if source else None,
+            "finetune_steps": tuned.get("steps"), "stopped_because": tuned.get("stopped_because"),
+            "dice_curve": tuned.get("dice_curve"), "int8_artifact": int8["path"], "int8_dice": round(int8["dice"], 4),
+            "int8_ratio": round(int8["dice"] / base, 4), "int8_method": int8["method"],
+            "deployable": int8["deployable"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=".edgeseg/small_data")
     parser.add_argument("--epochs", type=int, default=80)
     parser.add_argument("--train-only", action="store_true")
+    parser.add_argument("--variants", default="channels,magnitude", help=f"comma list of {', '.join(VARIANTS)}")
+    parser.add_argument("--seeds", default="0", help="comma list of fine-tuning seeds")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -95,7 +131,17 @@ def main() -> None:
     model = train_model(out, data_dir, args.epochs)
     if args.train_only:
         return
-    print(json.dumps({"model": str(model)}))
+    results = []
+    for seed in (int(s) for s in args.seeds.split(",")):
+        for name in args.variants.split(","):
+            results.append(run_variant(name, model, data_dir, out, seed))
+            print(json.dumps(results[-1]), flush=True)
+    summary = out / f"summary_{args.variants.replace(',', '+')}.json"
+    summary.write_text(json.dumps(results, indent=2) + "\n")
+    for r in results:
+        print(f"{r['variant']:<18} seed {r['seed']}: float {r['float_dice']:.4f}, pruned float "
+              f"{r['pruned_float_dice']}, {r['finetune_steps']} steps, int8 {r['int8_dice']:.4f} "
+              f"({r['int8_ratio']:.4f}x, {r['int8_method']}), {r['seconds']:.0f} s")
 
 
 if __name__ == "__main__":

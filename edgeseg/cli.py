@@ -97,7 +97,8 @@ def _cmd_compress(a: argparse.Namespace) -> int:
                             distill=a.distill, unlabeled=a.unlabeled,
                             batch_size=a.batch_size, calibration_samples=a.calibration_samples, seed=a.seed,
                             unsafe=a.unsafe, custom_objects=a.custom_objects, edgetpu=a.edgetpu,
-                            edgetpu_runtime=a.edgetpu_runtime, prune=a.prune, channel_ratio=a.channel_ratio)
+                            edgetpu_runtime=a.edgetpu_runtime, prune=a.prune, channel_ratio=a.channel_ratio,
+                            target=a.target, search_trials=a.search_trials, search_time=a.search_time)
     model_path = Path(a.model)
     result = compress(model_path, config, Path(a.out) if a.out else default_out_dir(model_path), force=a.force)
     return exit_code_for(result)
@@ -161,10 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
     _data_args(c, default="synthetic")
     _model_args(c)
     c.add_argument("--out", default=None, help="output directory (default: <model stem>_edgeseg/ beside the model)")
-    c.add_argument("--prune", choices=("magnitude", "channels"), default="magnitude",
-                   help="magnitude: tfmot, smaller after gzip; channels: whole filters removed, faster everywhere")
+    c.add_argument("--prune", choices=("magnitude", "channels", "auto"), default="magnitude",
+                   help="magnitude: tfmot, smaller after gzip; channels: whole filters removed, faster everywhere; "
+                        "auto: search the channel ratio for the fastest int8 model within the budget")
     c.add_argument("--sparsity", type=float, default=0.5, help="--prune magnitude: share of weights set to zero")
     c.add_argument("--channel-ratio", type=float, default=0.5, help="--prune channels: share of filters removed")
+    c.add_argument("--target", default="litert-cpu", help="--prune auto: runtime whose p50 latency is minimized")
+    c.add_argument("--search-trials", type=int, default=4, help="--prune auto: most candidates fine-tuned")
+    c.add_argument("--search-time", type=float, default=600.0, metavar="SECONDS",
+                   help="--prune auto: no new candidate after this long")
     c.add_argument("--max-dice-drop", type=float, default=0.01, help="accuracy budget (absolute Dice)")
     c.add_argument("--qat", action="store_true", help="also quantization-aware training")
     c.add_argument("--finetune-steps", type=int, default=300,

@@ -140,14 +140,19 @@ class CompressConfig:
     custom_objects: str | None = None
     edgetpu: bool = False
     edgetpu_runtime: int = 13
-    prune: str = "magnitude"  # "magnitude" (tfmot, unstructured) or "channels" (whole filters removed)
+    prune: str = "magnitude"  # "magnitude" (tfmot, unstructured), "channels" (whole filters removed) or "auto"
     channel_ratio: float = 0.5
+    target: str = "litert-cpu"  # --prune auto: the runtime whose latency the search minimizes
+    search_trials: int = 4
+    search_time: float = 600.0  # seconds; no new candidate is started after this
     seed: int = 0
     verbose: int = 1
 
     def __post_init__(self) -> None:
-        if self.prune not in ("magnitude", "channels"):
-            raise UsageError(f"--prune must be magnitude or channels, got {self.prune!r}")
+        if self.prune not in ("magnitude", "channels", "auto"):
+            raise UsageError(f"--prune must be magnitude, channels or auto, got {self.prune!r}")
+        if self.search_trials < 1 or self.search_time <= 0:
+            raise UsageError("--search-trials must be >= 1 and --search-time > 0")
         if not 0.0 < self.channel_ratio < 1.0:
             raise UsageError(f"--channel-ratio must be in (0, 1), got {self.channel_ratio}")
         if not 10 <= self.edgetpu_runtime <= 16:

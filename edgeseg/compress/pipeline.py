@@ -72,7 +72,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     model_path, out = Path(model_path), Path(out)
     check_output_dir(out, force)
     set_seed(config.seed)
-    channels = config.prune == "channels"
+    channels = config.prune in ("channels", "auto")
     pruning = config.sparsity > 0 and not channels
     run = _Run(config.verbose, 5 + pruning + channels + config.edgetpu)
     budget, bs = config.max_dice_drop, config.batch_size
@@ -109,7 +109,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                                           target_dice, config.seed, config.verbose, run.log)
 
     rows: list[dict] = []
-    pruning_info = edgetpu_info = channel_info = None
+    pruning_info = edgetpu_info = channel_info = search_record = None
     base_flops = model_flops(model)
     baseline["flops"] = base_flops
     with atomic_output_dir(out, force) as tmp:
@@ -130,23 +130,32 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
 
         structured = None
         if channels:
-            with run.step("channels", f"channel pruning: removing {config.channel_ratio:.0%} of the filters "
-                                      f"(fine-tuning {config.finetune_min_steps}-{config.finetune_steps} steps)"):
-                structured = prune_channels_and_finetune(model, train, val, config.channel_ratio,
-                                                         pruning_budget(config), bs, spec.classes, target_dice,
-                                                         config.seed, config.verbose, run.log, **distill)
-                save_model(structured.model, spec, tmp / "channels.keras")
-                structured_reference = memoized(keras_predictor(structured.model, bs))
-                scores = evaluate_predictor(structured_reference, val, bs)
-                flops = model_flops(structured.model)
-                channel_info = {"ratio": config.channel_ratio, "dice": scores["dice"], "iou": scores["iou"],
-                                "flops": flops, "flops_ratio": flops / base_flops,
-                                "parameters": structured.model.count_params(),
-                                "parameters_before": model.count_params(), "kept_filters": structured.kept,
-                                "kept_whole": structured.frozen, "path": "channels.keras",
-                                "finetune": finetune_info(structured.finetune)}
-                run.log(f"      {flops / 1e9:.2f} GFLOPs ({flops / base_flops:.2f}x), "
-                        f"{structured.model.count_params():,} parameters; channel-pruned Keras " + format_scores(scores))
+            title = (f"channel pruning: removing {config.channel_ratio:.0%} of the filters (fine-tuning "
+                     f"{config.finetune_min_steps}-{config.finetune_steps} steps)" if config.prune == "channels" else
+                     f"channel pruning: searching the fastest ratio within the budget on {config.target} (--prune auto)")
+            with run.step("channels", title):
+                if config.prune == "auto":
+                    structured, search_record = _auto_prune(model, train, val, config, spec_dict, calibration,
+                                                            base_dice, target_dice, tmp, distill, run.log)
+                    if structured is None:
+                        run.log("      no candidate met the budget: no channel-pruned artifact")
+                else:
+                    structured = prune_channels_and_finetune(model, train, val, config.channel_ratio,
+                                                             pruning_budget(config), bs, spec.classes, target_dice,
+                                                             config.seed, config.verbose, run.log, **distill)
+                if structured is not None:
+                    save_model(structured.model, spec, tmp / "channels.keras")
+                    structured_reference = memoized(keras_predictor(structured.model, bs))
+                    scores = evaluate_predictor(structured_reference, val, bs)
+                    flops = model_flops(structured.model)
+                    channel_info = {"ratio": structured.ratio, "dice": scores["dice"], "iou": scores["iou"],
+                                    "flops": flops, "flops_ratio": flops / base_flops,
+                                    "parameters": structured.model.count_params(),
+                                    "parameters_before": model.count_params(), "kept_filters": structured.kept,
+                                    "kept_whole": structured.frozen, "path": "channels.keras",
+                                    "finetune": finetune_info(structured.finetune)}
+                    run.log(f"      {flops / 1e9:.2f} GFLOPs ({flops / base_flops:.2f}x), "
+                            f"{structured.model.count_params():,} parameters; channel-pruned Keras " + format_scores(scores))
 
         with run.step("tflite_float", "TFLite float32, float16 and dynamic-range: convert and verify in LiteRT"):
             for name, convert, precision in (("float32", convert_float32, "float32"),
@@ -249,7 +258,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
             "schema": SCHEMA, "model": str(model_path), "model_sha256": source_hash,
             "data": config.data.source, "spec": spec.to_dict(), "config": config.to_dict(),
             "baseline": baseline, "pruning": pruning_info, "channels": channel_info, "edgetpu": edgetpu_info,
-            "finetune_skipped": finetune_skipped,
+            "finetune_skipped": finetune_skipped, "search": search_record,
             "artifacts": [r for r in rows if r is not None], "timings": run.timings,
         }
         if _sha256(model_path) != source_hash:
@@ -259,6 +268,13 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     run.log(render_terminal(report))
     run.log(f"\nwrote {out}/ (report.json, report.md)")
     return report
+
+
+def _auto_prune(model, train, val, config, spec_dict, calibration, base_dice, target_dice, tmp, distill, log):
+    from .search_run import SearchContext, auto_prune
+
+    return auto_prune(SearchContext(model, train, val, config, spec_dict, calibration, base_dice, target_dice,
+                                    tmp / "search", distill, log))
 
 
 def _unlabeled_batches(config: CompressConfig, spec, batch_size: int):

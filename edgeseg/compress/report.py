@@ -62,6 +62,14 @@ def render_markdown(report: dict) -> str:
         out += [f"Channel pruning: {c['ratio']:.0%} of the filters removed; {c['flops'] / 1e9:.3g} GFLOPs "
                 f"({c['flops_ratio']:.2f}x of {base['flops'] / 1e9:.3g}), {c['parameters']:,} parameters; "
                 f"channel-pruned Keras Dice {c['dice']:.4f}.", ""]
+    for source in ("pruning", "channels"):
+        tuned = (report.get(source) or {}).get("finetune")
+        if tuned:
+            out += [f"Fine-tuning ({source}): {tuned['steps']} steps in {tuned['seconds']:.0f} s, best validation "
+                    f"Dice {tuned['best_dice']:.4f} at step {tuned['best_step']}; stopped: "
+                    f"{tuned['stopped_because']}.", ""]
+    if report.get("finetune_skipped"):
+        out += [f"Pruning skipped: {report['finetune_skipped']}.", ""]
     out += ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
     if "dice_per_class" in base:
