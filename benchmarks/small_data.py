@@ -12,6 +12,7 @@ Model: the seed U-Net at 128x128 (grayscale input), trained once and cached unde
 Then compress variants run with their default fine-tuning settings.
 
 Usage: .venv/bin/python benchmarks/small_data.py [--out .edgeseg/small_data] [--variants channels,magnitude]
+       [--seeds 0,1] [--synthetic]   (--synthetic: the seed preset at 128x128 on 256/32 synthetic images)
 Needs the `bench` extra (scikit-image).
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 TILE, STRIDE, TRAIN_ROWS = 128, 64, 384
+SYNTHETIC = (256, 32)  # --synthetic: training / validation images of the built-in generator
 
 
 def stained_mask(rgb: np.ndarray) -> np.ndarray:
@@ -66,15 +68,24 @@ def write_dataset(out: Path) -> Path:
     return root
 
 
-def train_model(out: Path, data_dir: Path, epochs: int) -> Path:
-    from edgeseg.config import DataConfig, ModelConfig, TrainConfig
+def data_config(data_dir: Path | None, seed: int = 0):
+    """The real tiles, or (data_dir None) the built-in synthetic data at its benchmark size."""
+    from edgeseg.config import DataConfig
+
+    if data_dir is None:
+        return DataConfig(synthetic_train=SYNTHETIC[0], synthetic_val=SYNTHETIC[1], seed=seed)
+    return DataConfig(source=str(data_dir), seed=seed)
+
+
+def train_model(out: Path, data_dir: Path | None, epochs: int) -> Path:
+    from edgeseg.config import ModelConfig, TrainConfig
     from edgeseg.train import train
 
-    path = out / "seed128.keras"
+    path = out / ("seed128.keras" if data_dir else "seed128_synthetic.keras")
     if path.is_file():
         return path
     config = TrainConfig(model=ModelConfig(preset="seed", height=TILE, width=TILE),
-                         data=DataConfig(source=str(data_dir)), epochs=epochs, batch_size=8,
+                         data=data_config(data_dir), epochs=epochs, batch_size=8,
                          learning_rate=1e-3, patience=20, verbose=1)
     start = time.perf_counter()
     result = train(config, path)
@@ -90,31 +101,50 @@ VARIANTS: dict[str, dict] = {
     "magnitude": dict(),
     "channels_distill": dict(prune="channels", channel_ratio=0.5, distill=0.5),
     "magnitude_distill": dict(distill=0.5),
+    # distillation against plain fine-tuning at equal steps (no early stop), where recovery is hard
+    "channels75_fixed": dict(prune="channels", channel_ratio=0.75, finetune_steps=150, finetune_min_steps=150),
+    "channels75_fixed_distill": dict(prune="channels", channel_ratio=0.75, finetune_steps=150, finetune_min_steps=150,
+                                     distill=0.5),
+    "auto": dict(prune="auto"),
 }
 
 
-def run_variant(name: str, model: Path, data_dir: Path, out: Path, seed: int) -> dict:
+def run_variant(name: str, model: Path, data_dir: Path | None, out: Path, seed: int) -> dict:
     """compress with the variant's settings; the figures that the targets read."""
     from edgeseg.compress.pipeline import compress
-    from edgeseg.config import CompressConfig, DataConfig
+    from edgeseg.config import CompressConfig
 
-    target = out / (name if seed == 0 else f"{name}_seed{seed}")
-    config = CompressConfig(data=DataConfig(source=str(data_dir), seed=seed), seed=seed, **VARIANTS[name])
+    target = out / ((name if seed == 0 else f"{name}_seed{seed}") + ("" if data_dir else "_synthetic"))
+    config = CompressConfig(data=data_config(data_dir, seed), seed=seed, **VARIANTS[name])
     start = time.perf_counter()
     report = compress(model, config, target, force=True)
     seconds = time.perf_counter() - start
     base = report["baseline"]["dice"]
     rows = {a["path"]: a for a in report["artifacts"]}
     source = report.get("channels") or report.get("pruning") or {}
-    key = {"channels": "model_channels_int8.tflite", "magnitude": "model_pruned_int8.tflite"}
-    int8 = rows.get(key.get(name.split("_")[0], "model_int8.tflite")) or rows.get("model_int8.tflite")
+    int8 = rows.get("model_channels_int8.tflite") or rows.get("model_pruned_int8.tflite") or rows["model_int8.tflite"]
     tuned = source.get("finetune") or {}
     return {"variant": name, "seed": seed, "float_dice": round(base, 4), "seconds": round(seconds, 1),
             "pruned_float_dice": round(source["dice"], 4) if source else None,
             "finetune_steps": tuned.get("steps"), "stopped_because": tuned.get("stopped_because"),
             "dice_curve": tuned.get("dice_curve"), "int8_artifact": int8["path"], "int8_dice": round(int8["dice"], 4),
             "int8_ratio": round(int8["dice"] / base, 4), "int8_method": int8["method"],
-            "deployable": int8["deployable"]}
+            "deployable": int8["deployable"], "search": report.get("search"),
+            "timed": timed(target, data_dir) if name == "auto" else None}
+
+
+def timed(target: Path, data_dir: Path | None) -> dict:
+    """`edgeseg bench` on litert-cpu, 2 threads: plain int8 against the winner, interleaved."""
+    from edgeseg.bench.run import bench
+    from edgeseg.config import BenchConfig
+
+    report = bench([target], BenchConfig(data=data_config(data_dir), runtimes=("litert-cpu",), threads=2,
+                                         min_time=10.0, min_runs=50))
+    p50 = {r["artifact"]: r["p50_ms"] for r in report["rows"] if r["status"] == "ok"}
+    figures = {"p50_ms": p50}
+    if "model_channels_int8.tflite" in p50:
+        figures["speedup_vs_int8"] = round(p50["model_int8.tflite"] / p50["model_channels_int8.tflite"], 3)
+    return figures
 
 
 def main() -> None:
@@ -122,13 +152,15 @@ def main() -> None:
     parser.add_argument("--out", default=".edgeseg/small_data")
     parser.add_argument("--epochs", type=int, default=80)
     parser.add_argument("--train-only", action="store_true")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="the seed preset on the built-in synthetic data instead of the real tiles")
     parser.add_argument("--variants", default="channels,magnitude", help=f"comma list of {', '.join(VARIANTS)}")
     parser.add_argument("--seeds", default="0", help="comma list of fine-tuning seeds")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    data_dir = write_dataset(out)
-    model = train_model(out, data_dir, args.epochs)
+    data_dir = None if args.synthetic else write_dataset(out)
+    model = train_model(out, data_dir, 10 if args.synthetic else args.epochs)
     if args.train_only:
         return
     results = []
@@ -136,7 +168,7 @@ def main() -> None:
         for name in args.variants.split(","):
             results.append(run_variant(name, model, data_dir, out, seed))
             print(json.dumps(results[-1]), flush=True)
-    summary = out / f"summary_{args.variants.replace(',', '+')}.json"
+    summary = out / f"summary_{args.variants.replace(',', '+')}{'_synthetic' if args.synthetic else ''}.json"
     summary.write_text(json.dumps(results, indent=2) + "\n")
     for r in results:
         print(f"{r['variant']:<18} seed {r['seed']}: float {r['float_dice']:.4f}, pruned float "

@@ -98,6 +98,7 @@ def _cmd_compress(a: argparse.Namespace) -> int:
                             batch_size=a.batch_size, calibration_samples=a.calibration_samples, seed=a.seed,
                             unsafe=a.unsafe, custom_objects=a.custom_objects, edgetpu=a.edgetpu,
                             edgetpu_runtime=a.edgetpu_runtime, prune=a.prune, channel_ratio=a.channel_ratio,
+                            channel_rounds=a.channel_rounds, channel_criterion=a.channel_criterion,
                             target=a.target, search_trials=a.search_trials, search_time=a.search_time)
     model_path = Path(a.model)
     result = compress(model_path, config, Path(a.out) if a.out else default_out_dir(model_path), force=a.force)
@@ -167,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "auto: search the channel ratio for the fastest int8 model within the budget")
     c.add_argument("--sparsity", type=float, default=0.5, help="--prune magnitude: share of weights set to zero")
     c.add_argument("--channel-ratio", type=float, default=0.5, help="--prune channels: share of filters removed")
+    c.add_argument("--channel-rounds", type=int, default=1,
+                   help="--prune channels/auto: remove-then-recover rounds sharing the fine-tuning budget")
+    c.add_argument("--channel-criterion", choices=("l1", "taylor"), default="l1",
+                   help="--prune channels/auto: rank filters by weight norm or by first-order Taylor score on the data")
     c.add_argument("--target", default="litert-cpu", help="--prune auto: runtime whose p50 latency is minimized")
     c.add_argument("--search-trials", type=int, default=4, help="--prune auto: most candidates fine-tuned")
     c.add_argument("--search-time", type=float, default=600.0, metavar="SECONDS",

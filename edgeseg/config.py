@@ -142,6 +142,8 @@ class CompressConfig:
     edgetpu_runtime: int = 13
     prune: str = "magnitude"  # "magnitude" (tfmot, unstructured), "channels" (whole filters removed) or "auto"
     channel_ratio: float = 0.5
+    channel_rounds: int = 1  # remove-then-recover rounds (gradual channel pruning)
+    channel_criterion: str = "l1"  # filter ranking: "l1" (weights) or "taylor" (measured on the training data)
     target: str = "litert-cpu"  # --prune auto: the runtime whose latency the search minimizes
     search_trials: int = 4
     search_time: float = 600.0  # seconds; no new candidate is started after this
@@ -151,6 +153,8 @@ class CompressConfig:
     def __post_init__(self) -> None:
         if self.prune not in ("magnitude", "channels", "auto"):
             raise UsageError(f"--prune must be magnitude, channels or auto, got {self.prune!r}")
+        if self.channel_rounds < 1 or self.channel_criterion not in ("l1", "taylor"):
+            raise UsageError("--channel-rounds must be >= 1 and --channel-criterion l1 or taylor")
         if self.search_trials < 1 or self.search_time <= 0:
             raise UsageError("--search-trials must be >= 1 and --search-time > 0")
         if not 0.0 < self.channel_ratio < 1.0:

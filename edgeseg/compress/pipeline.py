@@ -142,7 +142,9 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                 else:
                     structured = prune_channels_and_finetune(model, train, val, config.channel_ratio,
                                                              pruning_budget(config), bs, spec.classes, target_dice,
-                                                             config.seed, config.verbose, run.log, **distill)
+                                                             config.seed, config.verbose, run.log,
+                                                             config.channel_rounds, config.channel_criterion,
+                                                             **distill)
                 if structured is not None:
                     save_model(structured.model, spec, tmp / "channels.keras")
                     structured_reference = memoized(keras_predictor(structured.model, bs))

@@ -61,7 +61,8 @@ def make_candidate(ratio: float, ctx: SearchContext) -> Candidate:
     start, config = time.perf_counter(), ctx.config
     structured = prune_channels_and_finetune(ctx.model, ctx.train, ctx.val, ratio, pruning_budget(config),
                                              config.batch_size, ctx.spec_dict["classes"], ctx.target_dice,
-                                             config.seed, 0, ctx.log, **ctx.distill)
+                                             config.seed, 0, ctx.log, config.channel_rounds,
+                                             config.channel_criterion, **ctx.distill)
     path = int8_file(structured.model, ctx, f"channels_{round(ratio * 1e4):04d}_int8.tflite")
     dice = verify(path, ctx.val, keras_predictor(structured.model, config.batch_size), config.batch_size).scores["dice"]
     floor = ctx.base_dice - config.max_dice_drop
