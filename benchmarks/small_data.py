@@ -147,6 +147,47 @@ def timed(target: Path, data_dir: Path | None) -> dict:
     return figures
 
 
+# Recovery methods compared at equal steps (no early stop): pruned float Keras Dice on the
+# validation tiles. name -> prune_channels_and_finetune keyword arguments.
+METHODS: dict[str, dict] = {
+    "plain": {},
+    "distill": {"distill_weight": 0.5},
+    "taylor": {"criterion": "taylor"},
+    "rounds3": {"rounds": 3},
+}
+
+
+def compare_methods(model_path: Path, data_dir: Path | None, ratio: float, steps: int, seeds: list[int],
+                    methods: list[str]) -> list[dict]:
+    """Fine-tunes the channel-pruned model once per method and seed at a fixed step count."""
+    from edgeseg.compress.channels import prune_channels_and_finetune
+    from edgeseg.data.dataset import load_splits
+    from edgeseg.evaluate import evaluate_predictor, keras_predictor
+    from edgeseg.finetune import FinetuneBudget
+    from edgeseg.models.io import load_model
+
+    model, spec = load_model(model_path)
+    base = None
+    rows = []
+    for seed in seeds:
+        train, val = load_splits(data_config(data_dir, seed), spec)
+        base = base or evaluate_predictor(keras_predictor(model, 8), val, 8)["dice"]
+        for name in methods:
+            extra = dict(METHODS[name])
+            if "distill_weight" in extra:
+                extra["teacher"] = model
+            start = time.perf_counter()
+            result = prune_channels_and_finetune(model, train, val, ratio, FinetuneBudget(steps, steps), 8,
+                                                 spec.classes, None, seed, 0, **extra)
+            final = evaluate_predictor(keras_predictor(result.model, 8), val, 8)["dice"]
+            rows.append({"method": name, "seed": seed, "ratio": ratio, "steps": result.finetune.steps,
+                         "float_dice": round(base, 4), "best_dice": round(result.finetune.best_dice, 4),
+                         "best_ratio": round(result.finetune.best_dice / base, 4), "kept_dice": round(final, 4),
+                         "curve": result.finetune.dice_curve, "seconds": round(time.perf_counter() - start, 1)})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=".edgeseg/small_data")
@@ -156,6 +197,11 @@ def main() -> None:
                         help="the seed preset on the built-in synthetic data instead of the real tiles")
     parser.add_argument("--variants", default="channels,magnitude", help=f"comma list of {', '.join(VARIANTS)}")
     parser.add_argument("--seeds", default="0", help="comma list of fine-tuning seeds")
+    parser.add_argument("--compare", default=None, metavar="METHODS",
+                        help=f"instead of compress variants: compare recovery methods ({', '.join(METHODS)}) at "
+                             "equal steps")
+    parser.add_argument("--ratio", type=float, default=0.75, help="--compare: channel ratio")
+    parser.add_argument("--steps", type=int, default=150, help="--compare: fine-tuning steps")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -163,8 +209,17 @@ def main() -> None:
     model = train_model(out, data_dir, 10 if args.synthetic else args.epochs)
     if args.train_only:
         return
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if args.compare:
+        rows = compare_methods(model, data_dir, args.ratio, args.steps, seeds, args.compare.split(","))
+        name = f"compare_{args.compare.replace(',', '+')}_{args.ratio}_{args.steps}{'_synthetic' if args.synthetic else ''}"
+        (out / f"{name}.json").write_text(json.dumps(rows, indent=2) + "\n")
+        for r in rows:
+            print(f"{r['method']:<8} seed {r['seed']}: best {r['best_dice']:.4f} ({r['best_ratio']:.4f}x of "
+                  f"{r['float_dice']:.4f}) after {r['steps']} steps, {r['seconds']:.0f} s")
+        return
     results = []
-    for seed in (int(s) for s in args.seeds.split(",")):
+    for seed in seeds:
         for name in args.variants.split(","):
             results.append(run_variant(name, model, data_dir, out, seed))
             print(json.dumps(results[-1]), flush=True)
