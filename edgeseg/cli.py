@@ -8,8 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import (ARCH_CHOICES, NORMALIZE_CHOICES, PRESET_CHOICES, STRATEGY_CHOICES, CompressConfig, DataConfig,
-                     ModelConfig, TrainConfig)
+from .config import (ARCH_CHOICES, DEFAULT_SPARSITY, NORMALIZE_CHOICES, PRESET_CHOICES, STRATEGY_CHOICES,
+                     CompressConfig, DataConfig, ModelConfig, TrainConfig)
 from .cli_bench import add_bench_parsers
 from .cli_deploy import add_deploy_parsers
 from .errors import EdgesegError
@@ -90,19 +90,29 @@ def _cmd_compress(a: argparse.Namespace) -> int:
     from .compress.pipeline import compress, default_out_dir
     from .compress.report import exit_code_for
 
-    config = CompressConfig(data=data_config(a), normalize=a.normalize, sparsity=a.sparsity,
+    prune, sparsity = compress_pruning(a.prune, a.sparsity)
+    config = CompressConfig(data=data_config(a), normalize=a.normalize, sparsity=sparsity,
                             max_dice_drop=a.max_dice_drop, qat=a.qat, finetune_steps=a.finetune_steps,
                             finetune_min_steps=min(a.finetune_min_steps, a.finetune_steps),
                             finetune_time=a.finetune_time, finetune_lr=a.finetune_lr,
                             distill=a.distill, unlabeled=a.unlabeled,
                             batch_size=a.batch_size, calibration_samples=a.calibration_samples, seed=a.seed,
                             unsafe=a.unsafe, custom_objects=a.custom_objects, edgetpu=a.edgetpu,
-                            edgetpu_runtime=a.edgetpu_runtime, prune=a.prune, channel_ratio=a.channel_ratio,
+                            edgetpu_runtime=a.edgetpu_runtime, prune=prune, channel_ratio=a.channel_ratio,
                             channel_rounds=a.channel_rounds, channel_criterion=a.channel_criterion,
                             target=a.target, search_trials=a.search_trials, search_time=a.search_time)
     model_path = Path(a.model)
     result = compress(model_path, config, Path(a.out) if a.out else default_out_dir(model_path), force=a.force)
     return exit_code_for(result)
+
+
+def compress_pruning(prune: str | None, sparsity: float | None) -> tuple[str, float]:
+    """(--prune, --sparsity) as given -> the config's pair. No flag: post-training only;
+    --sparsity alone: magnitude pruning, as before --prune existed."""
+    if prune in (None, "magnitude"):
+        default = DEFAULT_SPARSITY if prune == "magnitude" else 0.0
+        return "magnitude", default if sparsity is None else sparsity
+    return prune, 0.0 if sparsity is None else sparsity
 
 
 def _cmd_demo(a: argparse.Namespace) -> int:
@@ -163,10 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     _data_args(c, default="synthetic")
     _model_args(c)
     c.add_argument("--out", default=None, help="output directory (default: <model stem>_edgeseg/ beside the model)")
-    c.add_argument("--prune", choices=("magnitude", "channels", "auto"), default="magnitude",
-                   help="magnitude: tfmot, smaller after gzip; channels: whole filters removed, faster everywhere; "
-                        "auto: search the channel ratio for the fastest int8 model within the budget")
-    c.add_argument("--sparsity", type=float, default=0.5, help="--prune magnitude: share of weights set to zero")
+    c.add_argument("--prune", choices=("magnitude", "channels", "auto"), default=None,
+                   help="default: none (post-training quantization only); magnitude: tfmot, smaller after gzip; "
+                        "channels: whole filters removed, faster everywhere; auto: search the channel ratio for "
+                        "the fastest int8 model within the budget")
+    c.add_argument("--sparsity", type=float, default=None,
+                   help=f"--prune magnitude: share of weights set to zero (default {DEFAULT_SPARSITY}; "
+                        "giving it alone means --prune magnitude)")
     c.add_argument("--channel-ratio", type=float, default=0.5, help="--prune channels: share of filters removed")
     c.add_argument("--channel-rounds", type=int, default=1,
                    help="--prune channels/auto: remove-then-recover rounds sharing the fine-tuning budget")

@@ -119,11 +119,16 @@ class TrainConfig:
             raise UsageError("learning rate must be > 0")
 
 
+DEFAULT_SPARSITY = 0.5
+
+
 @dataclass(frozen=True)
 class CompressConfig:
     data: DataConfig = field(default_factory=DataConfig)
     normalize: Normalize = "0-1"
-    sparsity: float = 0.5
+    # 0: post-training only, the default (see tuning.py's note on defaults). --prune magnitude
+    # without --sparsity means DEFAULT_SPARSITY.
+    sparsity: float = 0.0
     max_dice_drop: float = 0.01
     qat: bool = False
     finetune_steps: int = 300  # maximum optimizer steps of pruning fine-tuning (early stop within the budget)

@@ -49,3 +49,16 @@ def test_compress_skips_pruning_on_too_little_data(tiny_model_path, tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert report["pruning"] is None and "4 training images" in report["finetune_skipped"]
     assert not any("pruned" in a["path"] for a in report["artifacts"])
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ((None, None), ("magnitude", 0.0)),  # no flag: post-training quantization only
+    ((None, 0.8), ("magnitude", 0.8)),  # --sparsity alone still means magnitude pruning
+    (("magnitude", None), ("magnitude", 0.5)),
+    (("channels", None), ("channels", 0.0)),
+    (("auto", None), ("auto", 0.0)),
+])
+def test_default_is_post_training_only_and_flags_opt_in(flags, expected):
+    from edgeseg.cli import compress_pruning
+
+    assert compress_pruning(*flags) == expected

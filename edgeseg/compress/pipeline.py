@@ -93,6 +93,9 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
             pruning = channels = False
             run.total -= 1
         unlabeled = _unlabeled_batches(config, spec, bs) if config.unlabeled else None
+        if not (pruning or channels or finetune_skipped):
+            run.log("      post-training quantization only (the default); --prune auto searches for a faster "
+                    "channel-pruned model within the budget")
         more_calibration = functools.cache(lambda: _calibration(train, 4 * config.calibration_samples, bs))
     reference = memoized(keras_predictor(model, bs))
     spec_dict = spec.to_dict()

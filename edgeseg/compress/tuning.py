@@ -1,6 +1,12 @@
 """How compress fine-tunes: the step budgets, the Dice it aims for, and whether the data is
 enough for fine-tuning to mean anything. Kept apart from the pipeline so that every
-fine-tuning step (pruning, channel pruning, QAT) reads the same policy."""
+fine-tuning step (pruning, channel pruning, QAT) reads the same policy.
+
+The default, with no pruning flag, is post-training quantization only. Pruning needs
+minutes of fine-tuning that can end in an artifact the guard rejects, and magnitude pruning
+buys only a smaller gzip, not speed; int8 PTQ alone costs seconds and met the budget on every
+benchmark here. Speed is opt-in and bounded: --prune auto (never exports a candidate that
+misses the budget) or --prune channels. See benchmarks/RESULTS.md, issue 13."""
 from __future__ import annotations
 
 from ..config import CompressConfig
