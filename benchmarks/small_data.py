@@ -212,7 +212,8 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.compare:
         rows = compare_methods(model, data_dir, args.ratio, args.steps, seeds, args.compare.split(","))
-        name = f"compare_{args.compare.replace(',', '+')}_{args.ratio}_{args.steps}{'_synthetic' if args.synthetic else ''}"
+        name = (f"compare_{args.compare.replace(',', '+')}_{args.ratio}_{args.steps}"
+                f"{'_synthetic' if args.synthetic else ''}")
         (out / f"{name}.json").write_text(json.dumps(rows, indent=2) + "\n")
         for r in rows:
             print(f"{r['method']:<8} seed {r['seed']}: best {r['best_dice']:.4f} ({r['best_ratio']:.4f}x of "

@@ -72,6 +72,8 @@ def test_compress_prune_auto_reports_every_candidate(tiny_model_path, tmp_path):
     search = report["search"]
     assert len(search["candidates"]) == 2 and search["target"] == "litert-cpu"
     assert all((out / c["path"]).is_file() and c["p50_ms"] > 0 for c in search["candidates"])
+    assert "Channel-ratio search (--prune auto)" in (out / "report.md").read_text()
+    assert search["plot"] is None or (out / search["plot"]).is_file()
     rows = {a["path"] for a in report["artifacts"]}
     if search["winner"] is not None:  # the winner goes through the usual int8 export and guard
         assert report["channels"]["ratio"] == search["winner"]

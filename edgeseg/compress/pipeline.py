@@ -135,7 +135,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         if channels:
             title = (f"channel pruning: removing {config.channel_ratio:.0%} of the filters (fine-tuning "
                      f"{config.finetune_min_steps}-{config.finetune_steps} steps)" if config.prune == "channels" else
-                     f"channel pruning: searching the fastest ratio within the budget on {config.target} (--prune auto)")
+                     f"channel pruning: searching the fastest ratio within the budget on {config.target} "
+                     "(--prune auto)")
             with run.step("channels", title):
                 if config.prune == "auto":
                     structured, search_record = _auto_prune(model, train, val, config, spec_dict, calibration,
@@ -160,7 +161,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                                     "kept_whole": structured.frozen, "path": "channels.keras",
                                     "finetune": finetune_info(structured.finetune)}
                     run.log(f"      {flops / 1e9:.2f} GFLOPs ({flops / base_flops:.2f}x), "
-                            f"{structured.model.count_params():,} parameters; channel-pruned Keras " + format_scores(scores))
+                            f"{structured.model.count_params():,} parameters; channel-pruned Keras "
+                            + format_scores(scores))
 
         with run.step("tflite_float", "TFLite float32, float16 and dynamic-range: convert and verify in LiteRT"):
             for name, convert, precision in (("float32", convert_float32, "float32"),

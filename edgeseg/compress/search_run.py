@@ -11,6 +11,7 @@ from ..config import CompressConfig
 from ..errors import UsageError
 from ..evaluate import keras_predictor
 from .search import Candidate, choose, measure_interleaved, run_search, search_info
+from .search_plot import plot_candidates
 
 
 @dataclass
@@ -89,6 +90,8 @@ def auto_prune(ctx: SearchContext):
         c.p50_ms = round(p50, 3)
     winner = choose(candidates)
     info = search_info(candidates, winner, round(p50s[-1], 3), runtime.name, threads, time.perf_counter() - start)
+    plot = plot_candidates(info, ctx.base_dice - config.max_dice_drop, ctx.folder / "candidates.png")
+    info["plot"] = None if plot is None else f"{ctx.folder.name}/{plot.name}"
     for c in candidates:
         ctx.log(f"      ratio {c.ratio:.4f}: p50 {c.p50_ms:.2f} ms (plain int8 {p50s[-1]:.2f} ms), int8 Dice "
                 f"{c.dice:.4f}{'  <- winner' if c is winner else ''}")

@@ -39,5 +39,6 @@ def unlabeled_batches(root: Path, spec: PreprocessSpec, batch_size: int, seed: i
     while True:
         order = rng.permutation(len(paths))
         for start in range(0, len(order), batch_size):
-            images = [augment(load_unlabeled(paths[i], spec), no_labels, rng)[0] for i in order[start:start + batch_size]]
+            chosen = order[start:start + batch_size]
+            images = [augment(load_unlabeled(paths[i], spec), no_labels, rng)[0] for i in chosen]
             yield np.stack([normalize(image, spec.normalize) for image in images]).astype(np.float32)
