@@ -153,3 +153,15 @@ def test_training_loss_mixes_task_and_teacher_terms():
     assert half == pytest.approx(0.5 * task + 0.5 * kl, rel=1e-5)
     with_unlabeled = float(training_loss(1, teacher, 0.5)(student, images, labels, images))
     assert with_unlabeled == pytest.approx(half + 0.5 * kl, rel=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preserve", [False, True])
+def test_quantization_aware_training_runs_through_finetune(tiny, preserve):
+    from edgeseg.compress.qat import quantization_aware
+
+    model, spec, train, val = tiny
+    budget = FinetuneBudget(max_steps=4, min_steps=0, eval_every=2)
+    qat_model = quantization_aware(model, train, val, budget, 4, 1, preserve, verbose=0)
+    images, _ = val.batch([0, 1])
+    assert qat_model.predict(images, verbose=0).shape == (2, spec.height, spec.width, 1)
