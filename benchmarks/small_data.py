@@ -154,6 +154,8 @@ METHODS: dict[str, dict] = {
     "distill": {"distill_weight": 0.5},
     "taylor": {"criterion": "taylor"},
     "rounds3": {"rounds": 3},
+    "taylor_distill": {"criterion": "taylor", "distill_weight": 0.5},
+    "taylor_rounds3": {"criterion": "taylor", "rounds": 3},
 }
 
 

@@ -183,8 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--channel-ratio", type=float, default=0.5, help="--prune channels: share of filters removed")
     c.add_argument("--channel-rounds", type=int, default=1,
                    help="--prune channels/auto: remove-then-recover rounds sharing the fine-tuning budget")
-    c.add_argument("--channel-criterion", choices=("l1", "taylor"), default="l1",
-                   help="--prune channels/auto: rank filters by weight norm or by first-order Taylor score on the data")
+    c.add_argument("--channel-criterion", choices=("taylor", "l1"), default="taylor",
+                   help="--prune channels/auto: rank filters by first-order Taylor score on the data, or by weight norm")
     c.add_argument("--target", default="litert-cpu", help="--prune auto: runtime whose p50 latency is minimized")
     c.add_argument("--search-trials", type=int, default=4, help="--prune auto: most candidates fine-tuned")
     c.add_argument("--search-time", type=float, default=600.0, metavar="SECONDS",

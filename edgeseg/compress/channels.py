@@ -233,7 +233,7 @@ def _slice(layer, inp: np.ndarray | None, out: np.ndarray) -> list[np.ndarray]:
 
 def prune_channels_and_finetune(model, train, val, ratio: float, budget, batch_size: int, classes: int,
                                 target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print,
-                                rounds: int = 1, criterion: str = "l1", **distill) -> ChannelPruneResult:
+                                rounds: int = 1, criterion: str = "taylor", **distill) -> ChannelPruneResult:
     """prune_channels, then `finetune` to win back what the removed filters carried; in
     `rounds` remove-then-recover rounds, ranking filters by `criterion` (see gradual.py)."""
     from .gradual import prune_in_rounds

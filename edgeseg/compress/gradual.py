@@ -36,7 +36,7 @@ def merged_result(results: list[FinetuneResult]) -> FinetuneResult:
 
 def prune_in_rounds(model, train, val, ratio: float, budget: FinetuneBudget, batch_size: int, classes: int,
                     target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print, rounds: int = 1,
-                    criterion: str = "l1", **distill) -> ChannelPruneResult:
+                    criterion: str = "taylor", **distill) -> ChannelPruneResult:
     current, originals, tuned = model, None, []
     for n, share in enumerate(round_ratios(ratio, rounds)):
         if rounds > 1 and verbose:
