@@ -45,7 +45,9 @@ class FinetuneResult:
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
-        return {"steps": self.steps, "best_step": self.best_step, "best_dice": self.best_dice,
+        kept = math.isfinite(self.best_dice)  # no evaluation counted (e.g. timed out mid-ramp): JSON has no -inf
+        return {"steps": self.steps, "best_step": self.best_step if kept else None,
+                "best_dice": self.best_dice if kept else None,
                 "stopped_because": self.stopped_because, "seconds": round(self.seconds, 1),
                 "dice_curve": [[s, round(d, 5)] for s, d in self.dice_curve]}
 

@@ -165,3 +165,13 @@ def test_quantization_aware_training_runs_through_finetune(tiny, preserve):
     qat_model = quantization_aware(model, train, val, budget, 4, 1, preserve, verbose=0)
     images, _ = val.batch([0, 1])
     assert qat_model.predict(images, verbose=0).shape == (2, spec.height, spec.width, 1)
+
+
+def test_result_record_is_valid_json_when_nothing_was_kept():
+    import json
+
+    from edgeseg.finetune import FinetuneResult
+
+    record = FinetuneResult(3, [(3, 0.5)], best_dice=-math.inf, stopped_because="time").to_dict()
+    assert record["best_dice"] is None and record["best_step"] is None
+    json.loads(json.dumps(record, allow_nan=False))

@@ -65,9 +65,10 @@ def render_markdown(report: dict) -> str:
     for source in ("pruning", "channels"):
         tuned = (report.get(source) or {}).get("finetune")
         if tuned:
-            out += [f"Fine-tuning ({source}): {tuned['steps']} steps in {tuned['seconds']:.0f} s, best validation "
-                    f"Dice {tuned['best_dice']:.4f} at step {tuned['best_step']}; stopped: "
-                    f"{tuned['stopped_because']}.", ""]
+            best = ("no evaluation kept" if tuned["best_dice"] is None else
+                    f"best validation Dice {tuned['best_dice']:.4f} at step {tuned['best_step']}")
+            out += [f"Fine-tuning ({source}): {tuned['steps']} steps in {tuned['seconds']:.0f} s, {best}; "
+                    f"stopped: {tuned['stopped_because']}.", ""]
     search = report.get("search")
     if search:
         out += [f"Channel-ratio search (--prune auto) on {search['target']}, {search['threads']} threads, "

@@ -67,7 +67,8 @@ def make_candidate(ratio: float, ctx: SearchContext) -> Candidate:
     path = int8_file(structured.model, ctx, f"channels_{round(ratio * 1e4):04d}_int8.tflite")
     dice = verify(path, ctx.val, keras_predictor(structured.model, config.batch_size), config.batch_size).scores["dice"]
     floor = ctx.base_dice - config.max_dice_drop
-    return Candidate(ratio, dice, dice >= floor, structured.finetune.best_dice,
+    tuned = structured.finetune.to_dict()
+    return Candidate(ratio, dice, dice >= floor, tuned["best_dice"],
                      round(model_flops(structured.model) / 1e9, 3), structured.model.count_params(),
                      structured.finetune.steps, path=f"{ctx.folder.name}/{path.name}",
                      seconds=time.perf_counter() - start, model=structured)
