@@ -5,7 +5,7 @@ float32 and int8 ONNX (ort-cpu); GPU and TPU runtimes appear as unavailable rows
 
 Usage: .venv/bin/python benchmarks/bench_seed.py [--out .edgeseg/bench_seed] [--min-time 10]
 Needs OUT/seed.keras from benchmarks/compress_seed.py. Makes OUT/pruned50 (compress at 50%
-sparsity, 2 fine-tuning epochs) once if it is missing; latency does not depend on sparsity.
+sparsity, default fine-tuning) once if it is missing; latency does not depend on sparsity.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def main() -> None:
     data = DataConfig(synthetic_train=256, synthetic_val=32)
     compressed = out / "pruned50"
     if not (compressed / "report.json").is_file():
-        compress(model, CompressConfig(data=data, sparsity=0.5, finetune_epochs=2, calibration_samples=32),
+        compress(model, CompressConfig(data=data, sparsity=0.5, calibration_samples=32),
                  compressed, force=True)
     config = BenchConfig(data=data, runtimes=tuple(args.runtimes.split(",")), min_time=args.min_time,
                          min_runs=args.min_runs)

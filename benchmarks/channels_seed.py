@@ -4,7 +4,7 @@ compress --prune channels on OUT/seed.keras, then one `edgeseg bench` run on lit
 that output and the unstructured run (OUT/pruned50, from bench_seed.py) side by side, so that
 every ratio comes from one interleaved run.
 
-Usage: .venv/bin/python benchmarks/channels_seed.py [--ratio 0.5] [--finetune-epochs 10]
+Usage: .venv/bin/python benchmarks/channels_seed.py [--ratio 0.5] [--finetune-steps 300]
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=".edgeseg/bench_seed")
     parser.add_argument("--ratio", type=float, default=0.5)
-    parser.add_argument("--finetune-epochs", type=int, default=10)
+    parser.add_argument("--finetune-steps", type=int, default=300)
     parser.add_argument("--finetune-lr", type=float, default=5e-4)
     parser.add_argument("--min-time", type=float, default=10.0)
     args = parser.parse_args()
@@ -31,7 +31,7 @@ def main() -> None:
     target = out / f"channels{int(args.ratio * 100)}"
     if not (target / "report.json").is_file():
         compress(out / "seed.keras", CompressConfig(data=data, prune="channels", channel_ratio=args.ratio,
-                                                    finetune_epochs=args.finetune_epochs,
+                                                    finetune_steps=args.finetune_steps,
                                                     finetune_lr=args.finetune_lr, calibration_samples=32),
                  target, force=True)
     sources = [target] + ([out / "pruned50"] if (out / "pruned50" / "report.json").is_file() else [])

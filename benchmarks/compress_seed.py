@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, default=256)
     parser.add_argument("--val-images", type=int, default=32)
     parser.add_argument("--sparsity", type=float, default=0.8)
-    parser.add_argument("--finetune-epochs", type=int, default=2)
+    parser.add_argument("--finetune-steps", type=int, default=300)
     parser.add_argument("--finetune-lr", type=float, default=5e-4)
     parser.add_argument("--ptq-only", action="store_true", help="time the post-training path alone")
     args = parser.parse_args()
@@ -55,7 +55,7 @@ def main() -> None:
         return
 
     full = compress(model_path, CompressConfig(data=data, sparsity=args.sparsity, batch_size=8,
-                                               finetune_epochs=args.finetune_epochs, finetune_lr=args.finetune_lr,
+                                               finetune_steps=args.finetune_steps, finetune_lr=args.finetune_lr,
                                                calibration_samples=32),
                     out / "pruned", force=True)
     rows = {a["path"]: a for a in full["artifacts"]}

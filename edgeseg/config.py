@@ -21,10 +21,11 @@ TASK_CHOICES: tuple[str, ...] = ("semantic", "instance")
 # Where exported .tflite (metadata) and .onnx (metadata_props) files carry their PreprocessSpec.
 SPEC_METADATA_KEY = "edgeseg.spec"
 LIMITS_EPOCHS = 100_000
+LIMITS_STEPS = 1_000_000
 # The one Edge TPU runtime version every command checks and compiles for by default
 # (edgetpu_compiler 16's own default).
 EDGETPU_RUNTIME = 14
-PRUNE_CHOICES: tuple[str, ...] = ("magnitude", "channels", "none")
+PRUNE_CHOICES: tuple[str, ...] = ("magnitude", "channels", "auto", "none")
 
 
 @dataclass(frozen=True)
@@ -160,17 +161,24 @@ class TrainConfig:
             raise UsageError("learning rate must be > 0")
 
 
+DEFAULT_SPARSITY = 0.5
+
+
 @dataclass(frozen=True)
 class CompressConfig:
     # None: the data the model records (models edgeseg trained), else no real data (see compress.data_source)
     data: DataConfig | None = None
     normalize: Normalize = "0-1"
-    sparsity: float = 0.5
+    sparsity: float = DEFAULT_SPARSITY  # the magnitude-pruning target, used when prune is "magnitude"
     max_dice_drop: float = 0.01
     qat: bool = False
-    finetune_epochs: int = 2
+    finetune_steps: int = 300  # maximum optimizer steps of pruning fine-tuning (early stop within the budget)
+    finetune_min_steps: int = 100  # the floor: no early stop before it; the sparsity ramp ends inside it
+    finetune_time: float | None = None  # seconds; fine-tuning stops at whichever of steps/time comes first
     finetune_lr: float = 5e-4
-    qat_epochs: int = 1
+    qat_steps: int = 100
+    distill: float = 0.0  # weight of the loss to the float model's probabilities during fine-tuning
+    unlabeled: str | None = None  # a directory of images without masks, used only through the teacher
     batch_size: int = 8
     calibration_samples: int = 64
     onnx_opset: int = 17
@@ -178,8 +186,15 @@ class CompressConfig:
     custom_objects: str | None = None
     edgetpu: bool = False
     edgetpu_runtime: int = EDGETPU_RUNTIME
-    prune: str = "magnitude"  # "magnitude" (tfmot, unstructured), "channels" (whole filters removed) or "none"
+    prune: str = "none"  # see PRUNE_CHOICES; none, the default, is post-training quantization only
     channel_ratio: float = 0.5
+    channel_rounds: int = 1  # remove-then-recover rounds (gradual channel pruning)
+    # filter ranking: "taylor" (measured on the training data) or "l1" (weights). Taylor kept 0.99x of
+    # float at 75% of the filters removed where L1 kept 0.87x (same 150 steps; benchmarks/RESULTS.md).
+    channel_criterion: str = "taylor"
+    target: str = "litert-cpu"  # --prune auto: the runtime whose latency the search minimizes
+    search_trials: int = 4
+    search_time: float = 600.0  # seconds; no new candidate is started after this
     formats: tuple[str, ...] = FORMAT_CHOICES  # which artifact formats the plan makes
     seed: int = 0
     verbose: int = 1
@@ -195,9 +210,16 @@ class CompressConfig:
                             ("--channel-ratio", self.channel_ratio)):
             finite(name, value)
         finite("--finetune-lr", self.finetune_lr, 0.0, 10.0, low_open=True)
-        finite("--finetune-epochs", self.finetune_epochs, high=LIMITS_EPOCHS)
+        finite("--finetune-steps", self.finetune_steps, high=LIMITS_STEPS)
+        finite("--qat-steps", self.qat_steps, high=LIMITS_STEPS)
+        finite("--search-time", self.search_time, high=24 * 3600)
+        finite("--search-trials", self.search_trials, high=1000)
         finite("--batch-size", self.batch_size)
         finite("--calibration-samples", self.calibration_samples, high=1_000_000)
+        if self.channel_rounds < 1 or self.channel_criterion not in ("l1", "taylor"):
+            raise UsageError("--channel-rounds must be >= 1 and --channel-criterion l1 or taylor")
+        if self.search_trials < 1 or self.search_time <= 0:
+            raise UsageError("--search-trials must be >= 1 and --search-time > 0")
         if not 0.0 < self.channel_ratio < 1.0:
             raise UsageError(f"--channel-ratio must be in (0, 1), got {self.channel_ratio}")
         if not 10 <= self.edgetpu_runtime <= 16:
@@ -206,8 +228,16 @@ class CompressConfig:
             raise UsageError(f"--sparsity must be in [0, 1), got {self.sparsity}")
         if not 0.0 <= self.max_dice_drop <= 1.0:
             raise UsageError(f"--max-dice-drop must be in [0, 1], got {self.max_dice_drop}")
-        if self.finetune_epochs < 1 or self.qat_epochs < 1:
-            raise UsageError("fine-tuning epochs must be >= 1")
+        if self.finetune_steps < 1 or self.qat_steps < 1:
+            raise UsageError("--finetune-steps must be >= 1")
+        if not 0 <= self.finetune_min_steps <= self.finetune_steps:
+            raise UsageError("--finetune-min-steps must be in [0, --finetune-steps]")
+        if self.finetune_time is not None and self.finetune_time <= 0:
+            raise UsageError("--finetune-time must be > 0 seconds")
+        if not 0.0 <= self.distill <= 1.0:
+            raise UsageError(f"--distill must be in [0, 1], got {self.distill}")
+        if self.unlabeled and self.distill <= 0:
+            raise UsageError("--unlabeled images are used only through the teacher: give --distill WEIGHT too")
         if self.finetune_lr <= 0:
             raise UsageError("--finetune-lr must be > 0")
         if self.batch_size < 1:

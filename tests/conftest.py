@@ -69,7 +69,8 @@ def tiny_model_path(tmp_path_factory) -> Path:
     return result.path
 
 
-SMALL_DATA = ["--synthetic-train", "64", "--synthetic-val", "16", "--calibration-samples", "16"]
+SMALL_DATA = ["--synthetic-train", "64", "--synthetic-val", "16", "--calibration-samples", "16",
+              "--finetune-steps", "40"]  # fine-tuning mechanics, not figures: a short budget
 
 
 @pytest.fixture(scope="session")

@@ -63,7 +63,7 @@ CASES: list[Case] = [
     *numeric(COMPRESS, "--max-dice-drop", NOT_FINITE[:2] + (("-1", "[0, 1]"), ("2", "[0, 1]"))),
     *numeric(COMPRESS, "--channel-ratio", NOT_FINITE[:1] + (("0", "(0, 1)"), ("1", "(0, 1)"))),
     *numeric(COMPRESS, "--finetune-lr", NOT_FINITE[:2] + (("0", "> 0"), ("-1", "> 0"), ("1e6", "limit"))),
-    *numeric(COMPRESS, "--finetune-epochs", (("0", ">= 1"), ("1000000000", "limit"))),
+    *numeric(COMPRESS, "--finetune-steps", (("0", ">= 1"), ("1000000000", "limit"))),
     *numeric(COMPRESS, "--calibration-samples", (("0", ">= 1"), ("1000000000", "limit"))),
     *numeric(COMPRESS, "--batch-size", (("0", ">= 1"), ("100000", "limit"))),
     *numeric(COMPRESS, "--edgetpu-runtime", (("9", "10 to 16"), ("17", "10 to 16"), INVALID_INT)),

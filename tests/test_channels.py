@@ -135,7 +135,7 @@ def test_compress_with_channel_pruning_reports_every_artifact_and_flops(tiny_mod
 
     out = tmp_path / "out"
     result = run_cli("compress", str(tiny_model_path), "--prune", "channels", "--channel-ratio", "0.25",
-                     "--finetune-epochs", "1", "--synthetic-train", "32", "--synthetic-val", "8",
+                     "--finetune-steps", "4", "--synthetic-train", "32", "--synthetic-val", "8",
                      "--calibration-samples", "8", "--out", str(out))
     assert result.returncode in (0, 3), result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
@@ -146,6 +146,8 @@ def test_compress_with_channel_pruning_reports_every_artifact_and_flops(tiny_mod
         assert rows[name]["runtime"] == "ort-cpu" and rows[name]["dice"] is not None, rows[name]
         assert rows[name]["source"] == "channels" and rows[name]["flops"] == channels_flops(report)
     assert "model_pruned_int8.tflite" not in rows  # channels replace magnitude pruning
+    tuned = report["channels"]["finetune"]  # fine-tuning is sized in steps and reported with its Dice curve
+    assert tuned["steps"] == 4 and [step for step, _ in tuned["dice_curve"]] == [4]
     assert all(a["flops"] for a in report["artifacts"])
     channels = report["channels"]
     assert channels["flops"] == rows["model_channels_float32.tflite"]["flops"] < report["baseline"]["flops"]

@@ -19,10 +19,11 @@ def tiny(tiny_model_path):
 @pytest.mark.slow
 def test_pruning_changes_a_copy_never_the_given_model(tiny):
     from edgeseg.compress.prune import kernel_sparsity, prune
+    from edgeseg.training.finetune import FinetuneBudget
 
-    model, spec, train, _ = tiny
+    model, spec, train, val = tiny
     before = [w.copy() for w in model.get_weights()]
-    result = prune(model, train, 0.6, epochs=1, batch_size=8, classes=1, verbose=0)
+    result = prune(model, train, val, 0.6, FinetuneBudget(max_steps=10, min_steps=10, eval_every=5), 8, 1, verbose=0)
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     assert abs(result.sparsity - 0.6) <= 0.01
     assert kernel_sparsity(model) < 0.05

@@ -63,6 +63,8 @@ class CompressReport:
     skipped: list | None = None  # steps asked for that did not run, each with its reason
     sanity: dict | None = None  # the float baseline's check
     recommended: dict | None = None  # format -> the artifact to ship
+    search: dict | None = None  # --prune auto: every candidate (ratio, GFLOPs, parameters, p50, Dice, deployable)
+    finetune_skipped: str | None = None  # why pruning was skipped (too little data)
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

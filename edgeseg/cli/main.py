@@ -9,11 +9,12 @@ import sys
 from pathlib import Path
 
 from .. import __version__, quiet
-from ..config import (ARCH_CHOICES, EDGETPU_RUNTIME, FORMAT_CHOICES, NORMALIZE_CHOICES, PRESET_CHOICES,
-                      PRUNE_CHOICES, STRATEGY_CHOICES, TASK_CHOICES, CompressConfig, ModelConfig, TrainConfig)
+from ..config import (ARCH_CHOICES, NORMALIZE_CHOICES, PRESET_CHOICES, STRATEGY_CHOICES, TASK_CHOICES, ModelConfig,
+                      TrainConfig)
 from ..errors import EdgesegError
 from .bench import add_bench_parsers
 from .common import data_args, data_config
+from .compress import add_compress_parser
 from .deploy import add_deploy_parsers
 from .help import accept_verbose_anywhere, describe_commands, missing_dependency
 from .support import OneLineParser, interrupted_exit, join_dash_values, sigterm_as_interrupt
@@ -129,28 +130,6 @@ def _cmd_synth(a: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_compress(a: argparse.Namespace) -> int:
-    from ..compress.pipeline import default_out_dir  # light: numpy, no TensorFlow
-    from ..preflight import check_compress_inputs
-
-    model_path = Path(a.model)
-    out = Path(a.out) if a.out else default_out_dir(model_path)
-    formats = tuple(f.strip() for f in a.formats.split(",") if f.strip())
-    config = CompressConfig(data=data_config(a), normalize=a.normalize, sparsity=a.sparsity, formats=formats,
-                            max_dice_drop=a.max_dice_drop, qat=a.qat, finetune_epochs=a.finetune_epochs,
-                            finetune_lr=a.finetune_lr,
-                            batch_size=a.batch_size, calibration_samples=a.calibration_samples, seed=a.seed,
-                            unsafe=a.unsafe, custom_objects=a.custom_objects, edgetpu=a.edgetpu,
-                            edgetpu_runtime=a.edgetpu_runtime, prune=a.prune, channel_ratio=a.channel_ratio)
-    check_compress_inputs(model_path, a.data, out, a.force, a.custom_objects)  # before TensorFlow is imported
-    from ..compress.pipeline import compress
-    from ..compress.report import exit_code_for
-    from ..safety import claim_output
-
-    with claim_output(out):  # a second compress on this --out fails now, not after an hour of work
-        return exit_code_for(compress(model_path, config, out, force=a.force))
-
-
 def _cmd_demo(a: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -217,31 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     ic.add_argument("--force", action="store_true")
     ic.set_defaults(func=_cmd_import_coco)
 
-    c = sub.add_parser("compress", help="prune, quantize, export and verify a model")
-    c.add_argument("model", help="a .keras (Keras 2 or 3) or .h5 file")
-    data_args(c, default=None)
-    _model_args(c)
-    c.add_argument("--out", default=None, help="output directory (default: <model stem>_edgeseg/ beside the model)")
-    c.add_argument("--prune", choices=PRUNE_CHOICES, default="magnitude",
-                   help="magnitude: tfmot, smaller after gzip; channels: whole filters removed, faster everywhere; "
-                        "none: no pruning")
-    c.add_argument("--formats", default=",".join(FORMAT_CHOICES),
-                   help=f"comma-separated artifact formats to build, from {', '.join(FORMAT_CHOICES)}")
-    c.add_argument("--sparsity", type=float, default=0.5, help="--prune magnitude: share of weights set to zero")
-    c.add_argument("--channel-ratio", type=float, default=0.5, help="--prune channels: share of filters removed")
-    c.add_argument("--max-dice-drop", type=float, default=0.01, help="accuracy budget (absolute Dice)")
-    c.add_argument("--qat", action="store_true", help="also quantization-aware training")
-    c.add_argument("--finetune-epochs", type=int, default=2, help="pruning fine-tuning epochs")
-    c.add_argument("--finetune-lr", type=float, default=5e-4, help="pruning fine-tuning learning rate (Adam)")
-    c.add_argument("--calibration-samples", type=int, default=64)
-    c.add_argument("--batch-size", type=int, default=8)
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--edgetpu", action="store_true",
-                   help="check the int8 model for the Edge TPU; compile it when edgetpu_compiler is installed")
-    c.add_argument("--edgetpu-runtime", type=int, default=EDGETPU_RUNTIME, metavar="N",
-                   help="Edge TPU runtime version to compile for (edgetpu_compiler -m N)")
-    c.add_argument("--force", action="store_true", help="replace an existing output directory")
-    c.set_defaults(func=_cmd_compress)
+    add_compress_parser(sub, _model_args)
 
     add_bench_parsers(sub, data_args)
 

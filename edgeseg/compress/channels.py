@@ -127,8 +127,10 @@ def _same_shape(graph: _Graph, ins: list[Layout]) -> bool:
     return all([graph.sizes[s] for s in lay] == first for lay in ins[1:])
 
 
-def _filter_scores(model, graph: _Graph, layouts: dict[int, Layout]) -> dict[int, np.ndarray]:
-    """Merged space -> score per channel, summed over its producers (each scaled to max 1)."""
+def _filter_scores(model, graph: _Graph, layouts: dict[int, Layout],
+                   measured: dict[str, np.ndarray] | None = None) -> dict[int, np.ndarray]:
+    """Merged space -> score per channel, summed over its producers (each scaled to max 1).
+    `measured` (producer name -> score per filter, e.g. from ranking.py) replaces the norms."""
     gammas = {}
     for layer in model.layers:
         if type(layer).__name__ == "BatchNormalization" and layer.scale:
@@ -141,7 +143,7 @@ def _filter_scores(model, graph: _Graph, layouts: dict[int, Layout]) -> dict[int
         space = graph.find(layouts[id(layer.output)][0])
         if space in graph.frozen:
             continue
-        norm = gammas.get(id(layer.output))
+        norm = (measured or {}).get(layer.name, gammas.get(id(layer.output)))
         if norm is None:
             kernel = layer.get_weights()[1] if type(layer).__name__ == "SeparableConv2D" else layer.get_weights()[0]
             axis = 2 if type(layer).__name__ == "Conv2DTranspose" else kernel.ndim - 1
@@ -157,15 +159,16 @@ class ChannelPruneResult:
     ratio: float
     kept: dict[str, tuple[int, int]]  # producer layer -> (filters kept, filters before)
     frozen: list[str]  # producers whose filters were all kept
+    finetune: object = None  # FinetuneResult when the model was fine-tuned
 
 
-def _plan(model, ratio: float):
+def _plan(model, ratio: float, measured: dict[str, np.ndarray] | None = None):
     """(graph, layouts, layer -> kept output channels, layer -> kept channels of each input)."""
     if not 0.0 < ratio < 1.0:
         raise UsageError(f"--channel-ratio must be in (0, 1), got {ratio}")
     graph, layouts, consumed = _analyse(model)
     keep: dict[int, np.ndarray] = {}
-    for space, score in _filter_scores(model, graph, layouts).items():
+    for space, score in _filter_scores(model, graph, layouts, measured).items():
         count = max(1, int(round(len(score) * (1 - ratio))))
         keep[space] = np.sort(np.argsort(-score, kind="stable")[:count])
 
@@ -186,10 +189,10 @@ def channel_plan(model, ratio: float) -> dict[str, np.ndarray]:
     return _plan(model, ratio)[2]
 
 
-def prune_channels(model, ratio: float) -> ChannelPruneResult:
+def prune_channels(model, ratio: float, measured: dict[str, np.ndarray] | None = None) -> ChannelPruneResult:
     """A new, smaller model with `ratio` of the filters removed from every prunable space;
     the given model is not changed."""
-    graph, layouts, out_keep, in_keep = _plan(model, ratio)
+    graph, layouts, out_keep, in_keep = _plan(model, ratio, measured)
 
     def clone(layer):
         config = layer.get_config()
@@ -228,16 +231,15 @@ def _slice(layer, inp: np.ndarray | None, out: np.ndarray) -> list[np.ndarray]:
     return weights  # a frozen layer of another kind keeps every channel
 
 
-def prune_channels_and_finetune(model, train, ratio: float, epochs: int, batch_size: int, classes: int,
-                                seed: int = 0, verbose: int = 1, learning_rate: float = 5e-4) -> ChannelPruneResult:
-    """prune_channels, then fine-tuning to win back what the removed filters carried."""
-    from ..training.losses import segmentation_loss
-    from ..training import batch_sequence, fit
+def prune_channels_and_finetune(model, train, val, ratio: float, budget, batch_size: int, classes: int,
+                                target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print,
+                                rounds: int = 1, criterion: str = "taylor", **distill) -> ChannelPruneResult:
+    """prune_channels, then `finetune` to win back what the removed filters carried; in
+    `rounds` remove-then-recover rounds, ranking filters by `criterion` (see gradual.py)."""
+    from .gradual import prune_in_rounds
 
-    result = prune_channels(model, ratio)
-    result.model.compile(optimizer=keras().optimizers.Adam(learning_rate), loss=segmentation_loss(classes))
-    fit(result.model, batch_sequence(train, batch_size, augment=True, seed=seed), epochs, verbose)
-    return result
+    return prune_in_rounds(model, train, val, ratio, budget, batch_size, classes, target_dice, seed, verbose, log,
+                           rounds, criterion, **distill)
 
 
 __all__ = ["ChannelPruneResult", "channel_plan", "prune_channels", "prune_channels_and_finetune"]

@@ -30,6 +30,7 @@ from .plan import plan, render_plan
 from .report import render_terminal, write_reports
 from .sanity import BaselineCheck, check_baseline, skipped as skipped_check
 from .sources import MAKERS, Source, SourceContext, base_source, wanted_sources
+from .tuning import distill_kwargs, qat_budget, recovery_target, too_little_data
 from .verdict import recommend, render_verdict
 
 
@@ -61,6 +62,27 @@ class Progress:
         self.log(f"      done in {self.timings[key]:.1f} s")
 
 
+def _trainable(makers: list[str], train_images: int, val_images: int, run: Progress) -> tuple[list[str], str | None]:
+    """The sources that fine-tune, unless the data is too small for fine-tuning to mean anything."""
+    skipped = too_little_data(train_images, val_images) if makers else None
+    if skipped:  # pruning without fine-tuning would only ruin the model
+        run.log(f"      skipping pruning: {skipped}; post-training quantization only")
+        run.total -= len(makers)
+        return [], skipped
+    if not makers:
+        run.log("      post-training quantization only (the default); --prune auto searches for a faster "
+                "channel-pruned model within the budget")
+    return makers, None
+
+
+def _unlabeled_batches(config: CompressConfig, spec):
+    """Scans --unlabeled now (a bad directory fails before any work), decodes it lazily."""
+    from ..data.unlabeled import scan_unlabeled, unlabeled_batches
+
+    paths = scan_unlabeled(Path(config.unlabeled))
+    return lambda: unlabeled_batches(Path(config.unlabeled), spec, config.batch_size, config.seed, paths)
+
+
 def _quantizer(source: Source, calibration, more_calibration, ctx: SourceContext, onnx_float,
                trains: bool) -> Quantizer:
     """`trains` False: no QAT remedy either (no real images to train on)."""
@@ -69,8 +91,8 @@ def _quantizer(source: Source, calibration, more_calibration, ctx: SourceContext
     c = ctx.config
 
     def make_qat_model():
-        return quantization_aware(source.model, ctx.train, c.qat_epochs, c.batch_size, ctx.spec.classes,
-                                  source.preserve_sparsity, c.seed, c.verbose)
+        return quantization_aware(source.model, ctx.train, ctx.val, qat_budget(c), c.batch_size, ctx.spec.classes,
+                                  source.preserve_sparsity, ctx.target_dice, c.seed, c.verbose, ctx.log)
 
     return Quantizer(source.model, calibration, more_calibration, make_qat_model if trains else None,
                      lambda: onnx_float(source), ctx.spec.to_dict())
@@ -97,6 +119,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
             run.log(f"      {line}")
         run.log(f"      input {spec.height}x{spec.width}x{spec.channels}, {spec.classes} class(es), "
                 f"normalize {spec.normalize}; {len(train)} train / {len(val)} val images")
+        makers, finetune_skipped = _trainable(makers, len(train), len(val), run)
+        unlabeled = _unlabeled_batches(config, spec) if config.unlabeled else None
         calibration = _calibration(train, config.calibration_samples, config.batch_size)
         more_calibration = functools.cache(lambda: _calibration(train, 4 * config.calibration_samples,
                                                                 config.batch_size))
@@ -112,12 +136,14 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                     choice.judged_by_dice)
 
     with atomic_output_dir(out, force, inputs) as tmp:
-        ctx = SourceContext(config, spec, train, val, tmp, budget, baseline["flops"], run.log)
+        ctx = SourceContext(config, spec, train, val, tmp, budget, baseline["flops"], run.log,
+                            target_dice=recovery_target(baseline["dice"], config.max_dice_drop),
+                            distill=distill_kwargs(config, model, unlabeled), calibration=calibration)
         sources = [base_source(model, reference, baseline["dice"], baseline["flops"], choice.judged_by_dice)]
         for name in makers:
             _, title, make = MAKERS[name]
             with run.step(name, title):
-                sources.append(make(model, ctx))
+                sources += [s for s in (make(model, ctx),) if s is not None]
         targets = plan(config if choice.judged_by_dice else dataclasses.replace(config, qat=False), sources)
         run.log("the plan:\n" + "\n".join("      " + line for line in render_plan(targets).splitlines()))
         build_ctx = BuildContext(tmp, config, val, spec.to_dict(), budget, {s.name: s for s in sources}, {}, run.log)
@@ -127,6 +153,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
             records = [r for r in (build(t, build_ctx) for t in targets) if r is not None]
         report = _report(model_path, source_hash, config, choice, spec, baseline, sanity, sources, targets,
                          records, build_ctx.edgetpu, run.timings)
+        report.update(finetune_skipped=finetune_skipped, search=ctx.search)
         if sha256(model_path) != source_hash:
             raise RuntimeError(f"{model_path} changed during compress")  # never expected: a bug
         write_reports(report, tmp)

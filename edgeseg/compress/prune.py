@@ -5,8 +5,7 @@ from dataclasses import dataclass
 
 from ..backend import keras, tfmot
 from ..data.dataset import SegmentationData
-from ..training.losses import segmentation_loss
-from ..training import batch_sequence, fit
+from ..training.finetune import FinetuneBudget, FinetuneResult, finetune
 
 PRUNABLE_KERNELS = {"Conv2D": "kernel", "Conv2DTranspose": "kernel", "Dense": "kernel",
                     "SeparableConv2D": "pointwise_kernel", "DepthwiseConv2D": "depthwise_kernel"}
@@ -39,16 +38,21 @@ def _flat_layers(model):
             yield layer
 
 
+def ramp_steps(total_steps: int) -> tuple[int, int]:
+    """(end_step, frequency) of a sparsity ramp that ends at about 60% of `total_steps` in
+    ten mask updates, leaving the rest to recover at the final sparsity."""
+    ramp = min(int(total_steps * 0.6), total_steps - 1)
+    frequency = max(1, ramp // 10)
+    return (ramp // frequency) * frequency, frequency
+
+
 def pruning_schedule(target: float, total_steps: int):
     """PolynomialDecay whose last mask update lands inside the fine-tuning run.
 
     The default frequency of 100 steps silently prunes nothing on short runs, so the
-    frequency and end step are derived from the number of steps actually taken: the ramp
-    ends at about 60% of them, leaving the rest to recover at the final sparsity."""
+    frequency and end step are derived from the number of steps the ramp may use."""
     sparsity = tfmot().sparsity.keras
-    ramp = min(int(total_steps * 0.6), total_steps - 1)
-    frequency = max(1, ramp // 10)
-    end_step = (ramp // frequency) * frequency
+    end_step, frequency = ramp_steps(total_steps)
     if end_step <= 0:
         return sparsity.ConstantSparsity(target, begin_step=0, frequency=1)
     return sparsity.PolynomialDecay(initial_sparsity=0.0, final_sparsity=target, begin_step=0,
@@ -62,6 +66,7 @@ class PruneResult:
     sparsity: float
     steps: int
     kept_dense: list[str]
+    finetune: FinetuneResult | None = None
 
 
 def output_layers(model) -> set[str]:
@@ -70,12 +75,15 @@ def output_layers(model) -> set[str]:
     return {t._keras_history.layer.name for t in model.outputs}  # noqa: SLF001 - tf_keras' graph link
 
 
-def prune(model, train: SegmentationData, target: float, epochs: int, batch_size: int, classes: int,
-          seed: int = 0, verbose: int = 1, learning_rate: float = 1e-4) -> PruneResult:
+def prune(model, train: SegmentationData, val: SegmentationData, target: float, budget: FinetuneBudget,
+          batch_size: int, classes: int, target_dice: float | None = None, seed: int = 0, verbose: int = 1,
+          log=print, **distill) -> PruneResult:
+    """Magnitude pruning to `target` sparsity during one `finetune` run. The sparsity ramp is
+    derived from the budget's step floor (or its maximum when it has none), so it always ends
+    inside the run; the kept weights come from after the ramp."""
     sparsity = tfmot().sparsity.keras
-    batches = batch_sequence(train, batch_size, augment=True, seed=seed)
-    steps = len(batches) * epochs
-    schedule = pruning_schedule(target, steps)
+    ramp_over = budget.min_steps or budget.max_steps
+    schedule = pruning_schedule(target, ramp_over)
     keep_dense = output_layers(model)
 
     def wrap(layer):
@@ -85,10 +93,11 @@ def prune(model, train: SegmentationData, target: float, epochs: int, batch_size
 
     # Wrapping reuses each layer's variables, so it must wrap a copy, never the caller's model.
     wrapped = keras().models.clone_model(copy_model(model), clone_function=wrap)
-    wrapped.compile(optimizer=keras().optimizers.Adam(learning_rate), loss=segmentation_loss(classes))
-    fit(wrapped, batches, epochs, verbose, [sparsity.UpdatePruningStep()])
+    tuned = finetune(wrapped, train, val, budget, classes, batch_size, target_dice, seed, verbose,
+                     step_hooks=(sparsity.UpdatePruningStep(),), keep_from_step=ramp_steps(ramp_over)[0] + 1,
+                     log=log, **distill)
     stripped = sparsity.strip_pruning(wrapped)
-    return PruneResult(stripped, target, kernel_sparsity(stripped), steps, sorted(keep_dense))
+    return PruneResult(stripped, target, kernel_sparsity(stripped), tuned.steps, sorted(keep_dense), tuned)
 
 
 def tflite_kernel_sparsity(session) -> float:
@@ -113,4 +122,4 @@ def tflite_kernel_sparsity(session) -> float:
     return zeros / total if total else 0.0
 
 
-__all__ = ["PruneResult", "copy_model", "kernel_sparsity", "prune", "tflite_kernel_sparsity"]
+__all__ = ["PruneResult", "copy_model", "kernel_sparsity", "prune", "ramp_steps", "tflite_kernel_sparsity"]

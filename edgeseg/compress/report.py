@@ -60,6 +60,24 @@ def render_markdown(report: dict) -> str:
         out += [f"Channel pruning: {c['ratio']:.0%} of the filters removed; {c['flops'] / 1e9:.3g} GFLOPs "
                 f"({c['flops_ratio']:.2f}x of {base['flops'] / 1e9:.3g}), {c['parameters']:,} parameters; "
                 f"channel-pruned Keras Dice {c['dice']:.4f}.", ""]
+    for source in ("pruning", "channels"):
+        tuned = (report.get(source) or {}).get("finetune")
+        if tuned:
+            best = ("no evaluation kept" if tuned["best_dice"] is None else
+                    f"best validation Dice {tuned['best_dice']:.4f} at step {tuned['best_step']}")
+            out += [f"Fine-tuning ({source}): {tuned['steps']} steps in {tuned['seconds']:.0f} s, {best}; "
+                    f"stopped: {tuned['stopped_because']}.", ""]
+    search = report.get("search")
+    if search:
+        out += [f"Channel-ratio search (--prune auto) on {search['target']}, {search['threads']} threads, "
+                f"{search['seconds']:.0f} s; plain int8 p50 {search['int8_p50_ms']} ms; winner "
+                f"{search['winner']}" + (f" ({search['speedup_vs_int8']}x faster)" if search["winner"] else "") + ".",
+                "", "| ratio | GFLOPs | parameters | p50 ms | int8 Dice | deployable |", "|---|---|---|---|---|---|"]
+        out += [f"| {c['ratio']} | {c['gflops']} | {c['parameters']:,} | {c['p50_ms']} | {c['dice']:.4f} | "
+                f"{'yes' if c['deployable'] else 'no'} |" for c in search["candidates"]]
+        out += [""]
+    if report.get("finetune_skipped"):
+        out += [f"Pruning skipped: {report['finetune_skipped']}.", ""]
     out += ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
     if "dice_per_class" in base:

@@ -48,6 +48,10 @@ class SourceContext:
     base_flops: int
     log: Callable[[str], None] = print
     scores: dict = field(default_factory=dict)
+    target_dice: float | None = None  # fine-tuning may stop early once the validation Dice is back here
+    distill: dict = field(default_factory=dict)  # finetune's distillation arguments, empty when off
+    calibration: object = None  # for --prune auto's candidates
+    search: dict | None = None  # --prune auto's record of every candidate
 
 
 def base_source(model, reference: Predictor, dice: float, flops: int, trains: bool = True) -> Source:
@@ -72,44 +76,69 @@ def _finish(ctx: SourceContext, name: str, model, keras_file: str, **fields) -> 
 
 def pruned_source(model, ctx: SourceContext) -> Source:
     from .prune import prune
+    from .tuning import finetune_info, pruning_budget
 
     c = ctx.config
-    ctx.log(f"      magnitude pruning to {c.sparsity:.0%} sparsity ({c.finetune_epochs} fine-tuning epochs)")
-    result = prune(model, ctx.train, c.sparsity, c.finetune_epochs, c.batch_size, ctx.spec.classes, c.seed,
-                   c.verbose, c.finetune_lr)
+    ctx.log(f"      magnitude pruning to {c.sparsity:.0%} sparsity (fine-tuning {c.finetune_min_steps}-"
+            f"{c.finetune_steps} steps)")
+    result = prune(model, ctx.train, ctx.val, c.sparsity, pruning_budget(c), c.batch_size, ctx.spec.classes,
+                   ctx.target_dice, c.seed, c.verbose, ctx.log, **ctx.distill)
     source = _finish(ctx, "pruned", result.model, "pruned.keras", label="pruning", fix="prune less (--sparsity)",
                      target_sparsity=c.sparsity, preserve_sparsity=True)
     scores = ctx.scores["pruned"]
     source.info = {"target": c.sparsity, "sparsity_model": result.sparsity, "steps": result.steps,
                    "dice": scores["dice"], "iou": scores["iou"], "kept_dense": result.kept_dense,
-                   "path": source.keras_file}
+                   "path": source.keras_file, "finetune": finetune_info(result.finetune)}
     ctx.log(f"      measured sparsity {result.sparsity:.4f}; pruned Keras " + format_scores(scores))
     return source
 
 
-def channels_source(model, ctx: SourceContext) -> Source:
+def _channel_pruned(model, ctx: SourceContext):
+    """The channel-pruned model: at --channel-ratio, or the fastest within the budget (--prune auto)."""
     from .channels import prune_channels_and_finetune
+    from .tuning import pruning_budget
 
     c = ctx.config
-    ctx.log(f"      removing {c.channel_ratio:.0%} of the filters ({c.finetune_epochs} fine-tuning epochs)")
-    result = prune_channels_and_finetune(model, ctx.train, c.channel_ratio, c.finetune_epochs, c.batch_size,
-                                         ctx.spec.classes, c.seed, c.verbose, c.finetune_lr)
+    if c.prune == "auto":
+        from .search_run import SearchContext, auto_prune
+
+        ctx.log(f"      searching the channel ratio for the fastest int8 model on {c.target} within the budget")
+        winner, ctx.search = auto_prune(SearchContext(model, ctx.train, ctx.val, c, ctx.spec.to_dict(),
+                                                      ctx.calibration, ctx.budget.baseline, ctx.target_dice,
+                                                      ctx.out / "search", ctx.distill, ctx.log))
+        return winner
+    ctx.log(f"      removing {c.channel_ratio:.0%} of the filters (fine-tuning {c.finetune_min_steps}-"
+            f"{c.finetune_steps} steps, {c.channel_rounds} round(s), {c.channel_criterion} ranking)")
+    return prune_channels_and_finetune(model, ctx.train, ctx.val, c.channel_ratio, pruning_budget(c), c.batch_size,
+                                       ctx.spec.classes, ctx.target_dice, c.seed, c.verbose, ctx.log,
+                                       c.channel_rounds, c.channel_criterion, **ctx.distill)
+
+
+def channels_source(model, ctx: SourceContext) -> Source | None:
+    from .tuning import finetune_info
+
+    result = _channel_pruned(model, ctx)
+    if result is None:
+        ctx.log("      no candidate met the budget: no channel-pruned artifact")
+        return None
     source = _finish(ctx, "channels", result.model, "channels.keras", label="channel pruning",
                      fix="remove fewer filters (--channel-ratio)")
     scores = ctx.scores["channels"]
-    source.info = {"ratio": c.channel_ratio, "dice": scores["dice"], "iou": scores["iou"], "flops": source.flops,
+    source.info = {"ratio": result.ratio, "dice": scores["dice"], "iou": scores["iou"], "flops": source.flops,
                    "flops_ratio": source.flops / ctx.base_flops, "parameters": result.model.count_params(),
                    "parameters_before": model.count_params(), "kept_filters": result.kept,
-                   "kept_whole": result.frozen, "path": source.keras_file}
+                   "kept_whole": result.frozen, "path": source.keras_file,
+                   "finetune": finetune_info(getattr(result, "finetune", None))}
     ctx.log(f"      {source.flops / 1e9:.2f} GFLOPs ({source.flops / ctx.base_flops:.2f}x), "
             f"{result.model.count_params():,} parameters; channel-pruned Keras " + format_scores(scores))
     return source
 
 
 # source name -> (is it asked for, the step title, the maker)
-MAKERS: dict[str, tuple[Callable[[CompressConfig], bool], str, Callable[[object, SourceContext], Source]]] = {
+MAKERS: dict[str, tuple[Callable[[CompressConfig], bool], str, Callable[[object, SourceContext], Source | None]]] = {
     "pruned": (lambda c: c.prune == "magnitude" and c.sparsity > 0, "magnitude pruning (tfmot)", pruned_source),
-    "channels": (lambda c: c.prune == "channels", "channel pruning (whole filters removed)", channels_source),
+    "channels": (lambda c: c.prune in ("channels", "auto"), "channel pruning (whole filters removed)",
+                 channels_source),
 }
 
 

@@ -1,15 +1,15 @@
 """Quantization-aware training with tfmot, and its pruning-preserving variant (PQAT)."""
 from __future__ import annotations
 
-from ..backend import keras, tfmot
+from ..backend import tfmot
 from ..data.dataset import SegmentationData
-from ..training.losses import segmentation_loss
-from ..training import batch_sequence, fit
 from ..compress.prune import copy_model
+from ..training.finetune import FinetuneBudget, finetune
 
 
-def quantization_aware(model, train: SegmentationData, epochs: int, batch_size: int, classes: int,
-                       preserve_sparsity: bool, seed: int = 0, verbose: int = 1, learning_rate: float = 1e-4):
+def quantization_aware(model, train: SegmentationData, val: SegmentationData, budget: FinetuneBudget,
+                       batch_size: int, classes: int, preserve_sparsity: bool, target_dice: float | None = None,
+                       seed: int = 0, verbose: int = 1, log=print):
     """Returns a fine-tuned QAT model built on a copy of `model`; convert it with the int8 converter."""
     quantize = tfmot().quantization.keras
     base = copy_model(model)
@@ -18,6 +18,5 @@ def quantization_aware(model, train: SegmentationData, epochs: int, batch_size: 
         qat_model = quantize.quantize_apply(quantize.quantize_annotate_model(base), scheme)
     else:
         qat_model = quantize.quantize_model(base)
-    qat_model.compile(optimizer=keras().optimizers.Adam(learning_rate), loss=segmentation_loss(classes))
-    fit(qat_model, batch_sequence(train, batch_size, augment=True, seed=seed), epochs, verbose)
+    finetune(qat_model, train, val, budget, classes, batch_size, target_dice, seed, verbose, log=log)
     return qat_model

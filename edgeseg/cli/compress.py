@@ -1,0 +1,98 @@
+"""`edgeseg compress`: the flags, whose defaults are read from CompressConfig (never restated
+here), and the command that checks everything cheap before TensorFlow is imported."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from ..config import DEFAULT_SPARSITY, FORMAT_CHOICES, PRUNE_CHOICES, CompressConfig
+from .common import data_args, data_config
+
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(CompressConfig)}
+
+# flag -> (type, help); each default comes from the CompressConfig field of the same name
+OPTIONS: dict[str, tuple[type, str]] = {
+    "--channel-ratio": (float, "--prune channels: share of filters removed"),
+    "--channel-rounds": (int, "--prune channels/auto: remove-then-recover rounds sharing the fine-tuning budget"),
+    "--target": (str, "--prune auto: runtime whose p50 latency is minimized"),
+    "--search-trials": (int, "--prune auto: most candidates fine-tuned"),
+    "--search-time": (float, "--prune auto: no new candidate after this many seconds"),
+    "--max-dice-drop": (float, "accuracy budget (absolute Dice)"),
+    "--finetune-steps": (int, "most optimizer steps of pruning fine-tuning (warm-up, cosine decay; early stop "
+                              "once the pruned model is within the budget and stops improving)"),
+    "--finetune-min-steps": (int, "no early stop before this many steps; the sparsity ramp ends inside them"),
+    "--finetune-time": (float, "stop fine-tuning after this many seconds, whatever the steps"),
+    "--finetune-lr": (float, "pruning fine-tuning peak learning rate (Adam)"),
+    "--qat-steps": (int, "optimizer steps of quantization-aware training"),
+    "--distill": (float, "mix a loss to the float model's probabilities into fine-tuning (0 = off)"),
+    "--unlabeled": (str, "images without masks for --distill, used only through the float model"),
+    "--calibration-samples": (int, "images the int8 calibration sees"),
+    "--batch-size": (int, "images per batch"),
+    "--seed": (int, "seed of the data split, augmentation and fine-tuning"),
+    "--edgetpu-runtime": (int, "Edge TPU runtime version to check and compile for (edgetpu_compiler -m N)"),
+}
+
+
+def _field(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def add_compress_parser(sub, model_args) -> None:
+    c = sub.add_parser("compress", help="prune, quantize, export and verify a model")
+    c.add_argument("model", help="a .keras (Keras 2 or 3) or .h5 file")
+    data_args(c, default=None)
+    model_args(c)
+    c.add_argument("--out", default=None, help="output directory (default: <model stem>_edgeseg/ beside the model)")
+    c.add_argument("--prune", choices=PRUNE_CHOICES, default=None,
+                   help="default: none (post-training quantization only); magnitude: tfmot, smaller after gzip; "
+                        "channels: whole filters removed, faster everywhere; auto: search the channel ratio for "
+                        "the fastest int8 model within the budget")
+    c.add_argument("--sparsity", type=float, default=None,
+                   help=f"--prune magnitude: share of weights set to zero (default {DEFAULT_SPARSITY}; "
+                        "giving it alone means --prune magnitude)")
+    c.add_argument("--formats", default=",".join(FORMAT_CHOICES),
+                   help=f"comma-separated artifact formats to build, from {', '.join(FORMAT_CHOICES)}")
+    c.add_argument("--channel-criterion", choices=("taylor", "l1"), default=DEFAULTS["channel_criterion"],
+                   help="--prune channels/auto: rank filters by first-order Taylor score on the data, or by weight norm")
+    for flag, (kind, text) in OPTIONS.items():
+        c.add_argument(flag, type=kind, default=DEFAULTS[_field(flag)], help=text)
+    c.add_argument("--qat", action="store_true", help="also quantization-aware training")
+    c.add_argument("--edgetpu", action="store_true",
+                   help="check the int8 model for the Edge TPU; compile it when edgetpu_compiler is installed")
+    c.add_argument("--force", action="store_true", help="replace an existing output directory")
+    c.set_defaults(func=_cmd_compress)
+
+
+def compress_pruning(prune: str | None, sparsity: float | None) -> tuple[str, float]:
+    """(--prune, --sparsity) as given -> the config's pair. No flag: post-training only;
+    --sparsity alone: magnitude pruning, as before --prune existed."""
+    if prune is None:
+        prune = "magnitude" if sparsity is not None else "none"
+    return prune, DEFAULT_SPARSITY if sparsity is None else sparsity
+
+
+def compress_config(a: argparse.Namespace) -> CompressConfig:
+    prune, sparsity = compress_pruning(a.prune, a.sparsity)
+    options = {_field(flag): getattr(a, _field(flag)) for flag in OPTIONS}
+    options["finetune_min_steps"] = min(options["finetune_min_steps"], options["finetune_steps"])
+    return CompressConfig(data=data_config(a), normalize=a.normalize, prune=prune, sparsity=sparsity,
+                          formats=tuple(f.strip() for f in a.formats.split(",") if f.strip()), qat=a.qat,
+                          unsafe=a.unsafe, custom_objects=a.custom_objects, edgetpu=a.edgetpu,
+                          channel_criterion=a.channel_criterion, **options)
+
+
+def _cmd_compress(a: argparse.Namespace) -> int:
+    from ..compress.pipeline import default_out_dir  # light: numpy, no TensorFlow
+    from ..preflight import check_compress_inputs
+
+    model_path = Path(a.model)
+    out = Path(a.out) if a.out else default_out_dir(model_path)
+    config = compress_config(a)
+    check_compress_inputs(model_path, a.data, out, a.force, a.custom_objects)  # before TensorFlow is imported
+    from ..compress.pipeline import compress
+    from ..compress.report import exit_code_for
+    from ..safety import claim_output
+
+    with claim_output(out):  # a second compress on this --out fails now, not after an hour of work
+        return exit_code_for(compress(model_path, config, out, force=a.force))

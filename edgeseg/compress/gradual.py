@@ -1,0 +1,51 @@
+"""Channel pruning in rounds: remove some filters, recover, remove more. Each round removes
+the same share of what is left, so that after `rounds` rounds the model keeps (1 - ratio) of
+its filters, and gets an equal share of the fine-tuning budget."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..training.finetune import FinetuneBudget, FinetuneResult, finetune
+from .channels import ChannelPruneResult, prune_channels
+from .ranking import measured_scores
+
+
+def round_ratios(ratio: float, rounds: int) -> list[float]:
+    """Per-round removal shares (of the filters left) whose product keeps 1 - ratio."""
+    keep = (1.0 - ratio) ** (1.0 / rounds)
+    return [1.0 - keep] * rounds
+
+
+def round_budget(budget: FinetuneBudget, rounds: int) -> FinetuneBudget:
+    return replace(budget, max_steps=max(1, budget.max_steps // rounds), min_steps=budget.min_steps // rounds,
+                   max_seconds=None if budget.max_seconds is None else budget.max_seconds / rounds)
+
+
+def merged_result(results: list[FinetuneResult]) -> FinetuneResult:
+    """One record of all rounds: steps summed, the Dice curve on the overall step count."""
+    merged, offset = FinetuneResult(0), 0
+    for r in results:
+        merged.dice_curve += [(offset + step, dice) for step, dice in r.dice_curve]
+        offset += r.steps
+        merged.seconds += r.seconds
+    last = results[-1]
+    merged.steps, merged.best_dice, merged.stopped_because = offset, last.best_dice, last.stopped_because
+    merged.best_step = offset - last.steps + last.best_step
+    return merged
+
+
+def prune_in_rounds(model, train, val, ratio: float, budget: FinetuneBudget, batch_size: int, classes: int,
+                    target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print, rounds: int = 1,
+                    criterion: str = "taylor", **distill) -> ChannelPruneResult:
+    current, originals, tuned = model, None, []
+    for n, share in enumerate(round_ratios(ratio, rounds)):
+        if rounds > 1 and verbose:
+            log(f"      round {n + 1}/{rounds}: removing {share:.0%} of the remaining filters")
+        result = prune_channels(current, share, measured_scores(criterion, current, train, classes, batch_size))
+        originals = originals or {name: before for name, (_, before) in result.kept.items()}
+        tuned.append(finetune(result.model, train, val, round_budget(budget, rounds), classes, batch_size,
+                              target_dice if n == rounds - 1 else None, seed + n, verbose, log=log, **distill))
+        current = result.model
+    kept = {name: (after, originals[name]) for name, (after, _) in result.kept.items()}
+    frozen = sorted(name for name, (after, before) in kept.items() if after == before)
+    return ChannelPruneResult(current, ratio, kept, frozen, merged_result(tuned))

@@ -1,0 +1,166 @@
+"""Fine-tuning sized by what it must achieve, in optimizer steps, not epochs.
+
+Pruning, channel pruning and QAT all recover through `finetune`. With a few dozen images an
+epoch is a handful of steps, so budgets in epochs silently did almost nothing (2 epochs of 35
+images at batch 8 = 10 steps). Here the budget is a step count with a floor independent of the
+dataset's size; the learning rate warms up, then decays to zero on a cosine; augmentation is
+on; validation Dice is measured every `eval_every` steps, and the run stops early once the
+model is within its target and has stopped improving. The best weights seen are kept."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..data.dataset import SegmentationData
+
+
+@dataclass(frozen=True)
+class FinetuneBudget:
+    """How long fine-tuning may run, and when it may stop early."""
+
+    max_steps: int = 300
+    min_steps: int = 100  # never stop before this (and before any pruning ramp has ended)
+    max_seconds: float | None = None
+    learning_rate: float = 5e-4
+    warmup_fraction: float = 0.05
+    eval_every: int = 25
+    patience: int = 2  # evaluations without a better Dice, once within the target
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 1 or not 0 <= self.min_steps <= self.max_steps:
+            raise ValueError(f"need 0 <= min_steps <= max_steps and max_steps >= 1, got {self}")
+        if self.eval_every < 1 or self.patience < 1 or self.learning_rate <= 0:
+            raise ValueError(f"eval_every, patience and learning_rate must be > 0, got {self}")
+
+
+@dataclass
+class FinetuneResult:
+    steps: int
+    dice_curve: list[tuple[int, float]] = field(default_factory=list)  # (step, validation Dice)
+    best_step: int = 0
+    best_dice: float = float("nan")
+    stopped_because: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        kept = math.isfinite(self.best_dice)  # no evaluation counted (e.g. timed out mid-ramp): JSON has no -inf
+        return {"steps": self.steps, "best_step": self.best_step if kept else None,
+                "best_dice": self.best_dice if kept else None,
+                "stopped_because": self.stopped_because, "seconds": round(self.seconds, 1),
+                "dice_curve": [[s, round(d, 5)] for s, d in self.dice_curve]}
+
+
+def learning_rate_at(step: int, peak: float, total_steps: int, warmup_fraction: float = 0.05) -> float:
+    """Linear warm-up to `peak`, then cosine decay to zero at `total_steps` (step counts from 0)."""
+    warmup = max(1, int(round(total_steps * warmup_fraction)))
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+    return 0.5 * peak * (1.0 + math.cos(math.pi * progress))
+
+
+class EarlyStop:
+    """Decides, one validation Dice at a time, whether fine-tuning has done its job:
+    within `target` (when given) and no better Dice for `patience` evaluations, after `min_steps`."""
+
+    def __init__(self, target: float | None, min_steps: int, patience: int):
+        self.target, self.min_steps, self.patience = target, min_steps, patience
+        self.best, self.best_step, self.stale = -math.inf, 0, 0
+
+    def update(self, step: int, dice: float) -> bool:
+        """Records a Dice; True means the best so far (the caller keeps those weights)."""
+        improved = dice > self.best
+        if improved:
+            self.best, self.best_step, self.stale = dice, step, 0
+        else:
+            self.stale += 1
+        return improved
+
+    def should_stop(self, step: int) -> bool:
+        if self.target is None or step < self.min_steps or self.best < self.target:
+            return False
+        return self.stale >= self.patience
+
+
+def segmentation_batches(train: SegmentationData, batch_size: int, seed: int):
+    """An endless iterator of augmented (images, labels) batches, reshuffled every pass."""
+    from .loop import batch_sequence
+
+    batches = batch_sequence(train, batch_size, augment=True, seed=seed)
+    while True:
+        for i in range(len(batches)):
+            yield batches[i]
+        batches.on_epoch_end()
+
+
+def finetune(model, train: SegmentationData, val: SegmentationData, budget: FinetuneBudget, classes: int,
+             batch_size: int, target_dice: float | None = None, seed: int = 0, verbose: int = 1,
+             step_hooks: tuple = (), keep_from_step: int = 0, teacher=None, distill_weight: float = 0.0,
+             unlabeled: Callable[[], object] | None = None, log: Callable[[str], None] = print) -> FinetuneResult:
+    """Trains `model` in place for at most budget.max_steps optimizer steps and leaves it with
+    the weights of its best validation Dice. `step_hooks` are tf_keras callbacks that need
+    batch events (tfmot's UpdatePruningStep); evaluations before `keep_from_step` (a pruning
+    ramp still under way) are logged but never kept. With a `teacher` and distill_weight > 0 the loss
+    mixes the task loss with a loss to the teacher's probabilities (see distill.py)."""
+    from ..backend import keras, tf
+    from .distill import training_loss
+    from ..evaluate import evaluate_predictor, keras_predictor
+
+    tf_ = tf()
+    loss_fn = training_loss(classes, teacher, distill_weight)
+    optimizer = keras().optimizers.Adam(budget.learning_rate)
+    hooks = list(step_hooks)
+    for hook in hooks:
+        hook.set_model(model)
+        hook.on_train_begin()
+
+    @tf_.function(reduce_retracing=True)
+    def train_step(images, labels, extra=None):
+        with tf_.GradientTape() as tape:
+            loss = loss_fn(model, images, labels, extra)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    stop = EarlyStop(target_dice, max(budget.min_steps, keep_from_step), budget.patience)
+    result, best_weights, start = FinetuneResult(0), None, time.perf_counter()
+    batches, extras = segmentation_batches(train, batch_size, seed), unlabeled() if unlabeled else None
+    stopped = f"reached the maximum of {budget.max_steps} steps"
+    for step in range(budget.max_steps):
+        images, labels = next(batches)
+        extra = None if extras is None else tf_.constant(next(extras))
+        optimizer.learning_rate.assign(learning_rate_at(step, budget.learning_rate, budget.max_steps,
+                                                        budget.warmup_fraction))
+        for hook in hooks:
+            hook.on_train_batch_begin(batch=step)
+        loss = float(train_step(tf_.constant(images), tf_.constant(labels), extra))
+        result.steps = step + 1
+        last = result.steps == budget.max_steps
+        timed_out = budget.max_seconds is not None and time.perf_counter() - start > budget.max_seconds
+        if result.steps % budget.eval_every and not (last or timed_out):
+            continue
+        for hook in hooks:  # tfmot applies the masks at epoch end: do it before measuring
+            hook.on_epoch_end(step)
+        dice = evaluate_predictor(keras_predictor(model, batch_size), val, batch_size)["dice"]
+        result.dice_curve.append((result.steps, dice))
+        if result.steps >= keep_from_step and stop.update(result.steps, dice):
+            best_weights = model.get_weights()
+        if verbose:
+            log(f"      step {result.steps}/{budget.max_steps}: loss {loss:.4f}, val Dice {dice:.4f}, "
+                f"lr {float(optimizer.learning_rate.numpy()):.2e}")
+        if stop.should_stop(result.steps):
+            stopped = f"within the target Dice {target_dice:.4f} and no better for {budget.patience} evaluations"
+            break
+        if timed_out:
+            stopped = f"reached the time budget of {budget.max_seconds:.0f} s"
+            break
+    if best_weights is not None:
+        model.set_weights(best_weights)
+    result.best_step, result.best_dice = stop.best_step, stop.best
+    result.stopped_because, result.seconds = stopped, time.perf_counter() - start
+    return result
+
+
+__all__ = ["EarlyStop", "FinetuneBudget", "FinetuneResult", "finetune", "learning_rate_at"]
