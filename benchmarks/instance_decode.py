@@ -29,7 +29,7 @@ from edgeseg.data.instance_data import load_instance_splits
 from edgeseg.data.instance_targets import instance_targets
 from edgeseg.artifacts.edgetpu import check, render
 from edgeseg.deploy.instances import DecodeSettings, decode
-from edgeseg.export.tflite import calibrate, quantize_calibrated
+from edgeseg.quantize.tflite_int8 import calibrate, quantize_calibrated
 from edgeseg.metrics.instance import InstanceScoreAccumulator
 from edgeseg.models.registry import build_model, spec_for
 from edgeseg.runtimes.litert import LiteRTSession

@@ -21,7 +21,7 @@ from edgeseg.data.instance_data import load_instance_splits
 from edgeseg.deploy.instances import DecodeSettings
 from edgeseg.evaluate import keras_predictor
 from edgeseg.evaluate_instance import instance_agreement, predict_all, score_outputs, tune_decoding
-from edgeseg.export.tflite import calibrate, quantize_calibrated
+from edgeseg.quantize.tflite_int8 import calibrate, quantize_calibrated
 from edgeseg.models.io import load_model
 from edgeseg.runtimes.litert import LiteRTSession
 from edgeseg.artifacts.tflite import finalize

@@ -162,7 +162,7 @@ METHODS: dict[str, dict] = {
 def compare_methods(model_path: Path, data_dir: Path | None, ratio: float, steps: int, seeds: list[int],
                     methods: list[str]) -> list[dict]:
     """Fine-tunes the channel-pruned model once per method and seed at a fixed step count."""
-    from edgeseg.compress.channels import prune_channels_and_finetune
+    from edgeseg.compress.gradual import prune_channels_and_finetune
     from edgeseg.data.dataset import load_splits
     from edgeseg.evaluate import evaluate_predictor, keras_predictor
     from edgeseg.training.finetune import FinetuneBudget

@@ -47,7 +47,10 @@ def test_bench_measures_every_artifact_on_its_runtimes(benched):
     assert int8["speedup"] == pytest.approx(reference["p50_ms"] / int8["p50_ms"])
     assert int8["size_ratio"] == pytest.approx(int8["bytes"] / reference["bytes"])
     cuda = [r for r in report["rows"] if r["runtime"] == "ort-cuda"]
-    assert len(cuda) == 2 and all(r["status"] == "unavailable" and r["p50_ms"] is None for r in cuda)
+    onnx_files = {a["path"] for a in json.loads((out_dir / "report.json").read_text())["artifacts"]
+                  if a["format"] == "onnx"}
+    assert {r["artifact"] for r in cuda} == onnx_files  # every ONNX artifact of every source
+    assert all(r["status"] == "unavailable" and r["p50_ms"] is None for r in cuda)
     assert "CUDAExecutionProvider" in cuda[0]["reason"]
     assert not any(r["runtime"] == "keras-cpu" for r in report["rows"])  # not asked for
     machine = report["machine"]

@@ -135,7 +135,7 @@ def test_distillation_loss_on_known_tensors():
 def test_training_loss_mixes_task_and_teacher_terms():
     from edgeseg.backend import keras, tf
     from edgeseg.training.distill import training_loss
-    from edgeseg.losses import segmentation_loss
+    from edgeseg.training.losses import segmentation_loss
 
     k = keras()
     inputs = k.Input((8, 8, 1))

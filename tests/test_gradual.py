@@ -34,6 +34,7 @@ def tiny(tiny_model_path):
     return model, train, val
 
 
+@pytest.mark.slow
 def test_taylor_scores_rank_a_dead_filter_last(tiny):
     from edgeseg.compress.prune import copy_model
     from edgeseg.compress.ranking import taylor_scores
@@ -53,7 +54,7 @@ def test_taylor_scores_rank_a_dead_filter_last(tiny):
 
 @pytest.mark.slow
 def test_gradual_pruning_reaches_the_ratio_and_counts_every_round(tiny):
-    from edgeseg.compress.channels import prune_channels_and_finetune
+    from edgeseg.compress.gradual import prune_channels_and_finetune
     from edgeseg.training.finetune import FinetuneBudget
 
     model, train, val = tiny

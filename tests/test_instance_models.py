@@ -61,7 +61,7 @@ def test_int8_instance_unet_maps_every_op_to_the_edge_tpu(tmp_path):
     from edgeseg.data.instance_data import load_instance_splits
     from edgeseg.config import DataConfig
     from edgeseg.artifacts.edgetpu import check
-    from edgeseg.export.tflite import calibrate, quantize_calibrated
+    from edgeseg.quantize.tflite_int8 import calibrate, quantize_calibrated
     from edgeseg.models.registry import build_model, spec_for
     from edgeseg.runtimes.litert import LiteRTSession
     from edgeseg.artifacts.tflite import finalize, operators, read_spec

@@ -52,13 +52,20 @@ def test_compress_skips_pruning_on_too_little_data(tiny_model_path, tmp_path):
 
 
 @pytest.mark.parametrize("flags, expected", [
-    ((None, None), ("magnitude", 0.0)),  # no flag: post-training quantization only
-    ((None, 0.8), ("magnitude", 0.8)),  # --sparsity alone still means magnitude pruning
-    (("magnitude", None), ("magnitude", 0.5)),
-    (("channels", None), ("channels", 0.0)),
-    (("auto", None), ("auto", 0.0)),
+    ((None, None), "none"),  # no flag: post-training quantization only
+    ((None, 0.8), "magnitude"),  # --sparsity alone still means magnitude pruning
+    (("magnitude", None), "magnitude"),
+    (("channels", None), "channels"),
+    (("auto", None), "auto"),
+    (("none", None), "none"),
 ])
 def test_default_is_post_training_only_and_flags_opt_in(flags, expected):
-    from edgeseg.cli import compress_pruning
+    from edgeseg.cli.compress import compress_pruning
+    from edgeseg.compress.sources import wanted_sources
+    from edgeseg.config import CompressConfig
 
-    assert compress_pruning(*flags) == expected
+    prune, sparsity = compress_pruning(*flags)
+    assert prune == expected and sparsity == (flags[1] or 0.5)
+    sources = wanted_sources(CompressConfig(prune=prune, sparsity=sparsity))
+    assert sources == {"none": [], "magnitude": ["pruned"], "channels": ["channels"], "auto": ["channels"]}[prune]
+    assert wanted_sources(CompressConfig()) == []  # the API's default is post-training only too

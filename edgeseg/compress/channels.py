@@ -231,15 +231,4 @@ def _slice(layer, inp: np.ndarray | None, out: np.ndarray) -> list[np.ndarray]:
     return weights  # a frozen layer of another kind keeps every channel
 
 
-def prune_channels_and_finetune(model, train, val, ratio: float, budget, batch_size: int, classes: int,
-                                target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print,
-                                rounds: int = 1, criterion: str = "taylor", **distill) -> ChannelPruneResult:
-    """prune_channels, then `finetune` to win back what the removed filters carried; in
-    `rounds` remove-then-recover rounds, ranking filters by `criterion` (see gradual.py)."""
-    from .gradual import prune_in_rounds
-
-    return prune_in_rounds(model, train, val, ratio, budget, batch_size, classes, target_dice, seed, verbose, log,
-                           rounds, criterion, **distill)
-
-
-__all__ = ["ChannelPruneResult", "channel_plan", "prune_channels", "prune_channels_and_finetune"]
+__all__ = ["ChannelPruneResult", "channel_plan", "prune_channels"]

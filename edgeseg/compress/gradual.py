@@ -49,3 +49,12 @@ def prune_in_rounds(model, train, val, ratio: float, budget: FinetuneBudget, bat
     kept = {name: (after, originals[name]) for name, (after, _) in result.kept.items()}
     frozen = sorted(name for name, (after, before) in kept.items() if after == before)
     return ChannelPruneResult(current, ratio, kept, frozen, merged_result(tuned))
+
+
+def prune_channels_and_finetune(model, train, val, ratio: float, budget, batch_size: int, classes: int,
+                                target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print,
+                                rounds: int = 1, criterion: str = "taylor", **distill) -> ChannelPruneResult:
+    """prune_channels, then `finetune` to win back what the removed filters carried; in
+    `rounds` remove-then-recover rounds, ranking filters by `criterion`."""
+    return prune_in_rounds(model, train, val, ratio, budget, batch_size, classes, target_dice, seed, verbose, log,
+                           rounds, criterion, **distill)

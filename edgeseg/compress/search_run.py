@@ -55,7 +55,7 @@ def int8_file(model, ctx: SearchContext, name: str) -> Path:
 
 def make_candidate(ratio: float, ctx: SearchContext) -> Candidate:
     from ..models.flops import model_flops
-    from .channels import prune_channels_and_finetune
+    from .gradual import prune_channels_and_finetune
     from .tuning import pruning_budget
     from .verify import verify
 

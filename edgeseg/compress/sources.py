@@ -95,7 +95,7 @@ def pruned_source(model, ctx: SourceContext) -> Source:
 
 def _channel_pruned(model, ctx: SourceContext):
     """The channel-pruned model: at --channel-ratio, or the fastest within the budget (--prune auto)."""
-    from .channels import prune_channels_and_finetune
+    from .gradual import prune_channels_and_finetune
     from .tuning import pruning_budget
 
     c = ctx.config
