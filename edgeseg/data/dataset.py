@@ -139,15 +139,16 @@ def load_splits(config: DataConfig, spec: PreprocessSpec) -> tuple[SegmentationD
     return SegmentationData(train, spec), SegmentationData(val, spec)
 
 
-def write_dataset(data: SegmentationData, out_dir: Path) -> int:
-    """Writes DIR/images/*.png and DIR/masks/*.png (masks as 0/255 or class indices)."""
+def write_dataset(data: SegmentationData, out_dir: Path, mask_of=None) -> int:
+    """Writes DIR/images/*.png and DIR/masks/*.png; masks are 0/255 or class indices unless
+    `mask_of(labels)` says how to store them (16-bit instance ids, for instance)."""
+    mask_of = mask_of or (lambda labels: (labels * 255 if data.spec.classes == 1 else labels).astype(np.uint8))
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     (out_dir / "masks").mkdir(parents=True, exist_ok=True)
     for i in range(len(data)):
         unit, labels = data.unit_sample(i)
         pixels = (unit * 255).round().astype(np.uint8)
         pixels = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
-        mask = (labels * 255 if data.spec.classes == 1 else labels).astype(np.uint8)
         Image.fromarray(pixels).save(out_dir / "images" / f"{i:05d}.png")
-        Image.fromarray(mask).save(out_dir / "masks" / f"{i:05d}.png")
+        Image.fromarray(mask_of(labels)).save(out_dir / "masks" / f"{i:05d}.png")
     return len(data)

@@ -10,12 +10,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from scipy import ndimage
 
 from ..config import DataConfig, PreprocessSpec
 from ..errors import DataError
-from .dataset import SegmentationData, load_splits, read_pixels
+from .dataset import SegmentationData, load_splits, read_pixels, write_dataset
 from .instance_targets import instance_targets
 from .preprocess import match_channels, resize_image, resize_mask, to_unit_float
 from .synthetic_instances import synth_instance_sample
@@ -94,11 +93,4 @@ def load_instance_splits(config: DataConfig, spec: PreprocessSpec, boundary: boo
 
 def write_instance_dataset(data: InstanceData, out_dir: Path) -> int:
     """Writes DIR/images/*.png and DIR/masks/*.png (16-bit instance ids, 0 = background)."""
-    (out_dir / "images").mkdir(parents=True, exist_ok=True)
-    (out_dir / "masks").mkdir(parents=True, exist_ok=True)
-    for i in range(len(data)):
-        unit, labels = data.unit_sample(i)
-        pixels = (unit * 255).round().astype(np.uint8)
-        Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(out_dir / "images" / f"{i:05d}.png")
-        Image.fromarray(labels.astype(np.uint16)).save(out_dir / "masks" / f"{i:05d}.png")
-    return len(data)
+    return write_dataset(data, out_dir, mask_of=lambda labels: labels.astype(np.uint16))

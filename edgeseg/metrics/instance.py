@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .semantic import image_pairs
+
 MATCH_IOU = 0.5
 
 
@@ -129,12 +131,7 @@ class InstanceScoreAccumulator:
     _images: list[ImageCounts] = field(default_factory=list)
 
     def update(self, pred: np.ndarray, truth: np.ndarray) -> None:
-        pred, truth = np.asarray(pred), np.asarray(truth)
-        if pred.shape != truth.shape:
-            raise ValueError(f"prediction shape {pred.shape} != truth shape {truth.shape}")
-        if pred.ndim == 2:
-            pred, truth = pred[None], truth[None]
-        for p, t in zip(pred, truth):
+        for p, t in image_pairs(pred, truth):
             self._images.append(image_counts(p, t))
 
     @property

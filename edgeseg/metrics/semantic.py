@@ -59,6 +59,16 @@ def _scores(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return d, j
 
 
+def image_pairs(pred: np.ndarray, truth: np.ndarray):
+    """(prediction, truth) per image, from one image or a batch of them of the same shape."""
+    pred, truth = np.asarray(pred), np.asarray(truth)
+    if pred.shape != truth.shape:
+        raise ValueError(f"prediction shape {pred.shape} != truth shape {truth.shape}")
+    if pred.ndim == 2:
+        pred, truth = pred[None], truth[None]
+    return zip(pred, truth)
+
+
 @dataclass
 class ScoreAccumulator:
     """Streams label maps in, one batch at a time, so evaluation memory stays bounded."""
@@ -71,12 +81,7 @@ class ScoreAccumulator:
     _pixels: int = 0
 
     def update(self, pred: np.ndarray, truth: np.ndarray) -> None:
-        pred, truth = np.asarray(pred), np.asarray(truth)
-        if pred.shape != truth.shape:
-            raise ValueError(f"prediction shape {pred.shape} != truth shape {truth.shape}")
-        if pred.ndim == 2:
-            pred, truth = pred[None], truth[None]
-        for p, t in zip(pred, truth):
+        for p, t in image_pairs(pred, truth):
             c = _counts(p, t, self.labels)
             self._global = c if self._global is None else self._global + c
             d, j = _scores(c)
