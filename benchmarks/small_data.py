@@ -156,7 +156,26 @@ METHODS: dict[str, dict] = {
     "rounds3": {"rounds": 3},
     "taylor_distill": {"criterion": "taylor", "distill_weight": 0.5},
     "taylor_rounds3": {"criterion": "taylor", "rounds": 3},
+    # + the "unlabeled frames": 117 tiles at stride 32 from the training rows, images only
+    "taylor_distill_unlabeled": {"criterion": "taylor", "distill_weight": 0.5, "unlabeled": True},
 }
+
+
+def write_unlabeled(out: Path) -> Path:
+    """OUT/unlabeled/*.png: tiles at stride 32 from the training rows only (no validation pixel)."""
+    from skimage import data
+
+    root = out / "unlabeled"
+    if root.is_dir():
+        return root
+    rgb = data.immunohistochemistry()
+    staging = out / ".unlabeled_tmp"
+    staging.mkdir(parents=True, exist_ok=True)
+    corners = [(r, c) for r in range(0, TRAIN_ROWS - TILE + 1, 32) for c in range(0, rgb.shape[1] - TILE + 1, 32)]
+    for n, (r, c) in enumerate(corners):
+        Image.fromarray(rgb[r:r + TILE, c:c + TILE]).save(staging / f"{n:03d}.png")
+    staging.replace(root)
+    return root
 
 
 def compare_methods(model_path: Path, data_dir: Path | None, ratio: float, steps: int, seeds: list[int],
@@ -178,6 +197,11 @@ def compare_methods(model_path: Path, data_dir: Path | None, ratio: float, steps
             extra = dict(METHODS[name])
             if "distill_weight" in extra:
                 extra["teacher"] = model
+            if extra.pop("unlabeled", False):
+                from edgeseg.data.unlabeled import unlabeled_batches
+
+                folder = write_unlabeled(model_path.parent)
+                extra["unlabeled"] = lambda: unlabeled_batches(folder, spec, 8, seed)
             start = time.perf_counter()
             result = prune_channels_and_finetune(model, train, val, ratio, FinetuneBudget(steps, steps), 8,
                                                  spec.classes, None, seed, 0, **extra)

@@ -158,7 +158,7 @@ def test_training_loss_mixes_task_and_teacher_terms():
 @pytest.mark.slow
 @pytest.mark.parametrize("preserve", [False, True])
 def test_quantization_aware_training_runs_through_finetune(tiny, preserve):
-    from edgeseg.compress.qat import quantization_aware
+    from edgeseg.quantize.qat import quantization_aware
 
     model, spec, train, val = tiny
     budget = FinetuneBudget(max_steps=4, min_steps=0, eval_every=2)
@@ -175,3 +175,25 @@ def test_result_record_is_valid_json_when_nothing_was_kept():
     record = FinetuneResult(3, [(3, 0.5)], best_dice=-math.inf, stopped_because="time").to_dict()
     assert record["best_dice"] is None and record["best_step"] is None
     json.loads(json.dumps(record, allow_nan=False))
+
+
+def test_unlabeled_images_come_in_normalized_batches_and_bad_folders_fail_clearly(tmp_path):
+    from PIL import Image
+
+    from edgeseg.config import PreprocessSpec
+    from edgeseg.data.unlabeled import scan_unlabeled, unlabeled_batches
+    from edgeseg.errors import DataError
+
+    for n in range(3):
+        Image.fromarray(np.full((20, 24, 3), 60 * n, np.uint8)).save(tmp_path / f"frame{n}.png")
+    spec = PreprocessSpec(16, 16, channels=1)
+    batches = unlabeled_batches(tmp_path, spec, batch_size=2, seed=0)
+    sizes = [len(next(batches)) for _ in range(4)]
+    assert sizes == [2, 1, 2, 1]  # every pass covers every image once
+    batch = next(batches)
+    assert batch.shape[1:] == (16, 16, 1) and batch.dtype == np.float32 and 0.0 <= batch.min() <= batch.max() <= 1.0
+    with pytest.raises(DataError, match="not found"):
+        scan_unlabeled(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no images"):
+        scan_unlabeled(tmp_path / "empty")

@@ -66,3 +66,11 @@ def test_gradual_pruning_reaches_the_ratio_and_counts_every_round(tiny):
     for name, (after, total) in result.kept.items():
         assert total == before[name]
         assert after == total or abs(after - total / 2) <= 1  # frozen spaces keep all filters
+
+
+def test_kept_count_rounds_to_simd_multiples_within_the_space():
+    from edgeseg.compress.channels import kept_count
+
+    assert kept_count(32, 0.8125) == 6
+    assert kept_count(32, 0.8125, multiple=8) == 8 and kept_count(256, 0.8125, multiple=8) == 48
+    assert kept_count(64, 0.8125, multiple=16) == 16 and kept_count(4, 0.5, multiple=8) == 4

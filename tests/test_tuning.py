@@ -42,7 +42,8 @@ def test_compress_skips_pruning_on_too_little_data(tiny_model_path, tmp_path):
     from conftest import run_cli
 
     out = tmp_path / "out"
-    result = run_cli("compress", str(tiny_model_path), "--out", str(out), "--prune", "magnitude", "--synthetic-train", "4",
+    result = run_cli("compress", str(tiny_model_path), "--out", str(out), "--prune", "magnitude", "--data", "synthetic",
+                     "--synthetic-train", "4",
                      "--synthetic-val", "4", "--calibration-samples", "4")
     assert result.returncode in (0, 3), result.stderr[-3000:]
     assert "skipping pruning: only 4 training images" in result.stdout

@@ -162,14 +162,23 @@ class ChannelPruneResult:
     finetune: object = None  # FinetuneResult when the model was fine-tuned
 
 
-def _plan(model, ratio: float, measured: dict[str, np.ndarray] | None = None):
+def kept_count(filters: int, ratio: float, multiple: int = 1) -> int:
+    """Filters a space keeps: (1 - ratio) of them, rounded to a multiple of `multiple` (a SIMD
+    width) when asked, never below one multiple nor above what the space has."""
+    count = max(1, int(round(filters * (1 - ratio))))
+    if multiple > 1:
+        count = max(multiple, int(round(count / multiple)) * multiple)
+    return min(filters, count)
+
+
+def _plan(model, ratio: float, measured: dict[str, np.ndarray] | None = None, multiple: int = 1):
     """(graph, layouts, layer -> kept output channels, layer -> kept channels of each input)."""
     if not 0.0 < ratio < 1.0:
         raise UsageError(f"--channel-ratio must be in (0, 1), got {ratio}")
     graph, layouts, consumed = _analyse(model)
     keep: dict[int, np.ndarray] = {}
     for space, score in _filter_scores(model, graph, layouts, measured).items():
-        count = max(1, int(round(len(score) * (1 - ratio))))
+        count = kept_count(len(score), ratio, multiple)
         keep[space] = np.sort(np.argsort(-score, kind="stable")[:count])
 
     def kept(layout: Layout) -> np.ndarray:
@@ -189,10 +198,11 @@ def channel_plan(model, ratio: float) -> dict[str, np.ndarray]:
     return _plan(model, ratio)[2]
 
 
-def prune_channels(model, ratio: float, measured: dict[str, np.ndarray] | None = None) -> ChannelPruneResult:
+def prune_channels(model, ratio: float, measured: dict[str, np.ndarray] | None = None,
+                   multiple: int = 1) -> ChannelPruneResult:
     """A new, smaller model with `ratio` of the filters removed from every prunable space;
     the given model is not changed."""
-    graph, layouts, out_keep, in_keep = _plan(model, ratio, measured)
+    graph, layouts, out_keep, in_keep = _plan(model, ratio, measured, multiple)
 
     def clone(layer):
         config = layer.get_config()

@@ -43,8 +43,12 @@ def _io_details(model_path: Path) -> tuple[dict, dict]:
     """The model's input and output as the device will see them, read from the file."""
     from ..artifacts.describe import describe
 
+    def detail(t) -> dict:
+        quantization = {"scale": t.scale, "zero_point": t.zero_point} if t.scale else None
+        return {"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "quantization": quantization}
+
     desc = describe(model_path)
-    return desc.input.to_dict(), desc.output.to_dict()
+    return detail(desc.input), detail(desc.output)
 
 
 def _latency_rows(bench_json: Path | None, artifact: str) -> list[dict]:
