@@ -19,6 +19,8 @@ from .deploy import add_deploy_parsers
 from .help import accept_verbose_anywhere, describe_commands, missing_dependency
 from .support import OneLineParser, interrupted_exit, join_dash_values, sigterm_as_interrupt
 
+TRAIN = TrainConfig()  # every train default is read from the config, never restated
+
 
 def _cmd_train(a: argparse.Namespace) -> int:
     from ..outputs import check_output_file
@@ -145,16 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a U-Net or deeplab_lite on a directory or synthetic data")
     data_args(t)
-    t.add_argument("--arch", choices=ARCH_CHOICES, default="unet")
+    t.add_argument("--arch", choices=ARCH_CHOICES, default=ModelConfig.arch)
     t.add_argument("--task", choices=TASK_CHOICES, default="semantic",
                    help="instance: foreground + inner-distance head, objects decoded on the device")
     t.add_argument("--boundary", action="store_true", help="instance task: add a boundary output channel")
-    t.add_argument("--preset", default="small", help=f"one of {', '.join(PRESET_CHOICES)}")
-    t.add_argument("--epochs", type=int, default=20)
-    t.add_argument("--batch-size", type=int, default=16)
-    t.add_argument("--lr", type=float, default=3e-3)
-    t.add_argument("--patience", type=int, default=5, help="early stopping: epochs without a better val Dice")
-    t.add_argument("--normalize", choices=NORMALIZE_CHOICES, default="0-1")
+    t.add_argument("--preset", default=ModelConfig.preset, help=f"one of {', '.join(PRESET_CHOICES)}")
+    t.add_argument("--epochs", type=int, default=TRAIN.epochs)
+    t.add_argument("--batch-size", type=int, default=TRAIN.batch_size)
+    t.add_argument("--lr", type=float, default=TRAIN.learning_rate)
+    t.add_argument("--patience", type=int, default=TRAIN.patience, help="early stopping: epochs without a better val Dice")
+    t.add_argument("--normalize", choices=NORMALIZE_CHOICES, default=TRAIN.normalize)
     t.add_argument("--balance", choices=("none", "weight", "oversample"), default="none",
                    help="class balancing: foreground-weighted loss or oversampling images with foreground")
     t.add_argument("--no-augment", action="store_true")
@@ -163,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batchnorm", action=argparse.BooleanOptionalAction, default=None)
     t.add_argument("--dropout", type=float, default=None)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--strategy", choices=STRATEGY_CHOICES, default="none",
+    t.add_argument("--strategy", choices=STRATEGY_CHOICES, default=TRAIN.strategy,
                    help="tf.distribute: mirrored = every local GPU; multiworker = the cluster in TF_CONFIG")
     t.add_argument("--out", required=True, help="model.keras to write")
     t.add_argument("--force", action="store_true", help="overwrite --out")
