@@ -23,7 +23,7 @@ def run_demo(out: Path, force: bool = False) -> int:
                                batch_size=16, patience=4), out / "model.keras", force=True)
     print(f"validation {format_scores(result.val_scores)}", flush=True)
     print("== 2/2 compress: prune, quantize, export, verify", flush=True)
-    report = compress(result.path, CompressConfig(data=data, sparsity=0.5),
+    report = compress(result.path, CompressConfig(data=data, prune="magnitude", sparsity=0.5),
                       out / "compressed", force=True)
     print(f"\nfloat Keras Dice {result.val_scores['dice']:.4f}; artifacts and their Dice in "
           f"{out / 'compressed' / 'report.md'}")
