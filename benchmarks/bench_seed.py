@@ -32,7 +32,7 @@ def main() -> None:
     data = DataConfig(synthetic_train=256, synthetic_val=32)
     compressed = out / "pruned50"
     if not (compressed / "report.json").is_file():
-        compress(model, CompressConfig(data=data, sparsity=0.5, calibration_samples=32),
+        compress(model, CompressConfig(data=data, prune="magnitude", sparsity=0.5, calibration_samples=32),
                  compressed, force=True)
     config = BenchConfig(data=data, runtimes=tuple(args.runtimes.split(",")), min_time=args.min_time,
                          min_runs=args.min_runs)

@@ -46,7 +46,7 @@ def main() -> None:
         summary["parameters"] = trained.parameters
 
     start = time.perf_counter()
-    ptq = compress(model_path, CompressConfig(data=data, sparsity=0.0, calibration_samples=32, batch_size=8),
+    ptq = compress(model_path, CompressConfig(data=data, prune="none", calibration_samples=32, batch_size=8),
                    out / "ptq", force=True)
     summary["ptq_only_wall_seconds"] = round(time.perf_counter() - start, 1)
     summary["timings_ptq"] = ptq["timings"]
@@ -54,7 +54,7 @@ def main() -> None:
         print(json.dumps(summary, indent=2))
         return
 
-    full = compress(model_path, CompressConfig(data=data, sparsity=args.sparsity, batch_size=8,
+    full = compress(model_path, CompressConfig(data=data, prune="magnitude", sparsity=args.sparsity, batch_size=8,
                                                finetune_steps=args.finetune_steps, finetune_lr=args.finetune_lr,
                                                calibration_samples=32),
                     out / "pruned", force=True)

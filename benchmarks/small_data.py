@@ -96,11 +96,11 @@ def train_model(out: Path, data_dir: Path | None, epochs: int) -> Path:
 
 # name -> CompressConfig overrides; everything else is compress's default.
 VARIANTS: dict[str, dict] = {
-    "ptq": dict(sparsity=0.0),
+    "ptq": dict(prune="none"),
     "channels": dict(prune="channels", channel_ratio=0.5),
-    "magnitude": dict(sparsity=0.5),  # what --prune magnitude means
+    "magnitude": dict(prune="magnitude", sparsity=0.5),  # what --prune magnitude means
     "channels_distill": dict(prune="channels", channel_ratio=0.5, distill=0.5),
-    "magnitude_distill": dict(sparsity=0.5, distill=0.5),
+    "magnitude_distill": dict(prune="magnitude", sparsity=0.5, distill=0.5),
     # distillation against plain fine-tuning at equal steps (no early stop), where recovery is hard
     "channels75_fixed": dict(prune="channels", channel_ratio=0.75, finetune_steps=150, finetune_min_steps=150),
     "channels75_fixed_distill": dict(prune="channels", channel_ratio=0.75, finetune_steps=150, finetune_min_steps=150,
