@@ -320,3 +320,13 @@ def test_recorded_directory_data_is_used_and_a_vanished_one_is_said(tmp_path):
     data.rename(tmp_path / "moved")
     gone = choose_data(model, None)
     assert gone.origin == NONE and "is gone" in gone.summary() and not gone.judged_by_dice
+
+
+def test_sizes_within_one_percent_tie_and_gzip_decides_in_every_format():
+    """A few bytes of metadata must not make the verdict pick different sources per format."""
+    rows = [_row("model_int8.tflite", "tflite", "int8", size=144480, gzip_bytes=125244),
+            _row("model_pruned_int8.tflite", "tflite", "int8", size=144480, gzip_bytes=89156),
+            _row("model_int8.onnx", "onnx", "int8", size=170326, gzip_bytes=127317),
+            _row("model_pruned_int8.onnx", "onnx", "int8", size=170368, gzip_bytes=91414)]
+    picked = {fmt: pick["path"] for fmt, pick in recommend(_report(rows)).items()}
+    assert picked == {"tflite": "model_pruned_int8.tflite", "onnx": "model_pruned_int8.onnx"}

@@ -2,6 +2,7 @@
 commands to run next. Pure functions of the report, so bench and bundle can reuse them."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 MB = 1e6  # the one size unit of compress and bench tables
@@ -22,10 +23,11 @@ PRECISION_ORDER = ("int8", "int8+float", "int16x8", "int8-weights", "float16", "
 
 
 def _rank(row: dict) -> tuple:
-    # The fastest precision; then the least arithmetic (channel pruning), then the smallest file,
-    # then the one gzip shrinks most (magnitude pruning).
+    # The fastest precision; then the least arithmetic (channel pruning), then the smallest file
+    # (sizes within 1% tie: a few bytes of metadata must not decide), then the one gzip shrinks
+    # most (magnitude pruning).
     tier = PRECISION_ORDER.index(row["precision"]) if row["precision"] in PRECISION_ORDER else len(PRECISION_ORDER)
-    return tier, row.get("flops") or 0, row["bytes"], row.get("gzip_bytes") or 0
+    return tier, row.get("flops") or 0, round(math.log(max(row["bytes"], 1), 1.01)), row.get("gzip_bytes") or 0
 
 
 def recommend(report: dict) -> dict[str, dict]:
