@@ -62,6 +62,8 @@ def compress(model: str | Path, data: str | DataConfig | None = None, out: str |
     if isinstance(data, (str, Path)):
         data = DataConfig(source=str(data))
     base = config or CompressConfig()
+    if "finetune_steps" in options and "finetune_min_steps" not in options:  # as the CLI does
+        options["finetune_min_steps"] = min(base.finetune_min_steps, options["finetune_steps"])
     config = dataclasses.replace(base, data=data if data is not None else base.data, **options)
     out = Path(out) if out is not None else default_out_dir(model)
     report = run_pipeline(model, config, out, force=force)

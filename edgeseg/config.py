@@ -28,6 +28,12 @@ EDGETPU_RUNTIME = 14
 PRUNE_CHOICES: tuple[str, ...] = ("magnitude", "channels", "auto", "none")
 
 
+def check_seed(seed: int) -> None:
+    """NumPy and TensorFlow take seeds in [0, 2**32)."""
+    if not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise UsageError(f"--seed must be an integer from 0 to {2**32 - 1}, got {seed}")
+
+
 @dataclass(frozen=True)
 class PreprocessSpec:
     """How raw images become model input; saved inside every model edgeseg writes."""
@@ -74,6 +80,9 @@ class PreprocessSpec:
         wrong = [k for k, v in raw.items() if k in types and (not isinstance(v, types[k]) or isinstance(v, bool))]
         if wrong:
             raise DataError(f"malformed preprocessing spec: {wrong[0]} is {raw[wrong[0]]!r}")
+        missing = [k for k in ("height", "width") if k not in raw]
+        if missing:
+            raise DataError(f"malformed preprocessing spec: it has no {missing[0]!r}")
         return cls(**{k: v for k, v in raw.items() if k in known})
 
 
@@ -122,6 +131,7 @@ class DataConfig:
         return self.source == "synthetic"
 
     def __post_init__(self) -> None:
+        check_seed(self.seed)
         finite("--val-fraction", self.val_fraction)
         finite("--synthetic-train", self.synthetic_train, high=1_000_000)
         finite("--synthetic-val", self.synthetic_val, high=1_000_000)
@@ -147,6 +157,7 @@ class TrainConfig:
     strategy: str = "none"
 
     def __post_init__(self) -> None:
+        check_seed(self.seed)
         if self.epochs < 1 or self.batch_size < 1:
             raise UsageError("epochs and batch size must be >= 1")
         finite("--lr", self.learning_rate, 0.0, 10.0, low_open=True)
@@ -200,12 +211,15 @@ class CompressConfig:
     verbose: int = 1
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "formats", tuple(self.formats))  # a list from JSON or the API is fine
+        formats = self.formats.split(",") if isinstance(self.formats, str) else self.formats
+        object.__setattr__(self, "formats", tuple(f.strip() for f in formats))  # a list or "tflite,onnx" is fine
+        check_seed(self.seed)
         if self.prune not in PRUNE_CHOICES:
             raise UsageError(f"--prune must be one of {', '.join(PRUNE_CHOICES)}, got {self.prune!r}")
         if not self.formats or any(f not in FORMAT_CHOICES for f in self.formats):
             raise UsageError(f"--formats takes a comma-separated list of {', '.join(FORMAT_CHOICES)}, "
                              f"got {','.join(self.formats)!r}")
+        self._check_combinations()
         for name, value in (("--sparsity", self.sparsity), ("--max-dice-drop", self.max_dice_drop),
                             ("--channel-ratio", self.channel_ratio)):
             finite(name, value)
@@ -228,8 +242,10 @@ class CompressConfig:
             raise UsageError(f"--sparsity must be in [0, 1), got {self.sparsity}")
         if not 0.0 <= self.max_dice_drop <= 1.0:
             raise UsageError(f"--max-dice-drop must be in [0, 1], got {self.max_dice_drop}")
-        if self.finetune_steps < 1 or self.qat_steps < 1:
+        if self.finetune_steps < 1:
             raise UsageError("--finetune-steps must be >= 1")
+        if self.qat_steps < 1:
+            raise UsageError("--qat-steps must be >= 1")
         if not 0 <= self.finetune_min_steps <= self.finetune_steps:
             raise UsageError("--finetune-min-steps must be in [0, --finetune-steps]")
         if self.finetune_time is not None and self.finetune_time <= 0:
@@ -246,6 +262,15 @@ class CompressConfig:
             raise UsageError("--calibration-samples must be >= 1")
         if self.onnx_opset < 17:
             raise UsageError("--onnx-opset must be >= 17")
+
+    def _check_combinations(self) -> None:
+        """Flags that would be silently ignored together are refused instead."""
+        if self.edgetpu and "tflite" not in self.formats:
+            raise UsageError("--edgetpu checks the int8 TFLite model: add tflite to --formats")
+        if self.qat and "tflite" not in self.formats:
+            raise UsageError("--qat makes TFLite artifacts: add tflite to --formats")
+        if self.distill > 0 and self.prune == "none":
+            raise UsageError("--distill acts in pruning's fine-tuning: give --prune magnitude, channels or auto")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -21,6 +21,10 @@ def test_spec_round_trip():
     lambda: CompressConfig(onnx_opset=13),
     lambda: CompressConfig(batch_size=0),
     lambda: CompressConfig(finetune_lr=0.0),
+    lambda: CompressConfig(formats=("onnx",), qat=True),  # QAT makes TFLite artifacts: refused, not ignored
+    lambda: CompressConfig(formats=("onnx",), edgetpu=True),
+    lambda: CompressConfig(distill=0.5),  # nothing fine-tunes without --prune
+    lambda: CompressConfig(seed=-1),
     lambda: DataConfig(synthetic_train=0),
 ])
 def test_invalid_values_are_usage_errors(make):
@@ -29,5 +33,5 @@ def test_invalid_values_are_usage_errors(make):
 
 
 def test_compress_config_round_trip():
-    config = CompressConfig(data=DataConfig(), sparsity=0.8, qat=True, formats=["onnx"])
+    config = CompressConfig(data=DataConfig(), prune="magnitude", sparsity=0.8, qat=True, formats=["tflite"])
     assert CompressConfig(**{**config.to_dict(), "data": DataConfig(**config.to_dict()["data"])}) == config

@@ -1,5 +1,6 @@
 """The compress plan, the budget and the typed reports, as data: no model is built here."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -36,7 +37,7 @@ def test_every_source_gets_every_kind_the_config_asks_for():
 
 
 def test_formats_qat_and_edgetpu_are_filters():
-    targets = _by_file(plan(CompressConfig(formats=("onnx",), qat=True, edgetpu=True), _sources()))
+    targets = _by_file(plan(CompressConfig(formats=("onnx",)), _sources()))
     assert all(f.endswith(".onnx") for f in targets)
     targets = _by_file(plan(CompressConfig(qat=True, edgetpu=True), _sources()))
     assert targets["model_int8_qat.tflite"].methods == ("qat",)
@@ -148,3 +149,29 @@ def test_bench_reports_are_validated(change, message):
     change(raw)
     with pytest.raises(DataError, match=message):
         BenchReport.from_dict(raw)
+
+
+def test_formats_may_be_given_as_text_and_flags_that_would_do_nothing_are_refused():
+    assert CompressConfig(formats="tflite, onnx").formats == ("tflite", "onnx")
+    for kwargs, message in ((dict(formats=("onnx",), qat=True), "--qat"),
+                            (dict(formats=("onnx",), edgetpu=True), "--edgetpu"),
+                            (dict(distill=0.5), "--distill")):
+        with pytest.raises(UsageError, match=message):
+            CompressConfig(**kwargs)
+
+
+def test_review_findings_on_reports_and_bundles(tmp_path, monkeypatch):
+    """bundle's default path from ".", a spec without a size, and a changed artifact in bench."""
+    from edgeseg.bench.artifacts import _verified_precision
+    from edgeseg.config import PreprocessSpec
+    from edgeseg.deploy.bundle import default_bundle_path
+
+    monkeypatch.chdir(tmp_path)
+    assert default_bundle_path(Path(".")) == tmp_path.parent / f"{tmp_path.name}_bundle.zip"
+    with pytest.raises(DataError, match="no 'height'"):
+        PreprocessSpec.from_dict({"width": 32})
+    (tmp_path / "m.tflite").write_bytes(b"changed")
+    row = {"path": "m.tflite", "precision": "float32", "sha256": "0" * 64}
+    with pytest.raises(DataError, match="not the file compress verified"):
+        _verified_precision(tmp_path, row)
+    assert _verified_precision(tmp_path, dict(row, sha256=None)) == "float32"  # a report without hashes

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..artifacts.files import gzip_size, inside
 from ..config import PreprocessSpec
-from ..errors import EdgesegError, ModelError, UsageError, describe
+from ..errors import DataError, EdgesegError, ModelError, UsageError, describe
 from ..runtimes.base import artifact_format
 
 
@@ -57,6 +57,17 @@ def _artifact(name: str, path: Path, precision: str | None) -> Artifact:
                     gzip_size(path), hashlib.sha256(data).hexdigest())
 
 
+def _verified_precision(directory: Path, row: dict) -> str | None:
+    """The precision report.json gives, if the file is still the one compress verified; a file
+    that changed since is refused (its row would carry another file's label, and might be the
+    reference every speed-up is measured against)."""
+    recorded = row.get("sha256")
+    if recorded and hashlib.sha256((directory / row["path"]).read_bytes()).hexdigest() != recorded:
+        raise DataError(f"{directory / row['path']} is not the file compress verified (sha256 differs from "
+                        "report.json); rerun compress, or bench the file on its own")
+    return row.get("precision")
+
+
 def _source_model(report: dict, directory: Path) -> Path | None:
     """The float model compress started from, if it is still there unchanged."""
     given = Path(report.get("model", ""))
@@ -84,7 +95,7 @@ def collect(paths: list[Path]) -> tuple[list[Artifact], dict | None, list[str]]:
             else:
                 notes.append(f"the float model {report.get('model')} is not beside {path} (or has changed): "
                              "no float Keras row")
-            found += [(a["path"], path / a["path"], a.get("precision")) for a in report["artifacts"]]
+            found += [(a["path"], path / a["path"], _verified_precision(path, a)) for a in report["artifacts"]]
             edgetpu = sorted(path.glob("*_edgetpu.tflite"))
             found += [(p.name, p, "int8") for p in edgetpu]
         elif not path.exists():

@@ -82,7 +82,7 @@ def add_bench_parsers(sub, data_args) -> None:
                    help="artifact files, or compress output directories (their data is used unless --data)")
     data_args(b, default=None)
     b.add_argument("--normalize", choices=NORMALIZE_CHOICES, default=None,
-                   help="for artifacts without a compress report beside them (default 0-1)")
+                   help="for artifacts without a compress report beside them; 0-1 when not given")
     b.add_argument("--runtimes", default="auto", help="auto, or a comma-separated list, e.g. litert-cpu,ort-cpu")
     b.add_argument("--threads", type=int, default=None, help="CPU threads per runtime (default: every core)")
     b.add_argument("--warmup", type=int, default=5, help="untimed runs per row before timing")

@@ -7,15 +7,14 @@ import dataclasses
 from pathlib import Path
 
 from ..config import DEFAULT_SPARSITY, FORMAT_CHOICES, PRUNE_CHOICES, CompressConfig
+from ..errors import UsageError
 from .common import data_args, data_config
 
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(CompressConfig)}
 
 # flag -> (type, help); each default comes from the CompressConfig field of the same name
 OPTIONS: dict[str, tuple[type, str]] = {
-    "--channel-ratio": (float, "--prune channels: share of filters removed"),
     "--channel-rounds": (int, "--prune channels/auto: remove-then-recover rounds sharing the fine-tuning budget"),
-    "--target": (str, "--prune auto: runtime whose p50 latency is minimized"),
     "--search-trials": (int, "--prune auto: most candidates fine-tuned"),
     "--search-time": (float, "--prune auto: no new candidate after this many seconds"),
     "--max-dice-drop": (float, "accuracy budget (absolute Dice)"),
@@ -53,6 +52,11 @@ def add_compress_parser(sub, model_args) -> None:
                         "giving it alone means --prune magnitude)")
     c.add_argument("--formats", default=",".join(FORMAT_CHOICES),
                    help=f"comma-separated artifact formats to build, from {', '.join(FORMAT_CHOICES)}")
+    # Given only with the --prune value they belong to (None: not given, the config's default).
+    c.add_argument("--channel-ratio", type=float, default=None,
+                   help=f"--prune channels: share of filters removed (default: {DEFAULTS['channel_ratio']})")
+    c.add_argument("--target", default=None,
+                   help=f"--prune auto: runtime whose p50 latency is minimized (default: {DEFAULTS['target']})")
     c.add_argument("--channel-criterion", choices=("taylor", "l1"), default=DEFAULTS["channel_criterion"],
                    help="--prune channels/auto: rank filters by first-order Taylor score on the data, or by weight norm")
     for flag, (kind, text) in OPTIONS.items():
@@ -69,7 +73,28 @@ def compress_pruning(prune: str | None, sparsity: float | None) -> tuple[str, fl
     --sparsity alone: magnitude pruning, as before --prune existed."""
     if prune is None:
         prune = "magnitude" if sparsity is not None else "none"
+    if sparsity is not None and prune != "magnitude":
+        raise UsageError(f"--sparsity is for --prune magnitude, not --prune {prune}")
     return prune, DEFAULT_SPARSITY if sparsity is None else sparsity
+
+
+def _belonging(a: argparse.Namespace, prune: str) -> dict:
+    """--channel-ratio and --target, refused with a --prune they do nothing for."""
+    given = {}
+    if a.channel_ratio is not None:
+        if prune != "channels":
+            raise UsageError("--channel-ratio is for --prune channels (--prune auto searches the ratio itself)")
+        given["channel_ratio"] = a.channel_ratio
+    if a.target is not None:
+        if prune != "auto":
+            raise UsageError("--target is for --prune auto")
+        from ..runtimes import REGISTRY
+
+        if "tflite" not in getattr(REGISTRY.get(a.target), "formats", ()):
+            runs = ", ".join(n for n, r in REGISTRY.items() if "tflite" in r.formats)
+            raise UsageError(f"--target must be a runtime that runs TFLite ({runs}), got {a.target!r}")
+        given["target"] = a.target
+    return given
 
 
 def compress_config(a: argparse.Namespace) -> CompressConfig:
@@ -79,7 +104,7 @@ def compress_config(a: argparse.Namespace) -> CompressConfig:
     return CompressConfig(data=data_config(a), normalize=a.normalize, prune=prune, sparsity=sparsity,
                           formats=tuple(f.strip() for f in a.formats.split(",") if f.strip()), qat=a.qat,
                           unsafe=a.unsafe, custom_objects=a.custom_objects, edgetpu=a.edgetpu,
-                          channel_criterion=a.channel_criterion, **options)
+                          channel_criterion=a.channel_criterion, **options, **_belonging(a, prune))
 
 
 def _cmd_compress(a: argparse.Namespace) -> int:

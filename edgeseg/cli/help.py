@@ -6,12 +6,22 @@ import argparse
 SETUP = "python3 -m venv .venv && .venv/bin/pip install -e . , then run .venv/bin/edgeseg"
 
 
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows real defaults only: "(default: None)" beside an option that is off unless given
+    says nothing, and contradicts help texts that say what happens then."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def describe_commands(subparsers: argparse._SubParsersAction) -> None:
     """Each sub-command's help opens with what it does (its one-line summary) and shows every
     option's default; nested sub-commands (`data synth`) too."""
     summaries = {action.dest: action.help for action in subparsers._choices_actions}
     for name, parser in subparsers.choices.items():
-        parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+        parser.formatter_class = DefaultsFormatter
         parser.description = parser.description or summaries.get(name)
         for action in parser._actions:
             # The defaults formatter only annotates options that have some help text.

@@ -57,7 +57,7 @@ def _format_any(scores: dict) -> str:
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--normalize", choices=NORMALIZE_CHOICES, default=None,
-                   help="for models without a stored preprocessing spec (default 0-1)")
+                   help="for models without a stored preprocessing spec; 0-1 when not given")
     p.add_argument("--custom-objects", default=None, metavar="FILE.py",
                    help="a Python file defining custom layer classes (Keras 3, and the tf_keras class to rebuild with)")
     p.add_argument("--unsafe", action="store_true",
@@ -183,19 +183,19 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = d.add_subparsers(dest="data_command", required=True)
     s = dsub.add_parser("synth", help="write the built-in synthetic data as a directory dataset")
     s.add_argument("--out", required=True)
-    s.add_argument("--count", type=int, default=200)
-    s.add_argument("--size", type=int, default=128)
-    s.add_argument("--channels", type=int, choices=(1, 3), default=1)
-    s.add_argument("--classes", type=int, default=1)
+    s.add_argument("--count", type=int, default=200, help="image/mask pairs to write")
+    s.add_argument("--size", type=int, default=128, help="height and width in pixels")
+    s.add_argument("--channels", type=int, choices=(1, 3), default=1, help="1 (gray) or 3 (RGB)")
+    s.add_argument("--classes", type=int, default=1, help="foreground classes in the masks")
     s.add_argument("--task", choices=TASK_CHOICES, default="semantic", help="instance: 16-bit instance-id masks")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="seed of the generator")
     s.add_argument("--force", action="store_true")
     s.set_defaults(func=_cmd_synth)
     ic = dsub.add_parser("import-coco", help="COCO instance annotations -> images/ + 16-bit instance masks/")
     ic.add_argument("annotations", help="COCO JSON (polygons or RLE; iscrowd regions are ignored)")
     ic.add_argument("images", help="the directory holding the images it lists")
-    ic.add_argument("--out", required=True)
-    ic.add_argument("--force", action="store_true")
+    ic.add_argument("--out", required=True, help="the directory dataset to write (images/, masks/)")
+    ic.add_argument("--force", action="store_true", help="replace an existing --out")
     ic.set_defaults(func=_cmd_import_coco)
 
     add_compress_parser(sub, _model_args)
@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_deploy_parsers(sub)
 
     m = sub.add_parser("demo", help="the main job end to end on synthetic data: train, compress, verify")
-    m.add_argument("--out", default=".edgeseg/demo", help="output directory (default .edgeseg/demo)")
+    m.add_argument("--out", default=".edgeseg/demo", help="output directory")
     m.add_argument("--force", action="store_true")
     m.set_defaults(func=_cmd_demo)
     describe_commands(sub)

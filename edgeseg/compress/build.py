@@ -112,6 +112,8 @@ def _build_quantized(ctx: BuildContext, target: Target) -> ArtifactRecord | None
         if target.follows not in ctx.winners:
             return None  # every method failed for the artifact it follows
         methods = (ctx.winners[target.follows],)
+    if ctx.budget.baseline_problem is not None:
+        methods = methods[:1]  # no method can ship against a failed baseline: convert once, say why
     quantizer, integer_io = ctx.quantizers[source.name], target.io == "int8"
     candidates = [(m, lambda b=REGISTRY[m].builds[target.format]: _finalize(ctx, target, b(quantizer, integer_io)))
                   for m in methods]

@@ -33,7 +33,7 @@ class DataChoice:
                     "Artifacts were converted and calibrated on synthetic stand-in images and judged only by "
                     "agreement with the float model; no fine-tuning, pruning or QAT ran. "
                     "Give --data DIR for real numbers (or --data synthetic to judge on synthetic masks anyway).")
-        where = "the data the model was trained on, as recorded in it" if self.origin == RECORDED else "--data"
+        where = "the data the model was trained on, as recorded in it" if self.origin == RECORDED else "given with --data"
         return f"measured on {self.data.source}: {where}" + (f"; {self.note}" if self.note else "")
 
 

@@ -132,8 +132,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         sanity = (check_baseline(reference, val, baseline["dice"], model, config.batch_size) if choice.judged_by_dice
                   else skipped_check("no real masks to judge the float model against", model, spec.normalize))
         run.log("      " + sanity.message())
-    budget = Budget(baseline["dice"], config.max_dice_drop, None if sanity.ok else sanity.message(),
-                    choice.judged_by_dice)
+    problem = None if sanity.ok else sanity.message().removeprefix("float baseline failed the sanity check: ")
+    budget = Budget(baseline["dice"], config.max_dice_drop, problem, choice.judged_by_dice)
 
     with atomic_output_dir(out, force, inputs) as tmp:
         ctx = SourceContext(config, spec, train, val, tmp, budget, baseline["flops"], run.log,

@@ -58,14 +58,14 @@ def _latency_rows(bench_json: Path | None, artifact: str) -> list[dict]:
 
     report = load_bench(bench_json)
     machine = report["machine"].get("label") if isinstance(report.get("machine"), dict) else None
-    return [{"runtime": r["runtime"], "machine": r.get("machine", machine), "threads": r.get("threads"),
+    return [{"runtime": r["runtime"], "machine": r.get("machine") or machine, "threads": r.get("threads"),
              "p50_ms": r.get("p50_ms"), "p90_ms": r.get("p90_ms"), "runs": r.get("runs")}
             for r in report["rows"] if r["artifact"] == artifact and r["status"] == "ok"]
 
 
 def default_bundle_path(compress_dir: Path) -> Path:
     """Beside the compress directory, never inside it (an output never sits inside an input)."""
-    compress_dir = Path(compress_dir)
+    compress_dir = Path(compress_dir).resolve()  # "." has no name to build on
     return compress_dir.with_name(f"{compress_dir.name}_bundle.zip")
 
 
@@ -77,6 +77,9 @@ def _chosen_artifact(report: dict, artifact: str | None, compress_dir: Path, rep
         # TFLite first (the edge runtime), then ONNX, then whatever else compress recommended.
         pick = next((recommended[f] for f in ("tflite", "onnx", *recommended) if f in recommended), None)
         if pick is None:
+            if "recommended" not in report or report["recommended"] is None:
+                raise UsageError(f"{report_path} records no recommendation (a report from an older edgeseg); "
+                                 "rerun compress, or name the artifact with --artifact")
             raise UsageError(f"{report_path} recommends no artifact (none is deployable); name one with --artifact")
         return pick["path"]
     candidate = Path(artifact)
