@@ -260,7 +260,7 @@ def test_foreign_model_without_data_is_converted_and_judged_by_agreement_only(ti
     load_model(tiny_model_path)[0].save(model)  # no edgeseg metadata: a model edgeseg did not train
     out = tmp_path / "out"
     result = subprocess.run([sys.executable, "-m", "edgeseg", "compress", str(model), "--out", str(out),
-                             "--formats", "onnx", "--prune", "magnitude", "--qat", "--calibration-samples", "16"],
+                             "--prune", "magnitude", "--qat", "--calibration-samples", "16"],
                             capture_output=True,
                             text=True, cwd=ROOT, env=_quiet_env(), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
