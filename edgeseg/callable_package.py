@@ -8,6 +8,7 @@ meanings, whatever the import order."""
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 import types
 
@@ -16,8 +17,15 @@ def make_callable(package: str, target: str) -> None:
     """Calling the module `package` calls `target` ("module:function"), imported on first call."""
     module_name, function = target.split(":")
 
+    def target_function():
+        return getattr(importlib.import_module(module_name), function)
+
     class CallablePackage(types.ModuleType):
         def __call__(self, *args, **kwargs):
-            return getattr(importlib.import_module(module_name), function)(*args, **kwargs)
+            return target_function()(*args, **kwargs)
+
+        @property
+        def __signature__(self):  # inspect.signature(edgeseg.compress) shows the real parameters
+            return inspect.signature(target_function())
 
     sys.modules[package].__class__ = CallablePackage

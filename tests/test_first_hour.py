@@ -330,3 +330,11 @@ def test_sizes_within_one_percent_tie_and_gzip_decides_in_every_format():
             _row("model_pruned_int8.onnx", "onnx", "int8", size=170368, gzip_bytes=91414)]
     picked = {fmt: pick["path"] for fmt, pick in recommend(_report(rows)).items()}
     assert picked == {"tflite": "model_pruned_int8.tflite", "onnx": "model_pruned_int8.onnx"}
+
+
+def test_the_verdict_says_when_auto_found_nothing_or_pruning_was_skipped():
+    report = _report([_row("model_int8.tflite", "tflite", "int8")])
+    report.update(search={"winner": None, "candidates": [{}, {}]}, finetune_skipped="only 4 training images")
+    text = "\n".join(verdict_lines(report, "OUT"))
+    assert "none of the 2 channel-pruned candidates met the budget" in text
+    assert "pruning skipped: only 4 training images" in text

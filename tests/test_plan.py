@@ -113,7 +113,7 @@ def test_compress_report_round_trips_and_keeps_unknown_fields():
     (lambda r: r.update(schema="edgeseg.bench/1"), "schema"),
     (lambda r: r.pop("baseline"), "missing field 'baseline'"),
     (lambda r: r["artifacts"][0].update(bytes="10"), "'bytes' has the wrong type"),
-    (lambda r: r["artifacts"][0].update(dice=float("nan")), "'dice' has the wrong type"),
+    (lambda r: r["artifacts"][0].update(dice=float("nan")), "'dice' is not a finite number"),
     (lambda r: r.update(artifacts={"a": 1}), "'artifacts' has the wrong type"),
     (lambda r: r["artifacts"].append("x"), "expected an object"),
     (lambda r: r.update(baseline={"iou": 1}), "no Dice"),
@@ -175,3 +175,10 @@ def test_review_findings_on_reports_and_bundles(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="not the file compress verified"):
         _verified_precision(tmp_path, row)
     assert _verified_precision(tmp_path, dict(row, sha256=None)) == "float32"  # a report without hashes
+
+
+def test_a_nan_in_a_report_is_named_as_not_finite():
+    raw = json.loads(json.dumps(REPORT))
+    raw["artifacts"][0]["dice"] = float("nan")
+    with pytest.raises(DataError, match="'dice' is not a finite number"):
+        CompressReport.from_dict(raw)

@@ -27,3 +27,10 @@ def test_compress_and_bench_stay_callable_whatever_was_imported_first():
             "assert callable(edgeseg.compress) and callable(edgeseg.bench); "
             "assert 'tensorflow' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_callable_packages_show_the_real_parameters():
+    import inspect
+
+    assert "data" in inspect.signature(edgeseg.compress).parameters
+    assert "config" in inspect.signature(edgeseg.bench).parameters

@@ -68,6 +68,8 @@ def from_dict(cls, raw, where: str):
                 raise DataError(f"{where}: missing field {f.name!r}")
             continue
         value, annotation = raw[f.name], hints[f.name]
+        if isinstance(value, float) and not math.isfinite(value):
+            raise DataError(f"{where}: field {f.name!r} is not a finite number ({value})")
         if not _accepts(annotation, value):
             raise DataError(f"{where}: field {f.name!r} has the wrong type ({type(value).__name__})")
         inner, is_list = _nested(annotation)

@@ -91,7 +91,13 @@ def verdict_lines(report: dict, out: Path | str) -> list[str]:
         lines += [f"  rejected {a['path']}: {a['reason']}" for a in rejected]
     if report.get("data_origin") == "none":
         lines.append(f"  {report['data_summary']}")
-    lines += [f"  {line}" for line in report.get("skipped", [])]
+    lines += [f"  {line}" for line in report.get("skipped") or []]
+    search = report.get("search")
+    if search and search.get("winner") is None:
+        lines.append(f"  --prune auto: none of the {len(search.get('candidates', []))} channel-pruned candidates met "
+                     "the budget, so only the unpruned model's artifacts were made (see report.md)")
+    if report.get("finetune_skipped"):
+        lines.append(f"  pruning skipped: {report['finetune_skipped']}")
     lines += ["next:", f"  edgeseg bench {out}      # latency, size and Dice on every runtime here"]
     if recommended:
         lines.append(f"  edgeseg bundle {out}     # a deploy zip of {preferred(recommended)['path']}")
