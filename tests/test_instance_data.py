@@ -9,7 +9,7 @@ from PIL import Image
 from conftest import write_pair
 from edgeseg.config import DataConfig, PreprocessSpec
 from edgeseg.data.augment import augment
-from edgeseg.data.instance_data import InstanceData, LooksSemanticWarning, instance_labels, load_instance_splits
+from edgeseg.data.instance_data import LooksSemanticWarning, instance_labels, load_instance_splits
 from edgeseg.data.instance_targets import boundaries, inner_distance, instance_targets
 from edgeseg.data.synthetic_instances import synth_instance_sample
 from edgeseg.deploy.rle import rle_encode

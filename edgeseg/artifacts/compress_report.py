@@ -83,8 +83,13 @@ class CompressReport:
 
     @property
     def exit_code(self) -> int:
-        """3 when no int8 artifact is deployable, else 0."""
-        return 0 if any(a.deployable for a in self.artifacts if a.precision in INT8_PRECISIONS) else 3
+        return exit_code_for(self.to_dict())
+
+
+def exit_code_for(report: dict) -> int:
+    """3 when no int8 artifact is deployable, else 0 (report.json as a dict)."""
+    ok = any(a["deployable"] for a in report["artifacts"] if a["precision"] in INT8_PRECISIONS)
+    return 0 if ok else 3
 
 
 def read_compress_report(directory: Path) -> CompressReport:

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..artifacts.files import gzip_size, inside
 from ..config import PreprocessSpec
 from ..errors import DataError, EdgesegError, ModelError, UsageError, describe
-from ..runtimes.base import artifact_format
+from ..artifacts.describe import artifact_format
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import UsageError
-from .report import SCHEMA, load_bench
+from ..artifacts.bench_report import SCHEMA
+from .report import load_bench
 
 
 def merge(paths: list[Path]) -> dict:

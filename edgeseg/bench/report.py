@@ -7,7 +7,6 @@ import io
 import json
 from pathlib import Path
 
-from ..artifacts.bench_report import SCHEMA
 from ..errors import UsageError
 CSV_COLUMNS = ("machine", "artifact", "format", "precision", "runtime", "device", "threads", "status", "reason",
                "bytes", "gzip_bytes", "load_ms", "runs", "mean_ms", "std_ms", "min_ms", "p50_ms", "p90_ms",

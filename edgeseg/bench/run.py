@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..artifacts.bench_report import SCHEMA
 from ..config import BenchConfig, DataConfig
 from ..data.dataset import load_splits
 from ..errors import UsageError
@@ -17,7 +18,7 @@ from .artifacts import collect, resolve_spec
 from .context import CompressContext, compress_context
 from .harness import Clock, plan, run_rows
 from .machine import machine_info
-from .report import SCHEMA, pyplot, render_csv, render_json, render_markdown, render_plot
+from .report import pyplot, render_csv, render_json, render_markdown, render_plot
 
 
 @dataclass(frozen=True)

@@ -100,26 +100,4 @@ def prune(model, train: SegmentationData, val: SegmentationData, target: float, 
     return PruneResult(stripped, target, kernel_sparsity(stripped), tuned.steps, sorted(keep_dense), tuned)
 
 
-def tflite_kernel_sparsity(session) -> float:
-    """Share of zero weights over the convolution/dense filters of a loaded LiteRT model,
-    read through DEQUANTIZE ops where float16 weights are stored."""
-    ops = session.ops()
-    # DELEGATE nodes list the tensors they took over as outputs too; only real ops count here.
-    produced_by = {out: op for op in ops if op["op_name"] != "DELEGATE" for out in op["outputs"]}
-    filter_input = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "TRANSPOSE_CONV": 1}
-    zeros = total = 0
-    for op in ops:
-        position = filter_input.get(op["op_name"])
-        if position is None:
-            continue
-        index = op["inputs"][position]
-        source = produced_by.get(index)
-        if source is not None and source["op_name"] == "DEQUANTIZE":
-            index = source["inputs"][0]
-        weights = session.tensor(index)
-        zeros += int((weights == 0).sum())
-        total += weights.size
-    return zeros / total if total else 0.0
-
-
-__all__ = ["PruneResult", "copy_model", "kernel_sparsity", "prune", "ramp_steps", "tflite_kernel_sparsity"]
+__all__ = ["PruneResult", "copy_model", "kernel_sparsity", "prune", "ramp_steps"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..artifacts.compress_report import INT8_PRECISIONS
+from ..artifacts.compress_report import exit_code_for  # noqa: F401 - compress's exit code lives with the report
 from .verdict import format_mb, verdict_lines
 COLUMNS = ("path", "format", "precision", "sparsity", "flops", "bytes", "gzip_bytes", "dice", "iou",
            "max_abs_diff", "deployable", "reason")
@@ -95,8 +95,3 @@ def write_reports(report: dict, out_dir: Path) -> None:
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "report.md").write_text(render_markdown(report))
 
-
-def exit_code_for(report: dict) -> int:
-    """3 when no int8 artifact is deployable, else 0."""
-    ok = any(a["deployable"] for a in report["artifacts"] if a["precision"] in INT8_PRECISIONS)
-    return 0 if ok else 3

@@ -12,7 +12,7 @@ from ..config import PreprocessSpec
 from ..data.preprocess import match_channels, normalize, resize_image, to_unit_float
 from ..errors import ModelError, first_line
 from ..metrics import probabilities_to_labels
-from ..runtimes.base import artifact_format
+from ..artifacts.describe import artifact_format
 
 TILE_OVERLAP = 0.25
 

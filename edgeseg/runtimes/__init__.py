@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Runtime, RuntimeUnavailable, artifact_format
+from ..artifacts.describe import artifact_format
+from .base import Runtime, RuntimeUnavailable
 from .edgetpu import LiteRTEdgeTPU
 from .keras_tf import KerasCPU, TensorFlowGPU
 from .litert import LiteRTCPU

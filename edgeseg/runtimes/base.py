@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..artifacts.describe import TensorDesc, artifact_format  # noqa: F401 - artifact_format re-exported
+from ..artifacts.describe import TensorDesc
 from ..errors import describe
 
 

@@ -69,12 +69,6 @@ class LiteRTSession:
         """The input and output as the model declares them (dtype, shape, quantization)."""
         return _desc(self.input), _desc(self.output)
 
-    def ops(self) -> list[dict]:
-        return self.interpreter._get_ops_details()  # noqa: SLF001 - the only op listing LiteRT offers
-
-    def tensor(self, index: int) -> np.ndarray:
-        return self.interpreter.get_tensor(index)
-
 
 class LiteRTCPU:
     name = "litert-cpu"
