@@ -16,6 +16,7 @@ import types
 def make_callable(package: str, target: str) -> None:
     """Calling the module `package` calls `target` ("module:function"), imported on first call."""
     module_name, function = target.split(":")
+    package_doc = sys.modules[package].__dict__.get("__doc__") or ""
 
     def target_function():
         return getattr(importlib.import_module(module_name), function)
@@ -27,5 +28,11 @@ def make_callable(package: str, target: str) -> None:
         @property
         def __signature__(self):  # inspect.signature(edgeseg.compress) shows the real parameters
             return inspect.signature(target_function())
+
+        @property
+        def __doc__(self):  # help(edgeseg.compress) documents the call first, then the package
+            function = target_function()
+            return (f"{package}{inspect.signature(function)}\n\n{inspect.getdoc(function) or ''}\n\n"
+                    f"The package:\n{package_doc}")
 
     sys.modules[package].__class__ = CallablePackage

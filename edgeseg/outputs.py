@@ -54,14 +54,15 @@ def _move_into_place(tmp: Path, out: Path, force: bool) -> None:
         os.replace(tmp, out)
 
 
-def check_output_file(path: Path, force: bool, inputs: Iterable = ()) -> None:
+def check_output_file(path: Path, force: bool, inputs: Iterable = (), flag: str = "--out") -> None:
+    """`flag` names the option the path came from in the one-line refusals."""
     path = Path(path)
-    refuse_overlap(path, inputs)
+    refuse_overlap(path, inputs, flag)
     if path.is_dir():
         raise OutputExistsError(f"{path} is a directory")
     if path.exists() and not force:
         raise OutputExistsError(f"{path} exists; pass --force to replace it")
-    check_writable(path)
+    check_writable(path, flag)
 
 
 def write_file_atomic(path: Path, data: bytes | str, force: bool) -> Path:

@@ -142,7 +142,8 @@ CASES: list[Case] = [
     Case("predict out exists", "predict {garbage_tflite} {img} --out {nonempty}", "--force"),
     Case("predict out under a file", "predict {garbage_tflite} {img} --out {file}/o", "not a directory"),
     Case("bench json is the artifact", "bench {garbage_tflite} --json {garbage_tflite} --force", "is the input"),
-    Case("bench json in the compress folder", "bench {cdir} --json {cdir}/b.json", "lies inside"),
+    Case("bench json in the compress folder", "bench {cdir} --json {cdir}/b.json", "--json {cdir}/b.json lies inside"),
+    Case("bench csv in the compress folder", "bench {cdir} --csv {cdir}/b.csv", "--csv {cdir}/b.csv lies inside"),
     Case("bench json is the baseline", "bench {garbage_tflite} --baseline {bench_ok} --json {bench_ok} --force",
          "is the input"),
     Case("bench json and csv the same", "bench {garbage_tflite} --json {tmp}/x --csv {tmp}/x", "same file"),
@@ -277,7 +278,7 @@ def test_hostile_input(case: Case, world: World, tmp_path: Path, private_tmp: Pa
     errors = [line for line in err.splitlines() if "error:" in line]
     assert len(errors) == 1 and err.rstrip().endswith(errors[0]), err
     assert code == case.code, err
-    assert case.expect in errors[0], errors[0]
+    assert case.expect.format_map(world) in errors[0], errors[0]
     assert tree(tmp_path) == before, "something was written, left behind or changed"
     gc.collect()  # a failed Segmenter's folder is removed when it is collected
     assert list(private_tmp.iterdir()) == [], "a temporary was left in the system temp folder"

@@ -34,3 +34,11 @@ def test_the_callable_packages_show_the_real_parameters():
 
     assert "data" in inspect.signature(edgeseg.compress).parameters
     assert "config" in inspect.signature(edgeseg.bench).parameters
+
+
+def test_help_on_a_callable_package_documents_the_call_first():
+    import pydoc
+
+    text = pydoc.render_doc(edgeseg.compress, renderer=pydoc.plaintext)
+    assert text.index("Prune, quantize, export and verify") < text.index("The package:")
+    assert "edgeseg.compress(model" in text

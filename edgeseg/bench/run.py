@@ -34,10 +34,14 @@ class Outputs:
     def paths(self) -> list[Path]:
         return [p for p in (self.json, self.csv, self.md, self.plot) if p is not None]
 
+    def flags(self) -> dict[str, Path]:
+        named = {"--json": self.json, "--csv": self.csv, "--md": self.md, "--plot": self.plot}
+        return {flag: path for flag, path in named.items() if path is not None}
+
     def check(self) -> None:
         """Before any measuring: an existing output without --force is refused up front."""
-        for path in self.paths():
-            check_output_file(path, self.force, self.inputs)
+        for flag, path in self.flags().items():
+            check_output_file(path, self.force, self.inputs, flag)
         if len(set(map(resolved, self.paths()))) != len(self.paths()):
             raise UsageError("two of --json/--csv/--md/--plot name the same file")
         if self.plot is not None:
