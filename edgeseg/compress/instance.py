@@ -201,7 +201,7 @@ def instance_baseline_step(reference: Predictor, val: SegmentationData, spec: Pr
     log(f"      PQ {s['pq']:.4f} (SQ {s['sq']:.4f}, RQ {s['rq']:.4f})  F1@0.5 {s['f1']:.4f}  AJI {s['aji']:.4f}  "
         f"count error {s['count_mae']:.2f}/image  foreground Dice {s['dice']:.4f}  on {s['images']} images")
     info = {"budget_metric": "pq", "max_pq_drop": config.pq_budget, "decode": base.spec.decode,
-            "decode_tuning": base.tuning or {"tuned_by": "the model's spec (stored when it was trained)"},
+            "decode_tuning": base.tuning or {"tuned_by": "training (stored in the model's spec)"},
             "ladder": list(LADDER_NOTE)}
     return BaselineStep(s, check_instance_baseline(base, judged), base.spec, info)
 

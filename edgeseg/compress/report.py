@@ -61,7 +61,7 @@ def render_markdown(report: dict) -> str:
     base = report["baseline"]
     out = [f"# edgeseg compress report: {report['model']}", "",
            f"Baseline (float Keras): Dice {base['dice']:.4f}, IoU {base['iou']:.4f} on {base['images']} "
-           f"validation images from `{report['data']}`. Budget: Dice drop <= {report['config']['max_dice_drop']}.",
+           f"validation images from `{report['data']}`. " + _budget_text(report),
            ""]
     if report.get("instance"):
         out += [instance_summary(report), ""]
@@ -103,6 +103,12 @@ def render_markdown(report: dict) -> str:
         out += ["", "```", *verdict_lines(report, "<this folder>"), "```"]
     out += ["", "Step times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in report["timings"].items()), ""]
     return "\n".join(out)
+
+
+def _budget_text(report: dict) -> str:
+    if report.get("instance"):
+        return "Dice does not decide for this instance model (see below)."
+    return f"Budget: Dice drop <= {report['config']['max_dice_drop']}."
 
 
 def instance_summary(report: dict) -> str:
