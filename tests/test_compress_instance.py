@@ -50,6 +50,15 @@ def test_the_instance_ladder_is_cheapest_first_and_in_the_registry():
     assert "Edge TPU" in REGISTRY["float-head"].note
 
 
+def test_without_real_masks_the_float_models_instances_decide_and_nothing_is_tuned():
+    assert methods_for("tflite", training=False, task="instance", real_masks=False) == ("ptq", "float-head")
+    blind = Budget(0.80, 0.02, judged_by_dice=False, metric="pq")
+    agreeing = {"dice": 0.9, "pq": 0.1, "mask_agreement": 0.99, "mean_abs_diff": 0.01}
+    assert blind.judge({**agreeing, "agreement_pq": 0.95})[0]  # PQ against stand-in masks means nothing
+    ok, why = blind.judge({**agreeing, "agreement_pq": 0.85})
+    assert not ok and why.startswith("its instances differ from the float model's")
+
+
 def test_options_refused_by_task():
     from edgeseg.compress.instance import check_task_options
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .sanity import check_agreement
+from .sanity import check_agreement, check_instance_agreement
 
 SPARSITY_TOLERANCE = 0.01
 # metric -> how reasons name it
@@ -78,6 +78,10 @@ class Budget:
         agrees, why = check_agreement(scores.get("mask_agreement"), scores.get("mean_abs_diff"))
         if not agrees:
             return False, why
+        if self.metric == "pq" and not self.judged_by_dice:  # no real masks: the float model's objects decide
+            agrees, why = check_instance_agreement(scores.get("agreement_pq"))
+            if not agrees:
+                return False, why
         if target_sparsity is not None and sparsity is not None:
             gap = abs(sparsity - target_sparsity)
             if gap > SPARSITY_TOLERANCE:

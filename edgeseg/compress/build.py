@@ -39,9 +39,9 @@ class BuildContext:
     def score(self, source: Source) -> Callable[[Path], Verified]:
         if self.instance:  # PQ/F1, decoded with the settings the artifact itself stores
             from .instance import verify_instance
-            from ..deploy.instances import DecodeSettings
+            from ..evaluate_instance import decode_settings
 
-            settings = DecodeSettings.from_dict(self.spec.get("decode"))
+            settings = decode_settings(self.spec.get("decode"))
             return lambda path: verify_instance(path, self.val, source.reference, settings, self.config.batch_size)
         return lambda path: verify(path, self.val, source.reference, self.config.batch_size)
 
@@ -188,6 +188,8 @@ def build(target: Target, ctx: BuildContext) -> ArtifactRecord | None:
         record = _build_quantized(ctx, target)
     else:
         record = _build_float(ctx, target)
-    if record is not None and record.dice is not None:
+    if record is not None and record.pq is not None:
+        ctx.log(f"      {record.path}: PQ {record.pq:.4f}, F1@0.5 {record.f1:.4f}{'' if record.deployable else '  (not deployable)'}")
+    elif record is not None and record.dice is not None:
         ctx.log(f"      {record.path}: Dice {record.dice:.4f}{'' if record.deployable else '  (not deployable)'}")
     return record

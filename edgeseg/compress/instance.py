@@ -11,18 +11,21 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..config import PreprocessSpec
 from ..data.dataset import SegmentationData
-from ..deploy.instances import DecodeSettings
 from ..evaluate import AgreementAccumulator, Predictor
-from ..evaluate_instance import instance_agreement, predict_all, score_outputs, tune_decoding
+from ..evaluate_instance import decode_settings, instance_agreement, predict_all, score_outputs, tune_decoding
 from ..metrics import ScoreAccumulator
 from ..runtimes import reference_runtime
 from .sanity import BaselineCheck, prediction_problems
 from .verify import Verified
+
+if TYPE_CHECKING:
+    from ..evaluate_instance import DecodeSettings
 
 # Below this PQ a float instance model has not learned to separate objects on this data.
 MIN_BASELINE_PQ = 0.1
@@ -58,21 +61,9 @@ def instance_scores(outputs: list[np.ndarray], truths: list[np.ndarray], setting
     scores.update(dice=fg["dice"], iou=fg["iou"], dice_per_image=fg["dice_per_image"], decode=settings.to_dict())
     if reference is not None:
         scores.update(agreement_scores(outputs, reference, settings.foreground))
-        agree = _agreement(reference, reference_settings or settings, outputs, settings)
+        agree = instance_agreement(reference, outputs, settings, reference_settings)
         scores.update(agreement_pq=agree["pq"], agreement_f1=agree["f1"])
     return scores
-
-
-def _agreement(reference, reference_settings: DecodeSettings, outputs, settings: DecodeSettings) -> dict:
-    if reference_settings == settings:
-        return instance_agreement(reference, outputs, settings)
-    from ..metrics.instance import InstanceScoreAccumulator
-    from ..deploy.instances import decode
-
-    scores = InstanceScoreAccumulator()
-    for ref, out in zip(reference, outputs):
-        scores.update(decode(out, settings).labels, decode(ref, reference_settings).labels)
-    return scores.result()
 
 
 @dataclasses.dataclass
@@ -85,17 +76,23 @@ class InstanceBaseline:
 
 
 def instance_baseline(predict: Predictor, val: SegmentationData, spec: PreprocessSpec, batch_size: int,
-                      log=print) -> InstanceBaseline:
-    """Scores the float model; tunes the decoding settings on `val` first when the spec has none."""
+                      log=print, real_masks: bool = True) -> InstanceBaseline:
+    """Scores the float model; tunes the decoding settings on `val` first when the spec has none
+    (on real masks only: without them the defaults are stored, and said so)."""
     outputs, truths = predict_all(predict, val, batch_size)
     tuning = None
+    if not spec.decode and not real_masks:
+        spec = dataclasses.replace(spec, decode=decode_settings().to_dict())
+        tuning = {"tuned_by": "nobody: no real masks to tune on, the default settings are stored"}
+        log("      the spec has no decoding settings and there are no real masks to tune them on: the defaults "
+            "are stored")
     if not spec.decode:
         tuned = tune_decoding(outputs, truths)
         spec = dataclasses.replace(spec, decode=tuned.settings.to_dict())
         tuning = {"tuned_by": "compress", "images": len(truths), **tuned.to_dict()}
         log(f"      the spec has no decoding settings: tuned on {len(truths)} validation images with the float "
             f"model (foreground {tuned.settings.foreground}, seed {tuned.settings.seed}); stored in every artifact")
-    settings = DecodeSettings.from_dict(spec.decode)
+    settings = decode_settings(spec.decode)
     return InstanceBaseline(instance_scores(outputs, truths, settings), spec, outputs, truths, tuning)
 
 
@@ -106,7 +103,7 @@ def check_instance_baseline(base: InstanceBaseline, judged: bool) -> BaselineChe
         return BaselineCheck(True, skipped="no real masks to judge the float model against")
     probs = np.stack(base.outputs)[..., :1]
     truth = (np.stack(base.truths) > 0).astype(np.int32)
-    problems = prediction_problems(probs, truth, DecodeSettings.from_dict(base.spec.decode).foreground)
+    problems = prediction_problems(probs, truth, decode_settings(base.spec.decode).foreground)
     if base.scores["pq"] < MIN_BASELINE_PQ:
         problems.append(f"float PQ {base.scores['pq']:.4f} is below {MIN_BASELINE_PQ}: the model does not separate "
                         "the objects on this data")
@@ -120,7 +117,7 @@ def stored_decode(path: Path) -> DecodeSettings:
     spec = onnx.read_spec(path) if path.suffix == ".onnx" else tflite.read_spec(path.read_bytes())
     if not spec or not spec.get("decode"):
         raise RuntimeError(f"{path.name} stores no decoding settings")  # a bug: every artifact gets them
-    return DecodeSettings.from_dict(spec["decode"])
+    return decode_settings(spec["decode"])
 
 
 def run_artifact(path: Path, val: SegmentationData, batch_size: int) -> tuple[list[np.ndarray], float, str, object]:
@@ -150,7 +147,7 @@ def retune_artifact(path: Path, val: SegmentationData, spec: dict, batch_size: i
     The grid starts from the float model's settings, so untouched settings stay as they were."""
     outputs, _, _, _ = run_artifact(path, val, batch_size)
     truths = [truth for _, batch in val.batches(batch_size) for truth in batch]
-    base = DecodeSettings.from_dict(spec.get("decode"))
+    base = decode_settings(spec.get("decode"))
     tuned = tune_decoding(outputs, truths, base)
     return {**spec, "decode": tuned.settings.to_dict()}, {"tuned_by": "compress, for this artifact",
                                                           **tuned.to_dict()}
@@ -196,7 +193,7 @@ def instance_baseline_step(reference: Predictor, val: SegmentationData, spec: Pr
                            judged: bool, log=print) -> BaselineStep:
     """compress's baseline step for an instance model: scores, sanity check and the report's
     instance section (budget on PQ, decoding settings and who tuned them)."""
-    base = instance_baseline(reference, val, spec, config.batch_size, log)
+    base = instance_baseline(reference, val, spec, config.batch_size, log, judged)
     s = base.scores
     log(f"      PQ {s['pq']:.4f} (SQ {s['sq']:.4f}, RQ {s['rq']:.4f})  F1@0.5 {s['f1']:.4f}  AJI {s['aji']:.4f}  "
         f"count error {s['count_mae']:.2f}/image  foreground Dice {s['dice']:.4f}  on {s['images']} images")

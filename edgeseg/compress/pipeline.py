@@ -150,7 +150,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                             target_dice=recovery_target(baseline["dice"], config.max_dice_drop),
                             distill=distill_kwargs(config, model, unlabeled), calibration=calibration)
         sources = [base_source(model, reference, baseline[metric], baseline["flops"],
-                               choice.judged_by_dice and instance is None, spec.task)]
+                               choice.judged_by_dice and instance is None, spec.task, choice.judged_by_dice)]
         for name in makers:
             _, title, make = MAKERS[name]
             with run.step(name, title):

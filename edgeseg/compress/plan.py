@@ -64,7 +64,7 @@ def _methods(kind: Kind, source: Source) -> tuple[str, ...]:
     if kind.only:
         return kind.only
     return methods_for(kind.format, training=source.qat_remedy, cheapest_only=not source.within_budget,
-                       task=source.task)
+                       task=source.task, real_masks=source.real_masks)
 
 
 def _wanted(kind: Kind, source: Source, config: CompressConfig) -> bool:

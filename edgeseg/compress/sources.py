@@ -34,6 +34,7 @@ class Source:
     qat_remedy: bool = False  # QAT may be tried as the guard's last remedy
     within_budget: bool = True
     task: str = "semantic"  # the model's task: which remedy ladder its quantized artifacts walk
+    real_masks: bool = True  # False on stand-in images: nothing may be tuned on their masks
 
 
 @dataclass
@@ -56,10 +57,11 @@ class SourceContext:
 
 
 def base_source(model, reference: Predictor, dice: float, flops: int, trains: bool = True,
-                task: str = "semantic") -> Source:
+                task: str = "semantic", real_masks: bool = True) -> Source:
     """`trains` False without real images: QAT is then no remedy. `dice` is the budget's score
     (PQ for instance models)."""
-    return Source("base", "model", model, reference, dice, flops, qat_remedy=trains, task=task)
+    return Source("base", "model", model, reference, dice, flops, qat_remedy=trains, task=task,
+                  real_masks=real_masks)
 
 
 def _finish(ctx: SourceContext, name: str, model, keras_file: str, **fields) -> Source:

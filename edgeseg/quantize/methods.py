@@ -159,7 +159,10 @@ LADDERS: dict[str, tuple[str, ...]] = {
 }
 
 
-def methods_for(fmt: str, *, training: bool, cheapest_only: bool = False, task: str = "semantic") -> tuple[str, ...]:
-    """The method names a `fmt` artifact of a `task` model may try, cheapest first."""
-    names = tuple(n for n in LADDERS[task] if fmt in REGISTRY[n].builds and (training or not REGISTRY[n].trains))
+def methods_for(fmt: str, *, training: bool, cheapest_only: bool = False, task: str = "semantic",
+                real_masks: bool = True) -> tuple[str, ...]:
+    """The method names a `fmt` artifact of a `task` model may try, cheapest first. Without
+    real masks nothing is tuned on them: no QAT (`training`), no re-tuned decoding."""
+    names = tuple(n for n in LADDERS[task] if fmt in REGISTRY[n].builds and (training or not REGISTRY[n].trains)
+                  and (real_masks or not REGISTRY[n].retunes))
     return names[:1] if cheapest_only else names
