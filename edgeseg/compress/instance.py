@@ -204,5 +204,5 @@ def instance_baseline_step(reference: Predictor, val: SegmentationData, spec: Pr
 
 
 # What report.json says about the instance remedy ladder (quantize/methods.py LADDERS["instance"]).
-LADDER_NOTE = ("ptq", "float-head", "retuned-decoding",
+LADDER_NOTE = ("ptq", "float-head", "retuned-decoding", "float-head-retuned",
                "qat: not tried for instance models yet (its fine-tuning is by Dice)")
