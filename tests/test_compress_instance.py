@@ -71,8 +71,7 @@ def test_options_refused_by_task():
     check_task_options(CompressConfig(), semantic)
     with pytest.raises(UsageError, match="--prune channels is not available for instance models"):
         check_task_options(CompressConfig(prune="channels"), instance)
-    with pytest.raises(UsageError, match="--qat is not available for instance models"):
-        check_task_options(CompressConfig(qat=True), instance)
+    check_task_options(CompressConfig(qat=True), instance)  # QAT with the instance loss
     check_task_options(CompressConfig(max_pq_drop=0.05), instance)
     assert CompressConfig().pq_budget == 0.02 and CompressConfig(max_pq_drop=0.1).pq_budget == 0.1
     with pytest.raises(UsageError, match="--max-pq-drop"):
@@ -88,8 +87,8 @@ def instance_model(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("instance") / "inst.keras"
     train(TrainConfig(model=ModelConfig(preset="tiny", task="instance"),
-                      data=DataConfig(synthetic_train=96, synthetic_val=8), epochs=30, batch_size=16,
-                      learning_rate=1e-2, patience=30, verbose=0), out)
+                      data=DataConfig(synthetic_train=96, synthetic_val=8), epochs=25, batch_size=16,
+                      learning_rate=1e-2, patience=25, verbose=0), out)
     return out
 
 
@@ -158,3 +157,25 @@ def test_compress_an_instance_model_walks_the_ladder_and_bundles_as_verified(ins
     settings = DecodeSettings.from_dict(rows["model_int8.tflite"]["decode"])
     assert np.array_equal(result.mask, decode(result.probabilities, settings, grid=(32, 32)).labels)
     json.dumps(report)  # report.json is plain JSON
+
+
+@pytest.mark.slow
+def test_quantization_aware_training_of_an_instance_model_converts_to_int8(instance_model):
+    from edgeseg.config import DataConfig
+    from edgeseg.data.instance_data import load_instance_splits
+    from edgeseg.models.io import load_model
+    from edgeseg.quantize.qat_instance import instance_quantization_aware
+    from edgeseg.quantize.tflite_int8 import convert_integer
+    from edgeseg.runtimes.litert import LiteRTSession
+    from edgeseg.training.finetune import FinetuneBudget
+
+    model, spec = load_model(instance_model)
+    train, _ = load_instance_splits(DataConfig(synthetic_train=16, synthetic_val=2), spec)
+    qat = instance_quantization_aware(model, train, FinetuneBudget(max_steps=4, min_steps=0, learning_rate=1e-4), 8, verbose=0)
+    images, _ = train.batch(range(8))
+    data = convert_integer(qat, images)
+    path = instance_model.with_name("qat_int8.tflite")
+    path.write_bytes(data)
+    out = LiteRTSession(path, threads=1).run(images[:2])
+    assert out.shape == (2, 32, 32, 2) and out.min() >= 0.0 and out.max() <= 1.0
+    assert np.abs(out - model.predict(images[:2], verbose=0)).mean() < 0.1  # 4 steps at 1e-4 change little

@@ -20,6 +20,7 @@ from ..data.dataset import SegmentationData
 from ..evaluate import AgreementAccumulator, Predictor
 from ..evaluate_instance import decode_settings, instance_agreement, predict_all, score_outputs, tune_decoding
 from ..metrics import ScoreAccumulator
+from ..quantize.methods import LADDERS
 from ..runtimes import reference_runtime
 from .sanity import BaselineCheck, prediction_problems
 from .verify import Verified
@@ -176,9 +177,6 @@ def check_task_options(config, spec: PreprocessSpec) -> None:
     if config.prune != "none":
         raise UsageError(f"--prune {config.prune} is not available for instance models yet (pruning fine-tunes "
                          "by Dice, which cannot see merged objects); compress them without --prune")
-    if config.qat:
-        raise UsageError("--qat is not available for instance models yet (quantization-aware training fine-tunes "
-                         "by Dice); leave --qat out: the guard tries a float head and re-tuned decoding instead")
 
 
 @dataclasses.dataclass
@@ -199,10 +197,6 @@ def instance_baseline_step(reference: Predictor, val: SegmentationData, spec: Pr
         f"count error {s['count_mae']:.2f}/image  foreground Dice {s['dice']:.4f}  on {s['images']} images")
     info = {"budget_metric": "pq", "max_pq_drop": config.pq_budget, "decode": base.spec.decode,
             "decode_tuning": base.tuning or {"tuned_by": "training (stored in the model's spec)"},
-            "ladder": list(LADDER_NOTE)}
+            "ladder": list(LADDERS["instance"])}
     return BaselineStep(s, check_instance_baseline(base, judged), base.spec, info)
 
-
-# What report.json says about the instance remedy ladder (quantize/methods.py LADDERS["instance"]).
-LADDER_NOTE = ("ptq", "float-head", "retuned-decoding", "float-head-retuned",
-               "qat: not tried for instance models yet (its fine-tuning is by Dice)")

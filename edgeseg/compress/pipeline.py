@@ -92,6 +92,11 @@ def _quantizer(source: Source, calibration, more_calibration, ctx: SourceContext
     c = ctx.config
 
     def make_qat_model():
+        if ctx.spec.task == "instance":  # the instance loss; the guard judges the result by PQ
+            from ..quantize.qat_instance import instance_quantization_aware
+
+            return instance_quantization_aware(source.model, ctx.train, qat_budget(c), c.batch_size, c.seed,
+                                               c.verbose, ctx.log)
         return quantization_aware(source.model, ctx.train, ctx.val, qat_budget(c), c.batch_size, ctx.spec.classes,
                                   source.preserve_sparsity, ctx.target_dice, c.seed, c.verbose, ctx.log)
 
@@ -150,7 +155,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                             target_dice=recovery_target(baseline["dice"], config.max_dice_drop),
                             distill=distill_kwargs(config, model, unlabeled), calibration=calibration)
         sources = [base_source(model, reference, baseline[metric], baseline["flops"],
-                               choice.judged_by_dice and instance is None, spec.task, choice.judged_by_dice)]
+                               choice.judged_by_dice, spec.task, choice.judged_by_dice)]
         for name in makers:
             _, title, make = MAKERS[name]
             with run.step(name, title):
