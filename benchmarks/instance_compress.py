@@ -66,7 +66,8 @@ def summary(report: dict) -> dict:
     return {"float": {k: base[k] for k in ("pq", "sq", "rq", "f1", "aji", "count_mae", "images")},
             "decode": report["instance"]["decode"], "shipped": shipped,
             "int8_rows": {p: {"method": a["method"], "pq": a["pq"], "f1": a["f1"], "deployable": a["deployable"],
-                              "attempts": [{k: t.get(k) for k in ("method", "pq", "f1")} for t in a.get("attempts", [])]}
+                              "attempts": [{k: t.get(k) for k in ("method", "pq", "f1")}
+                                           for t in a.get("attempts", [])]}
                           for p, a in rows.items() if a["precision"] in ("int8", "int8+float")}}
 
 

@@ -171,7 +171,8 @@ def test_quantization_aware_training_of_an_instance_model_converts_to_int8(insta
 
     model, spec = load_model(instance_model)
     train, _ = load_instance_splits(DataConfig(synthetic_train=16, synthetic_val=2), spec)
-    qat = instance_quantization_aware(model, train, FinetuneBudget(max_steps=4, min_steps=0, learning_rate=1e-4), 8, verbose=0)
+    budget = FinetuneBudget(max_steps=4, min_steps=0, learning_rate=1e-4)
+    qat = instance_quantization_aware(model, train, budget, 8, verbose=0)
     images, _ = train.batch(range(8))
     data = convert_integer(qat, images)
     path = instance_model.with_name("qat_int8.tflite")

@@ -61,7 +61,8 @@ class Budget:
 
     def source_miss(self, label: str, dice: float, fix: str) -> str:
         """Why a pruned source's artifacts cannot ship: quantization cannot win back what pruning lost."""
-        return (f"{label} alone dropped {self.label} to {dice:.4f} (baseline {self.baseline:.4f}, budget {self.max_drop}); "
+        return (f"{label} alone dropped {self.label} to {dice:.4f} (baseline {self.baseline:.4f}, "
+                f"budget {self.max_drop}); "
                 f"fine-tune longer or {fix}")
 
     def judge(self, scores: dict, *, method: str | None = None, tried: tuple[str, ...] = (),

@@ -189,7 +189,8 @@ def build(target: Target, ctx: BuildContext) -> ArtifactRecord | None:
     else:
         record = _build_float(ctx, target)
     if record is not None and record.pq is not None:
-        ctx.log(f"      {record.path}: PQ {record.pq:.4f}, F1@0.5 {record.f1:.4f}{'' if record.deployable else '  (not deployable)'}")
+        ctx.log(f"      {record.path}: PQ {record.pq:.4f}, F1@0.5 {record.f1:.4f}"
+                f"{'' if record.deployable else '  (not deployable)'}")
     elif record is not None and record.dice is not None:
         ctx.log(f"      {record.path}: Dice {record.dice:.4f}{'' if record.deployable else '  (not deployable)'}")
     return record

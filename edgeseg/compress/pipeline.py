@@ -26,10 +26,10 @@ from ..quantize.methods import Quantizer
 from .budget import Budget
 from .build import BuildContext, build
 from .data_source import DataChoice, choose_data, skipped_steps
+from .instance import check_task_options, instance_baseline_step, load_task_splits
 from .plan import plan, render_plan
 from .report import render_terminal, write_reports
 from .sanity import BaselineCheck, check_baseline, skipped as skipped_check
-from .instance import check_task_options, instance_baseline_step, load_task_splits
 from .sources import MAKERS, Source, SourceContext, base_source, wanted_sources
 from .tuning import distill_kwargs, qat_budget, recovery_target, too_little_data
 from .verdict import recommend, render_verdict
