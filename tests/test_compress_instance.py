@@ -78,6 +78,16 @@ def test_options_refused_by_task():
         CompressConfig(max_pq_drop=1.5)
 
 
+def test_max_pq_drop_flag_reaches_the_config_and_defaults_to_none():
+    from edgeseg.cli import build_parser
+    from edgeseg.cli.compress import compress_config
+
+    given = compress_config(build_parser().parse_args(["compress", "m.keras", "--max-pq-drop", "0.05"]))
+    default = compress_config(build_parser().parse_args(["compress", "m.keras"]))
+    assert (given.max_pq_drop, given.pq_budget) == (0.05, 0.05)
+    assert (default.max_pq_drop, default.pq_budget) == (None, 0.02)
+
+
 @pytest.fixture(scope="module")
 def instance_model(tmp_path_factory):
     """A tiny instance U-Net (32x32, 4 filters) trained enough on synthetic touching objects to
