@@ -173,6 +173,7 @@ class TrainConfig:
 
 
 DEFAULT_SPARSITY = 0.5
+DEFAULT_MAX_PQ_DROP = 0.02  # instance models: PQ may fall this much (absolute) below the float model's
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ class CompressConfig:
     normalize: Normalize = "0-1"
     sparsity: float = DEFAULT_SPARSITY  # the magnitude-pruning target, used when prune is "magnitude"
     max_dice_drop: float = 0.01
+    max_pq_drop: float | None = None  # instance models' budget (absolute PQ); None: DEFAULT_MAX_PQ_DROP
     qat: bool = False
     finetune_steps: int = 300  # maximum optimizer steps of pruning fine-tuning (early stop within the budget)
     finetune_min_steps: int = 100  # the floor: no early stop before it; the sparsity ramp ends inside it
@@ -242,6 +244,7 @@ class CompressConfig:
             raise UsageError(f"--sparsity must be in [0, 1), got {self.sparsity}")
         if not 0.0 <= self.max_dice_drop <= 1.0:
             raise UsageError(f"--max-dice-drop must be in [0, 1], got {self.max_dice_drop}")
+        finite("--max-pq-drop", self.max_pq_drop, 0.0, 1.0)  # None (the default) passes
         if self.finetune_steps < 1:
             raise UsageError("--finetune-steps must be >= 1")
         if self.qat_steps < 1:
@@ -262,6 +265,11 @@ class CompressConfig:
             raise UsageError("--calibration-samples must be >= 1")
         if self.onnx_opset < 17:
             raise UsageError("--onnx-opset must be >= 17")
+
+    @property
+    def pq_budget(self) -> float:
+        """The PQ budget of instance models: --max-pq-drop, else the default."""
+        return DEFAULT_MAX_PQ_DROP if self.max_pq_drop is None else self.max_pq_drop
 
     def _check_combinations(self) -> None:
         """Flags that would be silently ignored together are refused instead."""

@@ -78,10 +78,18 @@ def tune_decoding(outputs: list[np.ndarray], truths: list[np.ndarray], base: Dec
     return TuningResult(chosen, chosen_scores, table)
 
 
-def instance_agreement(reference: list[np.ndarray], outputs: list[np.ndarray], settings: DecodeSettings) -> dict:
+def instance_agreement(reference: list[np.ndarray], outputs: list[np.ndarray], settings: DecodeSettings,
+                       reference_settings: DecodeSettings | None = None) -> dict:
     """How well an artifact's instances match the float model's on the same images: instance
-    scores with the float model's decoded objects as the truth (PQ 1 = the same objects)."""
+    scores with the float model's decoded objects as the truth (PQ 1 = the same objects). The
+    float model's outputs are decoded with `reference_settings` when the artifact has its own."""
     scores = InstanceScoreAccumulator()
     for ref, out in zip(reference, outputs):
-        scores.update(decode(out, settings).labels, decode(ref, settings).labels)
+        scores.update(decode(out, settings).labels, decode(ref, reference_settings or settings).labels)
     return scores.result()
+
+
+def decode_settings(raw: dict | None = None) -> DecodeSettings:
+    """The decoder's settings from a spec's stored dict (the defaults for None): for callers
+    that must not import the device side themselves (compress)."""
+    return DecodeSettings.from_dict(raw)

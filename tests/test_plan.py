@@ -11,7 +11,7 @@ from edgeseg.compress.plan import plan, render_plan
 from edgeseg.compress.sources import Source
 from edgeseg.config import CompressConfig
 from edgeseg.errors import DataError, UsageError
-from edgeseg.quantize.methods import METHODS, methods_for
+from edgeseg.quantize.methods import LADDERS, methods_for
 
 
 def _sources(channels_within=True):
@@ -47,7 +47,7 @@ def test_formats_qat_and_edgetpu_are_filters():
 
 def test_qat_is_a_last_resort_only_for_the_base_model_and_a_missed_source_gets_plain_ptq_only():
     targets = _by_file(plan(CompressConfig(), _sources(channels_within=False)))
-    assert targets["model_int8.tflite"].methods == tuple(m.name for m in METHODS)
+    assert targets["model_int8.tflite"].methods == LADDERS["semantic"]  # every semantic method
     assert targets["model_pruned_int8.tflite"].methods == ("ptq", "more-calibration", "int16x8", "float-fallback")
     assert targets["model_channels_int8.tflite"].methods == ("ptq",)
 

@@ -36,6 +36,11 @@ class ArtifactRecord:
     source: str = "base"
     io: str | None = None
     sha256: str | None = None
+    # Instance models (absent from older reports): PQ and F1@0.5 against the true instances,
+    # decoded with the settings the artifact stores, and PQ against the float model's instances.
+    pq: float | None = None
+    f1: float | None = None
+    agreement_pq: float | None = None
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -65,6 +70,7 @@ class CompressReport:
     recommended: dict | None = None  # format -> the artifact to ship
     search: dict | None = None  # --prune auto: every candidate (ratio, GFLOPs, parameters, p50, Dice, deployable)
     finetune_skipped: str | None = None  # why pruning was skipped (too little data)
+    instance: dict | None = None  # instance models: the budget on PQ, the decoding settings and how they were tuned
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

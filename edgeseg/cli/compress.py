@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from ..config import DEFAULT_SPARSITY, FORMAT_CHOICES, PRUNE_CHOICES, CompressConfig
+from ..config import DEFAULT_MAX_PQ_DROP, DEFAULT_SPARSITY, FORMAT_CHOICES, PRUNE_CHOICES, CompressConfig
 from ..errors import UsageError
 from .common import data_args, data_config
 
@@ -18,6 +18,8 @@ OPTIONS: dict[str, tuple[type, str]] = {
     "--search-trials": (int, "--prune auto: most candidates fine-tuned"),
     "--search-time": (float, "--prune auto: no new candidate after this many seconds"),
     "--max-dice-drop": (float, "accuracy budget (absolute Dice)"),
+    "--max-pq-drop": (float, f"instance models' accuracy budget (absolute PQ; default {DEFAULT_MAX_PQ_DROP}); "
+                             "refused for semantic models"),
     "--finetune-steps": (int, "most optimizer steps of pruning fine-tuning (warm-up, cosine decay; early stop "
                               "once the pruned model is within the budget and stops improving)"),
     "--finetune-min-steps": (int, "no early stop before this many steps; the sparsity ramp ends inside them"),

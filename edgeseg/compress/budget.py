@@ -6,14 +6,19 @@ without real masks (judged_by_dice False) the Dice means nothing, so agreement w
 model decides alone; otherwise the Dice must stay within `max_drop` of the baseline (and a
 pruned source that already lost it is named as the cause); an artifact must agree with the
 float model it was made from (a Dice that rose is no better than one that fell); a pruned
-artifact must carry the sparsity it was pruned to."""
+artifact must carry the sparsity it was pruned to.
+
+The budget is on one score: Dice for semantic models, PQ for instance models (`metric`),
+since Dice can stay near 1 while touching objects merge."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .sanity import check_agreement
+from .sanity import check_agreement, check_instance_agreement
 
 SPARSITY_TOLERANCE = 0.01
+# metric -> how reasons name it
+METRIC_LABELS = {"dice": "Dice", "pq": "PQ"}
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,15 @@ class Budget:
     max_drop: float
     baseline_problem: str | None = None  # set when the float baseline failed its sanity check
     judged_by_dice: bool = True  # False when there are no real masks to measure Dice on
+    metric: str = "dice"  # the score the budget is on: "dice", or "pq" for instance models
+
+    @property
+    def label(self) -> str:
+        return METRIC_LABELS[self.metric]
+
+    def value(self, scores: dict) -> float | None:
+        """The budget's score among an artifact's verification scores."""
+        return scores.get(self.metric)
 
     @property
     def floor(self) -> float:
@@ -42,12 +56,13 @@ class Budget:
         if dice is None:
             return "not measured"
         after = f" after trying {', '.join(tried)}" if tried else ""
-        return (f"Dice {dice:.4f} is below the floor {self.floor:.4f} (baseline {self.baseline:.4f} - "
+        return (f"{self.label} {dice:.4f} is below the floor {self.floor:.4f} (baseline {self.baseline:.4f} - "
                 f"budget {self.max_drop}){after}")
 
     def source_miss(self, label: str, dice: float, fix: str) -> str:
         """Why a pruned source's artifacts cannot ship: quantization cannot win back what pruning lost."""
-        return (f"{label} alone dropped Dice to {dice:.4f} (baseline {self.baseline:.4f}, budget {self.max_drop}); "
+        return (f"{label} alone dropped {self.label} to {dice:.4f} (baseline {self.baseline:.4f}, "
+                f"budget {self.max_drop}); "
                 f"fine-tune longer or {fix}")
 
     def judge(self, scores: dict, *, method: str | None = None, tried: tuple[str, ...] = (),
@@ -56,7 +71,7 @@ class Budget:
         """(deployable, reason) for one artifact from its verification scores, every rule in one place."""
         if self.baseline_problem is not None:
             return False, f"the float baseline failed its sanity check: {self.baseline_problem}"
-        dice = scores.get("dice")
+        dice = self.value(scores)
         if not self.admits(dice):
             if source_label and source_dice is not None and not self.admits(source_dice):
                 return False, self.source_miss(source_label, source_dice, source_fix)
@@ -64,6 +79,10 @@ class Budget:
         agrees, why = check_agreement(scores.get("mask_agreement"), scores.get("mean_abs_diff"))
         if not agrees:
             return False, why
+        if self.metric == "pq" and not self.judged_by_dice:  # no real masks: the float model's objects decide
+            agrees, why = check_instance_agreement(scores.get("agreement_pq"))
+            if not agrees:
+                return False, why
         if target_sparsity is not None and sparsity is not None:
             gap = abs(sparsity - target_sparsity)
             if gap > SPARSITY_TOLERANCE:

@@ -32,7 +32,17 @@ class BuildContext:
     winners: dict[str, str] = field(default_factory=dict)  # file name -> the method that made it
     edgetpu: dict | None = None
 
+    @property
+    def instance(self) -> bool:
+        return self.spec.get("task") == "instance"
+
     def score(self, source: Source) -> Callable[[Path], Verified]:
+        if self.instance:  # PQ/F1, decoded with the settings the artifact itself stores
+            from .instance import verify_instance
+            from ..evaluate_instance import decode_settings
+
+            settings = decode_settings(self.spec.get("decode"))
+            return lambda path: verify_instance(path, self.val, source.reference, settings, self.config.batch_size)
         return lambda path: verify(path, self.val, source.reference, self.config.batch_size)
 
     def onnx_float(self, source: Source) -> Path:
@@ -73,6 +83,8 @@ def _record(ctx: BuildContext, target: Target, path: Path, verified: Verified | 
              "load_seconds": round(verified.load_seconds, 3) if verified else None}
     if "dice_per_class" in scores:
         extra["dice_per_class"] = scores["dice_per_class"]
+    if ctx.instance:
+        extra.update(instance_extra(scores, REGISTRY[method].note if method in REGISTRY else ""))
     if source.keras_file:
         extra["reference"] = source.keras_file
     if target.format == "onnx":
@@ -84,7 +96,17 @@ def _record(ctx: BuildContext, target: Target, path: Path, verified: Verified | 
         bytes=len(data), deployable=deployable, reason=reason, dice=scores.get("dice"), iou=scores.get("iou"),
         gzip_bytes=gzip_size(path), sparsity=sparsity, flops=source.flops, max_abs_diff=scores.get("max_abs_diff"),
         runtime=verified.runtime if verified else None, method=method, source=source.name, io=target.io,
-        sha256=hashlib.sha256(data).hexdigest(), extra=extra)
+        sha256=hashlib.sha256(data).hexdigest(), pq=scores.get("pq"), f1=scores.get("f1"),
+        agreement_pq=scores.get("agreement_pq"), extra=extra)
+
+
+def instance_extra(scores: dict, note: str) -> dict:
+    """An instance artifact's record beside PQ/F1: the other instance scores, its agreement
+    with the float model's instances, and the decoding settings it stores (and was verified with)."""
+    from .instance import INSTANCE_KEYS
+
+    extra = {k: scores.get(k) for k in (*INSTANCE_KEYS, "agreement_f1", "decode")}
+    return extra | ({"note": note} if note else {})
 
 
 def _finalize(ctx: BuildContext, target: Target, data: bytes) -> bytes:
@@ -105,6 +127,27 @@ def _build_float(ctx: BuildContext, target: Target) -> ArtifactRecord:
     return _record(ctx, target, path, ctx.score(source)(path))
 
 
+def _candidate(ctx: BuildContext, target: Target, method: str, quantizer: Quantizer, integer_io: bool) -> bytes:
+    data = _finalize(ctx, target, REGISTRY[method].builds[target.format](quantizer, integer_io))
+    return _retuned(ctx, target, data) if REGISTRY[method].retunes else data
+
+
+def _retuned(ctx: BuildContext, target: Target, data: bytes) -> bytes:
+    """`data` with the decoding settings re-tuned on its own outputs stored in its spec, so the
+    device decodes it exactly as it is then verified."""
+    from ..artifacts.spec_store import store_spec
+    from .instance import retune_artifact
+
+    probe = ctx.out / f".{Path(target.filename).stem}.retune{Path(target.filename).suffix}"
+    try:
+        probe.write_bytes(data)
+        spec, tuning = retune_artifact(probe, ctx.val, ctx.spec, ctx.config.batch_size)
+    finally:
+        probe.unlink(missing_ok=True)
+    ctx.log(f"      decoding re-tuned for {target.filename}: {tuning['settings']}")
+    return store_spec(data, target.format, spec)
+
+
 def _build_quantized(ctx: BuildContext, target: Target) -> ArtifactRecord | None:
     source = ctx.sources[target.source]
     methods = target.methods
@@ -115,8 +158,7 @@ def _build_quantized(ctx: BuildContext, target: Target) -> ArtifactRecord | None
     if ctx.budget.baseline_problem is not None:
         methods = methods[:1]  # no method can ship against a failed baseline: convert once, say why
     quantizer, integer_io = ctx.quantizers[source.name], target.io == "int8"
-    candidates = [(m, lambda b=REGISTRY[m].builds[target.format]: _finalize(ctx, target, b(quantizer, integer_io)))
-                  for m in methods]
+    candidates = [(m, lambda m=m: _candidate(ctx, target, m, quantizer, integer_io)) for m in methods]
     g = guard(candidates, ctx.out / target.filename, ctx.score(source), ctx.budget, ctx.log)
     if g.path is None:
         return None
@@ -146,6 +188,9 @@ def build(target: Target, ctx: BuildContext) -> ArtifactRecord | None:
         record = _build_quantized(ctx, target)
     else:
         record = _build_float(ctx, target)
-    if record is not None and record.dice is not None:
+    if record is not None and record.pq is not None:
+        ctx.log(f"      {record.path}: PQ {record.pq:.4f}, F1@0.5 {record.f1:.4f}"
+                f"{'' if record.deployable else '  (not deployable)'}")
+    elif record is not None and record.dice is not None:
         ctx.log(f"      {record.path}: Dice {record.dice:.4f}{'' if record.deployable else '  (not deployable)'}")
     return record

@@ -1,4 +1,5 @@
-"""The accuracy guard: quantized artifacts must stay within the Dice budget.
+"""The accuracy guard: quantized artifacts must stay within the budget (Dice, or PQ for
+instance models).
 
 When plain post-training quantization misses the budget, cheaper-to-costlier methods are
 tried in order and the first that meets it is kept; every attempt is recorded. The scorer is
@@ -22,10 +23,11 @@ class Attempt:
     met_budget: bool
     seconds: float
     detail: str = ""
+    scores: dict = field(default_factory=dict)  # instance models: the PQ/F1 it was judged by, its decoding
 
     def to_dict(self) -> dict:
         return {"method": self.method, "dice": self.dice, "met_budget": self.met_budget,
-                "seconds": round(self.seconds, 2), "detail": self.detail}
+                "seconds": round(self.seconds, 2), "detail": self.detail, **self.scores}
 
 
 @dataclass
@@ -36,6 +38,14 @@ class Guarded:
     deployable: bool
     reason: str
     attempts: list[Attempt] = field(default_factory=list)
+
+
+# What an attempt records beside Dice, when the verification measured it (instance models).
+ATTEMPT_SCORES = ("pq", "f1", "agreement_pq", "decode")
+
+
+def _judged_by(scores: dict) -> dict:
+    return {k: scores[k] for k in ATTEMPT_SCORES if k in scores}
 
 
 Candidate = tuple[str, Callable[[], bytes]]  # (method name, build the artifact's bytes)
@@ -61,22 +71,22 @@ def guard(candidates: list[Candidate], path: Path, score: Scorer, budget: Budget
             log(f"    {method}: failed ({detail[:160]})")
             candidate.unlink(missing_ok=True)
             continue
-        dice = verified.scores["dice"]
+        dice, value = verified.scores.get("dice"), budget.value(verified.scores)
         met, why = budget.judge(verified.scores, method=method)
         seconds = time.perf_counter() - start
-        attempts.append(Attempt(method, dice, met, seconds, "" if met else why))
-        log(f"    {method}: Dice {dice:.4f}, {why if not met else 'within budget'} ({seconds:.1f} s)")
-        if best is None or dice > best[0]:
+        attempts.append(Attempt(method, dice, met, seconds, "" if met else why, _judged_by(verified.scores)))
+        log(f"    {method}: {budget.label} {value:.4f}, {why if not met else 'within budget'} ({seconds:.1f} s)")
+        if best is None or value > best[0]:
             if best is not None:
                 best[1].unlink(missing_ok=True)
-            best = (dice, candidate, method, verified)
+            best = (value, candidate, method, verified)
         else:
             candidate.unlink(missing_ok=True)
         if met:
             break
     if best is None:
         return Guarded(None, None, None, False, "every quantization method failed", attempts)
-    dice, candidate, method, verified = best
+    _, candidate, method, verified = best
     candidate.replace(path)
     deployable, reason = budget.judge(verified.scores, method=method, tried=tuple(a.method for a in attempts))
     return Guarded(path, method, verified, deployable, reason, attempts)

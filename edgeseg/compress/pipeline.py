@@ -17,7 +17,7 @@ import numpy as np
 from ..artifacts.compress_report import SCHEMA, CompressReport
 from ..artifacts.files import sha256
 from ..config import CompressConfig
-from ..data.dataset import SegmentationData, load_splits
+from ..data.dataset import SegmentationData
 from ..evaluate import evaluate_predictor, format_scores, keras_predictor, memoized
 from ..models.io import load_model
 from ..outputs import atomic_output_dir, check_output_dir
@@ -26,6 +26,7 @@ from ..quantize.methods import Quantizer
 from .budget import Budget
 from .build import BuildContext, build
 from .data_source import DataChoice, choose_data, skipped_steps
+from .instance import check_task_options, instance_baseline_step, load_task_splits
 from .plan import plan, render_plan
 from .report import render_terminal, write_reports
 from .sanity import BaselineCheck, check_baseline, skipped as skipped_check
@@ -91,6 +92,11 @@ def _quantizer(source: Source, calibration, more_calibration, ctx: SourceContext
     c = ctx.config
 
     def make_qat_model():
+        if ctx.spec.task == "instance":  # the instance loss; the guard judges the result by PQ
+            from ..quantize.qat_instance import instance_quantization_aware
+
+            return instance_quantization_aware(source.model, ctx.train, qat_budget(c), c.batch_size, c.seed,
+                                               c.verbose, ctx.log)
         return quantization_aware(source.model, ctx.train, ctx.val, qat_budget(c), c.batch_size, ctx.spec.classes,
                                   source.preserve_sparsity, ctx.target_dice, c.seed, c.verbose, ctx.log)
 
@@ -113,8 +119,9 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     run = Progress(config.verbose, 3 + len(makers))
     with run.step("load", f"loading {model_path}"):
         model, spec = load_model(model_path, config.normalize, config.unsafe, config.custom_objects)
+        check_task_options(config, spec)
         source_hash = sha256(model_path)
-        train, val = load_splits(choice.data, spec)
+        train, val = load_task_splits(choice.data, spec)
         for line in [choice.summary(), *skipped_steps(config.prune, config.sparsity, config.qat, choice)]:
             run.log(f"      {line}")
         run.log(f"      input {spec.height}x{spec.width}x{spec.channels}, {spec.classes} class(es), "
@@ -125,21 +132,30 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         more_calibration = functools.cache(lambda: _calibration(train, 4 * config.calibration_samples,
                                                                 config.batch_size))
     reference = memoized(keras_predictor(model, config.batch_size))
+    instance = None
     with run.step("baseline", "baseline: float Keras model on the validation data"):
-        baseline = evaluate_predictor(reference, val, config.batch_size)
+        if spec.task == "instance":  # judged by PQ, decoded with the spec's (or freshly tuned) settings
+            instance = instance_baseline_step(reference, val, spec, config, choice.judged_by_dice, run.log)
+            baseline, sanity, spec = instance.baseline, instance.sanity, instance.spec
+        else:
+            baseline = evaluate_predictor(reference, val, config.batch_size)
+            run.log("      " + format_scores(baseline))
         baseline["flops"] = model_flops(model)
-        run.log("      " + format_scores(baseline))
-        sanity = (check_baseline(reference, val, baseline["dice"], model, config.batch_size) if choice.judged_by_dice
-                  else skipped_check("no real masks to judge the float model against", model, spec.normalize))
+        if instance is None:
+            sanity = (check_baseline(reference, val, baseline["dice"], model, config.batch_size)
+                      if choice.judged_by_dice
+                      else skipped_check("no real masks to judge the float model against", model, spec.normalize))
         run.log("      " + sanity.message())
     problem = None if sanity.ok else sanity.message().removeprefix("float baseline failed the sanity check: ")
-    budget = Budget(baseline["dice"], config.max_dice_drop, problem, choice.judged_by_dice)
+    metric, max_drop = ("pq", config.pq_budget) if instance else ("dice", config.max_dice_drop)
+    budget = Budget(baseline[metric], max_drop, problem, choice.judged_by_dice, metric)
 
     with atomic_output_dir(out, force, inputs) as tmp:
         ctx = SourceContext(config, spec, train, val, tmp, budget, baseline["flops"], run.log,
                             target_dice=recovery_target(baseline["dice"], config.max_dice_drop),
                             distill=distill_kwargs(config, model, unlabeled), calibration=calibration)
-        sources = [base_source(model, reference, baseline["dice"], baseline["flops"], choice.judged_by_dice)]
+        sources = [base_source(model, reference, baseline[metric], baseline["flops"],
+                               choice.judged_by_dice, spec.task, choice.judged_by_dice)]
         for name in makers:
             _, title, make = MAKERS[name]
             with run.step(name, title):
@@ -153,7 +169,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
             records = [r for r in (build(t, build_ctx) for t in targets) if r is not None]
         report = _report(model_path, source_hash, config, choice, spec, baseline, sanity, sources, targets,
                          records, build_ctx.edgetpu, run.timings)
-        report.update(finetune_skipped=finetune_skipped, search=ctx.search)
+        report.update(finetune_skipped=finetune_skipped, search=ctx.search, instance=instance and instance.info)
         if sha256(model_path) != source_hash:
             raise RuntimeError(f"{model_path} changed during compress")  # never expected: a bug
         write_reports(report, tmp)

@@ -63,7 +63,8 @@ def _methods(kind: Kind, source: Source) -> tuple[str, ...]:
         return ()
     if kind.only:
         return kind.only
-    return methods_for(kind.format, training=source.qat_remedy, cheapest_only=not source.within_budget)
+    return methods_for(kind.format, training=source.qat_remedy, cheapest_only=not source.within_budget,
+                       task=source.task, real_masks=source.real_masks)
 
 
 def _wanted(kind: Kind, source: Source, config: CompressConfig) -> bool:

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from ..artifacts.compress_report import exit_code_for  # noqa: F401 - compress's exit code lives with the report
-from .verdict import format_mb, verdict_lines
+from .verdict import format_mb, is_instance, verdict_lines
 COLUMNS = ("path", "format", "precision", "sparsity", "flops", "bytes", "gzip_bytes", "dice", "iou",
            "max_abs_diff", "deployable", "reason")
 
@@ -13,7 +13,7 @@ COLUMNS = ("path", "format", "precision", "sparsity", "flops", "bytes", "gzip_by
 def _cell(key: str, value) -> str:
     if value is None:
         return "-"
-    if key in ("dice", "iou"):
+    if key in ("dice", "iou", "pq", "f1", "agreement_pq"):
         return f"{value:.4f}"
     if key == "max_abs_diff":
         return f"{value:.3g}"
@@ -28,7 +28,19 @@ def _cell(key: str, value) -> str:
     return str(value)
 
 
+# Instance models: PQ, F1@0.5 and PQ against the float model's instances beside Dice (which does not decide).
+INSTANCE_COLUMNS = ("pq", "f1", "agreement_pq")
+
+
+def _with_instance(report: dict, columns: tuple) -> tuple:
+    if not is_instance(report):
+        return columns
+    at = columns.index("iou") + 1
+    return (*columns[:at], *INSTANCE_COLUMNS, *columns[at:])
+
+
 def table(report: dict, columns=COLUMNS) -> list[list[str]]:
+    columns = _with_instance(report, columns)
     return [list(columns)] + [[_cell(c, a.get(c)) for c in columns] for a in report["artifacts"]]
 
 
@@ -49,8 +61,10 @@ def render_markdown(report: dict) -> str:
     base = report["baseline"]
     out = [f"# edgeseg compress report: {report['model']}", "",
            f"Baseline (float Keras): Dice {base['dice']:.4f}, IoU {base['iou']:.4f} on {base['images']} "
-           f"validation images from `{report['data']}`. Budget: Dice drop <= {report['config']['max_dice_drop']}.",
+           f"validation images from `{report['data']}`. " + _budget_text(report),
            ""]
+    if report.get("instance"):
+        out += [instance_summary(report), ""]
     if report.get("pruning"):
         p = report["pruning"]
         out += [f"Pruning: target sparsity {p['target']}, measured {p['sparsity_model']:.4f} in the stripped "
@@ -89,6 +103,23 @@ def render_markdown(report: dict) -> str:
         out += ["", "```", *verdict_lines(report, "<this folder>"), "```"]
     out += ["", "Step times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in report["timings"].items()), ""]
     return "\n".join(out)
+
+
+def _budget_text(report: dict) -> str:
+    if report.get("instance"):
+        return "Dice does not decide for this instance model (see below)."
+    return f"Budget: Dice drop <= {report['config']['max_dice_drop']}."
+
+
+def instance_summary(report: dict) -> str:
+    """report.md's lines on an instance model: the float PQ/F1, the budget on PQ, the decoding."""
+    base, info = report["baseline"], report["instance"]
+    tuned = info["decode_tuning"]["tuned_by"]
+    return (f"Instance model, judged by PQ (Dice does not decide: touching objects can merge at a high Dice). "
+            f"Float: PQ {base['pq']:.4f} (SQ {base['sq']:.4f}, RQ {base['rq']:.4f}), F1@0.5 {base['f1']:.4f}, "
+            f"AJI {base['aji']:.4f}, count error {base['count_mae']:.2f}/image. Budget: PQ drop <= "
+            f"{info['max_pq_drop']}. Decoding settings {info['decode']} (tuned by {tuned}); each artifact stores the "
+            f"settings it was verified with. Remedies, cheapest first: {', '.join(info['ladder'])}.")
 
 
 def write_reports(report: dict, out_dir: Path) -> None:

@@ -138,6 +138,21 @@ def check_agreement(mask_agreement: float | None, mean_abs_diff: float | None) -
     return True, f"agrees with the float model (mask agreement {mask_agreement:.4f}, mean |dp| {mean_abs_diff:.4f})"
 
 
+# Instance models without real masks: the artifact's instances scored against the float
+# model's (PQ with the float model's objects as truth) must reach this.
+MIN_INSTANCE_AGREEMENT = 0.9
+
+
+def check_instance_agreement(agreement_pq: float | None) -> tuple[bool, str]:
+    """(ok, reason) for an instance artifact from its PQ against the float model's instances."""
+    if agreement_pq is None:
+        return True, "instance agreement not measured"
+    if agreement_pq < MIN_INSTANCE_AGREEMENT:
+        return False, (f"its instances differ from the float model's (PQ against them {agreement_pq:.4f} < "
+                       f"{MIN_INSTANCE_AGREEMENT})")
+    return True, f"its instances agree with the float model's (PQ against them {agreement_pq:.4f})"
+
+
 def scores_agree(scores: dict) -> bool:
     """For the guard: do these verification scores agree with the reference?"""
     return check_agreement(scores.get("mask_agreement"), scores.get("mean_abs_diff"))[0]

@@ -33,6 +33,8 @@ class Source:
     preserve_sparsity: bool = False  # QAT must keep its zeros (pruning-preserving QAT)
     qat_remedy: bool = False  # QAT may be tried as the guard's last remedy
     within_budget: bool = True
+    task: str = "semantic"  # the model's task: which remedy ladder its quantized artifacts walk
+    real_masks: bool = True  # False on stand-in images: nothing may be tuned on their masks
 
 
 @dataclass
@@ -54,9 +56,12 @@ class SourceContext:
     search: dict | None = None  # --prune auto's record of every candidate
 
 
-def base_source(model, reference: Predictor, dice: float, flops: int, trains: bool = True) -> Source:
-    """`trains` False without real images: QAT is then no remedy."""
-    return Source("base", "model", model, reference, dice, flops, qat_remedy=trains)
+def base_source(model, reference: Predictor, dice: float, flops: int, trains: bool = True,
+                task: str = "semantic", real_masks: bool = True) -> Source:
+    """`trains` False without real images: QAT is then no remedy. `dice` is the budget's score
+    (PQ for instance models)."""
+    return Source("base", "model", model, reference, dice, flops, qat_remedy=trains, task=task,
+                  real_masks=real_masks)
 
 
 def _finish(ctx: SourceContext, name: str, model, keras_file: str, **fields) -> Source:

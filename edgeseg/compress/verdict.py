@@ -43,15 +43,27 @@ def recommend(report: dict) -> dict[str, dict]:
         reference = float_reference(rows, fmt)
         chosen[fmt] = {
             "path": best["path"], "precision": best["precision"], "dice": best["dice"], "bytes": best["bytes"],
-            "mask_agreement": best.get("mask_agreement"), "judged_by": "agreement" if report.get("data_origin") == "none"
-            else "dice",
+            "mask_agreement": best.get("mask_agreement"), "judged_by": _judged_by(report),
             "baseline_dice": report["baseline"]["dice"],
             "size_ratio": best["bytes"] / reference["bytes"] if reference else None,
             "flops_ratio": (best["flops"] / reference["flops"]
                             if reference and best.get("flops") and reference.get("flops") else None),
             "reference": reference["path"] if reference else None,
         }
+        if is_instance(report):  # judged by PQ: the float model's PQ, the artifact's PQ/F1 and agreement
+            chosen[fmt].update(pq=best.get("pq"), f1=best.get("f1"), agreement_pq=best.get("agreement_pq"),
+                               baseline_pq=report["baseline"].get("pq"), baseline_f1=report["baseline"].get("f1"))
     return chosen
+
+
+def is_instance(report: dict) -> bool:
+    return (report.get("spec") or {}).get("task") == "instance"
+
+
+def _judged_by(report: dict) -> str:
+    if report.get("data_origin") == "none":
+        return "agreement"
+    return "pq" if is_instance(report) else "dice"
 
 
 def preferred(recommended: dict[str, dict]) -> dict | None:
@@ -65,6 +77,9 @@ def preferred(recommended: dict[str, dict]) -> dict | None:
 def _ship_line(fmt: str, pick: dict) -> str:
     if pick.get("judged_by") == "agreement":  # Dice on stand-in images would mean nothing
         quality = f"mask agreement with the float model {pick['mask_agreement']:.4f}"
+    elif pick.get("judged_by") == "pq":
+        quality = (f"PQ {pick['pq']:.4f} (float {pick['baseline_pq']:.4f}), F1@0.5 {pick['f1']:.4f} "
+                   f"(float {pick['baseline_f1']:.4f})")
     else:
         quality = f"Dice {pick['dice']:.4f} (float {pick['baseline_dice']:.4f})"
     text = f"  ship {fmt + ':':8}{pick['path']}  {quality}, {format_mb(pick['bytes'])}"

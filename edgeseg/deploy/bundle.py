@@ -97,7 +97,11 @@ def make_bundle(compress_dir: Path, artifact: str | None, out: Path, bench_json:
     report_path = compress_dir / "report.json"
     artifact = _chosen_artifact(read_report(compress_dir), artifact, compress_dir, report_path)
     report, row, model_path, data = verified_artifact(compress_dir, artifact, allow_undeployable)
-    spec = PreprocessSpec.from_dict(report["spec"])
+    # The spec the artifact itself stores: an instance artifact may carry decoding settings
+    # re-tuned for it, which is what compress verified it with (the report's spec is the float model's).
+    from ..artifacts.describe import describe
+
+    spec = PreprocessSpec.from_dict(describe(model_path).spec or report["spec"])
     model_input, model_output = _io_details(model_path)
     runtime_package = "ai-edge-litert" if row["format"] == "tflite" else "onnxruntime"
     manifest = BundleManifest.from_dict({

@@ -14,6 +14,8 @@ from typing import Callable
 import numpy as np
 
 Build = Callable[["Quantizer", bool], bytes]
+FLOAT_HEAD_NOTE = ("the last convolution and its activation run in float: not Edge TPU-complete (the Edge TPU "
+                   "maps only the integer ops before it)")
 
 
 class Quantizer:
@@ -95,14 +97,21 @@ def _tflite_qat(q: Quantizer, integer_io: bool) -> bytes:
     return convert_integer(q.qat_model(), q.calibration, QuantSpec(integer_io=integer_io))
 
 
-def _onnx_qdq(method: str) -> Build:
+def _tflite_float_head(q: Quantizer, integer_io: bool) -> bytes:
+    from .tflite_int8 import head_nodes, quantize_calibrated
+
+    calibrated = q.calibrated("ptq")
+    return quantize_calibrated(calibrated, integer_io, head_nodes(calibrated))
+
+
+def _onnx_qdq(method: str, float_head: bool = False) -> Build:
     def build(q: Quantizer, integer_io: bool) -> bytes:
         from .onnx_int8 import quantize_onnx_int8
 
         float_path = q.onnx_float()
-        target = float_path.with_name(f".{float_path.stem}.{method}.int8_candidate.onnx")
+        target = float_path.with_name(f".{float_path.stem}.{method}{'.head' * float_head}.int8_candidate.onnx")
         try:
-            quantize_onnx_int8(float_path, target, q.images(method), q.spec)
+            quantize_onnx_int8(float_path, target, q.images("ptq" if float_head else method), q.spec, float_head)
             return target.read_bytes()
         finally:
             target.unlink(missing_ok=True)
@@ -116,6 +125,8 @@ class Method:
     precision: str  # what the artifact's row reports
     builds: dict[str, Build]  # format -> build function
     trains: bool = False  # needs a training run (QAT), so it is the last resort
+    retunes: bool = False  # the decoding settings are re-tuned for the artifact and stored in it (instance)
+    note: str = ""  # what its artifact record must say (a float head is not Edge TPU-complete)
 
     @property
     def formats(self) -> tuple[str, ...]:
@@ -129,12 +140,32 @@ METHODS: tuple[Method, ...] = (
     Method("int16x8", "int16x8", {"tflite": _tflite_int16x8}),
     Method("float-fallback", "int8+float", {"tflite": _tflite_float_fallback}),
     Method("qat", "int8", {"tflite": _tflite_qat}, trains=True),
+    # Instance models: the last 1x1 convolution (and its sigmoid) kept in float.
+    Method("float-head", "int8+float", {"tflite": _tflite_float_head, "onnx": _onnx_qdq("ptq", float_head=True)},
+           note=FLOAT_HEAD_NOTE),
+    # The plain int8 artifact with the decoding thresholds re-tuned for it on the validation data
+    # (still fully integer), then the same on the float-head artifact.
+    Method("retuned-decoding", "int8", {"tflite": _tflite_calibrated("ptq"), "onnx": _onnx_qdq("ptq")},
+           retunes=True),
+    Method("float-head-retuned", "int8+float",
+           {"tflite": _tflite_float_head, "onnx": _onnx_qdq("ptq", float_head=True)}, retunes=True,
+           note=FLOAT_HEAD_NOTE),
 )
 REGISTRY: dict[str, Method] = {m.name: m for m in METHODS}
 PRECISION = {m.name: m.precision for m in METHODS}
 
+# The guard's remedy ladder per model task, cheapest first: each method is tried only when the
+# previous ones missed the budget. Instance models are judged by PQ (compress/budget.py).
+LADDERS: dict[str, tuple[str, ...]] = {
+    "semantic": ("ptq", "more-calibration", "int16x8", "float-fallback", "qat"),
+    "instance": ("ptq", "float-head", "retuned-decoding", "float-head-retuned", "qat"),
+}
 
-def methods_for(fmt: str, *, training: bool, cheapest_only: bool = False) -> tuple[str, ...]:
-    """The method names a `fmt` artifact may try, cheapest first."""
-    names = tuple(m.name for m in METHODS if fmt in m.builds and (training or not m.trains))
+
+def methods_for(fmt: str, *, training: bool, cheapest_only: bool = False, task: str = "semantic",
+                real_masks: bool = True) -> tuple[str, ...]:
+    """The method names a `fmt` artifact of a `task` model may try, cheapest first. Without
+    real masks nothing is tuned on them: no QAT (`training`), no re-tuned decoding."""
+    names = tuple(n for n in LADDERS[task] if fmt in REGISTRY[n].builds and (training or not REGISTRY[n].trains)
+                  and (real_masks or not REGISTRY[n].retunes))
     return names[:1] if cheapest_only else names

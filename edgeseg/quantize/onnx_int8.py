@@ -22,8 +22,22 @@ class _Calibration:
         pass
 
 
-def quantize_onnx_int8(float_path: Path, path: Path, calibration: np.ndarray, spec: dict | None = None) -> Path:
-    """Static int8 QDQ, per-channel weights, calibrated on the same images as TFLite, carrying `spec`."""
+def head_nodes(float_path: Path) -> list[str]:
+    """The last Conv node (the 1x1 head) and every node after it (its activation): the nodes
+    kept in float when the head stays float. The graph's nodes are in topological order."""
+    import onnx
+
+    nodes = onnx.load(str(float_path), load_external_data=False).graph.node
+    last = max((i for i, node in enumerate(nodes) if node.op_type == "Conv"), default=None)
+    if last is None:
+        raise ValueError("the model has no Conv node to keep in float")
+    return [node.name for node in nodes[last:]]
+
+
+def quantize_onnx_int8(float_path: Path, path: Path, calibration: np.ndarray, spec: dict | None = None,
+                       float_head: bool = False) -> Path:
+    """Static int8 QDQ, per-channel weights, calibrated on the same images as TFLite, carrying `spec`;
+    with `float_head` the last convolution and its activation stay in float (see head_nodes)."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -34,7 +48,8 @@ def quantize_onnx_int8(float_path: Path, path: Path, calibration: np.ndarray, sp
         # tf2onnx graphs defeat the symbolic shape inference ("Incomplete symbolic shape inference").
         quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
         quantize_static(str(prepared), str(path), _Calibration(calibration), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=head_nodes(prepared) if float_head else None)
     if spec is not None:
         proto = onnx.load(str(path))
         set_spec(proto, spec)

@@ -66,14 +66,28 @@ def calibrate(model, calibration: np.ndarray) -> bytes:
 
 
 @quiet
-def quantize_calibrated(calibrated: bytes, integer_io: bool = True) -> bytes:
-    """Full-integer int8 model from a calibrated model, with int8 or float input/output."""
+def quantize_calibrated(calibrated: bytes, integer_io: bool = True, float_nodes: tuple[str, ...] = ()) -> bytes:
+    """Full-integer int8 model from a calibrated model, with int8 or float input/output;
+    `float_nodes` (op output tensor names, see head_nodes) stay in float."""
     from tensorflow.lite.python import convert
 
     io_type = tf().int8 if integer_io else tf().float32
     # The same call TFLiteConverter makes after calibrating; the I/O types decide integer I/O.
     return convert.mlir_quantize(calibrated, disable_per_channel=False,
-                                 input_data_type=io_type, output_data_type=io_type)
+                                 input_data_type=io_type, output_data_type=io_type,
+                                 denylisted_nodes=list(float_nodes) or None)
+
+
+def head_nodes(calibrated: bytes) -> tuple[str, ...]:
+    """The output tensor names of the last convolution (the 1x1 head) and every op after it
+    (its activation), in a calibrated model: what keeping the head in float denylists."""
+    from ..artifacts.tflite import operators
+
+    ops, _, _ = operators(calibrated)
+    last = max((i for i, op in enumerate(ops) if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D")), default=None)
+    if last is None:
+        raise ValueError("the model has no convolution to keep in float")
+    return tuple(t.name for op in ops[last:] for t in op.outputs)
 
 
 @quiet

@@ -1,0 +1,202 @@
+"""compress for instance models (spec.task == "instance"): the baseline scored by instance
+metrics, the decoding settings tuned once when the spec has none, every artifact verified in its
+runtime by PQ/F1 with the decoding settings stored in the artifact itself, and its agreement
+with the float model's instances.
+
+Dice stays in the scores (foreground Dice against the true foreground) because readers of the
+report expect it, but for instance models it never decides: touching objects can merge with the
+foreground Dice near 1. The budget is on PQ (see budget.Budget.metric)."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..config import PreprocessSpec
+from ..data.dataset import SegmentationData
+from ..evaluate import AgreementAccumulator, Predictor
+from ..evaluate_instance import decode_settings, instance_agreement, predict_all, score_outputs, tune_decoding
+from ..metrics import ScoreAccumulator
+from ..quantize.methods import LADDERS
+from ..runtimes import reference_runtime
+from .sanity import BaselineCheck, prediction_problems
+from .verify import Verified
+
+if TYPE_CHECKING:
+    from ..evaluate_instance import DecodeSettings
+
+# Below this PQ a float instance model has not learned to separate objects on this data.
+MIN_BASELINE_PQ = 0.1
+# The instance scores each artifact record carries (beside Dice), in report order.
+INSTANCE_KEYS = ("pq", "sq", "rq", "f1", "aji", "count_mae")
+
+
+def foreground_scores(outputs: list[np.ndarray], truths: list[np.ndarray], threshold: float) -> dict:
+    """Dice/IoU of the foreground channel against the true foreground (every object as one class)."""
+    scores = ScoreAccumulator()
+    for probs, truth in zip(outputs, truths):
+        scores.update((probs[..., 0] >= threshold).astype(np.int32)[None], (truth > 0).astype(np.int32)[None])
+    return scores.result()
+
+
+def agreement_scores(outputs: list[np.ndarray], reference: list[np.ndarray], threshold: float) -> dict:
+    """Probability and foreground-mask agreement with the float model (sanity.check_agreement reads it)."""
+    agreement = AgreementAccumulator()
+    for probs, expected in zip(outputs, reference):
+        agreement.update(probs, (probs[..., 0] >= threshold).astype(np.int32),
+                         expected, (expected[..., 0] >= threshold).astype(np.int32))
+    return agreement.result()
+
+
+def instance_scores(outputs: list[np.ndarray], truths: list[np.ndarray], settings: DecodeSettings,
+                    reference: list[np.ndarray] | None = None,
+                    reference_settings: DecodeSettings | None = None) -> dict:
+    """Instance metrics decoded with `settings`, foreground Dice, and with `reference` (the float
+    model's outputs) the agreement: probabilities, foreground mask, and instances (PQ/F1 of these
+    instances with the float model's, decoded with its own settings, as the truth)."""
+    scores = score_outputs(outputs, truths, settings)
+    fg = foreground_scores(outputs, truths, settings.foreground)
+    scores.update(dice=fg["dice"], iou=fg["iou"], dice_per_image=fg["dice_per_image"], decode=settings.to_dict())
+    if reference is not None:
+        scores.update(agreement_scores(outputs, reference, settings.foreground))
+        agree = instance_agreement(reference, outputs, settings, reference_settings)
+        scores.update(agreement_pq=agree["pq"], agreement_f1=agree["f1"])
+    return scores
+
+
+@dataclasses.dataclass
+class InstanceBaseline:
+    scores: dict  # the float model's instance scores, with foreground Dice
+    spec: PreprocessSpec  # with the decoding settings every artifact stores
+    outputs: list[np.ndarray]  # the float model's outputs on the validation images
+    truths: list[np.ndarray]
+    tuning: dict | None  # the tuning record, when compress tuned the settings itself
+
+
+def instance_baseline(predict: Predictor, val: SegmentationData, spec: PreprocessSpec, batch_size: int,
+                      log=print, real_masks: bool = True) -> InstanceBaseline:
+    """Scores the float model; tunes the decoding settings on `val` first when the spec has none
+    (on real masks only: without them the defaults are stored, and said so)."""
+    outputs, truths = predict_all(predict, val, batch_size)
+    tuning = None
+    if not spec.decode and not real_masks:
+        spec = dataclasses.replace(spec, decode=decode_settings().to_dict())
+        tuning = {"tuned_by": "nobody: no real masks to tune on, the default settings are stored"}
+        log("      the spec has no decoding settings and there are no real masks to tune them on: the defaults "
+            "are stored")
+    if not spec.decode:
+        tuned = tune_decoding(outputs, truths)
+        spec = dataclasses.replace(spec, decode=tuned.settings.to_dict())
+        tuning = {"tuned_by": "compress", "images": len(truths), **tuned.to_dict()}
+        log(f"      the spec has no decoding settings: tuned on {len(truths)} validation images with the float "
+            f"model (foreground {tuned.settings.foreground}, seed {tuned.settings.seed}); stored in every artifact")
+    settings = decode_settings(spec.decode)
+    return InstanceBaseline(instance_scores(outputs, truths, settings), spec, outputs, truths, tuning)
+
+
+def check_instance_baseline(base: InstanceBaseline, judged: bool) -> BaselineCheck:
+    """A float instance model is implausible when it predicts no foreground, or foreground
+    everywhere (on channel 0), or separates objects so badly that PQ is near zero."""
+    if not judged:
+        return BaselineCheck(True, skipped="no real masks to judge the float model against")
+    probs = np.stack(base.outputs)[..., :1]
+    truth = (np.stack(base.truths) > 0).astype(np.int32)
+    problems = prediction_problems(probs, truth, decode_settings(base.spec.decode).foreground)
+    if base.scores["pq"] < MIN_BASELINE_PQ:
+        problems.append(f"float PQ {base.scores['pq']:.4f} is below {MIN_BASELINE_PQ}: the model does not separate "
+                        "the objects on this data")
+    return BaselineCheck(not problems, problems)
+
+
+def stored_decode(path: Path) -> DecodeSettings:
+    """The decoding settings stored in an artifact's own spec: what the device will decode with."""
+    from ..artifacts import onnx, tflite
+
+    spec = onnx.read_spec(path) if path.suffix == ".onnx" else tflite.read_spec(path.read_bytes())
+    if not spec or not spec.get("decode"):
+        raise RuntimeError(f"{path.name} stores no decoding settings")  # a bug: every artifact gets them
+    return decode_settings(spec["decode"])
+
+
+def run_artifact(path: Path, val: SegmentationData, batch_size: int) -> tuple[list[np.ndarray], float, str, object]:
+    """(outputs on `val`, load seconds, runtime name, session) of an artifact in its own runtime."""
+    runtime = reference_runtime(path)
+    ok, reason = runtime.is_available()
+    if not ok:
+        raise RuntimeError(f"{runtime.name} unavailable: {reason}")
+    start = time.perf_counter()
+    session = runtime.load(path)
+    load_seconds = time.perf_counter() - start
+    outputs, _ = predict_all(session.run, val, batch_size)
+    return outputs, load_seconds, runtime.name, session
+
+
+def verify_instance(path: Path, val: SegmentationData, reference: Predictor, reference_settings: DecodeSettings,
+                    batch_size: int) -> Verified:
+    """An artifact's instance scores in its runtime, decoded with the settings it stores."""
+    outputs, load_seconds, runtime, session = run_artifact(path, val, batch_size)
+    ref_outputs, truths = predict_all(reference, val, batch_size)
+    scores = instance_scores(outputs, truths, stored_decode(path), ref_outputs, reference_settings)
+    return Verified(runtime, scores, load_seconds, session)
+
+
+def retune_artifact(path: Path, val: SegmentationData, spec: dict, batch_size: int) -> tuple[dict, dict]:
+    """(the artifact's spec with decoding re-tuned on its own outputs, the tuning record).
+    The grid starts from the float model's settings, so untouched settings stay as they were."""
+    outputs, _, _, _ = run_artifact(path, val, batch_size)
+    truths = [truth for _, batch in val.batches(batch_size) for truth in batch]
+    base = decode_settings(spec.get("decode"))
+    tuned = tune_decoding(outputs, truths, base)
+    return {**spec, "decode": tuned.settings.to_dict()}, {"tuned_by": "compress, for this artifact",
+                                                          **tuned.to_dict()}
+
+
+def load_task_splits(data, spec: PreprocessSpec):
+    """(train, val) as compress reads them: label maps of instance ids for instance models."""
+    from ..data.dataset import load_splits
+
+    if spec.task != "instance":
+        return load_splits(data, spec)
+    from ..data.instance_data import load_instance_splits
+
+    return load_instance_splits(data, spec, boundary=spec.instance_channels == 3)
+
+
+def check_task_options(config, spec: PreprocessSpec) -> None:
+    """Options that do nothing (or the wrong thing) for this model's task, refused in one line."""
+    from ..errors import UsageError
+
+    if spec.task != "instance":
+        if config.max_pq_drop is not None:
+            raise UsageError("--max-pq-drop is the budget of instance models; this model is semantic "
+                             "(use --max-dice-drop)")
+        return
+    if config.prune != "none":
+        raise UsageError(f"--prune {config.prune} is not available for instance models yet (pruning fine-tunes "
+                         "by Dice, which cannot see merged objects); compress them without --prune")
+
+
+@dataclasses.dataclass
+class BaselineStep:
+    baseline: dict
+    sanity: BaselineCheck
+    spec: PreprocessSpec  # with the decoding settings every artifact stores
+    info: dict  # report.json's "instance" section
+
+
+def instance_baseline_step(reference: Predictor, val: SegmentationData, spec: PreprocessSpec, config,
+                           judged: bool, log=print) -> BaselineStep:
+    """compress's baseline step for an instance model: scores, sanity check and the report's
+    instance section (budget on PQ, decoding settings and who tuned them)."""
+    base = instance_baseline(reference, val, spec, config.batch_size, log, judged)
+    s = base.scores
+    log(f"      PQ {s['pq']:.4f} (SQ {s['sq']:.4f}, RQ {s['rq']:.4f})  F1@0.5 {s['f1']:.4f}  AJI {s['aji']:.4f}  "
+        f"count error {s['count_mae']:.2f}/image  foreground Dice {s['dice']:.4f}  on {s['images']} images")
+    info = {"budget_metric": "pq", "max_pq_drop": config.pq_budget, "decode": base.spec.decode,
+            "decode_tuning": base.tuning or {"tuned_by": "training (stored in the model's spec)"},
+            "ladder": list(LADDERS["instance"])}
+    return BaselineStep(s, check_instance_baseline(base, judged), base.spec, info)
+
