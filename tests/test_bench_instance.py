@@ -177,3 +177,45 @@ def test_an_instance_artifact_is_recognised_from_its_own_spec():
     assert resolved.task == "instance" and resolved.instance_channels == 2 and "stored in the artifacts" in source
     semantic, _ = resolve_spec([_artifact("c.tflite", PreprocessSpec(32, 32).to_dict())], None, None)
     assert semantic.task == "semantic"
+
+
+@pytest.mark.slow
+def test_bench_on_a_real_int8_instance_unet(tmp_path):
+    """Tiny 32x32 instance U-Net -> int8 TFLite carrying an instance spec (and a copy whose spec
+    holds re-tuned decode settings) -> `edgeseg bench` on the bare files, on a machine without
+    TensorFlow: the task is read from the files, every row carries decode_ms, PQ and F1, and the
+    gate passes against the run's own JSON."""
+    from conftest import run_cli, run_python_without_tensorflow
+    from edgeseg.artifacts.tflite import finalize
+    from edgeseg.config import ModelConfig
+    from edgeseg.data.instance_data import load_instance_splits
+    from edgeseg.models.registry import build_model, spec_for
+    from edgeseg.quantize.tflite_int8 import calibrate, quantize_calibrated
+
+    config = ModelConfig(preset="tiny", task="instance")
+    spec = spec_for(config)
+    train, _ = load_instance_splits(DataConfig(synthetic_train=8, synthetic_val=1), spec)
+    converted = quantize_calibrated(calibrate(build_model(config), train.batch(range(8))[0]))
+    (tmp_path / "model_int8.tflite").write_bytes(finalize(converted, spec.to_dict()))
+    (tmp_path / "retuned_int8.tflite").write_bytes(finalize(converted, spec.to_dict() | {"decode": OWN}))
+    out = tmp_path / "bench.json"
+    files = [str(tmp_path / "model_int8.tflite"), str(tmp_path / "retuned_int8.tflite")]
+    code = (f"from edgeseg.cli import main; import sys; rc = main(['bench', *{files!r}, '--runtimes', 'litert-cpu', "
+            f"'--min-runs', '5', '--min-time', '0', '--warmup', '1', '--data', 'synthetic', '--synthetic-val', '4', '--json', {str(out)!r}]); "
+            "assert 'tensorflow' not in sys.modules; sys.exit(rc)")
+    result = run_python_without_tensorflow(code)
+    assert result.returncode == 0, result.stderr[-3000:]
+    header = next(line for line in result.stdout.splitlines() if line.startswith("Artifact"))
+    assert all(c in header for c in ("PQ", "F1@0.5", "Decode ms", "Decode %")) and "Dice" not in header
+    report = json.loads(out.read_text())
+    assert report["task"] == "instance" and report["spec"]["task"] == "instance"
+    rows = {r["artifact"]: r for r in report["rows"]}
+    for row in rows.values():
+        assert row["status"] == "ok" and row["task"] == "instance" and row["images"] == 4
+        assert row["decode_ms"] > 0 and row["decode_runs"] == row["runs"] >= 5
+        assert 0 <= row["pq"] <= 1 and 0 <= row["f1"] <= 1
+    assert rows["model_int8.tflite"]["decode_settings"] == spec.decode
+    assert rows["retuned_int8.tflite"]["decode_settings"] == OWN
+    gate = run_cli("bench", *files, "--runtimes", "litert-cpu", "--min-runs", "5", "--min-time", "0",
+                   "--data", "synthetic", "--synthetic-val", "4", "--baseline", str(out), "--fail-on", "pq=-0.0,size=+0%")
+    assert gate.returncode == 0 and "gate: 0 regression(s)" in gate.stdout, gate.stdout[-2000:] + gate.stderr[-2000:]
