@@ -170,6 +170,20 @@ def test_gate_fails_on_a_pq_drop_and_ignores_pq_for_semantic_rows(val):
     assert compare(base, base, Tolerances(pq=0.01, dice=0.005))[0] == []
 
 
+def test_merge_keeps_the_instance_columns(val, tmp_path):
+    from edgeseg.bench.merge import merge
+
+    report = _report(val)
+    other = json.loads(json.dumps(report))
+    other["machine"]["label"] = "jetson"
+    for name, r in (("a.json", report), ("b.json", other)):
+        (tmp_path / name).write_text(json.dumps(r))
+    merged = merge([tmp_path / "a.json", tmp_path / "b.json"])
+    table = render_terminal(merged, with_machine=True)
+    assert table.splitlines()[0].split()[:2] == ["Machine", "Artifact"] and "Decode ms" in table
+    assert sum("jetson" in line and "25.0%" in line for line in table.splitlines()) == 1  # the int8 row
+
+
 def test_an_instance_artifact_is_recognised_from_its_own_spec():
     spec = SPEC.to_dict()
     a, b = _artifact("a.tflite", spec), _artifact("b.tflite", spec | {"decode": OWN})

@@ -15,11 +15,11 @@ import numpy as np
 from ..config import BenchConfig
 from ..data.dataset import SegmentationData
 from ..errors import describe
+from ..deploy.instances import decode
 from ..evaluate import evaluate_predictor
 from ..runtimes import Runtime, RuntimeUnavailable
 from . import memory
 from .artifacts import Artifact
-from ..deploy.instances import decode
 from .instance import DecodeTimer, Decoder, decode_settings, describe_scores, instance_fields, is_instance, \
     score_instance_row, with_decode_share
 from .timing import LatencyStats
