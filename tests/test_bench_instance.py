@@ -145,6 +145,14 @@ def test_tables_show_pq_f1_and_decode_instead_of_dice(val):
     assert 0 <= float(int8["pq"]) <= 1
 
 
+def test_plot_draws_pq_and_its_floor(val):
+    pytest.importorskip("matplotlib")
+    from edgeseg.bench.report import render_plot
+
+    report = _report(val) | {"pq_floor": 0.0}
+    assert render_plot(report)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_bench_report_reads_instance_rows_and_old_reports(val):
     report = _report(val)
     typed = BenchReport.from_dict(json.loads(json.dumps(report)))
