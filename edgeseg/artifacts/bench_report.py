@@ -13,6 +13,9 @@ SCHEMA = "edgeseg.bench/1"
 STATUSES = ("ok", "unavailable", "error")
 # Figures an "ok" row must carry, finite and positive: the gate divides by them.
 MEASURED = ("p50_ms",)
+# ... and an ok instance row (task "instance") also: its decode time, and scores in [0, 1].
+INSTANCE_MEASURED = ("decode_ms",)
+INSTANCE_SCORES = ("pq", "f1")
 
 
 @dataclass
@@ -31,6 +34,13 @@ class BenchRow:
     p50_ms: float | None = None
     p90_ms: float | None = None
     dice: float | None = None
+    # Instance models (added in schema 1 compatibly: reports without them read as before).
+    task: str | None = None
+    pq: float | None = None
+    f1: float | None = None
+    decode_ms: float | None = None
+    decode_p90_ms: float | None = None
+    decode_share: float | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -63,10 +73,16 @@ def _check_row(row: BenchRow, where: str) -> None:
         raise DataError(f"{where}: unknown status {row.status!r}")
     if row.status != "ok":
         return
-    for key in MEASURED:
+    instance = row.task == "instance"
+    for key in MEASURED + (INSTANCE_MEASURED if instance else ()):
         value = getattr(row, key)
         if value is None or not math.isfinite(value) or value <= 0:
-            raise DataError(f"{where}: an ok row needs a positive, finite {key}, got {value!r}")
+            raise DataError(f"{where}: an ok{' instance' if instance else ''} row needs a positive, finite {key}, "
+                            f"got {value!r}")
+    for key in INSTANCE_SCORES if instance else ():
+        value = getattr(row, key)
+        if value is None or not 0.0 <= value <= 1.0:
+            raise DataError(f"{where}: an ok instance row needs {key} in [0, 1], got {value!r}")
 
 
 def read_bench_report(path: Path) -> BenchReport:

@@ -22,6 +22,7 @@ class Artifact:
     bytes: int
     gzip_bytes: int
     sha256: str
+    spec: dict | None = None  # the preprocessing spec the file itself carries (instance decode settings too)
 
 
 def _compress_report(directory: Path) -> dict | None:
@@ -54,7 +55,22 @@ def _artifact(name: str, path: Path, precision: str | None) -> Artifact:
     if not data:
         raise UsageError(f"artifact is empty: {path}")
     return Artifact(name, path, fmt, precision or infer_precision(path, fmt), len(data),
-                    gzip_size(path), hashlib.sha256(data).hexdigest())
+                    gzip_size(path), hashlib.sha256(data).hexdigest(), file_spec(path, fmt))
+
+
+def file_spec(path: Path, fmt: str) -> dict | None:
+    """The spec stored in the model file, or None. An unreadable file gives None here: its row
+    says what is wrong with it when the runtime loads it, as for any other corrupt artifact."""
+    try:
+        if fmt == "keras":
+            from ..models.io import stored_spec
+
+            return stored_spec(path)
+        from ..artifacts.describe import describe
+
+        return describe(path).spec
+    except Exception:  # parsers of foreign files raise many kinds of errors; the row reports it
+        return None
 
 
 def _verified_precision(directory: Path, row: dict) -> str | None:
@@ -150,13 +166,32 @@ def _read_input_shape(artifact: Artifact) -> tuple[int, int, int, int]:
     return int(h or 0), int(w or 0), int(c or 0), int(out[-1] or 0)
 
 
+# Spec keys that may differ between artifacts of one model: each artifact's own decoding settings
+# (compress may re-tune them per artifact) and what a Keras file records about its training data.
+PER_ARTIFACT_KEYS = ("decode", "trained_on")
+
+
+def shared_file_spec(artifacts: list[Artifact]) -> dict | None:
+    """The spec every artifact file carries, if all carry one and they agree on preprocessing."""
+    specs = [a.spec for a in artifacts]
+    if not specs or any(not isinstance(s, dict) for s in specs):
+        return None
+    distinct = {json.dumps({k: v for k, v in s.items() if k not in PER_ARTIFACT_KEYS}, sort_keys=True) for s in specs}
+    return specs[0] if len(distinct) == 1 else None
+
+
 def resolve_spec(artifacts: list[Artifact], stored: dict | None, normalize: str | None) -> tuple[PreprocessSpec, str]:
-    """The one spec every row is scored with, and where it came from."""
+    """The one spec every row is scored with, and where it came from: the compress report's, else
+    the one the artifact files carry (so an instance model is recognised from the file alone),
+    else the models' input shape."""
+    source = "the compress report"
+    if stored is None:
+        stored, source = shared_file_spec(artifacts), "the spec stored in the artifacts"
     if stored is not None:
         spec = PreprocessSpec.from_dict(stored)
         if normalize is not None and normalize != spec.normalize:
             raise UsageError(f"the models were made with normalize {spec.normalize}; leave --normalize out")
-        return spec, "the compress report"
+        return spec, source
     shapes = {input_shape(a) for a in artifacts}
     if len(shapes) > 1:
         raise UsageError(f"the artifacts take different inputs {sorted(shapes)}; bench them separately")

@@ -17,6 +17,7 @@ class CompressContext:
     data_origin: str | None = None
     deployable: dict[str, bool] = field(default_factory=dict)
     dice_floor: float | None = None
+    pq_floor: float | None = None  # instance models: the float PQ less compress's allowed drop
 
 
 def _report_for(path: Path) -> tuple[Path, dict] | None:
@@ -40,6 +41,14 @@ def compress_context(paths: list[Path]) -> CompressContext:
         deployable.update({a["path"]: a["deployable"] for a in report["artifacts"]})
         deployable.update({f"{directory.name}/{a['path']}": a["deployable"] for a in report["artifacts"]})
     report = found[0][1]
-    floor = report["baseline"]["dice"] - report["config"]["max_dice_drop"] if report.get("data_origin") != "none" \
-        else None
-    return CompressContext(_data_of(report), report.get("data_origin"), deployable, floor)
+    measured = report.get("data_origin") != "none"
+    return CompressContext(_data_of(report), report.get("data_origin"), deployable,
+                           _floor(report, "dice", "max_dice_drop") if measured else None,
+                           _floor(report, "pq", "max_pq_drop") if measured else None)
+
+
+def _floor(report: dict, score: str, drop: str) -> float | None:
+    """The baseline's score less the budget's allowed drop, where the report has both (an
+    instance compress report is judged by PQ and may carry no Dice)."""
+    value, allowed = (report.get("baseline") or {}).get(score), (report.get("config") or {}).get(drop)
+    return value - allowed if isinstance(value, (int, float)) and isinstance(allowed, (int, float)) else None

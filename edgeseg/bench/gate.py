@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 
-_TERM = re.compile(r"^\s*(latency|dice|size)\s*=\s*([+-]?)\s*([0-9]*\.?[0-9]+)\s*(%?)\s*$")
+_TERM = re.compile(r"^\s*(latency|dice|pq|size)\s*=\s*([+-]?)\s*([0-9]*\.?[0-9]+)\s*(%?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -17,23 +17,29 @@ class Tolerances:
     latency: float | None = None  # allowed relative increase of p50 / reference p50
     dice: float | None = None  # allowed absolute decrease
     size: float | None = None  # allowed relative increase of bytes
+    pq: float | None = None  # instance models: allowed absolute decrease of panoptic quality
+
+
+# Scores gated on an absolute drop (the others on a relative increase): key, name in messages.
+SCORES = (("dice", "Dice"), ("pq", "PQ"))
 
 
 def parse_fail_on(text: str) -> Tolerances:
-    """'latency=+10%,dice=-0.005,size=+2%' -> Tolerances(0.10, 0.005, 0.02)."""
+    """'latency=+10%,dice=-0.005,size=+2%' -> Tolerances(0.10, 0.005, 0.02); pq=-0.01 like dice."""
     values: dict[str, float] = {}
     for term in filter(None, (t.strip() for t in text.split(","))):
         match = _TERM.match(term)
         if not match:
             raise UsageError(f"--fail-on: cannot read {term!r}; write e.g. latency=+10%,dice=-0.005,size=+2%")
         key, sign, number, percent = match.groups()
+        score = key in dict(SCORES)
         if key in values:
             raise UsageError(f"--fail-on names {key} twice")
-        if (key == "dice" and sign == "+") or (key != "dice" and sign == "-"):
-            raise UsageError(f"--fail-on {term!r}: latency and size limit an increase (+), dice a decrease (-)")
-        if key == "dice" and percent:
-            raise UsageError("--fail-on dice is an absolute Dice drop, e.g. dice=-0.005, not a percentage")
-        if key != "dice" and not percent:
+        if (score and sign == "+") or (not score and sign == "-"):
+            raise UsageError(f"--fail-on {term!r}: latency and size limit an increase (+), dice and pq a decrease (-)")
+        if score and percent:
+            raise UsageError(f"--fail-on {key} is an absolute drop, e.g. {key}=-0.005, not a percentage")
+        if not score and not percent:
             raise UsageError(f"--fail-on {key} is a relative increase, e.g. {key}=+10%")
         values[key] = float(number) / (100.0 if percent else 1.0)
     if not values:
@@ -41,7 +47,7 @@ def parse_fail_on(text: str) -> Tolerances:
     return Tolerances(**values)
 
 
-GATED_FIGURES = ("dice", "bytes", "p50_ms")
+GATED_FIGURES = ("dice", "pq", "bytes", "p50_ms")
 
 
 def unusable_figures(row: dict) -> list[str]:
@@ -81,6 +87,17 @@ def relative_latency(rows: list[dict], reference: str | None) -> dict[tuple[str,
     return out
 
 
+def score_drops(label: str, base: dict, row: dict, tol: Tolerances) -> list[str]:
+    """Dice or PQ lower than the baseline's by more than its limit; a score either side lacks
+    (PQ of a semantic row, Dice of an instance row) is not compared."""
+    out = []
+    for key, name in SCORES:
+        limit, was, now = getattr(tol, key), base.get(key), row.get(key)
+        if limit is not None and was is not None and now is not None and was - now > limit + 1e-12:
+            out.append(f"{label}: {name} {was:.4f} -> {now:.4f} (-{was - now:.4f}, limit -{limit:g})")
+    return out
+
+
 def compare(current: dict, baseline: dict, tol: Tolerances, reference: str | None = None) -> tuple[list[str], list[str]]:
     """(regressions, notes). Each regression names the row, the figure and the limit."""
     now_rows = {_key(r): r for r in current["rows"]}
@@ -108,11 +125,7 @@ def compare(current: dict, baseline: dict, tol: Tolerances, reference: str | Non
         if row["status"] != "ok":
             regressions.append(f"{label}: measured in the baseline, now {row['status']}: {row['reason']}")
             continue
-        if tol.dice is not None and base["dice"] is not None and row["dice"] is not None:
-            drop = base["dice"] - row["dice"]
-            if drop > tol.dice + 1e-12:
-                regressions.append(f"{label}: Dice {base['dice']:.4f} -> {row['dice']:.4f} "
-                                   f"(-{drop:.4f}, limit -{tol.dice:g})")
+        regressions += score_drops(label, base, row, tol)
         if tol.size is not None and base.get("bytes") and row["bytes"] / base["bytes"] - 1 > tol.size + 1e-12:
             regressions.append(f"{label}: size {base['bytes']:,} -> {row['bytes']:,} bytes "
                                f"(+{row['bytes'] / base['bytes'] - 1:.1%}, limit +{tol.size:.1%})")

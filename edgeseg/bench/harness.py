@@ -1,6 +1,8 @@
 """The harness: every (artifact, runtime) row is loaded, scored for Dice on the same data,
 warmed up, then timed at batch 1 in interleaved rounds (A B C A B C ...) so that machine
-drift hits every row alike. Rows whose runtime is absent carry the reason, never a number."""
+drift hits every row alike. Rows whose runtime is absent carry the reason, never a number.
+Instance models (bench/instance.py) are scored by PQ/F1 instead, and each timed network run is
+followed by one timed decode of that artifact's own outputs."""
 from __future__ import annotations
 
 import gc
@@ -13,10 +15,13 @@ import numpy as np
 from ..config import BenchConfig
 from ..data.dataset import SegmentationData
 from ..errors import describe
+from ..deploy.instances import decode
 from ..evaluate import evaluate_predictor
 from ..runtimes import Runtime, RuntimeUnavailable
 from . import memory
 from .artifacts import Artifact
+from .instance import DecodeTimer, Decoder, decode_settings, describe_scores, instance_fields, is_instance, \
+    score_instance_row, with_decode_share
 from .timing import LatencyStats
 
 Clock = Callable[[], int]
@@ -37,6 +42,9 @@ class Row:
     stats: LatencyStats | None = None
     samples_ns: list[int] = field(default_factory=list, repr=False)
     session: object = field(default=None, repr=False)
+    decoder: DecodeTimer | None = field(default=None, repr=False)  # instance models only
+    decode_stats: LatencyStats | None = None
+    task: str = "semantic"
 
     def to_dict(self, cv_warn: float) -> dict:
         a = self.artifact
@@ -51,6 +59,8 @@ class Row:
         row |= {"dice": self.scores.get("dice"), "iou": self.scores.get("iou"), "images": self.scores.get("images")}
         if "dice_per_class" in self.scores:
             row["dice_per_class"] = self.scores["dice_per_class"]
+        if self.task == "instance":
+            row = with_decode_share(row | {"task": "instance"} | instance_fields(self.scores, self.decode_stats))
         return row
 
 
@@ -112,10 +122,15 @@ def time_interleaved(rows: list[Row], image: np.ndarray, config: BenchConfig, cl
             rounds += 1
             for row in active:
                 run = row.session.run
+                timer = row.decoder
                 for _ in range(reps[id(row)]):
                     start = clock()
                     run(image)
                     row.samples_ns.append(clock() - start)
+                    if timer is not None:  # decode right after its network, in the same round
+                        start = clock()
+                        timer.decode_next()
+                        timer.samples_ns.append(clock() - start)
             waiting = [r for r in active if len(r.samples_ns) < config.min_runs or sum(r.samples_ns) < min_ns]
             if not waiting:
                 break
@@ -127,11 +142,14 @@ def time_interleaved(rows: list[Row], image: np.ndarray, config: BenchConfig, cl
     for row in rows:
         if row.samples_ns:
             row.stats = LatencyStats.from_ns(row.samples_ns)
+        if row.decoder is not None and row.decoder.samples_ns:
+            row.decode_stats = LatencyStats.from_ns(row.decoder.samples_ns)
 
 
 def run_rows(rows: list[Row], data: SegmentationData, config: BenchConfig, clock: Clock = time.perf_counter_ns,
-             log: Callable[[str], None] = print) -> dict[str, tuple[bool, str]]:
-    """Fills every row in place; returns each asked runtime's (available, version or reason)."""
+             log: Callable[[str], None] = print, decoder: Decoder = decode) -> dict[str, tuple[bool, str]]:
+    """Fills every row in place; returns each asked runtime's (available, version or reason).
+    `decoder` decodes instance outputs (the device-side decode; tests pass a scripted one)."""
     threads = config.effective_threads
     availability: dict[str, tuple[bool, str]] = {}
     image = data.batch([0])[0].astype(np.float32)
@@ -148,13 +166,24 @@ def run_rows(rows: list[Row], data: SegmentationData, config: BenchConfig, clock
         if row.status != "ok":
             log(f"    {row.status}: {row.reason}")
             continue
-        row.scores = evaluate_predictor(row.session.run, data, config.batch_size)
-        log(f"    Dice {row.scores['dice']:.4f} on {row.scores['images']} images; load {row.load_ms:.0f} ms")
+        _score(row, data, config.batch_size, decoder, log)
     live = [r for r in rows if r.status == "ok"]
     if live:
         log(f"  timing {len(live)} row(s) at batch 1 in interleaved rounds "
             f"(>= {config.min_runs} runs and >= {config.min_time:g} s each)")
         time_interleaved(rows, image, config, clock, log)
     for row in rows:
-        row.session = None  # release the interpreters
+        row.session = row.decoder = None  # release the interpreters and the kept outputs
     return availability
+
+
+def _score(row: Row, data: SegmentationData, batch_size: int, decoder: Decoder, log: Callable[[str], None]) -> None:
+    """Dice for semantic models; PQ/F1 (and a decode timer over the same outputs) for instance ones."""
+    if is_instance(data.spec):
+        row.task = "instance"
+        settings = decode_settings((row.artifact.spec or {}).get("decode"), data)
+        row.scores, row.decoder = score_instance_row(row.session.run, data, batch_size, settings, decoder)
+        log(f"    {describe_scores(row.scores)}; load {row.load_ms:.0f} ms")
+        return
+    row.scores = evaluate_predictor(row.session.run, data, batch_size)
+    log(f"    Dice {row.scores['dice']:.4f} on {row.scores['images']} images; load {row.load_ms:.0f} ms")

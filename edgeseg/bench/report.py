@@ -1,5 +1,5 @@
 """Bench output: a terminal table in the style of `yolo benchmark`, JSON (edgeseg.bench/1),
-CSV, Markdown and a PNG plot of p50 latency against Dice."""
+CSV, Markdown and a PNG plot of p50 latency against Dice (PQ for instance models)."""
 from __future__ import annotations
 
 import csv
@@ -10,11 +10,33 @@ from pathlib import Path
 from ..errors import UsageError
 CSV_COLUMNS = ("machine", "artifact", "format", "precision", "runtime", "device", "threads", "status", "reason",
                "bytes", "gzip_bytes", "load_ms", "runs", "mean_ms", "std_ms", "min_ms", "p50_ms", "p90_ms",
-               "p99_ms", "cv", "noisy", "fps", "peak_rss_mb", "model_rss_mb", "dice", "iou", "images")
+               "p99_ms", "cv", "noisy", "fps", "peak_rss_mb", "model_rss_mb", "dice", "iou", "images",
+               "decode_ms", "decode_p90_ms", "decode_share", "pq", "sq", "rq", "f1", "aji", "count_mae")
 TABLE = (("artifact", "Artifact"), ("format", "Format"), ("precision", "Precision"), ("runtime", "Runtime"),
          ("status", "Status"), ("deployable", "Deployable"), ("bytes", "Size MB"), ("size_ratio", "Size x"),
          ("dice", "Dice"), ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("speedup", "Speed-up"), ("cv", "CV"),
          ("fps", "FPS"), ("model_rss_mb", "+RSS MB"))
+# Instance rows (bench/instance.py): PQ and F1 where Dice is, decode time after the network's.
+INSTANCE_AFTER = {"dice": (("pq", "PQ"), ("f1", "F1@0.5")),
+                  "p90_ms": (("decode_ms", "Decode ms"), ("decode_share", "Decode %"))}
+
+
+def has_instances(rows: list[dict]) -> bool:
+    return any(r.get("task") == "instance" for r in rows)
+
+
+def table_columns(rows: list[dict]) -> tuple[tuple[str, str], ...]:
+    """TABLE, plus the instance columns where any row is an instance row; Dice stays only
+    when semantic rows share the table (an instance row has none)."""
+    if not has_instances(rows):
+        return TABLE
+    keep_dice = any(r.get("task") != "instance" for r in rows)
+    out: list[tuple[str, str]] = []
+    for key, title in TABLE:
+        if key != "dice" or keep_dice:
+            out.append((key, title))
+        out += INSTANCE_AFTER.get(key, ())
+    return tuple(out)
 
 
 def load_bench(path: Path) -> dict:
@@ -34,8 +56,10 @@ def _cell(key: str, row: dict) -> str:
         return "yes" if value else "NO"
     if key in ("speedup", "size_ratio"):
         return "ref" if row.get("reference") == row["artifact"] else f"{value:.2f}x"
-    if key in ("dice", "iou"):
+    if key in ("dice", "iou", "pq", "f1"):
         return f"{value:.4f}"
+    if key == "decode_share":
+        return f"{value:.1%}"
     if key.endswith("_ms"):
         return f"{value:.2f}"
     if key == "cv":
@@ -50,7 +74,7 @@ def _rows_with_machine(report: dict) -> list[dict]:
 
 
 def table_cells(rows: list[dict], with_machine: bool = False) -> list[list[str]]:
-    columns = ((("machine", "Machine"),) if with_machine else ()) + TABLE
+    columns = ((("machine", "Machine"),) if with_machine else ()) + table_columns(rows)
     return [[title for _, title in columns]] + [[_cell(k, r) for k, _ in columns] for r in rows]
 
 
@@ -71,6 +95,10 @@ def _footnotes(rows: list[dict]) -> list[str]:
              for (machine, runtime, status, reason), names in grouped.items()]
     if any(r.get("speedup") is not None for r in rows):
         lines.append("Speed-up and Size x: against each runtime's float32 row (ref); Deployable: compress's verdict")
+    if any(r.get("decode_ms") is not None for r in rows):
+        lines.append("Decode ms: p50 of decoding each artifact's own outputs with its stored settings on the host "
+                     "(numpy), timed after every network run in the same rounds; not part of p50 ms. "
+                     "Decode %: Decode ms / p50 ms")
     if any(r.get("noisy") for r in rows):
         lines.append("! the coefficient of variation is high: the machine was busy; compare ratios, or rerun")
     return lines
@@ -140,37 +168,39 @@ def dice_axis(dices: list[float], floor: float | None) -> tuple[float, float]:
 
 
 def render_plot(report: dict, with_machine: bool = False) -> bytes:
-    """PNG: p50 latency (p90 as the whisker) against Dice, marker area by model size, one
-    labelled point per artifact x runtime (x machine), and the Dice floor of the budget."""
+    """PNG: p50 latency (p90 as the whisker) against Dice (PQ for instance models), marker area by
+    model size, one labelled point per artifact x runtime (x machine), and the budget's floor."""
     plt = pyplot()
-    rows = [r for r in _rows_with_machine(report) if r["status"] == "ok" and r["dice"] is not None]
+    measured = [r for r in _rows_with_machine(report) if r["status"] == "ok"]
+    key, name = ("pq", "PQ") if has_instances(measured) else ("dice", "Dice")
+    rows = [r for r in measured if r.get(key) is not None]
     if not rows:
         raise UsageError("--plot: no measured rows to plot")
     fig, ax = plt.subplots(figsize=(10, 6.5), dpi=110)
     biggest = max(r["bytes"] for r in rows)
-    floor = report.get("dice_floor")
-    bottom, top = dice_axis([r["dice"] for r in rows], floor)
+    floor = report.get(f"{key}_floor")
+    bottom, top = dice_axis([r[key] for r in rows], floor)
     for i, r in enumerate(rows):
         color = f"C{i % 10}"
         label = f"{r['artifact']} @ {r['runtime']}" + (f" [{r['machine']}]" if with_machine else "")
-        outlier = r["dice"] < bottom
-        y = bottom if outlier else r["dice"]
+        outlier = r[key] < bottom
+        y = bottom if outlier else r[key]
         ax.errorbar(r["p50_ms"], y, xerr=[[0], [max(0.0, r["p90_ms"] - r["p50_ms"])]], fmt="none",
                     ecolor=color, capsize=3)
         ax.scatter(r["p50_ms"], y, s=40 + 600 * r["bytes"] / biggest, color=color, alpha=0.7,
                    edgecolors="black", marker="v" if outlier else "o", clip_on=False)
-        text = label + (f" (Dice {r['dice']:.3f}, off scale)" if outlier else "")
+        text = label + (f" ({name} {r[key]:.3f}, off scale)" if outlier else "")
         # Neighbouring points (similar latency and Dice) get labels at different heights.
         ax.annotate(text, (r["p50_ms"], y), xytext=(8, 10 + 12 * (i % 3)) if outlier else LABEL_OFFSETS[i % len(LABEL_OFFSETS)], textcoords="offset points",
                     fontsize=7, color=color, arrowprops={"arrowstyle": "-", "color": color, "lw": 0.5})
     if floor is not None:
         ax.axhline(floor, color="red", linestyle="--", linewidth=1)
-        ax.annotate(f"Dice budget floor {floor:.4f}", (0.01, floor), xycoords=("axes fraction", "data"),
+        ax.annotate(f"{name} budget floor {floor:.4f}", (0.01, floor), xycoords=("axes fraction", "data"),
                     xytext=(0, 3), textcoords="offset points", fontsize=8, color="red")
     ax.set_ylim(bottom, top)
-    ax.set_xlabel("latency p50, ms at batch 1 (whisker: p90)")
-    ax.set_ylabel("Dice")
-    ax.set_title("edgeseg bench: latency vs Dice (marker area ~ model size; v: Dice below the axis)")
+    ax.set_xlabel("network latency p50, ms at batch 1 (whisker: p90)" + ("; decoding not included" if key == "pq" else ""))
+    ax.set_ylabel(name)
+    ax.set_title(f"edgeseg bench: latency vs {name} (marker area ~ model size; v: {name} below the axis)")
     latencies = [r["p50_ms"] for r in rows]
     if max(latencies) > 20 * min(latencies):
         ax.set_xscale("log")

@@ -9,7 +9,6 @@ from typing import Callable
 
 from ..artifacts.bench_report import SCHEMA
 from ..config import BenchConfig, DataConfig
-from ..data.dataset import load_splits
 from ..errors import UsageError
 from ..outputs import check_output_file, write_file_atomic
 from ..runtimes import REGISTRY, Runtime
@@ -17,6 +16,7 @@ from ..safety import resolved
 from .artifacts import collect, resolve_spec
 from .context import CompressContext, compress_context
 from .harness import Clock, plan, run_rows
+from .instance import is_instance, load_validation
 from .machine import machine_info
 from .report import pyplot, render_csv, render_json, render_markdown, render_plot
 
@@ -65,13 +65,15 @@ def bench(paths: list[Path], config: BenchConfig, registry: dict[str, Runtime] |
     spec, spec_source = resolve_spec(artifacts, stored_spec, config.normalize)
     context = compress_context(paths)
     data, data_source = bench_data(config.data, context)
-    _, val = load_splits(data, spec)
+    val = load_validation(data, spec)
+    score = "PQ/F1@0.5" if is_instance(spec) else "Dice"
     for note in notes:
         log(f"note: {note}")
     log(f"input {spec.height}x{spec.width}x{spec.channels}, normalize {spec.normalize} (from {spec_source}); "
-        f"Dice on {len(val)} validation images from {data.source} ({data_source})")
+        f"{score} on {len(val)} validation images from {data.source} ({data_source})"
+        + ("; an instance model: decoding is timed beside the network" if is_instance(spec) else ""))
     if data.is_synthetic and context.data_origin in (None, "none"):
-        log("warning: Dice is on built-in synthetic data. Real data (--data DIR) gives real numbers.")
+        log(f"warning: {score} is on built-in synthetic data. Real data (--data DIR) gives real numbers.")
     rows = plan(artifacts, runtimes)
     if not rows:
         raise UsageError("none of the chosen runtimes runs these artifacts' formats")
@@ -84,6 +86,7 @@ def bench(paths: list[Path], config: BenchConfig, registry: dict[str, Runtime] |
         "data": data.source,
         "images": len(val),
         "dice_floor": context.dice_floor,
+        **({"task": "instance", "pq_floor": context.pq_floor} if is_instance(spec) else {}),
         "spec": spec.to_dict(),
         "runtimes": {name: {"device": registry[name].device, "available": ok, "detail": detail}
                      for name, (ok, detail) in availability.items()},

@@ -6,6 +6,9 @@ from pathlib import Path
 
 from ..config import NORMALIZE_CHOICES
 
+# pq gates instance rows only (semantic rows have no PQ, instance rows no Dice).
+DEFAULT_FAIL_ON = "latency=+10%,dice=-0.005,pq=-0.01,size=+2%"
+
 
 def _bench_outputs(a: argparse.Namespace):
     from ..bench.run import Outputs
@@ -26,7 +29,7 @@ def _cmd_bench(a: argparse.Namespace) -> int:
 
     if (a.fail_on or a.reference) and not a.baseline:
         raise UsageError("--fail-on and --reference need --baseline FILE")
-    tolerances = parse_fail_on(a.fail_on or "latency=+10%,dice=-0.005,size=+2%") if a.baseline else None
+    tolerances = parse_fail_on(a.fail_on or DEFAULT_FAIL_ON) if a.baseline else None
     baseline = load_bench(Path(a.baseline)) if a.baseline else None
     if baseline is not None and "machines" in baseline:
         raise UsageError(f"{a.baseline} is a merged file; give the bench JSON of one run as --baseline")
@@ -90,7 +93,8 @@ def add_bench_parsers(sub, data_args) -> None:
     b.add_argument("--min-time", type=float, default=2.0, help="at least this many seconds of timed runs per row")
     _output_args(b)
     b.add_argument("--baseline", metavar="F", help="a bench JSON to compare with (the CI gate); exit 1 on regression")
-    b.add_argument("--fail-on", metavar="SPEC", help="limits, default latency=+10%%,dice=-0.005,size=+2%%")
+    b.add_argument("--fail-on", metavar="SPEC",
+                   help=f"limits, default {DEFAULT_FAIL_ON.replace('%', '%%')} (pq: instance models)")
     b.add_argument("--reference", metavar="NAME",
                    help="artifact whose p50 latency is divided out (default: each runtime's float32 model)")
     b.add_argument("--seed", type=int, default=0)
