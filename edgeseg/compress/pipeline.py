@@ -138,7 +138,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     with atomic_output_dir(out, force, inputs) as tmp:
         ctx = SourceContext(config, spec, train, val, tmp, budget, baseline["flops"], run.log,
                             target_dice=recovery_target(baseline["dice"], config.max_dice_drop),
-                            distill=distill_kwargs(config, model, unlabeled), calibration=calibration)
+                            distill=distill_kwargs(config, model, unlabeled), calibration=calibration,
+                            final_out=out, model_sha256=source_hash)
         sources = [base_source(model, reference, baseline["dice"], baseline["flops"], choice.judged_by_dice)]
         for name in makers:
             _, title, make = MAKERS[name]
@@ -153,7 +154,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
             records = [r for r in (build(t, build_ctx) for t in targets) if r is not None]
         report = _report(model_path, source_hash, config, choice, spec, baseline, sanity, sources, targets,
                          records, build_ctx.edgetpu, run.timings)
-        report.update(finetune_skipped=finetune_skipped, search=ctx.search)
+        report.update(finetune_skipped=finetune_skipped, search=ctx.search, study=ctx.study)
         if sha256(model_path) != source_hash:
             raise RuntimeError(f"{model_path} changed during compress")  # never expected: a bug
         write_reports(report, tmp)

@@ -52,6 +52,9 @@ class SourceContext:
     distill: dict = field(default_factory=dict)  # finetune's distillation arguments, empty when off
     calibration: object = None  # for --prune auto's candidates
     search: dict | None = None  # --prune auto's record of every candidate
+    study: dict | None = None  # --prune auto's study record (the Pareto fronts)
+    final_out: Path | None = None  # OUT itself (`out` is its temporary stand-in): the study lives beside it
+    model_sha256: str = ""  # the model file's, for the study's cache key
 
 
 def base_source(model, reference: Predictor, dice: float, flops: int, trains: bool = True) -> Source:
@@ -103,9 +106,17 @@ def _channel_pruned(model, ctx: SourceContext):
         from .search_run import SearchContext, auto_prune
 
         ctx.log(f"      searching the channel ratio for the fastest int8 model on {c.target} within the budget")
-        winner, ctx.search = auto_prune(SearchContext(model, ctx.train, ctx.val, c, ctx.spec.to_dict(),
-                                                      ctx.calibration, ctx.budget.baseline, ctx.target_dice,
-                                                      ctx.out / "search", ctx.distill, ctx.log))
+        search = SearchContext(model, ctx.train, ctx.val, c, ctx.spec.to_dict(), ctx.calibration,
+                               ctx.budget.baseline, ctx.target_dice, ctx.out / "search", ctx.distill, ctx.log)
+        if c.search_engine == "study":
+            from .study import cache_for, check_study
+            from .study_run import study_prune
+
+            location = check_study(c.study, ctx.final_out or ctx.out, ())
+            winner, ctx.study = study_prune(search, location, ctx.model_sha256,
+                                            cache_for(location, ctx.final_out or ctx.out))
+            return winner
+        winner, ctx.search = auto_prune(search)
         return winner
     ctx.log(f"      removing {c.channel_ratio:.0%} of the filters (fine-tuning {c.finetune_min_steps}-"
             f"{c.finetune_steps} steps, {c.channel_rounds} round(s), {c.channel_criterion} ranking)")

@@ -50,6 +50,27 @@ def default_location(out: Path) -> Path:
     return out.with_name(out.name + ".study") / "study.sqlite3"
 
 
+def check_study(location: str | None, out: Path, inputs) -> str:
+    """The study's location (given or the default), refused when it is, holds or lies inside an
+    input, or lies inside OUT (which a finished run replaces). Returns it."""
+    from ..safety import overlap, refuse_overlap
+
+    location = str(location or default_location(out))
+    check_location(location)
+    if "://" not in location:
+        claimed = Path(location).parent if Path(location) == default_location(out) else Path(location)
+        refuse_overlap(claimed, inputs, "--study")
+        if overlap(claimed, out) in ("is", "lies inside"):
+            raise UsageError(f"--study {location} lies inside --out {out}, which a finished run replaces; "
+                             "keep the study beside it")
+    return location
+
+
+def cache_for(location: str, out: Path) -> Path:
+    """Where fine-tuned candidates are cached: beside a study file, or beside OUT for a database URL."""
+    return (Path(location).parent if "://" not in location else default_location(out).parent) / "cache"
+
+
 def storage_for(location: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int | None = None):
     """A database URL or a .sqlite3 path: RDBStorage with heartbeats, a killed worker's trial
     retried; a .journal/.jsonl/.log path: a journal file (no heartbeat in Optuna's journal
@@ -213,5 +234,5 @@ def trial_attrs(study) -> dict[int, dict]:
     return {t.number: dict(t.user_attrs) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
 
 
-__all__ = ["Outcome", "check_location", "default_location", "join_study", "open_study", "pruned", "record_latency",
+__all__ = ["Outcome", "cache_for", "check_location", "check_study", "default_location", "join_study", "open_study", "pruned", "record_latency",
            "rows", "storage_for", "trial_attrs", "work"]
