@@ -40,7 +40,7 @@ def compress(model: Path, data: Path, out: Path, *flags: str, env: dict | None =
     return json.loads((out / "report.json").read_text())
 
 
-def study(out: Path, name: str) -> str:
+def study_at(out: Path, name: str) -> str:
     """Each run its own study and candidate cache: a shared cache would spare the later runs
     their fine-tuning (the same model, data, settings and seed give the same cache keys)."""
     return str(out / f"{name}.study" / "study.sqlite3")
@@ -62,7 +62,7 @@ def time_winners(paths: list[Path], data: Path) -> list[float]:
 def part_a(model: Path, data: Path, out: Path, seconds: float) -> dict:
     common = ("--search-time", str(seconds), "--search-trials", "11")
     bisection = compress(model, data, out / "a_bisection", *common, "--search-engine", "bisection")
-    study = compress(model, data, out / "a_study", *common, "--study", study(out, "a_study"))
+    study = compress(model, data, out / "a_study", *common, "--study", study_at(out, "a_study"))
     files = [out / "a_bisection" / "model_int8.tflite"]
     names = ["plain int8"]
     for name, report in (("bisection", bisection), ("study", study)):
@@ -88,10 +88,10 @@ def part_b(model: Path, data: Path, out: Path, trials: int) -> dict:
     flags = ("--search-trials", str(trials), "--search-time", "3600")
     one_thread = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
     start = time.perf_counter()
-    single = compress(model, data, out / "b_one", *flags, "--study", study(out, "b_one"))
+    single = compress(model, data, out / "b_one", *flags, "--study", study_at(out, "b_one"))
     one_wall = time.perf_counter() - start
     start = time.perf_counter()
-    procs = [compress(model, data, out / f"b_two_{n}", *flags, "--study", study(out, "b_two"),
+    procs = [compress(model, data, out / f"b_two_{n}", *flags, "--study", study_at(out, "b_two"),
                       env=one_thread, wait=False) for n in (0, 1)]
     codes = [p.wait() for p in procs]
     two_wall = time.perf_counter() - start
@@ -118,7 +118,7 @@ def _completed(location: Path) -> int:
 
 
 def part_c(model: Path, data: Path, out: Path, trials: int) -> dict:
-    flags = ("--search-trials", str(trials), "--search-time", "3600", "--study", study(out, "c"))
+    flags = ("--search-trials", str(trials), "--search-time", "3600", "--study", study_at(out, "c"))
     proc = compress(model, data, out / "c", *flags, wait=False)
     while _completed(out / "c.study" / "study.sqlite3") < trials // 2:
         if proc.poll() is not None:
