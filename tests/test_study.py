@@ -128,3 +128,95 @@ def test_a_killed_workers_trial_is_retried_by_the_other(tmp_path):
     assert killed_ratio in [r for _, r, _ in _lines(log, "done")]
     failed = study.get_trials(states=(TrialState.FAIL,))
     assert [t.params["ratio"] for t in failed] == [killed_ratio]
+
+
+def test_bad_study_locations_are_one_line_refusals(tmp_path):
+    from conftest import last_error_line, run_cli
+
+    from edgeseg.compress.study import check_study
+    from edgeseg.errors import UsageError
+
+    out = tmp_path / "out"
+    with pytest.raises(UsageError, match="inside --out"):
+        check_study(str(out / "study.sqlite3"), out, ())
+    with pytest.raises(UsageError, match="input"):
+        check_study(str(tmp_path / "data" / "s.sqlite3"), out, (tmp_path / "data",))
+    with pytest.raises(UsageError, match="file path or a database URL"):
+        check_study("ftp://host/study", out, ())
+    assert check_study(None, out, ()) == str(tmp_path / "out.study" / "study.sqlite3")
+    for args, said in ((("search-worker", "--study", str(tmp_path / "none.sqlite3")), "does not exist"),
+                       (("search-worker", "--study", "ftp://host/x"), "database URL"),
+                       (("search-worker", "--study", str(tmp_path), "--role", "measure"), "is a folder"),
+                       (("compress", "m.keras", "--prune", "channels", "--study", "x.sqlite3"), "for --prune auto")):
+        result = run_cli(*args)
+        assert result.returncode == 2, (args, result.stderr[-500:])
+        assert said in last_error_line(result)
+
+
+def test_a_study_made_for_another_model_is_refused(tmp_path):
+    from edgeseg.compress.study import open_study
+    from edgeseg.errors import UsageError
+
+    location = str(tmp_path / "s.sqlite3")
+    open_study(location, {"model_sha256": "a", "seed": 0, "cache": "x"}, [0.5])
+    open_study(location, {"model_sha256": "a", "seed": 0, "cache": "elsewhere"}, [0.5])  # a moved cache is fine
+    with pytest.raises(UsageError, match="another model_sha256"):
+        open_study(location, {"model_sha256": "b", "seed": 0, "cache": "x"}, [0.5])
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tiny_model_path, tmp_path_factory):
+    """compress --prune auto on the tiny model, one candidate, its study beside OUT."""
+    from conftest import run_cli
+
+    root = tmp_path_factory.mktemp("study")
+    args = ("compress", str(tiny_model_path), "--prune", "auto", "--search-trials", "1", "--finetune-steps", "4",
+            "--max-dice-drop", "1.0", "--synthetic-train", "32", "--synthetic-val", "8", "--calibration-samples", "8",
+            "--formats", "tflite", "--out", str(root / "out"), "--force")
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    return root, args
+
+
+@pytest.mark.slow
+def test_compress_prune_auto_runs_a_study_that_a_rerun_resumes(tiny_study):
+    import json
+
+    from conftest import run_cli
+
+    root, args = tiny_study
+    report = json.loads((root / "out" / "report.json").read_text())
+    study = report["study"]
+    assert study["study"] == str(root / "out.study" / "study.sqlite3") and study["trials_run_here"] == 1
+    assert study["winner"] == 0.5 and report["channels"]["ratio"] == 0.5  # the budget admits it (drop 1.0)
+    assert study["fronts"][0]["machine"] == study["machine"] and study["fronts"][0]["rows"][0]["latency_ms"] > 0
+    assert "Pareto front on litert-cpu" in (root / "out" / "report.md").read_text()
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    resumed = json.loads((root / "out" / "report.json").read_text())["study"]
+    assert resumed["trials_run_here"] == 0 and resumed["candidates"] == study["candidates"]  # nothing recomputed
+
+
+@pytest.mark.slow
+def test_workers_split_training_and_measuring(tiny_study):
+    from conftest import run_cli
+
+    from edgeseg.bench.machine import machine_info
+    from edgeseg.compress.search_run import target_runtime
+    from edgeseg.compress.study import join_study, rows
+    from edgeseg.compress.study_measure import measure_worker
+
+    root, _ = tiny_study
+    location = str(root / "out.study" / "study.sqlite3")
+    join_study(location).enqueue_trial({"ratio": 0.625})
+    trained = run_cli("search-worker", "--study", location, "--role", "train")  # the strong machine's worker
+    assert trained.returncode == 0 and "finished 1 trial(s)" in trained.stdout, trained.stderr[-3000:]
+    study = join_study(location)
+    here = machine_info(2)["label"]
+    assert measure_worker(study, target_runtime("litert-cpu"), here, None, 2, 10, log=lambda _: None) == 0
+    assert measure_worker(study, target_runtime("litert-cpu"), "device-b", None, 1, 10, log=lambda _: None) == 2
+    found = rows(study)
+    assert sorted((r.machine, r.ratio) for r in found) == [("device-b", 0.5), ("device-b", 0.625), (here, 0.5),
+                                                           (here, 0.625)]
+    measured = run_cli("search-worker", "--study", location, "--role", "measure")  # nothing new for this machine
+    assert measured.returncode == 0 and "recorded 0" in measured.stdout, measured.stderr[-2000:]

@@ -139,7 +139,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         ctx = SourceContext(config, spec, train, val, tmp, budget, baseline["flops"], run.log,
                             target_dice=recovery_target(baseline["dice"], config.max_dice_drop),
                             distill=distill_kwargs(config, model, unlabeled), calibration=calibration,
-                            final_out=out, model_sha256=source_hash)
+                            final_out=out, model_sha256=source_hash, model_path=model_path, data_config=choice.data)
         sources = [base_source(model, reference, baseline["dice"], baseline["flops"], choice.judged_by_dice)]
         for name in makers:
             _, title, make = MAKERS[name]

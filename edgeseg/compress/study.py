@@ -29,6 +29,7 @@ DIRECTIONS = ("minimize", "maximize", "minimize")  # latency ms, int8 Dice, int8
 JOURNAL_SUFFIXES = (".journal", ".jsonl", ".log")
 URL_SCHEMES = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
 IDENTITY = "edgeseg"  # the study attribute naming the model, data, settings and seed it is for
+RUN = "edgeseg_run"  # study attribute: what a joining worker needs (model and data paths, config, input shape)
 MEASURED = "latency"  # study attribute prefix of latencies measured by --role measure workers
 HEARTBEAT_S, RETRIES = 10, 2
 
@@ -183,8 +184,9 @@ def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wa
     while True:
         _fail_stale(study)
         if _count(study, TrialState.WAITING) and clock() < deadline:
+            # a candidate its runtime cannot run (RuntimeError) is a failed trial, not a dead worker
             study.optimize(objective, timeout=max(deadline - clock(), 1e-3), callbacks=[stop_when_empty],
-                           gc_after_trial=True)
+                           gc_after_trial=True, catch=(RuntimeError,))
             continue
         if not (wait_for_others and _count(study, TrialState.RUNNING)) or clock() > deadline + 3 * HEARTBEAT_S:
             return done[0]

@@ -16,7 +16,7 @@ import numpy as np
 from ..artifacts.files import sha256
 from .search import measure_interleaved
 from .search_run import SearchContext, int8_file, target_runtime
-from .study import Outcome, open_study, pruned, rows, trial_attrs, work
+from .study import RUN, Outcome, open_study, pruned, rows, trial_attrs, work
 from .study_logic import by_device, candidate_key, grid, hopeless, pareto_front, search_order, winner
 from .study_report import study_info
 
@@ -142,13 +142,16 @@ def load_winner(cache: Path, key: str):
     return ChannelPruneResult(model, record["ratio"], kept, record["frozen"], finetune)
 
 
-def study_prune(ctx: SearchContext, location: str, model_sha256: str, cache: Path):
-    """(the winner's ChannelPruneResult or None, the report.json record of the study)."""
+def study_prune(ctx: SearchContext, location: str, model_sha256: str, cache: Path, run: dict | None = None):
+    """(the winner's ChannelPruneResult or None, the report.json record of the study). `run`
+    (model and data paths, config, input shape) is kept in the study for joining workers."""
     config, start = ctx.config, time.perf_counter()
     runtime = target_runtime(config.target)
     floor = ctx.base_dice - config.max_dice_drop
     order = search_order(grid())[: config.search_trials]
     study = open_study(location, identity(ctx, model_sha256, cache), order)
+    if run is not None:
+        study.set_user_attr(RUN, run)
     ctx.folder.mkdir(exist_ok=True)
     plain = int8_file(ctx.model, ctx, "plain_int8.tflite")
     threads = os.cpu_count() or 1
