@@ -103,6 +103,26 @@ def test_two_workers_share_one_study_without_running_a_trial_twice(tmp_path):
     by_ratio = {r.ratio: r for r in found}
     assert [by_ratio[r.ratio].ratio for r in pareto_front(expected)] == [r.ratio for r in pareto_front(found)]
     assert winner(pareto_front(found), floor=0.93).ratio == 0.6875  # faster than 0.75, within the budget
+    assert {t.number for t in join_study(location).best_trials} == {r.trial for r in pareto_front(found)}  # Optuna's
+
+
+def test_a_journal_file_study_runs_queued_trials_once(tmp_path):
+    from study_worker import scripted
+
+    from edgeseg.compress.study import Outcome, join_study, open_study, rows, work
+
+    location = str(tmp_path / "shared" / "study.journal")
+    open_study(location, {"model": "scripted"}, search_order(grid())[:3])
+    seen = []
+
+    def evaluate(ratio, trial):
+        seen.append(ratio)
+        latency, dice, size = scripted(ratio)
+        return Outcome(latency, dice, size, "scripted", "m", {})
+
+    assert work(join_study(location), evaluate, seconds=60, log=lambda _: None) == 3
+    assert work(join_study(location), evaluate, seconds=60, log=lambda _: None) == 0  # resumed: nothing left
+    assert seen == [0.5, 0.75, 0.875] and len(rows(join_study(location))) == 3
 
 
 def test_a_killed_workers_trial_is_retried_by_the_other(tmp_path):
