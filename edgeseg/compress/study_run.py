@@ -36,12 +36,11 @@ def data_digest(ctx: SearchContext) -> str:
     return digest.hexdigest()
 
 
-def identity(ctx: SearchContext, model_sha256: str, cache: Path) -> dict:
-    """What the study is for: a study made for anything else is refused, not mixed in."""
+def identity(ctx: SearchContext, model_sha256: str, data: str, cache: Path) -> dict:
+    """What the study is for (`data`: data_digest): a study made for anything else is refused, not mixed in."""
     config = ctx.config
-    return {"model_sha256": model_sha256, "data": data_digest(ctx), "seed": config.seed,
-            "settings": {name: getattr(config, name) for name in SETTINGS}, "floor": ctx.base_dice - config.max_dice_drop,
-            "cache": str(cache)}
+    return {"model_sha256": model_sha256, "data": data, "seed": config.seed,
+            "settings": {name: getattr(config, name) for name in SETTINGS}, "cache": str(cache)}
 
 
 def machine_label(threads: int) -> str:
@@ -96,14 +95,14 @@ def cached_candidate(ratio: float, ctx: SearchContext, cache: Path, key: str, fl
     return json.loads((entry / CANDIDATE).read_text()), False
 
 
-def evaluator(ctx: SearchContext, model_sha256: str, cache: Path, floor: float, runtime, threads: int, plain: Path):
+def evaluator(ctx: SearchContext, model_sha256: str, data: str, cache: Path, floor: float, runtime, threads: int,
+              plain: Path):
     """The trial body: candidate (cached or made), then its p50 interleaved with plain int8's."""
     import optuna
 
     machine = machine_label(threads)
     image = ctx.val.batch([0])[0].astype("float32")
     settings = {name: getattr(ctx.config, name) for name in SETTINGS}
-    data = data_digest(ctx)
 
     def evaluate(ratio: float, trial) -> Outcome:
         key = candidate_key(model_sha256, {"digest": data}, {"ratio": ratio}, settings, ctx.config.seed)
@@ -149,14 +148,15 @@ def study_prune(ctx: SearchContext, location: str, model_sha256: str, cache: Pat
     runtime = target_runtime(config.target)
     floor = ctx.base_dice - config.max_dice_drop
     order = search_order(grid())[: config.search_trials]
-    study = open_study(location, identity(ctx, model_sha256, cache), order)
+    data = data_digest(ctx)
+    study = open_study(location, identity(ctx, model_sha256, data, cache), order)
     if run is not None:
         study.set_user_attr(RUN, run)
     ctx.folder.mkdir(exist_ok=True)
     plain = int8_file(ctx.model, ctx, "plain_int8.tflite")
     threads = os.cpu_count() or 1
     ctx.log(f"      study {location}: {len(order)} candidate(s) queued; this worker times them on {runtime.name}")
-    ran = work(study, evaluator(ctx, model_sha256, cache, floor, runtime, threads, plain), config.search_time,
+    ran = work(study, evaluator(ctx, model_sha256, data, cache, floor, runtime, threads, plain), config.search_time,
                wait_for_others=True, log=ctx.log)
     found, machine = rows(study), machine_label(threads)
     fronts = {group: pareto_front(members) for group, members in by_device(found).items()}

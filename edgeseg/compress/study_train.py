@@ -20,7 +20,7 @@ from ..config import CompressConfig, DataConfig
 from ..errors import UsageError
 from .search_run import SearchContext, int8_file, target_runtime
 from .study import IDENTITY, RUN, open_study, work
-from .study_run import evaluator, identity
+from .study_run import data_digest, evaluator, identity
 
 
 def _config(run: dict, target: str) -> CompressConfig:
@@ -74,11 +74,13 @@ def train_worker(location: str, study, target: str, model: Path | None, data: st
     with tempfile.TemporaryDirectory(prefix="edgeseg-search-worker-") as scratch:
         ctx = _context(model_path, data_config, config, Path(scratch) / "search", log)
         ctx.folder.mkdir()
-        open_study(location, identity(ctx, model_sha256, cache), [])  # refuses other data or settings
+        data = data_digest(ctx)
+        open_study(location, identity(ctx, model_sha256, data, cache), [])  # refuses other data or settings
         plain = int8_file(ctx.model, ctx, "plain_int8.tflite")
         threads = os.cpu_count() or 1
         floor = ctx.base_dice - config.max_dice_drop
-        return work(study, evaluator(ctx, model_sha256, cache, floor, runtime, threads, plain), seconds, log=log)
+        return work(study, evaluator(ctx, model_sha256, data, cache, floor, runtime, threads, plain), seconds,
+                    log=log)
 
 
 __all__ = ["train_worker"]
