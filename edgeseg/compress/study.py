@@ -180,7 +180,7 @@ def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wa
         if _count(study, TrialState.WAITING) == 0:
             study.stop()
 
-    deadline = clock() + seconds
+    deadline, said = clock() + seconds, None
     while True:
         _fail_stale(study)
         if _count(study, TrialState.WAITING) and clock() < deadline:
@@ -190,7 +190,10 @@ def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wa
             continue
         if not (wait_for_others and _count(study, TrialState.RUNNING)) or clock() > deadline + 3 * HEARTBEAT_S:
             return done[0]
-        log(f"      waiting for {_count(study, TrialState.RUNNING)} trial(s) other workers run")
+        running = _count(study, TrialState.RUNNING)
+        if running != said:  # said once per change, not once per poll
+            log(f"      waiting for {running} trial(s) other workers run")
+            said = running
         time.sleep(poll_s)
 
 
