@@ -69,6 +69,7 @@ class CompressReport:
     sanity: dict | None = None  # the float baseline's check
     recommended: dict | None = None  # format -> the artifact to ship
     search: dict | None = None  # --prune auto: every candidate (ratio, GFLOPs, parameters, p50, Dice, deployable)
+    study: dict | None = None  # --prune auto on Optuna: the Pareto fronts per runtime and machine, the winner
     finetune_skipped: str | None = None  # why pruning was skipped (too little data)
     instance: dict | None = None  # instance models: the budget on PQ, the decoding settings and how they were tuned
     extra: dict = field(default_factory=dict)

@@ -16,6 +16,7 @@ from .bench import add_bench_parsers
 from .common import data_args, data_config
 from .compress import add_compress_parser
 from .deploy import add_deploy_parsers
+from .search_worker import add_search_worker_parser
 from .help import accept_verbose_anywhere, describe_commands, missing_dependency
 from .support import OneLineParser, interrupted_exit, join_dash_values, sigterm_as_interrupt
 
@@ -203,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_parsers(sub, data_args)
 
     add_deploy_parsers(sub)
+    add_search_worker_parser(sub)
 
     m = sub.add_parser("demo", help="the main job end to end on synthetic data: train, compress, verify")
     m.add_argument("--out", default=".edgeseg/demo", help="output directory")

@@ -153,7 +153,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     with atomic_output_dir(out, force, inputs) as tmp:
         ctx = SourceContext(config, spec, train, val, tmp, budget, baseline["flops"], run.log,
                             target_dice=recovery_target(baseline["dice"], config.max_dice_drop),
-                            distill=distill_kwargs(config, model, unlabeled), calibration=calibration)
+                            distill=distill_kwargs(config, model, unlabeled), calibration=calibration,
+                            final_out=out, model_sha256=source_hash, model_path=model_path, data_config=choice.data)
         sources = [base_source(model, reference, baseline[metric], baseline["flops"],
                                choice.judged_by_dice, spec.task, choice.judged_by_dice)]
         for name in makers:
@@ -169,7 +170,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
             records = [r for r in (build(t, build_ctx) for t in targets) if r is not None]
         report = _report(model_path, source_hash, config, choice, spec, baseline, sanity, sources, targets,
                          records, build_ctx.edgetpu, run.timings)
-        report.update(finetune_skipped=finetune_skipped, search=ctx.search, instance=instance and instance.info)
+        report.update(finetune_skipped=finetune_skipped, search=ctx.search, study=ctx.study,
+                      instance=instance and instance.info)
         if sha256(model_path) != source_hash:
             raise RuntimeError(f"{model_path} changed during compress")  # never expected: a bug
         write_reports(report, tmp)

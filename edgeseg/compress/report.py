@@ -90,6 +90,10 @@ def render_markdown(report: dict) -> str:
         out += [f"| {c['ratio']} | {c['gflops']} | {c['parameters']:,} | {c['p50_ms']} | {c['dice']:.4f} | "
                 f"{'yes' if c['deployable'] else 'no'} |" for c in search["candidates"]]
         out += [""]
+    if report.get("study"):
+        from .study_report import study_markdown
+
+        out += study_markdown(report["study"])
     if report.get("finetune_skipped"):
         out += [f"Pruning skipped: {report['finetune_skipped']}.", ""]
     out += ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]

@@ -5,6 +5,7 @@ Which sources exist is a table (MAKERS), not control flow: a new kind of source 
 model, say) is one more entry."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -54,6 +55,11 @@ class SourceContext:
     distill: dict = field(default_factory=dict)  # finetune's distillation arguments, empty when off
     calibration: object = None  # for --prune auto's candidates
     search: dict | None = None  # --prune auto's record of every candidate
+    study: dict | None = None  # --prune auto's study record (the Pareto fronts)
+    final_out: Path | None = None  # OUT itself (`out` is its temporary stand-in): the study lives beside it
+    model_sha256: str = ""  # the model file's, for the study's cache key
+    model_path: Path | None = None  # and the file and data, for `search-worker --role train` to rebuild the run
+    data_config: object = None
 
 
 def base_source(model, reference: Predictor, dice: float, flops: int, trains: bool = True,
@@ -108,9 +114,19 @@ def _channel_pruned(model, ctx: SourceContext):
         from .search_run import SearchContext, auto_prune
 
         ctx.log(f"      searching the channel ratio for the fastest int8 model on {c.target} within the budget")
-        winner, ctx.search = auto_prune(SearchContext(model, ctx.train, ctx.val, c, ctx.spec.to_dict(),
-                                                      ctx.calibration, ctx.budget.baseline, ctx.target_dice,
-                                                      ctx.out / "search", ctx.distill, ctx.log))
+        search = SearchContext(model, ctx.train, ctx.val, c, ctx.spec.to_dict(), ctx.calibration,
+                               ctx.budget.baseline, ctx.target_dice, ctx.out / "search", ctx.distill, ctx.log)
+        if c.search_engine == "study":
+            from .study import cache_for, check_study
+            from .study_run import study_prune
+
+            location = check_study(c.study, ctx.final_out or ctx.out, ())
+            run = {"model": str(ctx.model_path), "data": dataclasses.asdict(ctx.data_config) if ctx.data_config else None,
+                   "config": c.to_dict(), "input_shape": [ctx.spec.height, ctx.spec.width, ctx.spec.channels]}
+            winner, ctx.study = study_prune(search, location, ctx.model_sha256,
+                                            cache_for(location, ctx.final_out or ctx.out), run)
+            return winner
+        winner, ctx.search = auto_prune(search)
         return winner
     ctx.log(f"      removing {c.channel_ratio:.0%} of the filters (fine-tuning {c.finetune_min_steps}-"
             f"{c.finetune_steps} steps, {c.channel_rounds} round(s), {c.channel_criterion} ranking)")

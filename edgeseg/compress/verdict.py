@@ -107,9 +107,9 @@ def verdict_lines(report: dict, out: Path | str) -> list[str]:
     if report.get("data_origin") == "none":
         lines.append(f"  {report['data_summary']}")
     lines += [f"  {line}" for line in report.get("skipped") or []]
-    search = report.get("search")
+    search = report.get("search") or report.get("study")
     if search and search.get("winner") is None:
-        lines.append(f"  --prune auto: none of the {len(search.get('candidates', []))} channel-pruned candidates met "
+        lines.append(f"  --prune auto: none of the {len(search.get('candidates', [])) + len(search.get('pruned', []))} channel-pruned candidates met "
                      "the budget, so only the unpruned model's artifacts were made (see report.md)")
     if report.get("finetune_skipped"):
         lines.append(f"  pruning skipped: {report['finetune_skipped']}")

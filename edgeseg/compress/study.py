@@ -1,0 +1,243 @@
+"""--prune auto's study, the Optuna side: where it is stored, how a worker joins it and pulls
+trials, and the rows it holds. Optuna is imported only when a study is opened.
+
+Why Optuna: storage many processes and machines share safely (SQLite, a journal file, or a
+PostgreSQL/MySQL URL), an atomic queue of trials (enqueue_trial: each is popped by one worker),
+heartbeats that fail a killed worker's trial and RetryHeartbeatStaleTrialCallback that queues it again,
+multi-objective bookkeeping and pruned trials, all maintained upstream. Every candidate is
+queued up front in study_logic.search_order (the search space is the 11 points of the 1/16
+channel-ratio grid, which a sampler would only revisit), so the same study holds the same trials
+whatever the number of workers, and a resumed study continues the same sequence.
+
+The trial's objective values are (latency ms on the worker's runtime, int8 Dice, int8 bytes);
+the runtime and machine that measured the latency are trial attributes. Extra latencies (a
+`search-worker --role measure` on a device) are study attributes keyed by trial, runtime and
+machine: a finished trial cannot be changed in Optuna."""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import UsageError
+from .study_logic import Row
+
+STUDY_NAME = "edgeseg-prune-auto"
+DIRECTIONS = ("minimize", "maximize", "minimize")  # latency ms, int8 Dice, int8 bytes
+JOURNAL_SUFFIXES = (".journal", ".jsonl", ".log")
+URL_SCHEMES = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
+IDENTITY = "edgeseg"  # the study attribute naming the model, data, settings and seed it is for
+RUN = "edgeseg_run"  # study attribute: what a joining worker needs (model and data paths, config, input shape)
+MEASURED = "latency"  # study attribute prefix of latencies measured by --role measure workers
+HEARTBEAT_S, RETRIES = 10, 2
+
+
+def check_location(location: str) -> None:
+    """One line for a --study that names no storage edgeseg can open (before anything runs)."""
+    if "://" in location:
+        scheme = location.split("://", 1)[0].split("+", 1)[0]
+        if scheme not in URL_SCHEMES:
+            raise UsageError(f"--study takes a file path or a database URL ({', '.join(URL_SCHEMES)}), "
+                             f"got {location!r}")
+    elif Path(location).is_dir():
+        raise UsageError(f"--study {location} is a folder; give a file (study.sqlite3, or x.journal) or a URL")
+
+
+def default_location(out: Path) -> Path:
+    """OUT.study/study.sqlite3: beside OUT, not inside it, because compress builds OUT in a
+    temporary folder that is thrown away when a run is killed, and the study must outlive that."""
+    return out.with_name(out.name + ".study") / "study.sqlite3"
+
+
+def check_study(location: str | None, out: Path, inputs) -> str:
+    """The study's location (given or the default), refused when it is, holds or lies inside an
+    input, or lies inside OUT (which a finished run replaces). Returns it."""
+    from ..safety import overlap, refuse_overlap
+
+    location = str(location or default_location(out))
+    check_location(location)
+    if "://" not in location:
+        claimed = Path(location).parent if Path(location) == default_location(out) else Path(location)
+        refuse_overlap(claimed, inputs, "--study")
+        if overlap(claimed, out) in ("is", "lies inside"):
+            raise UsageError(f"--study {location} lies inside --out {out}, which a finished run replaces; "
+                             "keep the study beside it")
+    return location
+
+
+def cache_for(location: str, out: Path) -> Path:
+    """Where fine-tuned candidates are cached: beside a study file, or beside OUT for a database URL."""
+    return (Path(location).parent if "://" not in location else default_location(out).parent) / "cache"
+
+
+def storage_for(location: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int | None = None):
+    """A database URL or a .sqlite3 path: RDBStorage with heartbeats, a killed worker's trial
+    retried; a .journal/.jsonl/.log path: a journal file (no heartbeat in Optuna's journal
+    storage, so a killed worker's trial stays RUNNING there)."""
+    import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats are "experimental"
+    check_location(location)
+    if "://" not in location and location.endswith(JOURNAL_SUFFIXES):
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(location))
+    if "://" not in location:
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
+        location = f"sqlite:///{Path(location).resolve()}"
+    engine = {"connect_args": {"timeout": 60}} if location.startswith("sqlite") else {}
+    try:
+        return RDBStorage(location, engine_kwargs=engine, heartbeat_interval=heartbeat_s,
+                          grace_period=grace_s or 3 * heartbeat_s,
+                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=RETRIES))
+    except Exception as e:  # a bad URL, a missing driver, an unreachable server
+        raise UsageError(f"--study {location}: cannot open it ({type(e).__name__}: {str(e).splitlines()[0]})")
+
+
+def open_study(location: str, identity: dict, ratios: list[float], heartbeat_s: int = HEARTBEAT_S,
+               grace_s: int | None = None):
+    """Creates the study (queueing `ratios`) or resumes it. A study made for another model,
+    data, settings or seed is refused: its trials would not be this run's candidates."""
+    import optuna
+
+    study = optuna.create_study(storage=storage_for(location, heartbeat_s, grace_s), study_name=STUDY_NAME,
+                                directions=list(DIRECTIONS), load_if_exists=True)
+    held = study.user_attrs.get(IDENTITY)
+    if held is None:
+        study.set_user_attr(IDENTITY, identity)
+    elif {k: held.get(k) for k in identity if k != "cache"} != {k: v for k, v in identity.items() if k != "cache"}:
+        changed = sorted(k for k in identity if k != "cache" and held.get(k) != identity[k])
+        raise UsageError(f"--study {location} holds a search for another {', '.join(changed)}; "
+                         "give another --study (or remove that one)")
+    for ratio in ratios:
+        study.enqueue_trial({"ratio": ratio}, skip_if_exists=True)
+    return study
+
+
+def join_study(location: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int | None = None):
+    """An existing study, for search-worker; one line when there is none yet."""
+    import optuna
+
+    storage = storage_for(location, heartbeat_s, grace_s)
+    try:
+        return optuna.load_study(study_name=STUDY_NAME, storage=storage)
+    except KeyError:
+        raise UsageError(f"--study {location} holds no --prune auto study yet; start it with "
+                         f"`edgeseg compress MODEL --prune auto --study {location}`") from None
+
+
+def _count(study, *states) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def _fail_stale(study) -> None:
+    """Marks trials whose worker stopped beating as failed (the retry callback queues them again)."""
+    import optuna
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    if is_heartbeat_enabled(study._storage):
+        optuna.storages.fail_stale_trials(study)
+
+
+@dataclass
+class Outcome:
+    latency_ms: float
+    dice: float
+    bytes: int
+    runtime: str
+    machine: str
+    attrs: dict  # cache key, float Dice, artifact path and sha256, seconds, reused from the cache or not
+
+
+def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wait_for_others: bool = False,
+         poll_s: float = 1.0, log: Callable[[str], None] = print, clock: Callable[[], float] = time.monotonic) -> int:
+    """Pulls queued trials until none is left or `seconds` have passed (no trial is started after
+    that), then, with `wait_for_others`, waits for trials other workers still run. `evaluate`
+    gets the ratio and the Optuna trial and raises optuna.TrialPruned for a hopeless candidate
+    (Optuna's trial.report/should_prune do not support several objectives, so the rule is explicit). Returns the number of trials this worker finished."""
+    import optuna
+    from optuna.trial import TrialState
+
+    done = [0]
+
+    def objective(trial):
+        if "fixed_params" not in trial.storage.get_trial_system_attrs(trial._trial_id):  # the queue ran dry
+            trial.set_user_attr("queue_empty", True)
+            trial.study.stop()
+            raise optuna.TrialPruned("no queued candidate left")
+        ratio = trial.suggest_float("ratio", 0.0, 1.0)
+        outcome = evaluate(ratio, trial)
+        for key, value in {"runtime": outcome.runtime, "machine": outcome.machine, **outcome.attrs}.items():
+            trial.set_user_attr(key, value)
+        done[0] += 1
+        return outcome.latency_ms, outcome.dice, outcome.bytes
+
+    def stop_when_empty(study, _trial) -> None:
+        if _count(study, TrialState.WAITING) == 0:
+            study.stop()
+
+    deadline, said = clock() + seconds, None
+    while True:
+        _fail_stale(study)
+        if _count(study, TrialState.WAITING) and clock() < deadline:
+            # a candidate its runtime cannot run (RuntimeError) is a failed trial, not a dead worker
+            study.optimize(objective, timeout=max(deadline - clock(), 1e-3), callbacks=[stop_when_empty],
+                           gc_after_trial=True, catch=(RuntimeError,))
+            continue
+        if not (wait_for_others and _count(study, TrialState.RUNNING)) or clock() > deadline + 3 * HEARTBEAT_S:
+            return done[0]
+        running = _count(study, TrialState.RUNNING)
+        if running != said:  # said once per change, not once per poll
+            log(f"      waiting for {running} trial(s) other workers run")
+            said = running
+        time.sleep(poll_s)
+
+
+def _is_candidate(trial) -> bool:
+    return "ratio" in trial.params and not trial.user_attrs.get("queue_empty")
+
+
+def rows(study) -> list[Row]:
+    """Every finished candidate, once per runtime and machine that timed it."""
+    from optuna.trial import TrialState
+
+    found = []
+    finished = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if _is_candidate(t)]
+    extra = study.user_attrs
+    for t in finished:
+        latency, dice, size = t.values
+        found.append(Row(t.number, t.params["ratio"], dice, int(size), latency, t.user_attrs["runtime"],
+                         t.user_attrs["machine"]))
+        for key, value in extra.items():
+            if key.startswith(f"{MEASURED}|{t.number}|"):
+                _, _, runtime, machine = key.split("|", 3)
+                found.append(Row(t.number, t.params["ratio"], dice, int(size), value, runtime, machine))
+    return found
+
+
+def record_latency(study, trial_number: int, runtime: str, machine: str, latency_ms: float) -> None:
+    """A latency measured by a --role measure worker, kept apart from the trial's own."""
+    study.set_user_attr(f"{MEASURED}|{trial_number}|{runtime}|{machine}", round(latency_ms, 4))
+
+
+def pruned(study) -> list[dict]:
+    """Candidates stopped early, with the float Dice that stopped them."""
+    from optuna.trial import TrialState
+
+    return [{"trial": t.number, "ratio": t.params["ratio"], "float_dice": t.user_attrs.get("float_dice")}
+            for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)) if _is_candidate(t)]
+
+
+def trial_attrs(study) -> dict[int, dict]:
+    """Trial number -> its attributes (cache key, artifact, float Dice ...), for the report."""
+    from optuna.trial import TrialState
+
+    return {t.number: dict(t.user_attrs) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+
+
+__all__ = ["Outcome", "cache_for", "check_location", "check_study", "default_location", "join_study", "open_study", "pruned", "record_latency",
+           "rows", "storage_for", "trial_attrs", "work"]

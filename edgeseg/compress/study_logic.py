@@ -1,0 +1,104 @@
+"""--prune auto's study, the pure part: which candidates, in which order, which of them form the
+Pareto front, which one wins, and the key a fine-tuned candidate is cached under.
+
+No Optuna, no TensorFlow: study.py (the Optuna side) and study_run.py (the TensorFlow side)
+feed it plain rows, so these rules are tested on tables.
+
+Objectives: latency (min), int8 Dice (max), int8 file size (min). A latency only means something
+on the runtime and machine that measured it, so fronts are formed per (runtime, machine)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+
+RATIO_STEP = Fraction(1, 16)  # the channel-ratio grid --prune auto has always searched
+LOW, HIGH, FIRST = Fraction(1, 4), Fraction(7, 8), Fraction(1, 2)
+HOPELESS_MARGIN = 0.10  # a candidate whose float Dice after recovery is this far below the floor is stopped
+
+
+@dataclass(frozen=True)
+class Row:
+    """One candidate as measured on one runtime and machine."""
+
+    trial: int
+    ratio: float
+    dice: float  # int8, in the reference runtime (LiteRT)
+    bytes: int  # the int8 .tflite file
+    latency_ms: float  # p50 on `runtime` on `machine`
+    runtime: str
+    machine: str  # bench/machine.py's label: rows from two machines never mix
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def grid(low: Fraction = LOW, high: Fraction = HIGH) -> list[float]:
+    """Every ratio on the 1/16 grid from low to high."""
+    count = int((high - low) / RATIO_STEP)
+    return [float(low + i * RATIO_STEP) for i in range(count + 1)]
+
+
+def _level(ratio: float) -> int:
+    """1 for 1/2, 2 for quarters, 3 for eighths, 4 for sixteenths: coarse points come first."""
+    value, level = Fraction(ratio).limit_denominator(64), 0
+    while value.denominator > 2 ** level:
+        level += 1
+    return level
+
+
+def search_order(ratios: list[float]) -> list[float]:
+    """The faster half (ratio >= 1/2) before the slower one; in each, its halves and quarters
+    first (1/2, 3/4: the front spans the range early), then the rest from the fastest down: the
+    winner is the fastest candidate within the budget, so the fastest untried candidates are the
+    ones that can still change it. Fixed, so the same study asks for the same candidates however
+    many workers pull from it, and a resumed one continues the same sequence."""
+    return sorted(ratios, key=lambda r: (r < float(FIRST), _level(r) > 2, min(_level(r), 3), -r))
+
+
+def dominates(a: Row, b: Row) -> bool:
+    """a is no worse than b in all three objectives and better in one."""
+    no_worse = a.latency_ms <= b.latency_ms and a.dice >= b.dice and a.bytes <= b.bytes
+    better = a.latency_ms < b.latency_ms or a.dice > b.dice or a.bytes < b.bytes
+    return no_worse and better
+
+
+def pareto_front(rows: list[Row]) -> list[Row]:
+    """The rows no other row dominates, fastest first. Rows must share one runtime and machine."""
+    if len({(r.runtime, r.machine) for r in rows}) > 1:
+        raise ValueError("a Pareto front mixes latencies from different runtimes or machines")
+    front = [r for r in rows if not any(dominates(o, r) for o in rows)]
+    return sorted(front, key=lambda r: (r.latency_ms, -r.dice, r.trial))
+
+
+def by_device(rows: list[Row]) -> dict[tuple[str, str], list[Row]]:
+    """Rows grouped by (runtime, machine), in first-seen order."""
+    groups: dict[tuple[str, str], list[Row]] = {}
+    for r in rows:
+        groups.setdefault((r.runtime, r.machine), []).append(r)
+    return groups
+
+
+def winner(front: list[Row], floor: float) -> Row | None:
+    """The fastest front member within the Dice budget (int8 Dice >= floor); ties by higher Dice."""
+    ok = [r for r in front if r.dice >= floor]
+    return min(ok, key=lambda r: (r.latency_ms, -r.dice, r.trial), default=None)
+
+
+def hopeless(float_dice: float | None, floor: float, margin: float = HOPELESS_MARGIN) -> bool:
+    """Stop a candidate early: after its recovery fine-tuning the float model is already far
+    below the floor, so int8 (which only loses Dice) cannot reach it."""
+    return float_dice is not None and float_dice < floor - margin
+
+
+def candidate_key(model_sha256: str, data: dict, candidate: dict, settings: dict, seed: int) -> str:
+    """The cache key of a fine-tuned candidate: the same model file, data, candidate, fine-tuning
+    settings and seed give the same key, and a change to any of them a new one."""
+    blob = json.dumps({"model": model_sha256, "data": data, "candidate": candidate, "settings": settings,
+                       "seed": seed}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+__all__ = ["HOPELESS_MARGIN", "Row", "by_device", "candidate_key", "dominates", "grid", "hopeless",
+           "pareto_front", "search_order", "winner"]

@@ -1,0 +1,94 @@
+"""--prune auto's study in report.json (the `study` record) and report.md (the Pareto front per
+runtime and machine, each row labelled as `bench merge` labels machines), and its plot."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from .study_logic import Row
+
+
+def _row(r: Row, attrs: dict) -> dict:
+    extra = {k: attrs.get(k) for k in ("float_dice", "gflops", "parameters", "key", "sha256", "cached",
+                                       "plain_int8_p50_ms", "threads")}
+    return r.to_dict() | {k: v for k, v in extra.items() if v is not None}
+
+
+def study_info(location: str, everything: list[Row], fronts: dict[tuple[str, str], list[Row]], best: Row | None, floor: float,
+               target: str, machine: str, attrs: dict[int, dict], stopped: list[dict], ran_here: int,
+               seconds: float, folder: Path) -> dict:
+    """The report.json record. `candidates` are every finished candidate timed on this run's
+    runtime and machine (`fronts` the Pareto fronts of each runtime and machine), so
+    readers of the bisection's `search` record (the verdict) read it the same way."""
+    mine = [r for r in everything if (r.runtime, r.machine) == (target, machine)]
+    info = {"engine": "optuna", "study": location if "://" not in location else _hide_password(location),
+            "target": target, "machine": machine, "floor": round(floor, 5), "seconds": round(seconds, 1),
+            "trials_run_here": ran_here, "winner": None if best is None else best.ratio,
+            "winner_row": None if best is None else _row(best, attrs.get(best.trial, {})),
+            "candidates": [_row(r, attrs.get(r.trial, {})) for r in mine],
+            "fronts": [{"runtime": runtime, "machine": where, "rows": [_row(r, attrs.get(r.trial, {})) for r in rows]}
+                       for (runtime, where), rows in fronts.items()],
+            "pruned": stopped}
+    plot = plot_fronts(info, folder / "pareto.png")
+    info["plot"] = None if plot is None else f"{folder.name}/{plot.name}"
+    return info
+
+
+def _hide_password(url: str) -> str:
+    """A database URL without its password: report.json is shipped with the artifacts."""
+    head, sep, tail = url.partition("://")
+    if "@" not in tail:
+        return url
+    credentials, host = tail.rsplit("@", 1)
+    return f"{head}{sep}{credentials.split(':', 1)[0]}:***@{host}"
+
+
+def study_markdown(study: dict) -> list[str]:
+    """report.md's section: one Pareto-front table per runtime and machine."""
+    winner = study.get("winner_row")
+    out = [f"Channel-ratio study (--prune auto, Optuna) `{study['study']}`: {study['seconds']:.0f} s here, "
+           f"{study['trials_run_here']} trial(s) run by this worker; Dice floor {study['floor']:.4f}; winner "
+           + ("none (no front member within the budget)" if winner is None else
+              f"ratio {winner['ratio']} ({winner['latency_ms']} ms on {study['target']}, {study['machine']})") + ".", ""]
+    for front in study["fronts"]:
+        out += [f"Pareto front on {front['runtime']}, {front['machine']}:", "",
+                "| trial | ratio | p50 ms | int8 Dice | bytes | machine | runtime |", "|---|---|---|---|---|---|---|"]
+        out += [f"| {r['trial']} | {r['ratio']} | {r['latency_ms']} | {r['dice']:.4f} | {r['bytes']:,} | "
+                f"{r['machine']} | {r['runtime']} |" for r in front["rows"]]
+        out += [""]
+    if study.get("pruned"):
+        out += ["Stopped early (float Dice after recovery far below the floor): "
+                + ", ".join(f"ratio {p['ratio']}" for p in study["pruned"]) + ".", ""]
+    return out
+
+
+def plot_fronts(info: dict, path: Path) -> Path | None:
+    """p50 against int8 Dice, one series per runtime and machine; None without matplotlib."""
+    if importlib.util.find_spec("matplotlib") is None or not info["fronts"]:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for front in info["fronts"]:
+        rows = front["rows"]
+        ax.plot([r["latency_ms"] for r in rows], [r["dice"] for r in rows], marker="o",
+                label=f"{front['runtime']}, {front['machine'][:40]}")
+        for r in rows:
+            ax.annotate(f"{r['ratio']:.4g}", (r["latency_ms"], r["dice"]), textcoords="offset points",
+                        xytext=(5, 3), fontsize=8)
+    ax.axhline(info["floor"], color="grey", linestyle="--", label="Dice floor (budget)")
+    ax.set_xlabel("p50 ms")
+    ax.set_ylabel("int8 Dice")
+    ax.set_title("--prune auto study: Pareto front (latency, Dice, size)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+__all__ = ["plot_fronts", "study_info", "study_markdown"]

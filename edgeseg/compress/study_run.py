@@ -1,0 +1,173 @@
+"""--prune auto on an Optuna study, the TensorFlow side: a trial's candidate is channel-pruned,
+fine-tuned, int8-quantized, verified in LiteRT and timed on the worker's runtime; fine-tuned
+candidates are cached on disk under study_logic.candidate_key, so a retried or resumed trial (or
+a `search-worker --role measure` on a device) reuses them instead of training again."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..artifacts.files import sha256
+from .search import measure_interleaved
+from .search_run import SearchContext, int8_file, target_runtime
+from .study import RUN, Outcome, open_study, pruned, rows, trial_attrs, work
+from .study_logic import by_device, candidate_key, grid, hopeless, pareto_front, search_order, winner
+from .study_report import study_info
+
+CANDIDATE = "candidate.json"  # the cache entry's record; written last, so its presence means complete
+SETTINGS = ("finetune_steps", "finetune_min_steps", "finetune_time", "finetune_lr", "batch_size", "channel_rounds",
+            "channel_criterion", "distill", "unlabeled", "max_dice_drop", "calibration_samples")
+
+
+def data_digest(ctx: SearchContext) -> str:
+    """The training, validation and calibration pixels and labels, hashed: same data, same digest."""
+    digest = hashlib.sha256()
+    for data in (ctx.train, ctx.val):
+        for i in range(len(data)):
+            for array in data.unit_sample(i):
+                digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update(np.ascontiguousarray(ctx.calibration).tobytes())
+    return digest.hexdigest()
+
+
+def identity(ctx: SearchContext, model_sha256: str, data: str, cache: Path) -> dict:
+    """What the study is for (`data`: data_digest): a study made for anything else is refused, not mixed in."""
+    config = ctx.config
+    return {"model_sha256": model_sha256, "data": data, "seed": config.seed,
+            "settings": {name: getattr(config, name) for name in SETTINGS}, "cache": str(cache)}
+
+
+def machine_label(threads: int) -> str:
+    from ..bench.machine import machine_info
+
+    return machine_info(threads)["label"]
+
+
+def _make_entry(ratio: float, ctx: SearchContext, entry: Path, floor: float) -> dict | None:
+    """Fine-tunes and quantizes one candidate into `entry` (a temporary folder); None when it is
+    hopeless after its recovery fine-tuning (nothing cached: its trial is recorded as pruned)."""
+    from ..evaluate import keras_predictor
+    from ..models.flops import model_flops
+    from ..models.io import save_model
+    from ..config import PreprocessSpec
+    from .gradual import prune_channels_and_finetune
+    from .tuning import pruning_budget
+    from .verify import verify
+
+    config, start = ctx.config, time.perf_counter()
+    result = prune_channels_and_finetune(ctx.model, ctx.train, ctx.val, ratio, pruning_budget(config),
+                                         config.batch_size, ctx.spec_dict["classes"], ctx.target_dice, config.seed,
+                                         0, ctx.log, config.channel_rounds, config.channel_criterion, **ctx.distill)
+    tuned = result.finetune.to_dict()
+    if hopeless(tuned["best_dice"], floor):
+        return {"ratio": ratio, "float_dice": tuned["best_dice"], "hopeless": True}
+    saved = SearchContext(**{**ctx.__dict__, "folder": entry})
+    path = int8_file(result.model, saved, "int8.tflite")
+    dice = verify(path, ctx.val, keras_predictor(result.model, config.batch_size), config.batch_size).scores["dice"]
+    save_model(result.model, PreprocessSpec.from_dict(ctx.spec_dict), entry / "model.keras")
+    return {"ratio": ratio, "dice": dice, "float_dice": tuned["best_dice"], "bytes": path.stat().st_size,
+            "sha256": sha256(path), "gflops": round(model_flops(result.model) / 1e9, 3),
+            "parameters": result.model.count_params(), "kept": result.kept, "frozen": result.frozen,
+            "finetune": tuned, "seconds": round(time.perf_counter() - start, 1)}
+
+
+def cached_candidate(ratio: float, ctx: SearchContext, cache: Path, key: str, floor: float) -> tuple[dict, bool]:
+    """(the candidate's record, whether it came from the cache). Made in a temporary folder that
+    is renamed into place, so a killed run leaves no half-written entry."""
+    entry = cache / key
+    if (entry / CANDIDATE).is_file():
+        return json.loads((entry / CANDIDATE).read_text()), True
+    tmp = cache / f".{key}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    record = _make_entry(ratio, ctx, tmp, floor)
+    (tmp / CANDIDATE).write_text(json.dumps(record, indent=1))
+    try:
+        os.rename(tmp, entry)
+    except OSError:  # another worker finished the same candidate first: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    return json.loads((entry / CANDIDATE).read_text()), False
+
+
+def evaluator(ctx: SearchContext, model_sha256: str, data: str, cache: Path, floor: float, runtime, threads: int,
+              plain: Path):
+    """The trial body: candidate (cached or made), then its p50 interleaved with plain int8's."""
+    import optuna
+
+    machine = machine_label(threads)
+    image = ctx.val.batch([0])[0].astype("float32")
+    settings = {name: getattr(ctx.config, name) for name in SETTINGS}
+
+    def evaluate(ratio: float, trial) -> Outcome:
+        key = candidate_key(model_sha256, {"digest": data}, {"ratio": ratio}, settings, ctx.config.seed)
+        record, reused = cached_candidate(ratio, ctx, cache, key, floor)
+        trial.set_user_attr("key", key)
+        trial.set_user_attr("float_dice", record["float_dice"])
+        if record.get("hopeless"):
+            ctx.log(f"      candidate {ratio:.4f}: float Dice {record['float_dice']:.4f} after recovery, far below "
+                    f"the floor {floor:.4f}: stopped")
+            raise optuna.TrialPruned()
+        p50, plain_p50 = measure_interleaved([cache / key / "int8.tflite", plain],
+                                             lambda p: runtime.load(p, threads), image)
+        ctx.log(f"      candidate {ratio:.4f}: int8 Dice {record['dice']:.4f}, p50 {p50:.2f} ms (plain int8 "
+                f"{plain_p50:.2f} ms){' (cached)' if reused else ''}")
+        attrs = {"key": key, "float_dice": record["float_dice"], "cached": reused, "plain_int8_p50_ms": round(plain_p50, 4),
+                 "gflops": record["gflops"], "parameters": record["parameters"], "sha256": record["sha256"],
+                 "threads": threads}
+        return Outcome(round(p50, 4), record["dice"], record["bytes"], runtime.name, machine, attrs)
+
+    return evaluate
+
+
+def load_winner(cache: Path, key: str):
+    """The winner's fine-tuned float model from the cache, as channel pruning's result."""
+    from ..models.io import load_model
+    from ..training.finetune import FinetuneResult
+    from .channels import ChannelPruneResult
+
+    record = json.loads((cache / key / CANDIDATE).read_text())
+    model, _ = load_model(cache / key / "model.keras")
+    tuned = record["finetune"]
+    finetune = FinetuneResult(tuned["steps"], [tuple(p) for p in tuned["dice_curve"]], tuned["best_step"] or 0,
+                              float("nan") if tuned["best_dice"] is None else tuned["best_dice"],
+                              tuned["stopped_because"], tuned["seconds"])
+    kept = {name: tuple(pair) for name, pair in record["kept"].items()}
+    return ChannelPruneResult(model, record["ratio"], kept, record["frozen"], finetune)
+
+
+def study_prune(ctx: SearchContext, location: str, model_sha256: str, cache: Path, run: dict | None = None):
+    """(the winner's ChannelPruneResult or None, the report.json record of the study). `run`
+    (model and data paths, config, input shape) is kept in the study for joining workers."""
+    config, start = ctx.config, time.perf_counter()
+    runtime = target_runtime(config.target)
+    floor = ctx.base_dice - config.max_dice_drop
+    order = search_order(grid())[: config.search_trials]
+    data = data_digest(ctx)
+    study = open_study(location, identity(ctx, model_sha256, data, cache), order)
+    if run is not None:
+        study.set_user_attr(RUN, run)
+    ctx.folder.mkdir(exist_ok=True)
+    plain = int8_file(ctx.model, ctx, "plain_int8.tflite")
+    threads = os.cpu_count() or 1
+    ctx.log(f"      study {location}: {len(order)} candidate(s) queued; this worker times them on {runtime.name}")
+    ran = work(study, evaluator(ctx, model_sha256, data, cache, floor, runtime, threads, plain), config.search_time,
+               wait_for_others=True, log=ctx.log)
+    found, machine = rows(study), machine_label(threads)
+    fronts = {group: pareto_front(members) for group, members in by_device(found).items()}
+    mine = fronts.get((runtime.name, machine), [])
+    best = winner(mine, floor)
+    attrs = trial_attrs(study)
+    info = study_info(location, found, fronts, best, floor, runtime.name, machine, attrs, pruned(study), ran,
+                      time.perf_counter() - start, ctx.folder)
+    if best is None:
+        return None, info
+    return load_winner(cache, attrs[best.trial]["key"]), info
+
+
+__all__ = ["cached_candidate", "data_digest", "identity", "load_winner", "study_prune"]
