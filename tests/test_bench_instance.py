@@ -241,3 +241,13 @@ def test_bench_on_a_real_int8_instance_unet(tmp_path):
     gate = run_cli("bench", *files, "--runtimes", "litert-cpu", "--min-runs", "5", "--min-time", "0",
                    "--data", "synthetic", "--synthetic-val", "4", "--baseline", str(out), "--fail-on", "pq=-0.0,size=+0%")
     assert gate.returncode == 0 and "gate: 0 regression(s)" in gate.stdout, gate.stdout[-2000:] + gate.stderr[-2000:]
+
+
+def test_floors_come_from_whichever_score_the_compress_report_budgets():
+    from edgeseg.bench.context import _floor
+
+    instance = {"baseline": {"pq": 0.80, "f1": 0.9}, "config": {"max_pq_drop": 0.02, "max_dice_drop": 0.01}}
+    assert _floor(instance, "pq", "max_pq_drop") == pytest.approx(0.78)
+    assert _floor(instance, "dice", "max_dice_drop") is None  # an instance report may carry no Dice
+    assert _floor({"baseline": {"dice": 0.9}, "config": {"max_dice_drop": 0.01}}, "dice", "max_dice_drop") \
+        == pytest.approx(0.89)
