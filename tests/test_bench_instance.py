@@ -249,5 +249,7 @@ def test_floors_come_from_whichever_score_the_compress_report_budgets():
     instance = {"baseline": {"pq": 0.80, "f1": 0.9}, "config": {"max_pq_drop": 0.02, "max_dice_drop": 0.01}}
     assert _floor(instance, "pq", "max_pq_drop") == pytest.approx(0.78)
     assert _floor(instance, "dice", "max_dice_drop") is None  # an instance report may carry no Dice
+    applied = {"baseline": {"pq": 0.8}, "config": {"max_pq_drop": None}, "instance": {"max_pq_drop": 0.02}}
+    assert _floor(applied, "pq", "max_pq_drop") == pytest.approx(0.78)  # the default budget, as compress applied it
     assert _floor({"baseline": {"dice": 0.9}, "config": {"max_dice_drop": 0.01}}, "dice", "max_dice_drop") \
         == pytest.approx(0.89)

@@ -50,5 +50,7 @@ def compress_context(paths: list[Path]) -> CompressContext:
 def _floor(report: dict, score: str, drop: str) -> float | None:
     """The baseline's score less the budget's allowed drop, where the report has both (an
     instance compress report is judged by PQ and may carry no Dice)."""
-    value, allowed = (report.get("baseline") or {}).get(score), (report.get("config") or {}).get(drop)
+    value = (report.get("baseline") or {}).get(score)
+    # compress records the PQ budget it applied under "instance" (the config keeps None for the default)
+    allowed = (report.get("instance") or {}).get(drop, (report.get("config") or {}).get(drop))
     return value - allowed if isinstance(value, (int, float)) and isinstance(allowed, (int, float)) else None
