@@ -168,6 +168,17 @@ def test_compress_an_instance_model_walks_the_ladder_and_bundles_as_verified(ins
     assert np.array_equal(result.mask, decode(result.probabilities, settings, grid=(32, 32)).labels)
     json.dumps(report)  # report.json is plain JSON
 
+    # bench on the compress output: PQ with each artifact's own settings, decode timed, the applied PQ floor
+    from edgeseg.bench.run import bench
+    from edgeseg.config import BenchConfig
+
+    benched = bench([out / "model_int8.tflite"], BenchConfig(runtimes=("litert-cpu",), min_runs=3, min_time=0.0,
+                                                             warmup=1), log=lambda _: None)
+    assert benched["pq_floor"] == pytest.approx(base["pq"] - 0.02)
+    (row,) = [r for r in benched["rows"] if r["status"] == "ok"]
+    assert row["pq"] == pytest.approx(rows["model_int8.tflite"]["pq"], abs=1e-6)  # same data, same decoding
+    assert row["decode_ms"] > 0
+
 
 @pytest.mark.slow
 def test_quantization_aware_training_of_an_instance_model_converts_to_int8(instance_model):
