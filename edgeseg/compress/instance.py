@@ -9,7 +9,6 @@ foreground Dice near 1. The budget is on PQ (see budget.Budget.metric)."""
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,9 +20,8 @@ from ..evaluate import AgreementAccumulator, Predictor
 from ..evaluate_instance import decode_settings, instance_agreement, predict_all, score_outputs, tune_decoding
 from ..metrics import ScoreAccumulator
 from ..quantize.methods import LADDERS
-from ..runtimes import reference_runtime
 from .sanity import BaselineCheck, prediction_problems
-from .verify import Verified
+from .verify import Verified, open_in_runtime
 
 if TYPE_CHECKING:
     from ..evaluate_instance import DecodeSettings
@@ -123,15 +121,9 @@ def stored_decode(path: Path) -> DecodeSettings:
 
 def run_artifact(path: Path, val: SegmentationData, batch_size: int) -> tuple[list[np.ndarray], float, str, object]:
     """(outputs on `val`, load seconds, runtime name, session) of an artifact in its own runtime."""
-    runtime = reference_runtime(path)
-    ok, reason = runtime.is_available()
-    if not ok:
-        raise RuntimeError(f"{runtime.name} unavailable: {reason}")
-    start = time.perf_counter()
-    session = runtime.load(path)
-    load_seconds = time.perf_counter() - start
+    session, load_seconds, runtime = open_in_runtime(path)
     outputs, _ = predict_all(session.run, val, batch_size)
-    return outputs, load_seconds, runtime.name, session
+    return outputs, load_seconds, runtime, session
 
 
 def verify_instance(path: Path, val: SegmentationData, reference: Predictor, reference_settings: DecodeSettings,

@@ -18,13 +18,18 @@ class Verified:
     session: object = field(repr=False, default=None)
 
 
-def verify(path: Path, val: SegmentationData, reference: Predictor, batch_size: int) -> Verified:
+def open_in_runtime(path: Path) -> tuple[object, float, str]:
+    """(session, load seconds, runtime name) of an artifact in the runtime that will run it."""
     runtime = reference_runtime(path)
     ok, reason = runtime.is_available()
     if not ok:
         raise RuntimeError(f"{runtime.name} unavailable: {reason}")
     start = time.perf_counter()
     session = runtime.load(path)
-    load_seconds = time.perf_counter() - start
+    return session, time.perf_counter() - start, runtime.name
+
+
+def verify(path: Path, val: SegmentationData, reference: Predictor, batch_size: int) -> Verified:
+    session, load_seconds, runtime = open_in_runtime(path)
     scores = evaluate_predictor(session.run, val, batch_size, reference=reference)
-    return Verified(runtime.name, scores, load_seconds, session)
+    return Verified(runtime, scores, load_seconds, session)
