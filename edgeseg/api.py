@@ -25,7 +25,7 @@ class CompressResult:
     @property
     def deployable(self) -> bool:
         """Whether some int8 artifact may ship (the CLI's exit code 0)."""
-        from .compress.report import exit_code_for
+        from .artifacts.compress_report import exit_code_for
 
         return exit_code_for(self.raw) == 0
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from edgeseg.compress import guard as guard_module
 from edgeseg.compress.budget import Budget
-from edgeseg.compress.report import exit_code_for
+from edgeseg.artifacts.compress_report import exit_code_for
 from edgeseg.compress.verify import Verified
 
 

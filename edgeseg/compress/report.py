@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..artifacts.compress_report import exit_code_for  # noqa: F401 - compress's exit code lives with the report
 from .verdict import format_mb, is_instance, verdict_lines
+
 COLUMNS = ("path", "format", "precision", "sparsity", "flops", "bytes", "gzip_bytes", "dice", "iou",
            "max_abs_diff", "deployable", "reason")
 
