@@ -240,3 +240,4 @@ def test_workers_split_training_and_measuring(tiny_study):
                                                            (here, 0.625)]
     measured = run_cli("search-worker", "--study", location, "--role", "measure")  # nothing new for this machine
     assert measured.returncode == 0 and "recorded 0" in measured.stdout, measured.stderr[-2000:]
+

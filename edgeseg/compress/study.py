@@ -32,6 +32,7 @@ IDENTITY = "edgeseg"  # the study attribute naming the model, data, settings and
 RUN = "edgeseg_run"  # study attribute: what a joining worker needs (model and data paths, config, input shape)
 MEASURED = "latency"  # study attribute prefix of latencies measured by --role measure workers
 HEARTBEAT_S, RETRIES = 10, 2
+SCHEMA_TRIES = 5
 
 
 def check_location(location: str) -> None:
@@ -90,12 +91,16 @@ def storage_for(location: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int | No
         Path(location).parent.mkdir(parents=True, exist_ok=True)
         location = f"sqlite:///{Path(location).resolve()}"
     engine = {"connect_args": {"timeout": 60}} if location.startswith("sqlite") else {}
-    try:
-        return RDBStorage(location, engine_kwargs=engine, heartbeat_interval=heartbeat_s,
-                          grace_period=grace_s or 3 * heartbeat_s,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=RETRIES))
-    except Exception as e:  # a bad URL, a missing driver, an unreachable server
-        raise UsageError(f"--study {location}: cannot open it ({type(e).__name__}: {str(e).splitlines()[0]})")
+    for attempt in range(SCHEMA_TRIES):
+        try:
+            return RDBStorage(location, engine_kwargs=engine, heartbeat_interval=heartbeat_s,
+                              grace_period=grace_s or 3 * heartbeat_s,
+                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=RETRIES))
+        except Exception as e:  # a bad URL, a missing driver, an unreachable server
+            if "already exists" in str(e) and attempt + 1 < SCHEMA_TRIES:
+                time.sleep(0.5)  # two workers created the tables at once: the other one's are there now
+                continue
+            raise UsageError(f"--study {location}: cannot open it ({type(e).__name__}: {str(e).splitlines()[0]})")
 
 
 def open_study(location: str, identity: dict, ratios: list[float], heartbeat_s: int = HEARTBEAT_S,
