@@ -243,3 +243,20 @@ def test_workers_split_training_and_measuring(tiny_study):
     measured = run_cli("search-worker", "--study", location, "--role", "measure")  # nothing new for this machine
     assert measured.returncode == 0 and "recorded 0" in measured.stdout, measured.stderr[-2000:]
 
+
+
+def test_a_candidate_queued_twice_runs_once(tmp_path):
+    """Two workers that create one study at the same moment both queue every candidate."""
+    from edgeseg.compress.study import Outcome, join_study, open_study, rows, work
+
+    location = str(tmp_path / "study.sqlite3")
+    study = open_study(location, {"model": "scripted"}, [0.5, 0.75])
+    study.enqueue_trial({"ratio": 0.5})  # what the other creator's skip_if_exists did not see
+    seen = []
+
+    def evaluate(ratio, trial):
+        seen.append(ratio)
+        return Outcome(1.0 - ratio, 0.9, 100, "scripted", "m", {})
+
+    work(join_study(location), evaluate, seconds=60, log=lambda _: None)
+    assert sorted(seen) == [0.5, 0.75] and sorted(r.ratio for r in rows(join_study(location))) == [0.5, 0.75]

@@ -175,6 +175,10 @@ def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wa
             trial.study.stop()
             raise optuna.TrialPruned("no queued candidate left")
         ratio = trial.suggest_float("ratio", 0.0, 1.0)
+        first = _duplicate_of(trial.study, trial, ratio)
+        if first is not None:  # queued twice (two workers created the study at once): run it once
+            trial.set_user_attr("duplicate_of", first)
+            raise optuna.TrialPruned(f"trial {first} runs this candidate")
         outcome = evaluate(ratio, trial)
         for key, value in {"runtime": outcome.runtime, "machine": outcome.machine, **outcome.attrs}.items():
             trial.set_user_attr(key, value)
@@ -203,7 +207,24 @@ def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wa
 
 
 def _is_candidate(trial) -> bool:
-    return "ratio" in trial.params and not trial.user_attrs.get("queue_empty")
+    return "ratio" in trial.params and not trial.user_attrs.get("queue_empty") and "duplicate_of" not in trial.user_attrs
+
+
+def _duplicate_of(study, trial, ratio: float) -> int | None:
+    """Another trial of the same candidate that owns it: a finished one, or a running one that
+    started first (ties by number). Every worker sees the same order, so exactly one of several
+    concurrent copies runs; a killed owner's retry is a new queued trial and runs later."""
+    from optuna.trial import TrialState
+
+    mine = study._storage.get_trial(trial._trial_id)
+    for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
+        same = other.params.get("ratio", other.system_attrs.get("fixed_params", {}).get("ratio")) == ratio
+        if other.number == trial.number or not same or "duplicate_of" in other.user_attrs:
+            continue
+        if other.state == TrialState.COMPLETE or (other.datetime_start, other.number) < (mine.datetime_start,
+                                                                                           mine.number):
+            return other.number
+    return None
 
 
 def rows(study) -> list[Row]:
