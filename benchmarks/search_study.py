@@ -117,6 +117,13 @@ def _completed(location: Path) -> int:
             return 0
 
 
+def _failed(location: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(location) as db:
+        return db.execute("select count(*) from trials where state = 'FAIL'").fetchone()[0]
+
+
 def part_c(model: Path, data: Path, out: Path, trials: int) -> dict:
     flags = ("--search-trials", str(trials), "--search-time", "3600", "--study", study_at(out, "c"))
     proc = compress(model, data, out / "c", *flags, wait=False)
@@ -124,6 +131,7 @@ def part_c(model: Path, data: Path, out: Path, trials: int) -> dict:
         if proc.poll() is not None:
             raise RuntimeError("the run to kill finished first")
         time.sleep(2)
+    time.sleep(15)  # into the next trial's fine-tuning: the killed trial must be retried, not lost
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     before = _completed(out / "c.study" / "study.sqlite3")
@@ -133,7 +141,8 @@ def part_c(model: Path, data: Path, out: Path, trials: int) -> dict:
     resumed = compress(model, data, out / "c", *flags)
     after = {p.name: p.stat().st_mtime for p in cache.iterdir() if p.name in stamps}
     uninterrupted = json.loads((out / "b_one" / "report.json").read_text())
-    return {"trials": trials, "completed_before_kill": before, "resumed_wall_s": round(time.perf_counter() - start, 1),
+    failed = _failed(out / "c.study" / "study.sqlite3")
+    return {"trials": trials, "completed_before_kill": before, "failed_trials_retried": failed, "resumed_wall_s": round(time.perf_counter() - start, 1),
             "trials_run_by_resumed_run": resumed["study"]["trials_run_here"],
             "cache_entries_untouched": stamps == after,
             "same_trials_as_uninterrupted": _study_trials(resumed) == _study_trials(uninterrupted),

@@ -32,6 +32,7 @@ IDENTITY = "edgeseg"  # the study attribute naming the model, data, settings and
 RUN = "edgeseg_run"  # study attribute: what a joining worker needs (model and data paths, config, input shape)
 MEASURED = "latency"  # study attribute prefix of latencies measured by --role measure workers
 HEARTBEAT_S, RETRIES = 10, 2
+SCHEMA_TRIES = 5
 
 
 def check_location(location: str) -> None:
@@ -90,12 +91,16 @@ def storage_for(location: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int | No
         Path(location).parent.mkdir(parents=True, exist_ok=True)
         location = f"sqlite:///{Path(location).resolve()}"
     engine = {"connect_args": {"timeout": 60}} if location.startswith("sqlite") else {}
-    try:
-        return RDBStorage(location, engine_kwargs=engine, heartbeat_interval=heartbeat_s,
-                          grace_period=grace_s or 3 * heartbeat_s,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=RETRIES))
-    except Exception as e:  # a bad URL, a missing driver, an unreachable server
-        raise UsageError(f"--study {location}: cannot open it ({type(e).__name__}: {str(e).splitlines()[0]})")
+    for attempt in range(SCHEMA_TRIES):
+        try:
+            return RDBStorage(location, engine_kwargs=engine, heartbeat_interval=heartbeat_s,
+                              grace_period=grace_s or 3 * heartbeat_s,
+                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=RETRIES))
+        except Exception as e:  # a bad URL, a missing driver, an unreachable server
+            if "already exists" in str(e) and attempt + 1 < SCHEMA_TRIES:
+                time.sleep(0.5)  # two workers created the tables at once: the other one's are there now
+                continue
+            raise UsageError(f"--study {location}: cannot open it ({type(e).__name__}: {str(e).splitlines()[0]})")
 
 
 def open_study(location: str, identity: dict, ratios: list[float], heartbeat_s: int = HEARTBEAT_S,
@@ -170,6 +175,10 @@ def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wa
             trial.study.stop()
             raise optuna.TrialPruned("no queued candidate left")
         ratio = trial.suggest_float("ratio", 0.0, 1.0)
+        first = _duplicate_of(trial.study, trial, ratio)
+        if first is not None:  # queued twice (two workers created the study at once): run it once
+            trial.set_user_attr("duplicate_of", first)
+            raise optuna.TrialPruned(f"trial {first} runs this candidate")
         outcome = evaluate(ratio, trial)
         for key, value in {"runtime": outcome.runtime, "machine": outcome.machine, **outcome.attrs}.items():
             trial.set_user_attr(key, value)
@@ -198,7 +207,24 @@ def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wa
 
 
 def _is_candidate(trial) -> bool:
-    return "ratio" in trial.params and not trial.user_attrs.get("queue_empty")
+    return "ratio" in trial.params and not trial.user_attrs.get("queue_empty") and "duplicate_of" not in trial.user_attrs
+
+
+def _duplicate_of(study, trial, ratio: float) -> int | None:
+    """Another trial of the same candidate that owns it: a finished one, or a running one that
+    started first (ties by number). Every worker sees the same order, so exactly one of several
+    concurrent copies runs; a killed owner's retry is a new queued trial and runs later."""
+    from optuna.trial import TrialState
+
+    mine = study._storage.get_trial(trial._trial_id)
+    for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
+        same = other.params.get("ratio", other.system_attrs.get("fixed_params", {}).get("ratio")) == ratio
+        if other.number == trial.number or not same or "duplicate_of" in other.user_attrs:
+            continue
+        if other.state == TrialState.COMPLETE or (other.datetime_start, other.number) < (mine.datetime_start,
+                                                                                           mine.number):
+            return other.number
+    return None
 
 
 def rows(study) -> list[Row]:

@@ -9,8 +9,7 @@ from .study_logic import Row
 
 
 def _row(r: Row, attrs: dict) -> dict:
-    extra = {k: attrs.get(k) for k in ("float_dice", "gflops", "parameters", "key", "sha256", "cached",
-                                       "plain_int8_p50_ms", "threads")}
+    extra = {k: attrs.get(k) for k in ("float_dice", "gflops", "parameters", "key", "sha256", "cached", "threads")}
     return r.to_dict() | {k: v for k, v in extra.items() if v is not None}
 
 
@@ -47,7 +46,8 @@ def study_markdown(study: dict) -> list[str]:
     """report.md's section: one Pareto-front table per runtime and machine."""
     winner = study.get("winner_row")
     out = [f"Channel-ratio study (--prune auto, Optuna) `{study['study']}`: {study['seconds']:.0f} s here, "
-           f"{study['trials_run_here']} trial(s) run by this worker; Dice floor {study['floor']:.4f}; winner "
+           f"{study['trials_run_here']} trial(s) run by this worker; Dice floor {study['floor']:.4f}; this "
+           f"machine's candidates re-timed in one interleaved run (plain int8 {study.get('int8_p50_ms')} ms); winner "
            + ("none (no front member within the budget)" if winner is None else
               f"ratio {winner['ratio']} ({winner['latency_ms']} ms on {study['target']}, {study['machine']})") + ".", ""]
     for front in study["fronts"]:

@@ -4,6 +4,7 @@ candidates are cached on disk under study_logic.candidate_key, so a retried or r
 a `search-worker --role measure` on a device) reuses them instead of training again."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ from ..artifacts.files import sha256
 from .search import measure_interleaved
 from .search_run import SearchContext, int8_file, target_runtime
 from .study import RUN, Outcome, open_study, pruned, rows, trial_attrs, work
-from .study_logic import by_device, candidate_key, grid, hopeless, pareto_front, search_order, winner
+from .study_logic import Row, by_device, candidate_key, grid, hopeless, pareto_front, search_order, winner
 from .study_report import study_info
 
 CANDIDATE = "candidate.json"  # the cache entry's record; written last, so its presence means complete
@@ -141,6 +142,21 @@ def load_winner(cache: Path, key: str):
     return ChannelPruneResult(model, record["ratio"], kept, record["frozen"], finetune)
 
 
+def retimed(found: list[Row], attrs: dict[int, dict], cache: Path, plain: Path, runtime, machine: str,
+            threads: int, image) -> tuple[list[Row], float | None]:
+    """This machine's rows with every candidate and plain int8 timed again in one interleaved run:
+    per-trial timings were taken minutes apart, under whatever load the machine had then (on a
+    shared machine plain int8 alone varied 8-14 ms between trials), so they are compared here in
+    one run, as the bisection does. Returns (rows, plain int8 p50)."""
+    mine = [r for r in found if (r.runtime, r.machine) == (runtime.name, machine)]
+    if not mine:
+        return found, None
+    p50s = measure_interleaved([cache / attrs[r.trial]["key"] / "int8.tflite" for r in mine] + [plain],
+                               lambda p: runtime.load(p, threads), image)
+    again = [dataclasses.replace(r, latency_ms=round(p, 4)) for r, p in zip(mine, p50s)]
+    return [r for r in found if r not in mine] + again, round(p50s[-1], 4)
+
+
 def study_prune(ctx: SearchContext, location: str, model_sha256: str, cache: Path, run: dict | None = None):
     """(the winner's ChannelPruneResult or None, the report.json record of the study). `run`
     (model and data paths, config, input shape) is kept in the study for joining workers."""
@@ -158,13 +174,15 @@ def study_prune(ctx: SearchContext, location: str, model_sha256: str, cache: Pat
     ctx.log(f"      study {location}: {len(order)} candidate(s) queued; this worker times them on {runtime.name}")
     ran = work(study, evaluator(ctx, model_sha256, data, cache, floor, runtime, threads, plain), config.search_time,
                wait_for_others=True, log=ctx.log)
-    found, machine = rows(study), machine_label(threads)
+    machine, attrs = machine_label(threads), trial_attrs(study)
+    ctx.log(f"      timing this machine's finished candidates and plain int8 on {runtime.name}, interleaved")
+    found, plain_p50 = retimed(rows(study), attrs, cache, plain, runtime, machine, threads,
+                               ctx.val.batch([0])[0].astype("float32"))
     fronts = {group: pareto_front(members) for group, members in by_device(found).items()}
-    mine = fronts.get((runtime.name, machine), [])
-    best = winner(mine, floor)
-    attrs = trial_attrs(study)
+    best = winner(fronts.get((runtime.name, machine), []), floor)
     info = study_info(location, found, fronts, best, floor, runtime.name, machine, attrs, pruned(study), ran,
                       time.perf_counter() - start, ctx.folder)
+    info["int8_p50_ms"] = plain_p50
     if best is None:
         return None, info
     return load_winner(cache, attrs[best.trial]["key"]), info
