@@ -66,7 +66,7 @@ def test_compress_prune_auto_reports_every_candidate(tiny_model_path, tmp_path):
     out = tmp_path / "out"
     result = run_cli("compress", str(tiny_model_path), "--prune", "auto", "--search-engine", "bisection",
                      "--search-trials", "2",
-                     "--finetune-steps", "4", "--synthetic-train", "32", "--synthetic-val", "8",
+                     "--finetune-steps", "4", "--data", "synthetic", "--synthetic-train", "32", "--synthetic-val", "8",
                      "--calibration-samples", "8", "--out", str(out))
     assert result.returncode in (0, 3), result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())

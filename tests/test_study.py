@@ -191,7 +191,7 @@ def tiny_study(tiny_model_path, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("study")
     args = ("compress", str(tiny_model_path), "--prune", "auto", "--search-trials", "1", "--finetune-steps", "4",
-            "--max-dice-drop", "1.0", "--synthetic-train", "32", "--synthetic-val", "8", "--calibration-samples", "8",
+            "--max-dice-drop", "1.0", "--data", "synthetic", "--synthetic-train", "32", "--synthetic-val", "8", "--calibration-samples", "8",
             "--formats", "tflite", "--out", str(root / "out"), "--force")
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr[-3000:]
