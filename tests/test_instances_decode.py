@@ -116,3 +116,31 @@ def test_instance_modules_never_reach_tensorflow():
             "print(len(decode(instance_targets(labels), None)))\n")
     result = run_python_without_tensorflow(code)
     assert result.returncode == 0 and result.stdout.strip() == "2", result.stderr[-2000:]
+
+
+def test_the_shifted_maximum_is_the_four_neighbour_dilation_without_the_centre():
+    from scipy import ndimage
+
+    from edgeseg.deploy.instances import largest_four_neighbour
+
+    ids = np.random.default_rng(3).integers(0, 9, (17, 23)).astype(np.int32)
+    ring = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], bool)
+    expected = ndimage.grey_dilation(ids, footprint=ring, mode="constant", cval=0)
+    assert np.array_equal(largest_four_neighbour(ids), expected)
+
+
+def test_pixels_climb_to_the_seed_of_their_basin_only():
+    """Two touching discs: every pixel joins the seed its steepest ascent reaches, never the
+    other disc's; only pixels that climbed take part in the pointer jumps."""
+    from edgeseg.deploy.instances import assign_watershed
+
+    yy, xx = np.mgrid[:20, :40]
+    left, right = np.hypot(yy - 10, xx - 10), np.hypot(yy - 10, xx - 27)
+    foreground = (left < 9) | (right < 9)
+    distance = np.clip(1 - np.minimum(left, right) / 9, 0, 1).astype(np.float32)
+    seeds = np.zeros((20, 40), np.int32)
+    seeds[10, 10], seeds[10, 27] = 1, 2
+    labels = assign_watershed(seeds, foreground, distance)
+    assert set(np.unique(labels[foreground])) == {1, 2}
+    assert (labels[foreground & (left < right)] == 1).all() and (labels[foreground & (right < left)] == 2).all()
+    assert (labels[~foreground] == 0).all()

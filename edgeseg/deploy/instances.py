@@ -100,19 +100,21 @@ def find_seeds(probs: np.ndarray, foreground: np.ndarray, settings: DecodeSettin
     if probs.shape[-1] > 2:
         core &= probs[..., 2] < settings.boundary
     seeds, count = ndimage.label(core)
-    sizes = np.bincount(seeds.ravel(), minlength=count + 1)
-    keep = sizes >= settings.min_seed_area
+    keep = np.bincount(seeds.ravel(), minlength=count + 1) >= settings.min_seed_area
     keep[0] = False
-    seeds = _renumber(seeds, keep)
+    if not keep[1:].all():
+        seeds = _renumber(seeds, keep)
     regions, region_count = ndimage.label(foreground, EIGHT_CONNECTED)
     seeded = np.zeros(region_count + 1, bool)
     seeded[regions[seeds > 0]] = True
     unseeded = ~seeded
     unseeded[0] = False
+    if not unseeded.any():
+        return seeds
     # A foreground region without a seed (a small or flat object) becomes one seed of its own.
     extra = np.zeros(region_count + 1, np.int32)
-    extra[unseeded] = np.arange(1, int(unseeded.sum()) + 1) + int(seeds.max(initial=0))
-    return np.where(seeds > 0, seeds, extra[regions]).astype(np.int32)
+    extra[unseeded] = np.arange(1, int(unseeded.sum()) + 1) + int(keep.sum())
+    return np.where(seeds > 0, seeds, extra[regions]).astype(np.int32, copy=False)
 
 
 def _renumber(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -124,7 +126,6 @@ def _renumber(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 # ---- assignment of foreground pixels to seeds --------------------------------------------------
 
-FOUR_NEIGHBOURS = ndimage.generate_binary_structure(2, 1)
 EIGHT_STEPS = ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
 MAX_JUMPS = 32  # pointer jumping doubles the path followed each time: 2**32 pixels is plenty
 
@@ -146,16 +147,24 @@ def uphill_steps(foreground: np.ndarray, distance: np.ndarray) -> np.ndarray:
     return step
 
 
+def largest_four_neighbour(ids: np.ndarray) -> np.ndarray:
+    """Each pixel's largest id among its 4 neighbours (0 beyond the border); four shifted
+    maxima, several times faster than a footprint dilation."""
+    padded = np.pad(ids, 1)
+    return np.maximum(np.maximum(padded[:-2, 1:-1], padded[2:, 1:-1]), np.maximum(padded[1:-1, :-2], padded[1:-1, 2:]))
+
+
 def adopt_islands(labels: np.ndarray, foreground: np.ndarray) -> np.ndarray:
     """Unlabelled foreground islands each take the label most common on their outer rim, in one
     vectorized pass. An island with no labelled pixel on its rim stays 0."""
     islands, count = ndimage.label(foreground & (labels == 0))
     if count == 0:
         return labels
-    rim = ndimage.grey_dilation(islands, footprint=FOUR_NEIGHBOURS) * ((islands == 0) & (labels > 0))
-    touched = rim > 0
-    votes = np.bincount(rim[touched].astype(np.int64) * (int(labels.max()) + 1) + labels[touched],
-                        minlength=(count + 1) * (int(labels.max()) + 1)).reshape(count + 1, -1)
+    rim = largest_four_neighbour(islands) * ((islands == 0) & (labels > 0))
+    touched = np.flatnonzero(rim)
+    width = int(labels.max()) + 1
+    votes = np.bincount(rim.ravel()[touched].astype(np.int64) * width + labels.ravel()[touched],
+                        minlength=(count + 1) * width).reshape(count + 1, -1)
     choice = votes.argmax(axis=1).astype(labels.dtype)
     choice[0] = 0
     return np.where(islands > 0, choice[islands], labels)
@@ -169,15 +178,17 @@ def assign_watershed(seeds: np.ndarray, foreground: np.ndarray, distance: np.nda
     rim. (scipy's ndimage.watershed_ift is not used: on these maps one marker floods its
     neighbours' basins.)"""
     h, w = seeds.shape
-    parent = np.arange(h * w, dtype=np.int32) + uphill_steps(foreground, distance).ravel()
     flat_seeds = seeds.ravel()
-    roots = np.flatnonzero(flat_seeds)
-    parent[roots] = roots
-    for _ in range(MAX_JUMPS):
-        jumped = parent[parent]
-        if np.array_equal(jumped, parent):
+    climbing = np.flatnonzero(foreground.ravel() & (flat_seeds == 0))  # seeds and background stay put
+    parent = np.arange(h * w, dtype=np.int32)
+    parent[climbing] += uphill_steps(foreground, distance).ravel()[climbing]
+    for _ in range(MAX_JUMPS):  # only pixels whose pointer still moves take part in the next jump
+        now = parent[climbing]
+        jumped = parent[now]
+        parent[climbing] = jumped
+        climbing = climbing[jumped != now]
+        if climbing.size == 0:
             break
-        parent = jumped
     labels = flat_seeds[parent].reshape(h, w) * foreground
     return adopt_islands(labels, foreground)
 
