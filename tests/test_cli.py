@@ -80,3 +80,18 @@ def test_truncated_image_found_during_training_is_one_line(tmp_path):
                      "--out", str(tmp_path / "m.keras"))
     assert result.returncode == 2
     assert "img03.png" in last_error_line(result)
+
+
+def test_data_shaping_flags_without_data_are_said_to_do_nothing(capsys):
+    from edgeseg.cli.main import build_parser
+    from edgeseg.cli.common import data_config
+
+    parser = build_parser()
+    quiet = parser.parse_args(["compress", "m.keras"])
+    assert data_config(quiet) is None and capsys.readouterr().err == ""
+    resized = parser.parse_args(["compress", "m.keras", "--synthetic-train", "8", "--val-fraction", "0.3"])
+    assert data_config(resized) is None
+    note = capsys.readouterr().err
+    assert "--val-fraction, --synthetic-train" in note and "do nothing without --data" in note
+    given = parser.parse_args(["compress", "m.keras", "--data", "synthetic", "--synthetic-train", "8"])
+    assert data_config(given).synthetic_train == 8 and capsys.readouterr().err == ""

@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..config import DataConfig
+
+# Flags that only shape the --data set: without --data the recorded data is used as recorded.
+DATA_SHAPING = {"val_fraction": "--val-fraction", "synthetic_train": "--synthetic-train",
+                "synthetic_val": "--synthetic-val"}
 
 
 def data_args(p: argparse.ArgumentParser, default: str | None = "synthetic") -> None:
@@ -17,7 +22,15 @@ def data_args(p: argparse.ArgumentParser, default: str | None = "synthetic") -> 
 
 
 def data_config(a: argparse.Namespace, **extra) -> DataConfig | None:
-    """None when --data was left out where it has no default: the command decides (compress.data_source)."""
+    """None when --data was left out where it has no default: the command decides (compress.data_source);
+    a flag that shapes the data set is then said to do nothing, not silently dropped."""
     given = DataConfig(source=a.data or "synthetic", val_fraction=a.val_fraction, seed=a.seed,
                        synthetic_train=a.synthetic_train, synthetic_val=a.synthetic_val, **extra)  # validates
-    return None if a.data is None else given
+    if a.data is not None:
+        return given
+    ignored = [flag for field, flag in DATA_SHAPING.items() if getattr(a, field) != getattr(DataConfig, field)]
+    if ignored:
+        print(f"edgeseg: note: {', '.join(ignored)} shape(s) the --data set and do nothing without --data: the data "
+              "recorded with the model (or its compress report) is used as recorded; give --data to change it",
+              file=sys.stderr)
+    return None
