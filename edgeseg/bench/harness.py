@@ -20,7 +20,7 @@ from ..evaluate import evaluate_predictor
 from ..runtimes import Runtime, RuntimeUnavailable
 from . import memory
 from .artifacts import Artifact
-from .instance import DecodeTimer, Decoder, decode_settings, describe_scores, instance_fields, is_instance, \
+from .instance import DecodeTimer, Decoder, artifact_decode_settings, describe_scores, instance_fields, is_instance, \
     score_instance_row, with_decode_share
 from .timing import LatencyStats
 
@@ -181,7 +181,7 @@ def _score(row: Row, data: SegmentationData, batch_size: int, decoder: Decoder, 
     """Dice for semantic models; PQ/F1 (and a decode timer over the same outputs) for instance ones."""
     if is_instance(data.spec):
         row.task = "instance"
-        settings = decode_settings((row.artifact.spec or {}).get("decode"), data)
+        settings = artifact_decode_settings((row.artifact.spec or {}).get("decode"), data)
         row.scores, row.decoder = score_instance_row(row.session.run, data, batch_size, settings, decoder)
         log(f"    {describe_scores(row.scores)}; load {row.load_ms:.0f} ms")
         return

@@ -14,12 +14,11 @@ from ..config import DataConfig, PreprocessSpec
 from ..data.dataset import SegmentationData
 from ..deploy.instances import DecodeSettings, decode
 from ..evaluate_instance import Predictor, predict_all, score_outputs
+from ..metrics.instance import SCORE_KEYS
 
 # Outputs kept per row for timing the decoder: enough images for decode time to average over
 # object counts, few enough that a 256x256x3 float map per image stays small (~50 MB at most).
 MAX_DECODE_OUTPUTS = 64
-# What an instance row reports from the instance metrics (metrics.instance), under these names.
-SCORE_KEYS = ("pq", "sq", "rq", "f1", "aji", "count_mae")
 
 Decoder = Callable[[np.ndarray, DecodeSettings], object]
 
@@ -29,15 +28,10 @@ def is_instance(spec: PreprocessSpec) -> bool:
 
 
 def load_validation(config: DataConfig, spec: PreprocessSpec) -> SegmentationData:
-    """The validation split, read as instance label maps for an instance spec (a semantic reader
-    would merge every object into one class), else as semantic masks."""
-    if is_instance(spec):
-        from ..data.instance_data import load_instance_splits
+    """The validation split as the spec's task reads it."""
+    from ..data.instance_data import load_task_splits
 
-        return load_instance_splits(config, spec, boundary=spec.instance_channels == 3)[1]
-    from ..data.dataset import load_splits
-
-    return load_splits(config, spec)[1]
+    return load_task_splits(config, spec)[1]
 
 
 @dataclass
@@ -56,7 +50,7 @@ class DecodeTimer:
         self._next += 1
 
 
-def decode_settings(own: dict | None, data: SegmentationData) -> DecodeSettings:
+def artifact_decode_settings(own: dict | None, data: SegmentationData) -> DecodeSettings:
     """The artifact's own stored settings (compress may have re-tuned them for it), else the
     shared spec's, else the decoder's defaults."""
     return DecodeSettings.from_dict(own if isinstance(own, dict) else data.spec.decode)

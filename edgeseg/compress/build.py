@@ -103,9 +103,9 @@ def _record(ctx: BuildContext, target: Target, path: Path, verified: Verified | 
 def instance_extra(scores: dict, note: str) -> dict:
     """An instance artifact's record beside PQ/F1: the other instance scores, its agreement
     with the float model's instances, and the decoding settings it stores (and was verified with)."""
-    from .instance import INSTANCE_KEYS
+    from ..metrics.instance import SCORE_KEYS
 
-    extra = {k: scores.get(k) for k in (*INSTANCE_KEYS, "agreement_f1", "decode")}
+    extra = {k: scores.get(k) for k in (*SCORE_KEYS, "agreement_f1", "decode")}
     return extra | ({"note": note} if note else {})
 
 

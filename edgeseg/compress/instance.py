@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 # Below this PQ a float instance model has not learned to separate objects on this data.
 MIN_BASELINE_PQ = 0.1
-# The instance scores each artifact record carries (beside Dice), in report order.
-INSTANCE_KEYS = ("pq", "sq", "rq", "f1", "aji", "count_mae")
 
 
 def foreground_scores(outputs: list[np.ndarray], truths: list[np.ndarray], threshold: float) -> dict:
@@ -119,18 +117,20 @@ def stored_decode(path: Path) -> DecodeSettings:
     return decode_settings(spec["decode"])
 
 
-def run_artifact(path: Path, val: SegmentationData, batch_size: int) -> tuple[list[np.ndarray], float, str, object]:
-    """(outputs on `val`, load seconds, runtime name, session) of an artifact in its own runtime."""
+def run_artifact(path: Path, val: SegmentationData, batch_size: int
+                 ) -> tuple[list[np.ndarray], list[np.ndarray], float, str, object]:
+    """(outputs on `val`, its true label maps, load seconds, runtime name, session) of an
+    artifact in its own runtime."""
     session, load_seconds, runtime = open_in_runtime(path)
-    outputs, _ = predict_all(session.run, val, batch_size)
-    return outputs, load_seconds, runtime, session
+    outputs, truths = predict_all(session.run, val, batch_size)
+    return outputs, truths, load_seconds, runtime, session
 
 
 def verify_instance(path: Path, val: SegmentationData, reference: Predictor, reference_settings: DecodeSettings,
                     batch_size: int) -> Verified:
     """An artifact's instance scores in its runtime, decoded with the settings it stores."""
-    outputs, load_seconds, runtime, session = run_artifact(path, val, batch_size)
-    ref_outputs, truths = predict_all(reference, val, batch_size)
+    outputs, truths, load_seconds, runtime, session = run_artifact(path, val, batch_size)
+    ref_outputs, _ = predict_all(reference, val, batch_size)
     scores = instance_scores(outputs, truths, stored_decode(path), ref_outputs, reference_settings)
     return Verified(runtime, scores, load_seconds, session)
 
@@ -138,23 +138,11 @@ def verify_instance(path: Path, val: SegmentationData, reference: Predictor, ref
 def retune_artifact(path: Path, val: SegmentationData, spec: dict, batch_size: int) -> tuple[dict, dict]:
     """(the artifact's spec with decoding re-tuned on its own outputs, the tuning record).
     The grid starts from the float model's settings, so untouched settings stay as they were."""
-    outputs, _, _, _ = run_artifact(path, val, batch_size)
-    truths = [truth for _, batch in val.batches(batch_size) for truth in batch]
+    outputs, truths, _, _, _ = run_artifact(path, val, batch_size)
     base = decode_settings(spec.get("decode"))
     tuned = tune_decoding(outputs, truths, base)
     return {**spec, "decode": tuned.settings.to_dict()}, {"tuned_by": "compress, for this artifact",
                                                           **tuned.to_dict()}
-
-
-def load_task_splits(data, spec: PreprocessSpec):
-    """(train, val) as compress reads them: label maps of instance ids for instance models."""
-    from ..data.dataset import load_splits
-
-    if spec.task != "instance":
-        return load_splits(data, spec)
-    from ..data.instance_data import load_instance_splits
-
-    return load_instance_splits(data, spec, boundary=spec.instance_channels == 3)
 
 
 def check_task_options(config, spec: PreprocessSpec) -> None:

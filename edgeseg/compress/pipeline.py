@@ -18,6 +18,7 @@ from ..artifacts.compress_report import SCHEMA, CompressReport
 from ..artifacts.files import sha256
 from ..config import CompressConfig
 from ..data.dataset import SegmentationData
+from ..data.instance_data import load_task_splits
 from ..evaluate import evaluate_predictor, format_scores, keras_predictor, memoized
 from ..models.io import load_model
 from ..outputs import atomic_output_dir, check_output_dir
@@ -26,7 +27,7 @@ from ..quantize.methods import Quantizer
 from .budget import Budget
 from .build import BuildContext, build
 from .data_source import DataChoice, choose_data, skipped_steps
-from .instance import check_task_options, instance_baseline_step, load_task_splits
+from .instance import check_task_options, instance_baseline_step
 from .plan import plan, render_plan
 from .report import render_terminal, write_reports
 from .sanity import BaselineCheck, check_baseline, skipped as skipped_check
@@ -39,7 +40,7 @@ def default_out_dir(model_path: Path) -> Path:
     return Path(model_path).with_name(f"{Path(model_path).stem}_edgeseg")
 
 
-def _calibration(train: SegmentationData, count: int, batch_size: int) -> np.ndarray:
+def calibration_images(train: SegmentationData, count: int, batch_size: int) -> np.ndarray:
     return np.concatenate([images for images, _ in train.batches(batch_size, limit=count)])
 
 
@@ -128,8 +129,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                 f"normalize {spec.normalize}; {len(train)} train / {len(val)} val images")
         makers, finetune_skipped = _trainable(makers, len(train), len(val), run)
         unlabeled = _unlabeled_batches(config, spec) if config.unlabeled else None
-        calibration = _calibration(train, config.calibration_samples, config.batch_size)
-        more_calibration = functools.cache(lambda: _calibration(train, 4 * config.calibration_samples,
+        calibration = calibration_images(train, config.calibration_samples, config.batch_size)
+        more_calibration = functools.cache(lambda: calibration_images(train, 4 * config.calibration_samples,
                                                                 config.batch_size))
     reference = memoized(keras_predictor(model, config.batch_size))
     instance = None
@@ -140,11 +141,10 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         else:
             baseline = evaluate_predictor(reference, val, config.batch_size)
             run.log("      " + format_scores(baseline))
-        baseline["flops"] = model_flops(model)
-        if instance is None:
             sanity = (check_baseline(reference, val, baseline["dice"], model, config.batch_size)
                       if choice.judged_by_dice
                       else skipped_check("no real masks to judge the float model against", model, spec.normalize))
+        baseline["flops"] = model_flops(model)
         run.log("      " + sanity.message())
     problem = None if sanity.ok else sanity.message().removeprefix("float baseline failed the sanity check: ")
     metric, max_drop = ("pq", config.pq_budget) if instance else ("dice", config.max_dice_drop)
@@ -155,8 +155,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                             target_dice=recovery_target(baseline["dice"], config.max_dice_drop),
                             distill=distill_kwargs(config, model, unlabeled), calibration=calibration,
                             final_out=out, model_sha256=source_hash, model_path=model_path, data_config=choice.data)
-        sources = [base_source(model, reference, baseline[metric], baseline["flops"],
-                               choice.judged_by_dice, spec.task, choice.judged_by_dice)]
+        sources = [base_source(model, reference, baseline[metric], baseline["flops"], choice.judged_by_dice,
+                               spec.task)]
         for name in makers:
             _, title, make = MAKERS[name]
             with run.step(name, title):

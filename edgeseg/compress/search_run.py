@@ -30,6 +30,15 @@ class SearchContext:
     distill: dict
     log: Callable[[str], None]
 
+    @property
+    def floor(self) -> float:
+        """The lowest int8 Dice within the budget."""
+        return self.base_dice - self.config.max_dice_drop
+
+    def timing_image(self):
+        """The one image every candidate is timed on."""
+        return self.val.batch([0])[0].astype("float32")
+
 
 def target_runtime(name: str):
     from ..runtimes import REGISTRY
@@ -66,9 +75,8 @@ def make_candidate(ratio: float, ctx: SearchContext) -> Candidate:
                                              config.channel_criterion, **ctx.distill)
     path = int8_file(structured.model, ctx, f"channels_{round(ratio * 1e4):04d}_int8.tflite")
     dice = verify(path, ctx.val, keras_predictor(structured.model, config.batch_size), config.batch_size).scores["dice"]
-    floor = ctx.base_dice - config.max_dice_drop
     tuned = structured.finetune.to_dict()
-    return Candidate(ratio, dice, dice >= floor, tuned["best_dice"],
+    return Candidate(ratio, dice, dice >= ctx.floor, tuned["best_dice"],
                      round(model_flops(structured.model) / 1e9, 3), structured.model.count_params(),
                      structured.finetune.steps, path=f"{ctx.folder.name}/{path.name}",
                      seconds=time.perf_counter() - start, model=structured)
@@ -82,7 +90,7 @@ def auto_prune(ctx: SearchContext):
     candidates = run_search(lambda r: make_candidate(r, ctx), config.search_trials, config.search_time, ctx.log)
     plain = int8_file(ctx.model, ctx, "plain_int8.tflite")
     threads = os.cpu_count() or 1
-    image = ctx.val.batch([0])[0].astype("float32")
+    image = ctx.timing_image()
     ctx.log(f"      timing {len(candidates)} candidate(s) and plain int8 on {runtime.name}, {threads} threads, "
             f"interleaved")
     p50s = measure_interleaved([ctx.folder.parent / c.path for c in candidates] + [plain],
@@ -91,7 +99,7 @@ def auto_prune(ctx: SearchContext):
         c.p50_ms = round(p50, 3)
     winner = choose(candidates)
     info = search_info(candidates, winner, round(p50s[-1], 3), runtime.name, threads, time.perf_counter() - start)
-    plot = plot_candidates(info, ctx.base_dice - config.max_dice_drop, ctx.folder / "candidates.png")
+    plot = plot_candidates(info, ctx.floor, ctx.folder / "candidates.png")
     info["plot"] = None if plot is None else f"{ctx.folder.name}/{plot.name}"
     for c in candidates:
         ctx.log(f"      ratio {c.ratio:.4f}: p50 {c.p50_ms:.2f} ms (plain int8 {p50s[-1]:.2f} ms), int8 Dice "

@@ -62,11 +62,11 @@ class SourceContext:
     data_config: object = None
 
 
-def base_source(model, reference: Predictor, dice: float, flops: int, trains: bool = True,
-                task: str = "semantic", real_masks: bool = True) -> Source:
-    """`trains` False without real images: QAT is then no remedy. `dice` is the budget's score
-    (PQ for instance models)."""
-    return Source("base", "model", model, reference, dice, flops, qat_remedy=trains, task=task,
+def base_source(model, reference: Predictor, score: float, flops: int, real_masks: bool = True,
+                task: str = "semantic") -> Source:
+    """`score` is the budget's (PQ for instance models). Without real masks nothing is tuned on
+    them: QAT is no remedy, and decoding is not re-tuned."""
+    return Source("base", "model", model, reference, score, flops, qat_remedy=real_masks, task=task,
                   real_masks=real_masks)
 
 
@@ -120,11 +120,11 @@ def _channel_pruned(model, ctx: SourceContext):
             from .study import cache_for, check_study
             from .study_run import study_prune
 
-            location = check_study(c.study, ctx.final_out or ctx.out, ())
+            out = ctx.final_out or ctx.out
+            location = check_study(c.study, out, ())
             run = {"model": str(ctx.model_path), "data": dataclasses.asdict(ctx.data_config) if ctx.data_config else None,
                    "config": c.to_dict(), "input_shape": [ctx.spec.height, ctx.spec.width, ctx.spec.channels]}
-            winner, ctx.study = study_prune(search, location, ctx.model_sha256,
-                                            cache_for(location, ctx.final_out or ctx.out), run)
+            winner, ctx.study = study_prune(search, location, ctx.model_sha256, cache_for(location, out), run)
             return winner
         winner, ctx.search = auto_prune(search)
         return winner

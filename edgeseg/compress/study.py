@@ -134,8 +134,7 @@ def open_study(location: str, identity: dict, ratios: list[float], heartbeat_s: 
     held = study.user_attrs.get(IDENTITY)
     if held is None:
         study.set_user_attr(IDENTITY, identity)
-    elif {k: held.get(k) for k in identity if k != "cache"} != {k: v for k, v in identity.items() if k != "cache"}:
-        changed = sorted(k for k in identity if k != "cache" and held.get(k) != identity[k])
+    elif changed := sorted(k for k in identity if k != "cache" and held.get(k) != identity[k]):
         raise UsageError(f"--study {location} holds a search for another {', '.join(changed)}; "
                          "give another --study (or remove that one)")
     for ratio in ratios:

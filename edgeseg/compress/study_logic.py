@@ -13,8 +13,10 @@ import json
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 
-RATIO_STEP = Fraction(1, 16)  # the channel-ratio grid --prune auto has always searched
-LOW, HIGH, FIRST = Fraction(1, 4), Fraction(7, 8), Fraction(1, 2)
+from . import search
+
+# The bisection's channel-ratio grid, as exact fractions (its values are binary fractions).
+RATIO_STEP, LOW, HIGH, FIRST = (Fraction(v) for v in (search.RATIO_STEP, search.LOW, search.HIGH, search.FIRST))
 HOPELESS_MARGIN = 0.10  # a candidate whose float Dice after recovery is this far below the floor is stopped
 
 
@@ -57,6 +59,11 @@ def search_order(ratios: list[float]) -> list[float]:
     return sorted(ratios, key=lambda r: (r < float(FIRST), _level(r) > 2, min(_level(r), 3), -r))
 
 
+def fastest_first(r: Row) -> tuple:
+    """Order by latency, then higher Dice, then trial number."""
+    return r.latency_ms, -r.dice, r.trial
+
+
 def dominates(a: Row, b: Row) -> bool:
     """a is no worse than b in all three objectives and better in one."""
     no_worse = a.latency_ms <= b.latency_ms and a.dice >= b.dice and a.bytes <= b.bytes
@@ -69,7 +76,7 @@ def pareto_front(rows: list[Row]) -> list[Row]:
     if len({(r.runtime, r.machine) for r in rows}) > 1:
         raise ValueError("a Pareto front mixes latencies from different runtimes or machines")
     front = [r for r in rows if not any(dominates(o, r) for o in rows)]
-    return sorted(front, key=lambda r: (r.latency_ms, -r.dice, r.trial))
+    return sorted(front, key=fastest_first)
 
 
 def by_device(rows: list[Row]) -> dict[tuple[str, str], list[Row]]:
@@ -83,7 +90,7 @@ def by_device(rows: list[Row]) -> dict[tuple[str, str], list[Row]]:
 def winner(front: list[Row], floor: float) -> Row | None:
     """The fastest front member within the Dice budget (int8 Dice >= floor); ties by higher Dice."""
     ok = [r for r in front if r.dice >= floor]
-    return min(ok, key=lambda r: (r.latency_ms, -r.dice, r.trial), default=None)
+    return min(ok, key=fastest_first, default=None)
 
 
 def hopeless(float_dice: float | None, floor: float, margin: float = HOPELESS_MARGIN) -> bool:

@@ -37,11 +37,15 @@ def data_digest(ctx: SearchContext) -> str:
     return digest.hexdigest()
 
 
+def settings_of(config) -> dict:
+    """The settings a fine-tuned candidate depends on (part of its cache key and of the study's identity)."""
+    return {name: getattr(config, name) for name in SETTINGS}
+
+
 def identity(ctx: SearchContext, model_sha256: str, data: str, cache: Path) -> dict:
     """What the study is for (`data`: data_digest): a study made for anything else is refused, not mixed in."""
-    config = ctx.config
-    return {"model_sha256": model_sha256, "data": data, "seed": config.seed,
-            "settings": {name: getattr(config, name) for name in SETTINGS}, "cache": str(cache)}
+    return {"model_sha256": model_sha256, "data": data, "seed": ctx.config.seed, "settings": settings_of(ctx.config),
+            "cache": str(cache)}
 
 
 def machine_label(threads: int) -> str:
@@ -50,7 +54,7 @@ def machine_label(threads: int) -> str:
     return machine_info(threads)["label"]
 
 
-def _make_entry(ratio: float, ctx: SearchContext, entry: Path, floor: float) -> dict | None:
+def _make_entry(ratio: float, ctx: SearchContext, entry: Path) -> dict | None:
     """Fine-tunes and quantizes one candidate into `entry` (a temporary folder); None when it is
     hopeless after its recovery fine-tuning (nothing cached: its trial is recorded as pruned)."""
     from ..evaluate import keras_predictor
@@ -66,10 +70,9 @@ def _make_entry(ratio: float, ctx: SearchContext, entry: Path, floor: float) -> 
                                          config.batch_size, ctx.spec_dict["classes"], ctx.target_dice, config.seed,
                                          0, ctx.log, config.channel_rounds, config.channel_criterion, **ctx.distill)
     tuned = result.finetune.to_dict()
-    if hopeless(tuned["best_dice"], floor):
+    if hopeless(tuned["best_dice"], ctx.floor):
         return {"ratio": ratio, "float_dice": tuned["best_dice"], "hopeless": True}
-    saved = SearchContext(**{**ctx.__dict__, "folder": entry})
-    path = int8_file(result.model, saved, "int8.tflite")
+    path = int8_file(result.model, dataclasses.replace(ctx, folder=entry), "int8.tflite")
     dice = verify(path, ctx.val, keras_predictor(result.model, config.batch_size), config.batch_size).scores["dice"]
     save_model(result.model, PreprocessSpec.from_dict(ctx.spec_dict), entry / "model.keras")
     return {"ratio": ratio, "dice": dice, "float_dice": tuned["best_dice"], "bytes": path.stat().st_size,
@@ -78,7 +81,7 @@ def _make_entry(ratio: float, ctx: SearchContext, entry: Path, floor: float) -> 
             "finetune": tuned, "seconds": round(time.perf_counter() - start, 1)}
 
 
-def cached_candidate(ratio: float, ctx: SearchContext, cache: Path, key: str, floor: float) -> tuple[dict, bool]:
+def cached_candidate(ratio: float, ctx: SearchContext, cache: Path, key: str) -> tuple[dict, bool]:
     """(the candidate's record, whether it came from the cache). Made in a temporary folder that
     is renamed into place, so a killed run leaves no half-written entry."""
     entry = cache / key
@@ -87,7 +90,7 @@ def cached_candidate(ratio: float, ctx: SearchContext, cache: Path, key: str, fl
     tmp = cache / f".{key}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    record = _make_entry(ratio, ctx, tmp, floor)
+    record = _make_entry(ratio, ctx, tmp)
     (tmp / CANDIDATE).write_text(json.dumps(record, indent=1))
     try:
         os.rename(tmp, entry)
@@ -96,23 +99,21 @@ def cached_candidate(ratio: float, ctx: SearchContext, cache: Path, key: str, fl
     return json.loads((entry / CANDIDATE).read_text()), False
 
 
-def evaluator(ctx: SearchContext, model_sha256: str, data: str, cache: Path, floor: float, runtime, threads: int,
-              plain: Path):
+def evaluator(ctx: SearchContext, model_sha256: str, data: str, cache: Path, runtime, threads: int, plain: Path):
     """The trial body: candidate (cached or made), then its p50 interleaved with plain int8's."""
     import optuna
 
     machine = machine_label(threads)
-    image = ctx.val.batch([0])[0].astype("float32")
-    settings = {name: getattr(ctx.config, name) for name in SETTINGS}
+    image, settings = ctx.timing_image(), settings_of(ctx.config)
 
     def evaluate(ratio: float, trial) -> Outcome:
         key = candidate_key(model_sha256, {"digest": data}, {"ratio": ratio}, settings, ctx.config.seed)
-        record, reused = cached_candidate(ratio, ctx, cache, key, floor)
+        record, reused = cached_candidate(ratio, ctx, cache, key)
         trial.set_user_attr("key", key)
         trial.set_user_attr("float_dice", record["float_dice"])
         if record.get("hopeless"):
             ctx.log(f"      candidate {ratio:.4f}: float Dice {record['float_dice']:.4f} after recovery, far below "
-                    f"the floor {floor:.4f}: stopped")
+                    f"the floor {ctx.floor:.4f}: stopped")
             raise optuna.TrialPruned()
         p50, plain_p50 = measure_interleaved([cache / key / "int8.tflite", plain],
                                              lambda p: runtime.load(p, threads), image)
@@ -162,7 +163,6 @@ def study_prune(ctx: SearchContext, location: str, model_sha256: str, cache: Pat
     (model and data paths, config, input shape) is kept in the study for joining workers."""
     config, start = ctx.config, time.perf_counter()
     runtime = target_runtime(config.target)
-    floor = ctx.base_dice - config.max_dice_drop
     order = search_order(grid())[: config.search_trials]
     data = data_digest(ctx)
     study = open_study(location, identity(ctx, model_sha256, data, cache), order)
@@ -172,15 +172,15 @@ def study_prune(ctx: SearchContext, location: str, model_sha256: str, cache: Pat
     plain = int8_file(ctx.model, ctx, "plain_int8.tflite")
     threads = os.cpu_count() or 1
     ctx.log(f"      study {location}: {len(order)} candidate(s) queued; this worker times them on {runtime.name}")
-    ran = work(study, evaluator(ctx, model_sha256, data, cache, floor, runtime, threads, plain), config.search_time,
+    ran = work(study, evaluator(ctx, model_sha256, data, cache, runtime, threads, plain), config.search_time,
                wait_for_others=True, log=ctx.log)
     machine, attrs = machine_label(threads), trial_attrs(study)
     ctx.log(f"      timing this machine's finished candidates and plain int8 on {runtime.name}, interleaved")
     found, plain_p50 = retimed(rows(study), attrs, cache, plain, runtime, machine, threads,
-                               ctx.val.batch([0])[0].astype("float32"))
+                               ctx.timing_image())
     fronts = {group: pareto_front(members) for group, members in by_device(found).items()}
-    best = winner(fronts.get((runtime.name, machine), []), floor)
-    info = study_info(location, found, fronts, best, floor, runtime.name, machine, attrs, pruned(study), ran,
+    best = winner(fronts.get((runtime.name, machine), []), ctx.floor)
+    info = study_info(location, found, fronts, best, ctx.floor, runtime.name, machine, attrs, pruned(study), ran,
                       time.perf_counter() - start, ctx.folder)
     info["int8_p50_ms"] = plain_p50
     if best is None:

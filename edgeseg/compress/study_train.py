@@ -14,8 +14,6 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from ..config import CompressConfig, DataConfig
 from ..errors import UsageError
 from .search_run import SearchContext, int8_file, target_runtime
@@ -38,13 +36,13 @@ def _context(model_path: Path, data: DataConfig, config: CompressConfig, folder:
     from ..data.dataset import load_splits
     from ..evaluate import evaluate_predictor, keras_predictor
     from ..models.io import load_model
+    from .pipeline import calibration_images
     from .tuning import distill_kwargs, recovery_target
 
     set_seed(config.seed)
     model, spec = load_model(model_path, config.normalize, config.unsafe, config.custom_objects)
     train, val = load_splits(data, spec)
-    calibration = np.concatenate([images for images, _ in train.batches(config.batch_size,
-                                                                         limit=config.calibration_samples)])
+    calibration = calibration_images(train, config.calibration_samples, config.batch_size)
     base = evaluate_predictor(keras_predictor(model, config.batch_size), val, config.batch_size)["dice"]
     return SearchContext(model, train, val, config, spec.to_dict(), calibration, base,
                          recovery_target(base, config.max_dice_drop), folder,
@@ -78,8 +76,7 @@ def train_worker(location: str, study, target: str, model: Path | None, data: st
         open_study(location, identity(ctx, model_sha256, data, cache), [])  # refuses other data or settings
         plain = int8_file(ctx.model, ctx, "plain_int8.tflite")
         threads = os.cpu_count() or 1
-        floor = ctx.base_dice - config.max_dice_drop
-        return work(study, evaluator(ctx, model_sha256, data, cache, floor, runtime, threads, plain), seconds,
+        return work(study, evaluator(ctx, model_sha256, data, cache, runtime, threads, plain), seconds,
                     log=log)
 
 

@@ -91,6 +91,14 @@ def load_instance_splits(config: DataConfig, spec: PreprocessSpec, boundary: boo
     return train, val
 
 
+def load_task_splits(config: DataConfig, spec: PreprocessSpec) -> tuple[SegmentationData, SegmentationData]:
+    """(train, val) as the spec's task reads them: instance-id label maps for an instance model
+    (a semantic reader would merge every object into one class), masks otherwise."""
+    if spec.task != "instance":
+        return load_splits(config, spec)
+    return load_instance_splits(config, spec, boundary=spec.instance_channels == 3)
+
+
 def write_instance_dataset(data: InstanceData, out_dir: Path) -> int:
     """Writes DIR/images/*.png and DIR/masks/*.png (16-bit instance ids, 0 = background)."""
     return write_dataset(data, out_dir, mask_of=lambda labels: labels.astype(np.uint16))

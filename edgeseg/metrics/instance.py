@@ -122,6 +122,8 @@ def add(a: ImageCounts, b: ImageCounts) -> ImageCounts:
 
 
 RATIOS = ("f1", "pq", "sq", "rq", "aji")
+# The instance scores a report row carries, in report order.
+SCORE_KEYS = ("pq", "sq", "rq", "f1", "aji", "count_mae")
 
 
 @dataclass
