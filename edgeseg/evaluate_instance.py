@@ -14,11 +14,13 @@ from .metrics.instance import InstanceScoreAccumulator
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
-# The grid tune_decoding searches by default: foreground threshold x seed (inner distance) level.
+# The grid tune_decoding searches by default: foreground threshold x seed (inner distance) level x
+# smoothing of the distance (1 = none; last, so a tie keeps the map as the network made it).
 # Small on purpose: each point decodes every validation image once, the network runs only once.
 DEFAULT_GRID: dict[str, tuple] = {
     "foreground": (0.4, 0.5, 0.6),
     "seed": (0.3, 0.4, 0.5, 0.6, 0.7),
+    "smooth": (1, 3, 5),
 }
 
 

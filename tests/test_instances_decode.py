@@ -144,3 +144,44 @@ def test_pixels_climb_to_the_seed_of_their_basin_only():
     assert set(np.unique(labels[foreground])) == {1, 2}
     assert (labels[foreground & (left < right)] == 1).all() and (labels[foreground & (right < left)] == 2).all()
     assert (labels[~foreground] == 0).all()
+
+
+def test_box_mean_is_the_uniform_filter_with_the_edge_repeated():
+    from scipy import ndimage
+
+    from edgeseg.deploy.instances import box_mean
+
+    values = np.random.default_rng(1).random((13, 17)).astype(np.float32)
+    for size in (3, 5):
+        expected = ndimage.uniform_filter(values.astype(np.float64), size, mode="nearest")
+        assert np.allclose(box_mean(values, size), expected, atol=1e-6)
+        assert box_mean(values, size).dtype == np.float32
+    assert box_mean(values, 1) is values
+
+
+def test_smoothing_keeps_a_distance_speck_from_seeding_a_second_object():
+    truth = np.zeros((40, 40), np.int32)
+    yy, xx = np.mgrid[0:40, 0:40]
+    truth[(yy - 20) ** 2 + (xx - 20) ** 2 <= 15 ** 2] = 1
+    probs = instance_targets(truth)
+    probs[20, 8, 1] = 1.0  # one bright pixel near the rim, as an int8 output's speck
+    settings = DecodeSettings(min_seed_area=1, min_area=1)
+    assert len(decode(probs, settings)) == 2  # the speck seeds a second object
+    import dataclasses
+
+    smoothed = decode(probs, dataclasses.replace(settings, smooth=3))
+    assert len(smoothed) == 1 and smoothed.records[0].area == int((truth > 0).sum())
+
+
+def test_smoothing_setting_validation_and_scaling():
+    from edgeseg.deploy.instances import scaled_window
+
+    assert DecodeSettings.from_dict({"seed": 0.5}).smooth == 1  # a spec written before the setting existed
+    for bad in (0, 2, -3):
+        with pytest.raises(UsageError, match="smooth"):
+            DecodeSettings(smooth=bad)
+    assert scaled_window(1, 16.0) == 1
+    assert scaled_window(3, 1.0) == 3 and scaled_window(3, 4.0) == 5 and scaled_window(3, 9.0) == 9
+    assert scaled_window(5, 0.25) == 3
+    found = decode(instance_targets(_touching_discs()), DecodeSettings(smooth=3, min_area=4), size=(96, 96))
+    assert len(found) == 4  # the window grows with the decoding size (5 here) and still splits the discs
