@@ -100,6 +100,8 @@ def main() -> None:
     parser.add_argument("--boundary", action="store_true", help="untrained model only: a boundary channel")
     parser.add_argument("--model", type=Path, help="a trained instance model (.keras): time its int8 artifact")
     parser.add_argument("--out", type=Path, help="with --model: keep the int8 artifact in this directory")
+    parser.add_argument("--smooth", type=int, help="decode with this distance smoothing instead of the stored one "
+                        "(what compress's re-tuned decoding may store)")
     args = parser.parse_args()
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,8 +123,11 @@ def main() -> None:
         else:
             maps, truths = stand_in_outputs(data, args.images, args.boundary)
             origin = "the stand-in maps"
+        label = "stored"
+        if args.smooth is not None:
+            stored, label = dataclasses.replace(stored, smooth=args.smooth), f"smooth {args.smooth}"
         other = "nearest" if stored.method == "watershed" else "watershed"
-        methods = {f"{stored.method} (stored)": stored, other: dataclasses.replace(stored, method=other)}
+        methods = {f"{stored.method} ({label})": stored, other: dataclasses.replace(stored, method=other)}
         times = interleaved(session, inputs, maps, methods, args.rounds)
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     network = float(np.median(times["network"])) * 1000
