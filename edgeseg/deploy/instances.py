@@ -127,9 +127,10 @@ def find_seeds(foreground: np.ndarray, distance: np.ndarray, boundary: np.ndarra
     keep[0] = False
     if not keep[1:].all():
         seeds = _renumber(seeds, keep)
+        core = seeds > 0
     regions, region_count = ndimage.label(foreground, EIGHT_CONNECTED)
     seeded = np.zeros(region_count + 1, bool)
-    seeded[regions[seeds > 0]] = True
+    seeded[regions[core]] = True
     unseeded = ~seeded
     unseeded[0] = False
     if not unseeded.any():
@@ -137,7 +138,7 @@ def find_seeds(foreground: np.ndarray, distance: np.ndarray, boundary: np.ndarra
     # A foreground region without a seed (a small or flat object) becomes one seed of its own.
     extra = np.zeros(region_count + 1, np.int32)
     extra[unseeded] = np.arange(1, int(unseeded.sum()) + 1) + int(keep.sum())
-    return np.where(seeds > 0, seeds, extra[regions]).astype(np.int32, copy=False)
+    return (seeds + extra[regions]).astype(np.int32, copy=False)  # extra is 0 in every seeded region
 
 
 def _renumber(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -183,14 +184,14 @@ def adopt_islands(labels: np.ndarray, foreground: np.ndarray) -> np.ndarray:
     islands, count = ndimage.label(foreground & (labels == 0))
     if count == 0:
         return labels
-    rim = largest_four_neighbour(islands) * ((islands == 0) & (labels > 0))
+    rim = largest_four_neighbour(islands) * (labels > 0)  # labelled pixels are never island pixels
     touched = np.flatnonzero(rim)
     width = int(labels.max()) + 1
     votes = np.bincount(rim.ravel()[touched].astype(np.int64) * width + labels.ravel()[touched],
                         minlength=(count + 1) * width).reshape(count + 1, -1)
     choice = votes.argmax(axis=1).astype(labels.dtype)
     choice[0] = 0
-    return np.where(islands > 0, choice[islands], labels)
+    return labels + choice[islands]  # islands are where labels are 0, and choice[0] is 0
 
 
 def assign_watershed(seeds: np.ndarray, foreground: np.ndarray, distance: np.ndarray) -> np.ndarray:
@@ -212,7 +213,7 @@ def assign_watershed(seeds: np.ndarray, foreground: np.ndarray, distance: np.nda
         climbing = climbing[jumped != now]
         if climbing.size == 0:
             break
-    labels = flat_seeds[parent].reshape(h, w) * foreground
+    labels = flat_seeds[parent].reshape(h, w)  # background never moves and holds no seed: it stays 0
     return adopt_islands(labels, foreground)
 
 
