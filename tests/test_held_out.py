@@ -5,7 +5,7 @@ synthetic probability maps, no TensorFlow."""
 import numpy as np
 import pytest
 
-from edgeseg import evaluate_heldout
+from edgeseg import evaluate_heldout, evaluate_instance
 from edgeseg.artifacts.compress_report import ArtifactRecord, CompressReport
 from edgeseg.compress import guard as guard_module
 from edgeseg.compress.budget import Budget
@@ -14,7 +14,7 @@ from edgeseg.compress.report import render_markdown, render_terminal
 from edgeseg.compress.verify import Verified
 from edgeseg.config import PreprocessSpec
 from edgeseg.deploy.instances import DecodeSettings
-from edgeseg.evaluate_heldout import cross_fit, fold_indices
+from edgeseg.evaluate_heldout import cross_fit, fold_indices, folds_for
 from edgeseg.evaluate_instance import tune_decoding
 from edgeseg.quantize.methods import LADDERS
 
@@ -70,27 +70,30 @@ def test_in_sample_tuning_overfits_and_the_held_out_pq_says_so():
 
 
 def test_the_cross_fit_never_scores_an_image_with_settings_tuned_on_it(monkeypatch):
+    """Each fold's settings are exactly what tuning on the other folds alone picks, and each
+    image is scored once, with its own fold's settings."""
     outputs, truths = _alternating(7)
-    tuned_on: dict[int, set[int]] = {}  # id(settings object) -> ids of the outputs it was tuned on
-    decoded: list[tuple[int, int]] = []  # (id of the output decoded, id of the settings used)
-    real_tune, real_decode = evaluate_heldout.tune_decoding, evaluate_heldout.decode
-
-    def spy_tune(outs, truths_, base=None, grid=None):
-        result = real_tune(outs, truths_, base, grid)
-        tuned_on[id(result.settings)] = {id(o) for o in outs}
-        return result
+    scored: list[tuple[int, DecodeSettings]] = []  # (position of the output decoded, settings used)
+    real_decode = evaluate_heldout.decode
 
     def spy_decode(probs, settings, **kwargs):
-        decoded.append((id(probs), id(settings)))
+        scored.append((next(i for i, o in enumerate(outputs) if o is probs), settings))
         return real_decode(probs, settings, **kwargs)
 
-    monkeypatch.setattr(evaluate_heldout, "tune_decoding", spy_tune)
-    monkeypatch.setattr(evaluate_heldout, "decode", spy_decode)
+    monkeypatch.setattr(evaluate_heldout, "decode", spy_decode)  # the scoring pass only (tuning decodes apart)
     for folds in (2, 3, 7):
-        decoded.clear()
-        cross_fit(outputs, truths, grid=GRID, folds=folds)
-        assert sorted(image for image, _ in decoded) == sorted(id(o) for o in outputs)  # each scored once
-        assert all(image not in tuned_on[settings] for image, settings in decoded)
+        scored.clear()
+        held = cross_fit(outputs, truths, grid=GRID, folds=folds)
+        for fold, settings in zip(held.folds, held.fold_settings):
+            rest = [i for i in range(7) if i not in fold]
+            assert settings == tune_decoding([outputs[i] for i in rest], [truths[i] for i in rest], grid=GRID).settings
+        fold_of = {i: f for f, fold in enumerate(held.folds) for i in fold}
+        assert sorted(i for i, _ in scored) == list(range(7))  # every image scored once
+        assert all(settings is held.fold_settings[fold_of[i]] for i, settings in scored)
+
+
+def test_compress_holds_out_one_image_at_a_time_when_there_are_few():
+    assert [folds_for(n) for n in (1, 2, 7, 16, 17, 64)] == [2, 2, 7, 16, 2, 2]
 
 
 def test_an_artifact_decoded_with_settings_tuned_on_other_outputs():
@@ -158,7 +161,8 @@ REPORT = {"schema": "edgeseg.compress/2", "model": "m.keras", "model_sha256": "a
           "artifacts": [{"path": "model_int8.tflite", "format": "tflite", "precision": "int8", "bytes": 10,
                          "deployable": False, "reason": "held-out PQ 0.7400 is below the floor 0.7800",
                          "dice": 0.9, "pq": 0.79, "f1": 0.9, "agreement_pq": 0.95, "pq_held_out": 0.74,
-                         "f1_held_out": 0.85, "decided_by": "pq_held_out", "held_out": {"folds": 2}}]}
+                         "f1_held_out": 0.85, "decided_by": "pq_held_out",
+                         "held_out": {"folds": 8, "images_per_fold": [1] * 8}}]}
 
 
 def test_held_out_fields_round_trip_and_old_reports_still_read():
@@ -166,7 +170,7 @@ def test_held_out_fields_round_trip_and_old_reports_still_read():
     record = report.artifact("model_int8.tflite")
     assert (record.pq, record.pq_held_out, record.f1_held_out, record.decided_by) == (0.79, 0.74, 0.85,
                                                                                       "pq_held_out")
-    assert record.extra == {"held_out": {"folds": 2}}
+    assert record.extra == {"held_out": {"folds": 8, "images_per_fold": [1] * 8}}
     assert CompressReport.from_dict(report.to_dict()).to_dict() == report.to_dict()
     old = {k: v for k, v in REPORT["artifacts"][0].items() if k not in ("pq_held_out", "f1_held_out", "decided_by")}
     read = CompressReport.from_dict({**REPORT, "artifacts": [old]}).artifacts[0]
@@ -176,9 +180,9 @@ def test_held_out_fields_round_trip_and_old_reports_still_read():
 
 def test_report_md_and_the_terminal_say_which_pq_decided():
     lines = held_out_lines(REPORT)
-    assert lines[0].startswith("float decoding tuned by compress on these images: PQ 0.8000 in-sample, 0.7100 held-out")
+    assert lines[0].startswith("float decoding tuned by compress on these images: PQ 0.8000 in-sample, 0.7100 held-out (2-fold")
     assert lines[1] == ("model_int8.tflite: decoding re-tuned on the images that score it; held-out PQ 0.7400 "
-                        "(F1 0.8500) decided, in-sample PQ 0.7900 with the settings it ships")
+                        "(F1 0.8500, leave-one-out) decided, in-sample PQ 0.7900 with the settings it ships")
     assert lines[1] in render_terminal(REPORT) and f"- {lines[1]}" in render_markdown(REPORT)
     plain = {**REPORT, "instance": {**REPORT["instance"], "decode_tuning": {"tuned_by": "training"}},
              "artifacts": [{**REPORT["artifacts"][0], "decided_by": "pq"}]}
@@ -201,9 +205,7 @@ class _Val:
 def test_compress_records_the_held_out_pq_of_its_own_tuning(monkeypatch):
     from edgeseg.compress import instance
 
-    monkeypatch.setattr(instance, "tune_decoding", lambda o, t: tune_decoding(o, t, grid=GRID))
-    monkeypatch.setattr(evaluate_heldout, "tune_decoding",
-                        lambda o, t, base=None, grid=None: tune_decoding(o, t, base, GRID))
+    monkeypatch.setattr(evaluate_instance, "DEFAULT_GRID", GRID)  # both tunings: the float's and the cross-fit's
     outputs, truths = _alternating(4)
     logged = []
     spec = PreprocessSpec(SIZE, SIZE, task="instance", instance_channels=2)
@@ -211,5 +213,6 @@ def test_compress_records_the_held_out_pq_of_its_own_tuning(monkeypatch):
                                       logged.append)
     held = base.tuning["held_out"]
     assert base.tuning["scores"]["pq"] == pytest.approx(0.8) and held["pq"] == pytest.approx(0.5)
-    assert held["folds"] == 2 and [s["foreground"] for s in held["fold_settings"]] == [0.5, 0.4]
-    assert any("2-fold cross-fit): PQ 0.5000" in line and "in-sample PQ 0.8000" in line for line in logged)
+    # Four images: one held out at a time; each faint-object image is lost, each blob image keeps its blob.
+    assert held["folds"] == 4 and [s["foreground"] for s in held["fold_settings"]] == [0.5, 0.4, 0.5, 0.4]
+    assert any("(leave-one-out): PQ 0.5000" in line and "in-sample PQ 0.8000" in line for line in logged)

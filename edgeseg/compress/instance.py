@@ -20,7 +20,7 @@ from ..evaluate import AgreementAccumulator, Predictor
 from ..evaluate_instance import decode_settings, instance_agreement, predict_all, score_outputs, tune_decoding
 from ..metrics import ScoreAccumulator
 from ..quantize.methods import LADDERS
-from .held_out import held_out_record, held_out_scores
+from .held_out import fold_wording, held_out_record, held_out_scores
 from .sanity import BaselineCheck, prediction_problems
 from .verify import Verified, open_in_runtime
 
@@ -91,7 +91,7 @@ def instance_baseline(predict: Predictor, val: SegmentationData, spec: Preproces
         tuning = {"tuned_by": "compress", "images": len(truths), **tuned.to_dict(), "held_out": held}
         log(f"      the spec has no decoding settings: tuned on {len(truths)} validation images with the float "
             f"model (foreground {tuned.settings.foreground}, seed {tuned.settings.seed}); stored in every artifact")
-        log(f"      that tuning on images it did not see ({held.get('folds', 0)}-fold cross-fit): PQ "
+        log(f"      that tuning on images it did not see ({fold_wording(held)}): PQ "
             f"{_or_unavailable(held['pq'])}, F1@0.5 {_or_unavailable(held['f1'])} (in-sample PQ "
             f"{tuned.scores['pq']:.4f}, F1@0.5 {tuned.scores['f1']:.4f})")
     settings = decode_settings(spec.decode)
