@@ -146,7 +146,7 @@ def test_the_guard_rejects_a_re_tuned_artifact_whose_held_out_pq_misses(tmp_path
     last = g.attempts[-1].to_dict()
     assert (last["method"], last["pq"], last["pq_held_out"], last["met_budget"]) == ("retuned-decoding", 0.79, 0.74,
                                                                                     False)
-    assert "held-out PQ 0.7400" in logged[-1]
+    assert "held-out PQ 0.7400 (in-sample PQ 0.7900)" in logged[-1]
     passing = guard_module.guard(candidates, tmp_path / "b.tflite", plain, PQ_BUDGET, print)
     assert passing.deployable and passing.method == "retuned-decoding"  # judged in-sample it would ship
 
@@ -162,7 +162,10 @@ REPORT = {"schema": "edgeseg.compress/2", "model": "m.keras", "model_sha256": "a
                          "deployable": False, "reason": "held-out PQ 0.7400 is below the floor 0.7800",
                          "dice": 0.9, "pq": 0.79, "f1": 0.9, "agreement_pq": 0.95, "pq_held_out": 0.74,
                          "f1_held_out": 0.85, "decided_by": "pq_held_out",
-                         "held_out": {"folds": 8, "images_per_fold": [1] * 8}}]}
+                         "held_out": {"folds": 8, "images_per_fold": [1] * 8}, "method": "float-head-retuned",
+                         "attempts": [{"method": "ptq", "pq": 0.7, "met_budget": False},
+                                      {"method": "retuned-decoding", "pq": 0.79, "pq_held_out": 0.73,
+                                       "met_budget": False}]}]}
 
 
 def test_held_out_fields_round_trip_and_old_reports_still_read():
@@ -170,7 +173,7 @@ def test_held_out_fields_round_trip_and_old_reports_still_read():
     record = report.artifact("model_int8.tflite")
     assert (record.pq, record.pq_held_out, record.f1_held_out, record.decided_by) == (0.79, 0.74, 0.85,
                                                                                       "pq_held_out")
-    assert record.extra == {"held_out": {"folds": 8, "images_per_fold": [1] * 8}}
+    assert record.extra["held_out"] == {"folds": 8, "images_per_fold": [1] * 8}
     assert CompressReport.from_dict(report.to_dict()).to_dict() == report.to_dict()
     old = {k: v for k, v in REPORT["artifacts"][0].items() if k not in ("pq_held_out", "f1_held_out", "decided_by")}
     read = CompressReport.from_dict({**REPORT, "artifacts": [old]}).artifacts[0]
@@ -183,9 +186,10 @@ def test_report_md_and_the_terminal_say_which_pq_decided():
     assert lines[0].startswith("float decoding tuned by compress on these images: PQ 0.8000 in-sample, 0.7100 held-out (2-fold")
     assert lines[1] == ("model_int8.tflite: decoding re-tuned on the images that score it; held-out PQ 0.7400 "
                         "(F1 0.8500, leave-one-out) decided, in-sample PQ 0.7900 with the settings it ships")
+    assert lines[2] == "model_int8.tflite: retuned-decoding missed on held-out PQ 0.7300 (in-sample PQ 0.7900)"
     assert lines[1] in render_terminal(REPORT) and f"- {lines[1]}" in render_markdown(REPORT)
     plain = {**REPORT, "instance": {**REPORT["instance"], "decode_tuning": {"tuned_by": "training"}},
-             "artifacts": [{**REPORT["artifacts"][0], "decided_by": "pq"}]}
+             "artifacts": [{**REPORT["artifacts"][0], "decided_by": "pq", "attempts": []}]}
     assert held_out_lines(plain) == [] and "images it was not tuned on" not in render_markdown(plain)
 
 

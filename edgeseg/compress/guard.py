@@ -77,6 +77,8 @@ def guard(candidates: list[Candidate], path: Path, score: Scorer, budget: Budget
         seconds = time.perf_counter() - start
         attempts.append(Attempt(method, dice, met, seconds, "" if met else why, _judged_by(verified.scores)))
         shown = "not measured" if value is None else f"{value:.4f}"
+        if budget.deciding_key(verified.scores) != budget.metric:  # the optimistic in-sample score, for the record
+            shown += f" (in-sample {budget.label} {verified.scores.get(budget.metric, float('nan')):.4f})"
         log(f"    {method}: {budget.label_of(verified.scores)} {shown}, {why if not met else 'within budget'} "
             f"({seconds:.1f} s)")
         value = -1.0 if value is None else value  # a held-out score that could not be measured ranks last

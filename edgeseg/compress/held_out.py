@@ -41,7 +41,8 @@ def fold_wording(record: dict) -> str:
 
 
 def held_out_lines(report: dict) -> list[str]:
-    """One line per artifact whose verdict a held-out PQ decided, and the float tuning's held-out PQ."""
+    """One line per artifact whose verdict a held-out PQ decided, one per re-tuned attempt that a
+    held-out PQ ruled out (its in-sample PQ may have passed), and the float tuning's held-out PQ."""
     lines = []
     tuning = (report.get("instance") or {}).get("decode_tuning") or {}
     if "held_out" in tuning:
@@ -54,4 +55,7 @@ def held_out_lines(report: dict) -> list[str]:
                          f"{_fmt(a.get('pq_held_out'))} (F1 {_fmt(a.get('f1_held_out'))}, "
                          f"{fold_wording(a.get('held_out') or {})}) decided, in-sample PQ "
                          f"{_fmt(a.get('pq'))} with the settings it ships")
+        lines += [f"{a['path']}: {t['method']} missed on held-out PQ {_fmt(t.get('pq_held_out'))} (in-sample PQ "
+                  f"{_fmt(t.get('pq'))})" for t in a.get("attempts") or []
+                  if "pq_held_out" in t and not t.get("met_budget") and t["method"] != a.get("method")]
     return lines
