@@ -183,7 +183,8 @@ def test_held_out_fields_round_trip_and_old_reports_still_read():
 
 def test_report_md_and_the_terminal_say_which_pq_decided():
     lines = held_out_lines(REPORT)
-    assert lines[0].startswith("float decoding tuned by compress on these images: PQ 0.8000 in-sample, 0.7100 held-out (2-fold")
+    assert lines[0].startswith("float decoding tuned by compress on these images: PQ 0.8000 in-sample, "
+                               "0.7100 held-out (2-fold")
     assert lines[1] == ("model_int8.tflite: decoding re-tuned on the images that score it; held-out PQ 0.7400 "
                         "(F1 0.8500, leave-one-out) decided, in-sample PQ 0.7900 with the settings it ships")
     assert lines[2] == "model_int8.tflite: retuned-decoding missed on held-out PQ 0.7300 (in-sample PQ 0.7900)"

@@ -103,8 +103,8 @@ def _record(ctx: BuildContext, target: Target, path: Path, verified: Verified | 
         runtime=verified.runtime if verified else None, method=method, source=source.name, io=target.io,
         sha256=hashlib.sha256(data).hexdigest(), pq=scores.get("pq"), f1=scores.get("f1"),
         agreement_pq=scores.get("agreement_pq"), pq_held_out=scores.get("pq_held_out"),
-        f1_held_out=scores.get("f1_held_out"), decided_by=ctx.budget.deciding_key(scores) if ctx.instance else None,
-        extra=extra)
+        f1_held_out=scores.get("f1_held_out"),
+        decided_by=ctx.budget.deciding_key(scores) if ctx.instance and scores else None, extra=extra)
 
 
 def instance_extra(scores: dict, note: str) -> dict:

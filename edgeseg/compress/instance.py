@@ -150,7 +150,9 @@ def verify_instance(path: Path, val: SegmentationData, reference: Predictor, ref
 
 def retune_artifact(path: Path, val: SegmentationData, spec: dict, batch_size: int) -> tuple[dict, dict]:
     """(the artifact's spec with decoding re-tuned on its own outputs, the tuning record).
-    The grid starts from the float model's settings, so untouched settings stay as they were."""
+    The grid starts from the float model's settings, so untouched settings stay as they were.
+    These settings, tuned on all of `val`, are what ships; the verdict is the held-out PQ of the
+    same procedure (verify_instance with held_out), not the in-sample PQ of these settings."""
     outputs, truths, _, _, _ = run_artifact(path, val, batch_size)
     base = decode_settings(spec.get("decode"))
     tuned = tune_decoding(outputs, truths, base)
