@@ -61,14 +61,25 @@ def summary(report: dict) -> dict:
                         "pq": row["pq"], "f1": row["f1"], "pq_minus_float": row["pq"] - base["pq"],
                         "f1_minus_float": row["f1"] - base["f1"], "agreement_pq": row["agreement_pq"],
                         "decode": row.get("decode"),
-                        "attempts": [{k: a.get(k) for k in ("method", "pq", "f1", "met_budget")}
+                        "pq_held_out": row.get("pq_held_out"), "f1_held_out": row.get("f1_held_out"),
+                        "decided_by": row.get("decided_by"),
+                        "attempts": [{k: a.get(k) for k in ("method", "pq", "f1", "pq_held_out", "f1_held_out",
+                                                            "met_budget")}
                                      for a in row.get("attempts", [])]}
     return {"float": {k: base[k] for k in ("pq", "sq", "rq", "f1", "aji", "count_mae", "images")},
             "decode": report["instance"]["decode"], "shipped": shipped,
             "int8_rows": {p: {"method": a["method"], "pq": a["pq"], "f1": a["f1"], "deployable": a["deployable"],
-                              "attempts": [{k: t.get(k) for k in ("method", "pq", "f1")}
+                              "pq_held_out": a.get("pq_held_out"), "decided_by": a.get("decided_by"),
+                              "attempts": [{k: t.get(k) for k in ("method", "pq", "f1", "pq_held_out", "f1_held_out")}
                                            for t in a.get("attempts", [])]}
                           for p, a in rows.items() if a["precision"] in ("int8", "int8+float")}}
+
+
+def held_out_text(row: dict) -> str:
+    """The held-out PQ/F1 of a re-tuned attempt or artifact (empty for the others)."""
+    if row.get("pq_held_out") is None:
+        return ""
+    return f" [held-out PQ {row['pq_held_out']:.4f} F1 {row.get('f1_held_out') or 0:.4f}]"
 
 
 def main() -> None:
@@ -90,12 +101,13 @@ def main() -> None:
     f = result["float"]
     print(f"\nfloat (Keras): PQ {f['pq']:.4f}  F1@0.5 {f['f1']:.4f}  ({f['images']} validation images)")
     for path, row in result["int8_rows"].items():
-        tried = ", ".join(f"{a['method']} PQ {a['pq']:.4f} F1 {a['f1']:.4f}" for a in row["attempts"])
+        tried = ", ".join(f"{a['method']} PQ {a['pq']:.4f} F1 {a['f1']:.4f}{held_out_text(a)}" for a in row["attempts"])
         print(f"{path}: {tried}")
     for fmt, s in result["shipped"].items():
         tried = ", ".join(f"{a['method']} PQ {a['pq']:.4f}" for a in s["attempts"])
         print(f"shipped {fmt}: {s['path']} ({s['method']}): PQ {s['pq']:.4f} ({s['pq_minus_float']:+.4f})  "
-              f"F1@0.5 {s['f1']:.4f} ({s['f1_minus_float']:+.4f})  tried: {tried}")
+              f"F1@0.5 {s['f1']:.4f} ({s['f1_minus_float']:+.4f}){held_out_text(s)}, decided by {s['decided_by']}  "
+              f"tried: {tried}")
 
 
 if __name__ == "__main__":

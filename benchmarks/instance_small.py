@@ -21,11 +21,14 @@ from edgeseg.data.instance_data import load_instance_splits
 from edgeseg.deploy.instances import DecodeSettings
 from edgeseg.evaluate import keras_predictor
 from edgeseg.evaluate_instance import instance_agreement, predict_all, score_outputs, tune_decoding
+from edgeseg.evaluate_heldout import cross_fit
 from edgeseg.quantize.tflite_int8 import calibrate, quantize_calibrated
 from edgeseg.models.io import load_model
 from edgeseg.runtimes.litert import LiteRTSession
 from edgeseg.artifacts.tflite import finalize
 from edgeseg.training import train
+
+HELD_OUT_FOLDS = (2, 4, 16)
 
 
 def train_and_compare(out: Path, data: DataConfig, preset: str, epochs: int, boundary: bool,
@@ -49,9 +52,11 @@ def train_and_compare(out: Path, data: DataConfig, preset: str, epochs: int, bou
     int8_scores = score_outputs(int8_out, truths, settings)
     agree = instance_agreement(float_out, int8_out, settings)
     retuned = tune_decoding(int8_out, truths, settings)  # the guard's second remedy, for the artifact
+    held = held_out(float_out, int8_out, truths, settings)
     summary = {"train_seconds": round(train_s, 1), "train_images": len(train_data), "settings": settings.to_dict(),
                "float": float_scores, "int8": int8_scores, "int8_vs_float_instances": agree,
-               "int8_retuned": {"settings": retuned.settings.to_dict(), "scores": retuned.scores}}
+               "int8_retuned": {"settings": retuned.settings.to_dict(), "scores": retuned.scores},
+               "held_out": {f"{name} k={k}": h.to_dict() for (name, k), h in held.items()}}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     for name, s in (("float (Keras)", float_scores), ("int8 (LiteRT)", int8_scores)):
         print(f"{name:<14} PQ {s['pq']:.4f}  F1@0.5 {s['f1']:.4f}  AJI {s['aji']:.4f}  "
@@ -60,8 +65,23 @@ def train_and_compare(out: Path, data: DataConfig, preset: str, epochs: int, bou
           f"   int8 instances against float ones: PQ {agree['pq']:.4f} F1 {agree['f1']:.4f}")
     print(f"int8 with decoding re-tuned for it (foreground {retuned.settings.foreground}, seed "
           f"{retuned.settings.seed}): PQ {retuned.scores['pq']:.4f} F1@0.5 {retuned.scores['f1']:.4f}")
+    in_sample = {"float": float_scores, "int8": int8_scores, "int8_retuned": retuned.scores}
+    for (name, _), h in held.items():
+        print(f"{name:<13} in-sample PQ {in_sample[name]['pq']:.4f} F1@0.5 {in_sample[name]['f1']:.4f}   held-out "
+              f"({len(h.folds)}-fold) PQ {h.scores['pq']:.4f} F1@0.5 {h.scores['f1']:.4f}   fold settings "
+              f"{[(f.foreground, f.seed) for f in h.fold_settings]}")
     print(f"trained in {train_s:.0f} s; decode settings {settings.to_dict()}")
     return summary
+
+
+def held_out(float_out: list, int8_out: list, truths: list, settings: DecodeSettings) -> dict:
+    """(name, k) -> cross-fitted scores (edgeseg/evaluate_heldout.py): every image decoded with
+    settings tuned without it; the float's tuning on float outputs (the int8 outputs decoded with
+    those too), the int8 re-tuning on int8's. compress uses k = 2; larger k tunes on more images
+    (k = 16 is leave-one-out on 16 validation images)."""
+    tuned_on = {"float": (float_out, float_out), "int8": (float_out, int8_out), "int8_retuned": (int8_out, int8_out)}
+    return {(name, k): cross_fit(tuning, truths, settings, folds=k, scored=scored)
+            for k in HELD_OUT_FOLDS for name, (tuning, scored) in tuned_on.items()}
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from .data.dataset import SegmentationData
 from .deploy.instances import DecodeSettings, decode
-from .metrics.instance import InstanceScoreAccumulator
+from .metrics.instance import ImageCounts, InstanceScoreAccumulator, image_counts
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
@@ -60,24 +60,57 @@ class TuningResult:
         return {"settings": self.settings.to_dict(), "scores": self.scores, "table": self.table}
 
 
+@dataclasses.dataclass(frozen=True)
+class GridCounts:
+    """Every grid point's per-image match counts, each image decoded once per point: tuning on
+    any subset of the images (a cross-fit's folds) is then a sum, not another decoding pass."""
+    points: list[DecodeSettings]
+    values: list[dict]  # the grid's values at each point
+    counts: list[list[ImageCounts]]  # [point][image]
+
+    def scores(self, point: int, images: Iterable[int]) -> dict:
+        """Pooled scores at one grid point over `images`, exactly as score_outputs computes them."""
+        return InstanceScoreAccumulator([self.counts[point][i] for i in images]).result()
+
+    def best(self, images: Iterable[int]) -> int:
+        """The grid point of highest pooled PQ over `images` (ties: higher F1, then the earlier point)."""
+        images = list(images)
+        keys = []
+        for point in range(len(self.points)):
+            result = self.scores(point, images)
+            keys.append((result["pq"], result["f1"]))
+        return max(range(len(keys)), key=lambda point: (keys[point], -point))
+
+
+def grid_counts(outputs: list[np.ndarray], truths: list[np.ndarray], base: DecodeSettings | None = None,
+                grid: dict[str, tuple] | None = None) -> GridCounts:
+    """Decodes every output at every grid point (starting from `base` for the settings the grid
+    does not vary) and keeps each image's counts against its truth."""
+    base = base or DecodeSettings()
+    grid = grid or DEFAULT_GRID
+    names = list(grid)
+    points, values, counts = [], [], []
+    for combination in itertools.product(*(grid[n] for n in names)):
+        settings = dataclasses.replace(base, **dict(zip(names, combination)))
+        points.append(settings)
+        values.append(dict(zip(names, combination)))
+        counts.append([image_counts(decode(probs, settings).labels, truth) for probs, truth in zip(outputs, truths)])
+    return GridCounts(points, values, counts)
+
+
 def tune_decoding(outputs: list[np.ndarray], truths: list[np.ndarray], base: DecodeSettings | None = None,
                   grid: dict[str, tuple] | None = None) -> TuningResult:
     """The grid point of highest pooled PQ (ties: higher F1, then the earlier point), starting
     from `base` for the settings the grid does not vary. Pass the float model's outputs on
     validation data; store result.settings in the spec so the device decodes the same way."""
-    base = base or DecodeSettings()
-    grid = grid or DEFAULT_GRID
-    names = list(grid)
-    best: tuple[float, float] | None = None
-    chosen, chosen_scores, table = base, {}, []
-    for values in itertools.product(*(grid[n] for n in names)):
-        settings = dataclasses.replace(base, **dict(zip(names, values)))
-        scores = score_outputs(outputs, truths, settings)
-        table.append({**dict(zip(names, values)), "pq": round(scores["pq"], 4), "f1": round(scores["f1"], 4)})
-        key = (scores["pq"], scores["f1"])
-        if best is None or key > best:
-            best, chosen, chosen_scores = key, settings, scores
-    return TuningResult(chosen, chosen_scores, table)
+    table = grid_counts(outputs, truths, base, grid)
+    every = range(len(truths))
+    rows = []
+    for point, values in enumerate(table.values):
+        result = table.scores(point, every)
+        rows.append({**values, "pq": round(result["pq"], 4), "f1": round(result["f1"], 4)})
+    chosen = table.best(every)
+    return TuningResult(table.points[chosen], table.scores(chosen, every), rows)
 
 
 def instance_agreement(reference: list[np.ndarray], outputs: list[np.ndarray], settings: DecodeSettings,

@@ -41,6 +41,12 @@ class ArtifactRecord:
     pq: float | None = None
     f1: float | None = None
     agreement_pq: float | None = None
+    # Instance artifacts whose decoding was re-tuned on the validation images (absent before):
+    # PQ/F1 cross-fitted on images the settings were not tuned on, and the score that decided
+    # the verdict ("pq", or "pq_held_out" for a re-tuned artifact).
+    pq_held_out: float | None = None
+    f1_held_out: float | None = None
+    decided_by: str | None = None
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

@@ -9,7 +9,10 @@ float model it was made from (a Dice that rose is no better than one that fell);
 artifact must carry the sparsity it was pruned to.
 
 The budget is on one score: Dice for semantic models, PQ for instance models (`metric`),
-since Dice can stay near 1 while touching objects merge."""
+since Dice can stay near 1 while touching objects merge. When an artifact's decoding was re-tuned
+on the very images that score it, its held-out score (`METRIC_held_out`, cross-fitted: see
+edgeseg/evaluate_heldout.py) decides instead of the in-sample one; present but None (too few
+images to hold any out) it is "not measured", never replaced by the optimistic in-sample score."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,6 +22,8 @@ from .sanity import check_agreement, check_instance_agreement
 SPARSITY_TOLERANCE = 0.01
 # metric -> how reasons name it
 METRIC_LABELS = {"dice": "Dice", "pq": "PQ"}
+# The suffix of a score measured on images its decoding was not tuned on.
+HELD_OUT = "_held_out"
 
 
 @dataclass(frozen=True)
@@ -33,9 +38,19 @@ class Budget:
     def label(self) -> str:
         return METRIC_LABELS[self.metric]
 
+    def deciding_key(self, scores: dict) -> str:
+        """The score that decides for these verification scores: the held-out one when the
+        artifact's decoding was tuned on the scoring images (its key is then present)."""
+        held_out = self.metric + HELD_OUT
+        return held_out if held_out in scores else self.metric
+
     def value(self, scores: dict) -> float | None:
-        """The budget's score among an artifact's verification scores."""
-        return scores.get(self.metric)
+        """The budget's score among an artifact's verification scores (the one that decides)."""
+        return scores.get(self.deciding_key(scores))
+
+    def label_of(self, scores: dict) -> str:
+        """How reasons name the deciding score: "PQ", or "held-out PQ"."""
+        return ("held-out " if self.deciding_key(scores) != self.metric else "") + self.label
 
     @property
     def floor(self) -> float:
@@ -51,12 +66,12 @@ class Budget:
         """For the guard: Dice within the budget and agreement with the float model."""
         return self.judge(scores)[0]
 
-    def miss(self, dice: float | None, tried: tuple[str, ...] = ()) -> str:
+    def miss(self, dice: float | None, tried: tuple[str, ...] = (), label: str | None = None) -> str:
         """Why `dice` is outside the budget."""
         if dice is None:
-            return "not measured"
+            return f"{label} not measured" if label else "not measured"
         after = f" after trying {', '.join(tried)}" if tried else ""
-        return (f"{self.label} {dice:.4f} is below the floor {self.floor:.4f} (baseline {self.baseline:.4f} - "
+        return (f"{label or self.label} {dice:.4f} is below the floor {self.floor:.4f} (baseline {self.baseline:.4f} - "
                 f"budget {self.max_drop}){after}")
 
     def source_miss(self, label: str, dice: float, fix: str) -> str:
@@ -75,7 +90,7 @@ class Budget:
         if not self.admits(dice):
             if source_label and source_dice is not None and not self.admits(source_dice):
                 return False, self.source_miss(source_label, source_dice, source_fix)
-            return False, self.miss(dice, tried)
+            return False, self.miss(dice, tried, self.label_of(scores))
         agrees, why = check_agreement(scores.get("mask_agreement"), scores.get("mean_abs_diff"))
         if not agrees:
             return False, why

@@ -41,7 +41,7 @@ class Guarded:
 
 
 # What an attempt records beside Dice, when the verification measured it (instance models).
-ATTEMPT_SCORES = ("pq", "f1", "agreement_pq", "decode")
+ATTEMPT_SCORES = ("pq", "f1", "agreement_pq", "decode", "pq_held_out", "f1_held_out")
 
 
 def _judged_by(scores: dict) -> dict:
@@ -53,9 +53,10 @@ Scorer = Callable[[Path], Verified]
 
 
 def guard(candidates: list[Candidate], path: Path, score: Scorer, budget: Budget,
-          log: Callable[[str], None]) -> Guarded:
+          log: Callable[[str], None], scorers: dict[str, Scorer] | None = None) -> Guarded:
     """Tries each (method, build) in order; the first that meets the budget ends up at
-    `path`, or else the best one, marked not deployable."""
+    `path`, or else the best one, marked not deployable. `scorers` replaces `score` for the
+    methods it names (instance models: re-tuned decoding is also scored on held-out images)."""
     attempts: list[Attempt] = []
     best: tuple[float, Path, str, Verified] | None = None
     for n, (method, convert) in enumerate(candidates):
@@ -64,7 +65,7 @@ def guard(candidates: list[Candidate], path: Path, score: Scorer, budget: Budget
         candidate = path.with_name(f".{path.stem}.try{n}{path.suffix}")
         try:
             candidate.write_bytes(convert())
-            verified = score(candidate)
+            verified = (scorers or {}).get(method, score)(candidate)
         except Exception as exc:  # a remedy that cannot run here is recorded, and the next one tried
             detail = describe(exc)
             attempts.append(Attempt(method, None, False, time.perf_counter() - start, detail))
@@ -75,7 +76,12 @@ def guard(candidates: list[Candidate], path: Path, score: Scorer, budget: Budget
         met, why = budget.judge(verified.scores, method=method)
         seconds = time.perf_counter() - start
         attempts.append(Attempt(method, dice, met, seconds, "" if met else why, _judged_by(verified.scores)))
-        log(f"    {method}: {budget.label} {value:.4f}, {why if not met else 'within budget'} ({seconds:.1f} s)")
+        shown = "not measured" if value is None else f"{value:.4f}"
+        if budget.deciding_key(verified.scores) != budget.metric:  # the optimistic in-sample score, for the record
+            shown += f" (in-sample {budget.label} {verified.scores.get(budget.metric, float('nan')):.4f})"
+        log(f"    {method}: {budget.label_of(verified.scores)} {shown}, {why if not met else 'within budget'} "
+            f"({seconds:.1f} s)")
+        value = -1.0 if value is None else value  # a held-out score that could not be measured ranks last
         if best is None or value > best[0]:
             if best is not None:
                 best[1].unlink(missing_ok=True)

@@ -20,6 +20,7 @@ from ..evaluate import AgreementAccumulator, Predictor
 from ..evaluate_instance import decode_settings, instance_agreement, predict_all, score_outputs, tune_decoding
 from ..metrics import ScoreAccumulator
 from ..quantize.methods import LADDERS
+from .held_out import fold_wording, held_out_record, held_out_scores
 from .sanity import BaselineCheck, prediction_problems
 from .verify import Verified, open_in_runtime
 
@@ -86,11 +87,19 @@ def instance_baseline(predict: Predictor, val: SegmentationData, spec: Preproces
     if not spec.decode:
         tuned = tune_decoding(outputs, truths)
         spec = dataclasses.replace(spec, decode=tuned.settings.to_dict())
-        tuning = {"tuned_by": "compress", "images": len(truths), **tuned.to_dict()}
+        held = held_out_record(outputs, truths)
+        tuning = {"tuned_by": "compress", "images": len(truths), **tuned.to_dict(), "held_out": held}
         log(f"      the spec has no decoding settings: tuned on {len(truths)} validation images with the float "
             f"model (foreground {tuned.settings.foreground}, seed {tuned.settings.seed}); stored in every artifact")
+        log(f"      that tuning on images it did not see ({fold_wording(held)}): PQ "
+            f"{_or_unavailable(held['pq'])}, F1@0.5 {_or_unavailable(held['f1'])} (in-sample PQ "
+            f"{tuned.scores['pq']:.4f}, F1@0.5 {tuned.scores['f1']:.4f})")
     settings = decode_settings(spec.decode)
     return InstanceBaseline(instance_scores(outputs, truths, settings), spec, outputs, truths, tuning)
+
+
+def _or_unavailable(value: float | None) -> str:
+    return "unavailable (fewer than 2 images)" if value is None else f"{value:.4f}"
 
 
 def check_instance_baseline(base: InstanceBaseline, judged: bool) -> BaselineCheck:
@@ -127,17 +136,23 @@ def run_artifact(path: Path, val: SegmentationData, batch_size: int
 
 
 def verify_instance(path: Path, val: SegmentationData, reference: Predictor, reference_settings: DecodeSettings,
-                    batch_size: int) -> Verified:
-    """An artifact's instance scores in its runtime, decoded with the settings it stores."""
+                    batch_size: int, held_out: bool = False) -> Verified:
+    """An artifact's instance scores in its runtime, decoded with the settings it stores. With
+    `held_out` (its decoding was re-tuned on `val` from `reference_settings`, as retune_artifact
+    does) also the cross-fitted pq_held_out/f1_held_out, which then decide its verdict (budget.py)."""
     outputs, truths, load_seconds, runtime, session = run_artifact(path, val, batch_size)
     ref_outputs, _ = predict_all(reference, val, batch_size)
     scores = instance_scores(outputs, truths, stored_decode(path), ref_outputs, reference_settings)
+    if held_out:
+        scores.update(held_out_scores(outputs, truths, reference_settings))
     return Verified(runtime, scores, load_seconds, session)
 
 
 def retune_artifact(path: Path, val: SegmentationData, spec: dict, batch_size: int) -> tuple[dict, dict]:
     """(the artifact's spec with decoding re-tuned on its own outputs, the tuning record).
-    The grid starts from the float model's settings, so untouched settings stay as they were."""
+    The grid starts from the float model's settings, so untouched settings stay as they were.
+    These settings, tuned on all of `val`, are what ships; the verdict is the held-out PQ of the
+    same procedure (verify_instance with held_out), not the in-sample PQ of these settings."""
     outputs, truths, _, _, _ = run_artifact(path, val, batch_size)
     base = decode_settings(spec.get("decode"))
     tuned = tune_decoding(outputs, truths, base)

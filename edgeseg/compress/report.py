@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .held_out import held_out_lines
 from .verdict import format_mb, is_instance, verdict_lines
 
 COLUMNS = ("path", "format", "precision", "sparsity", "flops", "bytes", "gzip_bytes", "dice", "iou",
@@ -52,6 +53,7 @@ def render_terminal(report: dict) -> str:
     for a in report["artifacts"]:
         if a.get("dice_per_class"):
             lines.append(f"{a['path']}: Dice per class {', '.join(f'{d:.4f}' for d in a['dice_per_class'])}")
+    lines += held_out_lines(report)  # which PQ decided a re-tuned artifact
     # Rejected artifacts and why are listed once, in the verdict (verdict.py).
     return "\n".join(lines)
 
@@ -103,6 +105,9 @@ def render_markdown(report: dict) -> str:
                 f"- baseline: {', '.join(f'{d:.4f}' for d in base['dice_per_class'])}"]
         out += [f"- {a['path']}: {', '.join(f'{d:.4f}' for d in a['dice_per_class'])}"
                 for a in report["artifacts"] if a.get("dice_per_class")]
+    if held_out_lines(report):
+        out += ["", "Decoding tuned on the validation images, scored on images it was not tuned on:", ""]
+        out += [f"- {line}" for line in held_out_lines(report)]
     if "recommended" in report:
         out += ["", "```", *verdict_lines(report, "<this folder>"), "```"]
     out += ["", "Step times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in report["timings"].items()), ""]
