@@ -90,7 +90,8 @@ def instance_baseline(predict: Predictor, val: SegmentationData, spec: Preproces
         held = held_out_record(outputs, truths)
         tuning = {"tuned_by": "compress", "images": len(truths), **tuned.to_dict(), "held_out": held}
         log(f"      the spec has no decoding settings: tuned on {len(truths)} validation images with the float "
-            f"model (foreground {tuned.settings.foreground}, seed {tuned.settings.seed}); stored in every artifact")
+            f"model (foreground {tuned.settings.foreground}, seed {tuned.settings.seed}, smoothing "
+            f"{tuned.settings.smooth}); stored in every artifact")
         log(f"      that tuning on images it did not see ({fold_wording(held)}): PQ "
             f"{_or_unavailable(held['pq'])}, F1@0.5 {_or_unavailable(held['f1'])} (in-sample PQ "
             f"{tuned.scores['pq']:.4f}, F1@0.5 {tuned.scores['f1']:.4f})")
