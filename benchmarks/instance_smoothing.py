@@ -6,7 +6,9 @@ For each grid (the thresholds alone, as before the setting existed; the default 
 smoothing), the decoding is tuned on the float model's outputs, the int8 artifact (LiteRT) is
 decoded with those settings (plain PTQ, the first rung of compress's ladder), and then re-tuned
 for the artifact (the retuned-decoding rung). All on the validation split the scripts trained
-against; settings are tuned and scored on the same images, as compress's in-sample figures are.
+against. In-sample figures tune and score on the same images; the held-out ones (as compress
+judges re-tuned artifacts: evaluate_heldout.cross_fit with compress's folds_for) decode each
+image with settings tuned without it, the int8 outputs with the float model's fold settings.
 
 Usage: PYTHONPATH=. .venv/bin/python benchmarks/instance_smoothing.py OUT --source OUT/crops
        PYTHONPATH=. .venv/bin/python benchmarks/instance_smoothing.py OUT --synthetic-train 512 --synthetic-val 64
@@ -20,6 +22,7 @@ from edgeseg.config import DataConfig
 from edgeseg.data.instance_data import load_instance_splits
 from edgeseg.deploy.instances import DecodeSettings
 from edgeseg.evaluate import keras_predictor
+from edgeseg.evaluate_heldout import cross_fit, folds_for
 from edgeseg.evaluate_instance import DEFAULT_GRID, predict_all, score_outputs, tune_decoding
 from edgeseg.models.io import load_model
 from edgeseg.runtimes.litert import LiteRTSession
@@ -48,6 +51,12 @@ def main() -> None:
               f"F1 {f['f1']:.4f}; int8 PQ {i['pq']:.4f} F1 {i['f1']:.4f} (PQ {i['pq'] - f['pq']:+.4f}, "
               f"F1 {i['f1'] - f['f1']:+.4f}); int8 re-tuned (smooth {retuned.settings.smooth}) PQ {r['pq']:.4f} "
               f"F1 {r['f1']:.4f}  [{f['true_objects']} objects, {f['images']} images]")
+        k = folds_for(len(truths))
+        held_float = cross_fit(float_out, truths, DecodeSettings(), grid, k).scores
+        held_int8 = cross_fit(float_out, truths, DecodeSettings(), grid, k, scored=int8_out).scores
+        print(f"  held out ({k} folds): float PQ {held_float['pq']:.4f} F1 {held_float['f1']:.4f}; int8 PQ "
+              f"{held_int8['pq']:.4f} F1 {held_int8['f1']:.4f} (PQ {held_int8['pq'] - held_float['pq']:+.4f}, "
+              f"F1 {held_int8['f1'] - held_float['f1']:+.4f})")
 
 
 if __name__ == "__main__":
