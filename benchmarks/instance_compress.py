@@ -8,8 +8,13 @@ artifacts', with the remedy the guard used (ptq, float-head, retuned-decoding) a
   synthetic touching objects:  --dataset synthetic  (512 train / 64 val synthetic images, 64x64)
   real nuclei (DSB2018 crop):  --dataset dsb --data DIR_WITH_img2d.tif  (see instance_dsb.py for the files)
 
+With `--prune channels [--channel-ratio R]` compress also channel-prunes the model (fine-tuned
+with the instance loss, early-stopped by validation PQ) and the script times the pruned int8
+TFLite against the plain int8 TFLite, interleaved in one run (litert-cpu, 2 threads).
+
 Usage: PYTHONPATH=. .venv/bin/python benchmarks/instance_compress.py --dataset dsb --data /tmp/sd/stardist/data/images
        [--model trained.keras to skip training] [--out .edgeseg/instance_compress_dsb]
+       [--prune channels --channel-ratio 0.5]
 """
 from __future__ import annotations
 
@@ -71,21 +76,54 @@ def summary(report: dict) -> dict:
                           for p, a in rows.items() if a["precision"] in ("int8", "int8+float")}}
 
 
+def pruned_timing(out: Path, image: np.ndarray, threads: int = 2) -> dict:
+    """p50 ms of the plain and the channel-pruned int8 TFLite (whatever rung each shipped),
+    timed in interleaved rounds in one run, with the load average at the time."""
+    import os
+
+    from edgeseg.compress.search import measure_interleaved
+    from edgeseg.runtimes.litert import LiteRTSession
+
+    paths = [out / "model_int8.tflite", out / "model_channels_int8.tflite"]
+    p50 = measure_interleaved(paths, lambda p: LiteRTSession(p, threads=threads), image, min_seconds=10.0)
+    return {"runtime": "litert-cpu", "threads": threads, "int8_p50_ms": round(p50[0], 4),
+            "channels_int8_p50_ms": round(p50[1], 4), "speedup": round(p50[0] / p50[1], 3),
+            "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def channels_summary(report: dict) -> dict:
+    c = report["channels"]
+    return {k: c.get(k) for k in ("ratio", "pq", "f1", "dice", "flops_ratio", "parameters", "parameters_before",
+                                  "kept_filters")} | {"finetune": {k: c["finetune"].get(k) for k in (
+                                      "steps", "metric", "best_dice", "best_step", "stopped_because", "seconds")}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--dataset", choices=tuple(TRAINING), required=True)
     parser.add_argument("--data", help="dsb: the directory holding img2d.tif and mask2d.tif")
     parser.add_argument("--model", help="an instance model trained already on the same data (skips training)")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--prune", choices=("none", "channels"), default="none")
+    parser.add_argument("--channel-ratio", type=float, default=0.5)
     args = parser.parse_args()
     out = Path(args.out or f".edgeseg/instance_compress_{args.dataset}")
     out.mkdir(parents=True, exist_ok=True)
     data = dataset(args.dataset, args.data, out)
     model, train_s = (Path(args.model), 0.0) if args.model else trained_model(args.dataset, data, out)
     start = time.perf_counter()
-    report = compress(model, CompressConfig(data=data, verbose=1), out / "compressed", force=True)
+    config = CompressConfig(data=data, verbose=1, prune=args.prune, channel_ratio=args.channel_ratio)
+    report = compress(model, config, out / "compressed", force=True)
     result = {"dataset": args.dataset, "train_seconds": round(train_s, 1),
               "compress_seconds": round(time.perf_counter() - start, 1), **summary(report)}
+    if args.prune == "channels":
+        from edgeseg.data.instance_data import load_task_splits
+        from edgeseg.models.io import load_model
+
+        _, spec = load_model(model)
+        image = load_task_splits(data, spec)[1].batch([0])[0].astype(np.float32)
+        result["channels"] = channels_summary(report)
+        result["timing"] = pruned_timing(out / "compressed", image)
     (out / "summary.json").write_text(json.dumps(result, indent=2))
     f = result["float"]
     print(f"\nfloat (Keras): PQ {f['pq']:.4f}  F1@0.5 {f['f1']:.4f}  ({f['images']} validation images)")
@@ -96,6 +134,12 @@ def main() -> None:
         tried = ", ".join(f"{a['method']} PQ {a['pq']:.4f}" for a in s["attempts"])
         print(f"shipped {fmt}: {s['path']} ({s['method']}): PQ {s['pq']:.4f} ({s['pq_minus_float']:+.4f})  "
               f"F1@0.5 {s['f1']:.4f} ({s['f1_minus_float']:+.4f})  tried: {tried}")
+    if "channels" in result:
+        c, t = result["channels"], result["timing"]
+        print(f"channel-pruned float (Keras): PQ {c['pq']:.4f}  F1@0.5 {c['f1']:.4f}  {c['flops_ratio']:.2f}x FLOPs; "
+              f"fine-tuned {c['finetune']['steps']} steps ({c['finetune']['stopped_because']})")
+        print(f"litert-cpu {t['threads']} threads, interleaved: int8 p50 {t['int8_p50_ms']} ms, channel-pruned int8 "
+              f"{t['channels_int8_p50_ms']} ms ({t['speedup']}x); load average {t['load_average']}")
 
 
 if __name__ == "__main__":
