@@ -14,7 +14,7 @@ TFLite against the plain int8 TFLite, interleaved in one run (litert-cpu, 2 thre
 
 Usage: PYTHONPATH=. .venv/bin/python benchmarks/instance_compress.py --dataset dsb --data /tmp/sd/stardist/data/images
        [--model trained.keras to skip training] [--out .edgeseg/instance_compress_dsb]
-       [--prune channels --channel-ratio 0.5]
+       [--prune channels --channel-ratio 0.5 --finetune-steps 300]
 """
 from __future__ import annotations
 
@@ -106,13 +106,15 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     parser.add_argument("--prune", choices=("none", "channels"), default="none")
     parser.add_argument("--channel-ratio", type=float, default=0.5)
+    parser.add_argument("--finetune-steps", type=int, default=300, help="the pruning fine-tuning's maximum")
     args = parser.parse_args()
     out = Path(args.out or f".edgeseg/instance_compress_{args.dataset}")
     out.mkdir(parents=True, exist_ok=True)
     data = dataset(args.dataset, args.data, out)
     model, train_s = (Path(args.model), 0.0) if args.model else trained_model(args.dataset, data, out)
     start = time.perf_counter()
-    config = CompressConfig(data=data, verbose=1, prune=args.prune, channel_ratio=args.channel_ratio)
+    config = CompressConfig(data=data, verbose=1, prune=args.prune, channel_ratio=args.channel_ratio,
+                            finetune_steps=args.finetune_steps)
     report = compress(model, config, out / "compressed", force=True)
     result = {"dataset": args.dataset, "train_seconds": round(train_s, 1),
               "compress_seconds": round(time.perf_counter() - start, 1), **summary(report)}

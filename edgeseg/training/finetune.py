@@ -39,7 +39,7 @@ class FinetuneBudget:
 @dataclass
 class FinetuneResult:
     steps: int
-    dice_curve: list[tuple[int, float]] = field(default_factory=list)  # (step, validation Dice)
+    dice_curve: list[tuple[int, float]] = field(default_factory=list)  # (step, validation score; see metric)
     best_step: int = 0
     best_dice: float = float("nan")
     stopped_because: str = ""
@@ -104,9 +104,9 @@ def finetune(model, train: SegmentationData, val: SegmentationData, budget: Fine
              unlabeled: Callable[[], object] | None = None, log: Callable[[str], None] = print,
              task: TaskTraining | None = None) -> FinetuneResult:
     """Trains `model` in place for at most budget.max_steps optimizer steps and leaves it with
-    the weights of its best validation score: Dice, or what `task` (task_training.py) names,
-    with its loss and targets; target_dice is then on that score. `step_hooks` are tf_keras callbacks that need
-    batch events (tfmot's UpdatePruningStep); evaluations before `keep_from_step` (a pruning
+    the weights of its best validation score: Dice, or the score `task` (task_training.py) names
+    (PQ for instance models), trained with its loss and targets; target_dice is on that score.
+    `step_hooks` are tf_keras callbacks that need batch events (tfmot's UpdatePruningStep); evaluations before `keep_from_step` (a pruning
     ramp still under way) are logged but never kept. With a `teacher` and distill_weight > 0 the loss
     mixes the task loss with a loss to the teacher's probabilities (see distill.py)."""
     from ..backend import keras, tf
@@ -149,15 +149,16 @@ def finetune(model, train: SegmentationData, val: SegmentationData, budget: Fine
             continue
         for hook in hooks:  # tfmot applies the masks at epoch end: do it before measuring
             hook.on_epoch_end(step)
-        dice = task.score(keras_predictor(model, batch_size), val, batch_size)
-        result.dice_curve.append((result.steps, dice))
-        if result.steps >= keep_from_step and stop.update(result.steps, dice):
+        score = task.score(keras_predictor(model, batch_size), val, batch_size)
+        result.dice_curve.append((result.steps, score))  # the curve of task.score_name (result.metric)
+        if result.steps >= keep_from_step and stop.update(result.steps, score):
             best_weights = model.get_weights()
         if verbose:
-            log(f"      step {result.steps}/{budget.max_steps}: loss {loss:.4f}, val {task.score_label} {dice:.4f}, "
+            log(f"      step {result.steps}/{budget.max_steps}: loss {loss:.4f}, val {task.score_label} {score:.4f}, "
                 f"lr {float(optimizer.learning_rate.numpy()):.2e}")
         if stop.should_stop(result.steps):
-            stopped = f"within the target {task.score_label} {target_dice:.4f} and no better for {budget.patience} evaluations"
+            stopped = (f"within the target {task.score_label} {target_dice:.4f} and no better for "
+                       f"{budget.patience} evaluations")
             break
         if timed_out:
             stopped = f"reached the time budget of {budget.max_seconds:.0f} s"
