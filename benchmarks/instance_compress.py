@@ -14,7 +14,7 @@ TFLite against the plain int8 TFLite, interleaved in one run (litert-cpu, 2 thre
 
 Usage: PYTHONPATH=. .venv/bin/python benchmarks/instance_compress.py --dataset dsb --data /tmp/sd/stardist/data/images
        [--model trained.keras to skip training] [--out .edgeseg/instance_compress_dsb]
-       [--prune channels --channel-ratio 0.5 --finetune-steps 300]
+       [--prune channels --channel-ratio 0.5 --finetune-steps 300 --channel-criterion taylor]
 """
 from __future__ import annotations
 
@@ -76,18 +76,34 @@ def summary(report: dict) -> dict:
                           for p, a in rows.items() if a["precision"] in ("int8", "int8+float")}}
 
 
-def pruned_timing(out: Path, image: np.ndarray, threads: int = 2) -> dict:
-    """p50 ms of the plain and the channel-pruned int8 TFLite (whatever rung each shipped),
-    timed in interleaved rounds in one run, with the load average at the time."""
+def plain_int8(model_path: Path, calibration: np.ndarray, path: Path) -> Path:
+    """Plain post-training full-int8 (int8 I/O) of a Keras file, as compress's ptq rung makes it."""
+    from edgeseg.artifacts.tflite import finalize
+    from edgeseg.models.io import load_model
+    from edgeseg.quantize.tflite_int8 import calibrate, quantize_calibrated
+
+    model, spec = load_model(model_path)
+    path.write_bytes(finalize(quantize_calibrated(calibrate(model, calibration)), spec.to_dict()))
+    return path
+
+
+def pruned_timing(out: Path, model: Path, calibration: np.ndarray, image: np.ndarray, threads: int = 2) -> dict:
+    """p50 ms of plain int8 (ptq) of the base and of the channel-pruned model, and of the base's
+    shipped int8 TFLite (whatever rung the guard used), timed in interleaved rounds in one run,
+    with the load average at the time."""
     import os
 
     from edgeseg.compress.search import measure_interleaved
     from edgeseg.runtimes.litert import LiteRTSession
 
-    paths = [out / "model_int8.tflite", out / "model_channels_int8.tflite"]
-    p50 = measure_interleaved(paths, lambda p: LiteRTSession(p, threads=threads), image, min_seconds=10.0)
-    return {"runtime": "litert-cpu", "threads": threads, "int8_p50_ms": round(p50[0], 4),
-            "channels_int8_p50_ms": round(p50[1], 4), "speedup": round(p50[0] / p50[1], 3),
+    paths = {"int8": plain_int8(model, calibration, out / "timing_base_ptq_int8.tflite"),
+             "channels_int8": plain_int8(out / "compressed" / "channels.keras", calibration,
+                                         out / "timing_channels_ptq_int8.tflite"),
+             "shipped_int8": out / "compressed" / "model_int8.tflite"}
+    p50 = measure_interleaved(list(paths.values()), lambda p: LiteRTSession(p, threads=threads), image,
+                              min_seconds=10.0)
+    timed = {f"{name}_p50_ms": round(ms, 4) for name, ms in zip(paths, p50)}
+    return {"runtime": "litert-cpu", "threads": threads, **timed, "speedup": round(p50[0] / p50[1], 3),
             "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
@@ -107,6 +123,7 @@ def main() -> None:
     parser.add_argument("--prune", choices=("none", "channels"), default="none")
     parser.add_argument("--channel-ratio", type=float, default=0.5)
     parser.add_argument("--finetune-steps", type=int, default=300, help="the pruning fine-tuning's maximum")
+    parser.add_argument("--channel-criterion", choices=("taylor", "l1"), default="taylor")
     args = parser.parse_args()
     out = Path(args.out or f".edgeseg/instance_compress_{args.dataset}")
     out.mkdir(parents=True, exist_ok=True)
@@ -114,7 +131,7 @@ def main() -> None:
     model, train_s = (Path(args.model), 0.0) if args.model else trained_model(args.dataset, data, out)
     start = time.perf_counter()
     config = CompressConfig(data=data, verbose=1, prune=args.prune, channel_ratio=args.channel_ratio,
-                            finetune_steps=args.finetune_steps)
+                            finetune_steps=args.finetune_steps, channel_criterion=args.channel_criterion)
     report = compress(model, config, out / "compressed", force=True)
     result = {"dataset": args.dataset, "train_seconds": round(train_s, 1),
               "compress_seconds": round(time.perf_counter() - start, 1), **summary(report)}
@@ -123,9 +140,10 @@ def main() -> None:
         from edgeseg.models.io import load_model
 
         _, spec = load_model(model)
-        image = load_task_splits(data, spec)[1].batch([0])[0].astype(np.float32)
+        train_data, val_data = load_task_splits(data, spec)
+        calibration = train_data.batch(range(min(64, len(train_data))))[0]  # compress's default sample count
         result["channels"] = channels_summary(report)
-        result["timing"] = pruned_timing(out / "compressed", image)
+        result["timing"] = pruned_timing(out, model, calibration, val_data.batch([0])[0].astype(np.float32))
     (out / "summary.json").write_text(json.dumps(result, indent=2))
     f = result["float"]
     print(f"\nfloat (Keras): PQ {f['pq']:.4f}  F1@0.5 {f['f1']:.4f}  ({f['images']} validation images)")
@@ -140,8 +158,9 @@ def main() -> None:
         c, t = result["channels"], result["timing"]
         print(f"channel-pruned float (Keras): PQ {c['pq']:.4f}  F1@0.5 {c['f1']:.4f}  {c['flops_ratio']:.2f}x FLOPs; "
               f"fine-tuned {c['finetune']['steps']} steps ({c['finetune']['stopped_because']})")
-        print(f"litert-cpu {t['threads']} threads, interleaved: int8 p50 {t['int8_p50_ms']} ms, channel-pruned int8 "
-              f"{t['channels_int8_p50_ms']} ms ({t['speedup']}x); load average {t['load_average']}")
+        print(f"litert-cpu {t['threads']} threads, interleaved, p50: plain int8 {t['int8_p50_ms']} ms, channel-pruned "
+              f"int8 {t['channels_int8_p50_ms']} ms ({t['speedup']}x faster), the base's shipped int8 "
+              f"{t['shipped_int8_p50_ms']} ms; load average {t['load_average']}")
 
 
 if __name__ == "__main__":

@@ -87,7 +87,8 @@ def _compress(model_path, out, **options):
 @pytest.mark.slow
 def test_channel_pruning_an_instance_model_is_fine_tuned_and_verified_by_pq(instance_model, tmp_path):  # noqa: F811
     out = tmp_path / "out"
-    report = _compress(instance_model, out, prune="channels", channel_ratio=0.5, channel_criterion="taylor")
+    report = _compress(instance_model, out, prune="channels", channel_ratio=0.5, channel_criterion="taylor",
+                       distill=0.3)  # distilled from the float model, a Bernoulli KL per channel
     channels = report["channels"]
     assert {"pq", "f1", "dice"} <= set(channels)  # the pruned source is scored by PQ, Dice beside it
     tuned = channels["finetune"]
@@ -123,3 +124,36 @@ def test_magnitude_pruning_an_instance_model_records_its_measured_sparsity(insta
     pqat = rows["model_pruned_int8_pqat.tflite"]  # QAT with the instance loss keeps the pruned zeros
     assert pqat["method"] == "qat" and pqat["pq"] is not None and pqat["sparsity"] > 0.4, pqat
 
+
+
+def _half_zeroed(model):
+    """A copy of `model` with the smaller half of every conv kernel set to zero (as pruning leaves it)."""
+    from edgeseg.compress.prune import copy_model
+
+    pruned = copy_model(model)
+    for layer in pruned.layers:
+        if type(layer).__name__ in ("Conv2D", "Conv2DTranspose"):
+            kernel = layer.kernel.numpy()
+            layer.kernel.assign(np.where(np.abs(kernel) < np.median(np.abs(kernel)), 0.0, kernel))
+    return pruned
+
+
+@pytest.mark.slow
+def test_qat_of_a_magnitude_pruned_instance_model_keeps_its_zeros(instance_model):  # noqa: F811
+    from edgeseg.artifacts import tflite
+    from edgeseg.data.instance_data import load_instance_splits
+    from edgeseg.models.io import load_model
+    from edgeseg.quantize.qat_instance import instance_quantization_aware
+    from edgeseg.quantize.tflite_int8 import convert_integer
+    from edgeseg.training.finetune import FinetuneBudget
+
+    model, spec = load_model(instance_model)
+    pruned = _half_zeroed(model)
+    train, _ = load_instance_splits(DataConfig(synthetic_train=16, synthetic_val=2), spec)
+    images, _ = train.batch(range(8))
+    budget = FinetuneBudget(max_steps=6, min_steps=0, learning_rate=1e-2)  # steps large enough to move zeros
+    sparsity = {keep: tflite.kernel_sparsity(convert_integer(
+        instance_quantization_aware(pruned, train, budget, 8, verbose=0, preserve_sparsity=keep), images))
+        for keep in (True, False)}
+    assert sparsity[True] > 0.45  # pruning-preserving QAT: the zeros reach the int8 file
+    assert sparsity[False] < 0.3  # plain QAT would have filled them in: what the compress path must not do
