@@ -14,7 +14,7 @@ TFLite against the plain int8 TFLite, interleaved in one run (litert-cpu, 2 thre
 
 Usage: PYTHONPATH=. .venv/bin/python benchmarks/instance_compress.py --dataset dsb --data /tmp/sd/stardist/data/images
        [--model trained.keras to skip training] [--out .edgeseg/instance_compress_dsb]
-       [--prune channels --channel-ratio 0.5 --finetune-steps 300 --channel-criterion taylor]
+       [--prune channels --channel-ratio 0.5 --finetune-steps 300 --channel-criterion taylor --timing-size 256]
 """
 from __future__ import annotations
 
@@ -76,35 +76,58 @@ def summary(report: dict) -> dict:
                           for p, a in rows.items() if a["precision"] in ("int8", "int8+float")}}
 
 
-def plain_int8(model_path: Path, calibration: np.ndarray, path: Path) -> Path:
+def at_size(model, size: int | None):
+    """The fully convolutional `model` rebuilt for size x size inputs with the same weights (for
+    timing at a deployment resolution; None: as it is)."""
+    if size is None or model.input_shape[1] == size:
+        return model
+    from edgeseg.backend import keras
+
+    k = keras()
+    clone = k.models.clone_model(model, input_tensors=k.Input((size, size, model.input_shape[-1])))
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def upsampled(images: np.ndarray, size: int | None) -> np.ndarray:
+    """Images repeated up to size x size (nearest), for calibrating and timing a resized clone."""
+    factor = 1 if size is None else size // images.shape[1]
+    return images.repeat(factor, axis=1).repeat(factor, axis=2)
+
+
+def plain_int8(model_path: Path, calibration: np.ndarray, path: Path, size: int | None = None) -> Path:
     """Plain post-training full-int8 (int8 I/O) of a Keras file, as compress's ptq rung makes it."""
     from edgeseg.artifacts.tflite import finalize
     from edgeseg.models.io import load_model
     from edgeseg.quantize.tflite_int8 import calibrate, quantize_calibrated
 
     model, spec = load_model(model_path)
-    path.write_bytes(finalize(quantize_calibrated(calibrate(model, calibration)), spec.to_dict()))
+    resized = at_size(model, size)
+    data = quantize_calibrated(calibrate(resized, upsampled(calibration, size)))
+    path.write_bytes(data if resized is not model else finalize(data, spec.to_dict()))
     return path
 
 
-def pruned_timing(out: Path, model: Path, calibration: np.ndarray, image: np.ndarray, threads: int = 2) -> dict:
-    """p50 ms of plain int8 (ptq) of the base and of the channel-pruned model, and of the base's
-    shipped int8 TFLite (whatever rung the guard used), timed in interleaved rounds in one run,
-    with the load average at the time."""
+def pruned_timing(out: Path, model: Path, calibration: np.ndarray, image: np.ndarray, threads: int = 2,
+                  size: int | None = None) -> dict:
+    """p50 ms of plain int8 (ptq) of the base and of the channel-pruned model (at `size` when
+    given), and of the base's shipped int8 TFLite (at its own size only), timed in interleaved
+    rounds in one run, with the load average at the time."""
     import os
 
     from edgeseg.compress.search import measure_interleaved
     from edgeseg.runtimes.litert import LiteRTSession
 
-    paths = {"int8": plain_int8(model, calibration, out / "timing_base_ptq_int8.tflite"),
+    paths = {"int8": plain_int8(model, calibration, out / "timing_base_ptq_int8.tflite", size),
              "channels_int8": plain_int8(out / "compressed" / "channels.keras", calibration,
-                                         out / "timing_channels_ptq_int8.tflite"),
-             "shipped_int8": out / "compressed" / "model_int8.tflite"}
-    p50 = measure_interleaved(list(paths.values()), lambda p: LiteRTSession(p, threads=threads), image,
-                              min_seconds=10.0)
+                                         out / "timing_channels_ptq_int8.tflite", size)}
+    if size is None:
+        paths["shipped_int8"] = out / "compressed" / "model_int8.tflite"
+    p50 = measure_interleaved(list(paths.values()), lambda p: LiteRTSession(p, threads=threads),
+                              upsampled(image, size), min_seconds=10.0)
     timed = {f"{name}_p50_ms": round(ms, 4) for name, ms in zip(paths, p50)}
-    return {"runtime": "litert-cpu", "threads": threads, **timed, "speedup": round(p50[0] / p50[1], 3),
-            "load_average": [round(x, 2) for x in os.getloadavg()]}
+    return {"runtime": "litert-cpu", "threads": threads, "input": list(upsampled(image, size).shape[1:3]), **timed,
+            "speedup": round(p50[0] / p50[1], 3), "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
 def channels_summary(report: dict) -> dict:
@@ -124,6 +147,8 @@ def main() -> None:
     parser.add_argument("--channel-ratio", type=float, default=0.5)
     parser.add_argument("--finetune-steps", type=int, default=300, help="the pruning fine-tuning's maximum")
     parser.add_argument("--channel-criterion", choices=("taylor", "l1"), default="taylor")
+    parser.add_argument("--timing-size", type=int, default=None,
+                        help="also time both int8 networks rebuilt for NxN inputs (same weights)")
     args = parser.parse_args()
     out = Path(args.out or f".edgeseg/instance_compress_{args.dataset}")
     out.mkdir(parents=True, exist_ok=True)
@@ -143,7 +168,10 @@ def main() -> None:
         train_data, val_data = load_task_splits(data, spec)
         calibration = train_data.batch(range(min(64, len(train_data))))[0]  # compress's default sample count
         result["channels"] = channels_summary(report)
-        result["timing"] = pruned_timing(out, model, calibration, val_data.batch([0])[0].astype(np.float32))
+        image = val_data.batch([0])[0].astype(np.float32)
+        result["timing"] = pruned_timing(out, model, calibration, image)
+        if args.timing_size:
+            result["timing_resized"] = pruned_timing(out, model, calibration, image, size=args.timing_size)
     (out / "summary.json").write_text(json.dumps(result, indent=2))
     f = result["float"]
     print(f"\nfloat (Keras): PQ {f['pq']:.4f}  F1@0.5 {f['f1']:.4f}  ({f['images']} validation images)")
@@ -161,6 +189,11 @@ def main() -> None:
         print(f"litert-cpu {t['threads']} threads, interleaved, p50: plain int8 {t['int8_p50_ms']} ms, channel-pruned "
               f"int8 {t['channels_int8_p50_ms']} ms ({t['speedup']}x faster), the base's shipped int8 "
               f"{t['shipped_int8_p50_ms']} ms; load average {t['load_average']}")
+        if "timing_resized" in result:
+            t = result["timing_resized"]
+            print(f"at {t['input'][0]}x{t['input'][1]} (same weights), p50: plain int8 {t['int8_p50_ms']} ms, "
+                  f"channel-pruned int8 {t['channels_int8_p50_ms']} ms ({t['speedup']}x faster); "
+                  f"load average {t['load_average']}")
 
 
 if __name__ == "__main__":
