@@ -69,8 +69,10 @@ def test_options_refused_by_task():
     with pytest.raises(UsageError, match="--max-pq-drop is the budget of instance models"):
         check_task_options(CompressConfig(max_pq_drop=0.05), semantic)
     check_task_options(CompressConfig(), semantic)
-    with pytest.raises(UsageError, match="--prune channels is not available for instance models"):
-        check_task_options(CompressConfig(prune="channels"), instance)
+    with pytest.raises(UsageError, match="--prune auto is not available for instance models"):
+        check_task_options(CompressConfig(prune="auto"), instance)
+    check_task_options(CompressConfig(prune="channels"), instance)  # fine-tuned and judged by PQ
+    check_task_options(CompressConfig(prune="magnitude", distill=0.5), instance)  # per-channel Bernoulli KL
     check_task_options(CompressConfig(qat=True), instance)  # QAT with the instance loss
     check_task_options(CompressConfig(max_pq_drop=0.05), instance)
     assert CompressConfig().pq_budget == 0.02 and CompressConfig(max_pq_drop=0.1).pq_budget == 0.1
@@ -211,10 +213,11 @@ def test_quantization_aware_training_of_an_instance_model_converts_to_int8(insta
 
 
 @pytest.mark.slow
-def test_the_cli_refuses_pruning_an_instance_model_in_one_line(instance_model, tmp_path):
+def test_the_cli_refuses_prune_auto_on_an_instance_model_in_one_line(instance_model, tmp_path):
     from conftest import last_error_line, run_cli
 
-    result = run_cli("compress", str(instance_model), "--prune", "channels", "--out", str(tmp_path / "out"))
+    result = run_cli("compress", str(instance_model), "--prune", "auto", "--out", str(tmp_path / "out"))
     assert result.returncode == 2
-    assert "--prune channels is not available for instance models" in last_error_line(result)
+    assert "--prune auto is not available for instance models" in last_error_line(result)
+    assert "--prune channels" in last_error_line(result) and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..training.finetune import FinetuneBudget, FinetuneResult, finetune
+from ..training.task_training import TaskTraining
 from .channels import ChannelPruneResult, prune_channels
 from .ranking import measured_scores
 
@@ -30,21 +31,24 @@ def merged_result(results: list[FinetuneResult]) -> FinetuneResult:
         merged.seconds += r.seconds
     last = results[-1]
     merged.steps, merged.best_dice, merged.stopped_because = offset, last.best_dice, last.stopped_because
+    merged.metric = last.metric
     merged.best_step = offset - last.steps + last.best_step
     return merged
 
 
 def prune_in_rounds(model, train, val, ratio: float, budget: FinetuneBudget, batch_size: int, classes: int,
                     target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print, rounds: int = 1,
-                    criterion: str = "taylor", **distill) -> ChannelPruneResult:
+                    criterion: str = "taylor", task: TaskTraining | None = None, **distill) -> ChannelPruneResult:
+    """`task` (task_training.py) gives the ranking's and fine-tuning's loss, targets and score."""
     current, originals, tuned = model, None, []
     for n, share in enumerate(round_ratios(ratio, rounds)):
         if rounds > 1 and verbose:
             log(f"      round {n + 1}/{rounds}: removing {share:.0%} of the remaining filters")
-        result = prune_channels(current, share, measured_scores(criterion, current, train, classes, batch_size))
+        result = prune_channels(current, share, measured_scores(criterion, current, train, classes, batch_size, task))
         originals = originals or {name: before for name, (_, before) in result.kept.items()}
         tuned.append(finetune(result.model, train, val, round_budget(budget, rounds), classes, batch_size,
-                              target_dice if n == rounds - 1 else None, seed + n, verbose, log=log, **distill))
+                              target_dice if n == rounds - 1 else None, seed + n, verbose, log=log, task=task,
+                              **distill))
         current = result.model
     kept = {name: (after, originals[name]) for name, (after, _) in result.kept.items()}
     frozen = sorted(name for name, (after, before) in kept.items() if after == before)
@@ -53,8 +57,9 @@ def prune_in_rounds(model, train, val, ratio: float, budget: FinetuneBudget, bat
 
 def prune_channels_and_finetune(model, train, val, ratio: float, budget, batch_size: int, classes: int,
                                 target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print,
-                                rounds: int = 1, criterion: str = "taylor", **distill) -> ChannelPruneResult:
+                                rounds: int = 1, criterion: str = "taylor", task: TaskTraining | None = None,
+                                **distill) -> ChannelPruneResult:
     """prune_channels, then `finetune` to win back what the removed filters carried; in
     `rounds` remove-then-recover rounds, ranking filters by `criterion`."""
     return prune_in_rounds(model, train, val, ratio, budget, batch_size, classes, target_dice, seed, verbose, log,
-                           rounds, criterion, **distill)
+                           rounds, criterion, task, **distill)

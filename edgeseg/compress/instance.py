@@ -170,9 +170,9 @@ def check_task_options(config, spec: PreprocessSpec) -> None:
             raise UsageError("--max-pq-drop is the budget of instance models; this model is semantic "
                              "(use --max-dice-drop)")
         return
-    if config.prune != "none":
-        raise UsageError(f"--prune {config.prune} is not available for instance models yet (pruning fine-tunes "
-                         "by Dice, which cannot see merged objects); compress them without --prune")
+    if config.prune == "auto":
+        raise UsageError("--prune auto is not available for instance models (its search judges candidates by "
+                         "int8 Dice); use --prune channels [--channel-ratio R] or --prune magnitude")
 
 
 @dataclasses.dataclass

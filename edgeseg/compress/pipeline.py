@@ -97,7 +97,7 @@ def _quantizer(source: Source, calibration, more_calibration, ctx: SourceContext
             from ..quantize.qat_instance import instance_quantization_aware
 
             return instance_quantization_aware(source.model, ctx.train, qat_budget(c), c.batch_size, c.seed,
-                                               c.verbose, ctx.log)
+                                               c.verbose, ctx.log, preserve_sparsity=source.preserve_sparsity)
         return quantization_aware(source.model, ctx.train, ctx.val, qat_budget(c), c.batch_size, ctx.spec.classes,
                                   source.preserve_sparsity, ctx.target_dice, c.seed, c.verbose, ctx.log)
 
@@ -152,7 +152,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
 
     with atomic_output_dir(out, force, inputs) as tmp:
         ctx = SourceContext(config, spec, train, val, tmp, budget, baseline["flops"], run.log,
-                            target_dice=recovery_target(baseline["dice"], config.max_dice_drop),
+                            target_dice=recovery_target(baseline[metric], max_drop),  # PQ for instance models
                             distill=distill_kwargs(config, model, unlabeled), calibration=calibration,
                             final_out=out, model_sha256=source_hash, model_path=model_path, data_config=choice.data)
         sources = [base_source(model, reference, baseline[metric], baseline["flops"], choice.judged_by_dice,

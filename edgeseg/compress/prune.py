@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from ..backend import keras, tfmot
 from ..data.dataset import SegmentationData
 from ..training.finetune import FinetuneBudget, FinetuneResult, finetune
+from ..training.task_training import TaskTraining
 
 PRUNABLE_KERNELS = {"Conv2D": "kernel", "Conv2DTranspose": "kernel", "Dense": "kernel",
                     "SeparableConv2D": "pointwise_kernel", "DepthwiseConv2D": "depthwise_kernel"}
@@ -77,8 +78,9 @@ def output_layers(model) -> set[str]:
 
 def prune(model, train: SegmentationData, val: SegmentationData, target: float, budget: FinetuneBudget,
           batch_size: int, classes: int, target_dice: float | None = None, seed: int = 0, verbose: int = 1,
-          log=print, **distill) -> PruneResult:
-    """Magnitude pruning to `target` sparsity during one `finetune` run. The sparsity ramp is
+          log=print, task: TaskTraining | None = None, **distill) -> PruneResult:
+    """Magnitude pruning to `target` sparsity during one `finetune` run (with `task`'s loss,
+    targets and validation score, task_training.py). The sparsity ramp is
     derived from the budget's step floor (or its maximum when it has none), so it always ends
     inside the run; the kept weights come from after the ramp."""
     sparsity = tfmot().sparsity.keras
@@ -95,7 +97,7 @@ def prune(model, train: SegmentationData, val: SegmentationData, target: float, 
     wrapped = keras().models.clone_model(copy_model(model), clone_function=wrap)
     tuned = finetune(wrapped, train, val, budget, classes, batch_size, target_dice, seed, verbose,
                      step_hooks=(sparsity.UpdatePruningStep(),), keep_from_step=ramp_steps(ramp_over)[0] + 1,
-                     log=log, **distill)
+                     log=log, task=task, **distill)
     stripped = sparsity.strip_pruning(wrapped)
     return PruneResult(stripped, target, kernel_sparsity(stripped), tuned.steps, sorted(keep_dense), tuned)
 

@@ -70,17 +70,18 @@ def render_markdown(report: dict) -> str:
     if report.get("pruning"):
         p = report["pruning"]
         out += [f"Pruning: target sparsity {p['target']}, measured {p['sparsity_model']:.4f} in the stripped "
-                f"model; pruned Keras Dice {p['dice']:.4f}.", ""]
+                f"model; pruned Keras Dice {p['dice']:.4f}{_pq_text(p)}.", ""]
     if report.get("channels"):
         c = report["channels"]
         out += [f"Channel pruning: {c['ratio']:.0%} of the filters removed; {c['flops'] / 1e9:.3g} GFLOPs "
                 f"({c['flops_ratio']:.2f}x of {base['flops'] / 1e9:.3g}), {c['parameters']:,} parameters; "
-                f"channel-pruned Keras Dice {c['dice']:.4f}.", ""]
+                f"channel-pruned Keras Dice {c['dice']:.4f}{_pq_text(c)}.", ""]
     for source in ("pruning", "channels"):
         tuned = (report.get(source) or {}).get("finetune")
         if tuned:
             best = ("no evaluation kept" if tuned["best_dice"] is None else
-                    f"best validation Dice {tuned['best_dice']:.4f} at step {tuned['best_step']}")
+                    f"best validation {_METRIC_NAMES[tuned.get('metric', 'dice')]} {tuned['best_dice']:.4f} at step "
+                    f"{tuned['best_step']}")
             out += [f"Fine-tuning ({source}): {tuned['steps']} steps in {tuned['seconds']:.0f} s, {best}; "
                     f"stopped: {tuned['stopped_because']}.", ""]
     search = report.get("search")
@@ -112,6 +113,14 @@ def render_markdown(report: dict) -> str:
         out += ["", "```", *verdict_lines(report, "<this folder>"), "```"]
     out += ["", "Step times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in report["timings"].items()), ""]
     return "\n".join(out)
+
+
+_METRIC_NAMES = {"dice": "Dice", "pq": "PQ"}  # a fine-tuning record's validation score
+
+
+def _pq_text(section: dict) -> str:
+    """A pruned instance source's PQ and F1 beside its Dice (nothing for semantic sources)."""
+    return f", PQ {section['pq']:.4f}, F1@0.5 {section['f1']:.4f}" if "pq" in section else ""
 
 
 def _budget_text(report: dict) -> str:

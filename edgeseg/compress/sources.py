@@ -12,10 +12,12 @@ from typing import Callable
 
 from ..config import CompressConfig, PreprocessSpec
 from ..data.dataset import SegmentationData
-from ..evaluate import Predictor, evaluate_predictor, format_scores, keras_predictor, memoized
+from ..evaluate import Predictor, keras_predictor, memoized
 from ..models.flops import model_flops
 from ..models.io import save_model
+from ..training.task_training import task_training
 from .budget import Budget
+from .source_scores import describe_scores, headline_scores, source_scores
 
 
 @dataclass
@@ -51,7 +53,8 @@ class SourceContext:
     base_flops: int
     log: Callable[[str], None] = print
     scores: dict = field(default_factory=dict)
-    target_dice: float | None = None  # fine-tuning may stop early once the validation Dice is back here
+    target_dice: float | None = None  # fine-tuning may stop early once the validation score (PQ for instance
+    # models) is back here
     distill: dict = field(default_factory=dict)  # finetune's distillation arguments, empty when off
     calibration: object = None  # for --prune auto's candidates
     search: dict | None = None  # --prune auto's record of every candidate
@@ -71,17 +74,18 @@ def base_source(model, reference: Predictor, score: float, flops: int, real_mask
 
 
 def _finish(ctx: SourceContext, name: str, model, keras_file: str, **fields) -> Source:
-    """Saves the float model, scores it on the validation data and applies the budget."""
+    """Saves the float model, scores it on the validation data (PQ for instance models) and
+    applies the budget; its artifacts walk the remedy ladder of the model's task."""
     save_model(model, ctx.spec, ctx.out / keras_file)
     reference = memoized(keras_predictor(model, ctx.config.batch_size))
-    scores = evaluate_predictor(reference, ctx.val, ctx.config.batch_size)
+    scores = source_scores(reference, ctx.val, ctx.spec, ctx.config.batch_size)
     ctx.scores[name] = scores
-    source = Source(name, f"model_{name}", model, reference, scores["dice"], model_flops(model),
-                    keras_file=keras_file, **fields)
+    source = Source(name, f"model_{name}", model, reference, scores[ctx.budget.metric], model_flops(model),
+                    keras_file=keras_file, task=ctx.spec.task, **fields)
     source.within_budget = ctx.budget.admits(source.dice)
     if not source.within_budget:
-        ctx.log(f"      the {source.label} float model is already outside the budget (Dice {source.dice:.4f}); "
-                f"only plain post-training quantization is tried: {source.fix}")
+        ctx.log(f"      the {source.label} float model is already outside the budget ({ctx.budget.label} "
+                f"{source.dice:.4f}); only plain post-training quantization is tried: {source.fix}")
     return source
 
 
@@ -93,14 +97,14 @@ def pruned_source(model, ctx: SourceContext) -> Source:
     ctx.log(f"      magnitude pruning to {c.sparsity:.0%} sparsity (fine-tuning {c.finetune_min_steps}-"
             f"{c.finetune_steps} steps)")
     result = prune(model, ctx.train, ctx.val, c.sparsity, pruning_budget(c), c.batch_size, ctx.spec.classes,
-                   ctx.target_dice, c.seed, c.verbose, ctx.log, **ctx.distill)
+                   ctx.target_dice, c.seed, c.verbose, ctx.log, task=task_training(ctx.spec), **ctx.distill)
     source = _finish(ctx, "pruned", result.model, "pruned.keras", label="pruning", fix="prune less (--sparsity)",
                      target_sparsity=c.sparsity, preserve_sparsity=True)
     scores = ctx.scores["pruned"]
     source.info = {"target": c.sparsity, "sparsity_model": result.sparsity, "steps": result.steps,
-                   "dice": scores["dice"], "iou": scores["iou"], "kept_dense": result.kept_dense,
+                   **headline_scores(scores), "kept_dense": result.kept_dense,
                    "path": source.keras_file, "finetune": finetune_info(result.finetune)}
-    ctx.log(f"      measured sparsity {result.sparsity:.4f}; pruned Keras " + format_scores(scores))
+    ctx.log(f"      measured sparsity {result.sparsity:.4f}; pruned Keras " + describe_scores(scores, ctx.spec))
     return source
 
 
@@ -132,7 +136,7 @@ def _channel_pruned(model, ctx: SourceContext):
             f"{c.finetune_steps} steps, {c.channel_rounds} round(s), {c.channel_criterion} ranking)")
     return prune_channels_and_finetune(model, ctx.train, ctx.val, c.channel_ratio, pruning_budget(c), c.batch_size,
                                        ctx.spec.classes, ctx.target_dice, c.seed, c.verbose, ctx.log,
-                                       c.channel_rounds, c.channel_criterion, **ctx.distill)
+                                       c.channel_rounds, c.channel_criterion, task_training(ctx.spec), **ctx.distill)
 
 
 def channels_source(model, ctx: SourceContext) -> Source | None:
@@ -145,13 +149,13 @@ def channels_source(model, ctx: SourceContext) -> Source | None:
     source = _finish(ctx, "channels", result.model, "channels.keras", label="channel pruning",
                      fix="remove fewer filters (--channel-ratio)")
     scores = ctx.scores["channels"]
-    source.info = {"ratio": result.ratio, "dice": scores["dice"], "iou": scores["iou"], "flops": source.flops,
+    source.info = {"ratio": result.ratio, **headline_scores(scores), "flops": source.flops,
                    "flops_ratio": source.flops / ctx.base_flops, "parameters": result.model.count_params(),
                    "parameters_before": model.count_params(), "kept_filters": result.kept,
                    "kept_whole": result.frozen, "path": source.keras_file,
                    "finetune": finetune_info(getattr(result, "finetune", None))}
     ctx.log(f"      {source.flops / 1e9:.2f} GFLOPs ({source.flops / ctx.base_flops:.2f}x), "
-            f"{result.model.count_params():,} parameters; channel-pruned Keras " + format_scores(scores))
+            f"{result.model.count_params():,} parameters; channel-pruned Keras " + describe_scores(scores, ctx.spec))
     return source
 
 

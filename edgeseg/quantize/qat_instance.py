@@ -7,20 +7,21 @@ from __future__ import annotations
 import math
 from functools import partial
 
-from ..backend import keras, tfmot
-from ..compress.prune import copy_model
+from ..backend import keras
 from ..data.instance_data import InstanceData
 from ..training.finetune import FinetuneBudget
+from .qat import qat_copy
 
 
 def instance_quantization_aware(model, train: InstanceData, budget: FinetuneBudget, batch_size: int,
-                                seed: int = 0, verbose: int = 1, log=print):
-    """A QAT copy of `model` fine-tuned for budget.max_steps steps; convert it with the int8 converter."""
+                                seed: int = 0, verbose: int = 1, log=print, preserve_sparsity: bool = False):
+    """A QAT copy of `model` fine-tuned for budget.max_steps steps; convert it with the int8 converter.
+    A magnitude-pruned model (`preserve_sparsity`) gets pruning-preserving QAT, so its zeros stay."""
     from ..training.instance import target_batch
     from ..training.loop import batch_sequence
     from ..training.losses_instance import instance_loss
 
-    qat_model = tfmot().quantization.keras.quantize_model(copy_model(model))
+    qat_model = qat_copy(model, preserve_sparsity)
     qat_model.compile(optimizer=keras().optimizers.Adam(budget.learning_rate), loss=instance_loss())
     batches = batch_sequence(train, batch_size, True, seed, targets=partial(target_batch, boundary=train.boundary))
     per_epoch = min(len(batches), budget.max_steps)

@@ -10,38 +10,45 @@ from .losses import segmentation_loss
 EPS = 1e-7
 
 
-def distillation_loss(student, teacher):
+def distillation_loss(student, teacher, independent_channels: bool = False):
     """Mean per-pixel KL divergence KL(teacher || student) between probability maps: a sigmoid
-    map (last axis 1, Bernoulli per pixel) or a softmax map (last axis = classes). Zero when
-    the student matches the teacher."""
+    map (last axis 1, Bernoulli per pixel) or a softmax map (last axis = classes). With
+    `independent_channels` (instance models: foreground, distance[, boundary] are separate
+    sigmoids) every channel is its own Bernoulli, whatever the last axis. Zero when the student
+    matches the teacher."""
     tf_ = tf()
     teacher = tf_.cast(teacher, student.dtype)
     s = tf_.clip_by_value(student, EPS, 1 - EPS)
     t = tf_.clip_by_value(teacher, EPS, 1 - EPS)
-    if student.shape[-1] == 1:
+    if independent_channels or student.shape[-1] == 1:
         kl = t * tf_.math.log(t / s) + (1 - t) * tf_.math.log((1 - t) / (1 - s))
     else:
         kl = tf_.reduce_sum(t * tf_.math.log(t / s), axis=-1)
     return tf_.reduce_mean(kl)
 
 
-def training_loss(classes: int, teacher=None, weight: float = 0.0):
+def training_loss(classes: int, teacher=None, weight: float = 0.0, task_training=None):
     """fn(model, images, labels, unlabeled_or_None) -> scalar loss for one batch:
     (1 - weight) * task + weight * KL to the teacher on the labelled images, plus weight * KL
-    on the unlabeled ones. Without a teacher (or weight 0) it is the task loss alone."""
+    on the unlabeled ones. Without a teacher (or weight 0) it is the task loss alone. The task
+    loss is `task_training`'s (task_training.py), the segmentation loss when None."""
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"distillation weight must be in [0, 1], got {weight}")
-    task = segmentation_loss(classes)
+    task = task_training.make_loss() if task_training else segmentation_loss(classes)
+    independent = bool(task_training and task_training.independent_channels)
     distilling = teacher is not None and weight > 0
+
+    def kl(student, teacher_probs):
+        return distillation_loss(student, teacher_probs, independent)
 
     def loss(model, images, labels, unlabeled=None):
         predicted = model(images, training=True)
         value = task(labels, predicted)
         if not distilling:
             return value
-        value = (1 - weight) * value + weight * distillation_loss(predicted, teacher(images, training=False))
+        value = (1 - weight) * value + weight * kl(predicted, teacher(images, training=False))
         if unlabeled is not None:
-            value += weight * distillation_loss(model(unlabeled, training=True), teacher(unlabeled, training=False))
+            value += weight * kl(model(unlabeled, training=True), teacher(unlabeled, training=False))
         return value
 
     return loss

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..data.dataset import SegmentationData
+from .task_training import TaskTraining, semantic_training
 
 
 @dataclass(frozen=True)
@@ -38,18 +39,19 @@ class FinetuneBudget:
 @dataclass
 class FinetuneResult:
     steps: int
-    dice_curve: list[tuple[int, float]] = field(default_factory=list)  # (step, validation Dice)
+    dice_curve: list[tuple[int, float]] = field(default_factory=list)  # (step, validation score; see metric)
     best_step: int = 0
     best_dice: float = float("nan")
     stopped_because: str = ""
     seconds: float = 0.0
+    metric: str = "dice"  # the validation score in dice_curve/best_dice: "pq" for instance models
 
     def to_dict(self) -> dict:
         kept = math.isfinite(self.best_dice)  # no evaluation counted (e.g. timed out mid-ramp): JSON has no -inf
         return {"steps": self.steps, "best_step": self.best_step if kept else None,
                 "best_dice": self.best_dice if kept else None,
                 "stopped_because": self.stopped_because, "seconds": round(self.seconds, 1),
-                "dice_curve": [[s, round(d, 5)] for s, d in self.dice_curve]}
+                "dice_curve": [[s, round(d, 5)] for s, d in self.dice_curve], "metric": self.metric}
 
 
 def learning_rate_at(step: int, peak: float, total_steps: int, warmup_fraction: float = 0.05) -> float:
@@ -84,11 +86,12 @@ class EarlyStop:
         return self.stale >= self.patience
 
 
-def segmentation_batches(train: SegmentationData, batch_size: int, seed: int):
-    """An endless iterator of augmented (images, labels) batches, reshuffled every pass."""
+def segmentation_batches(train: SegmentationData, batch_size: int, seed: int, targets=None):
+    """An endless iterator of augmented (images, targets) batches, reshuffled every pass;
+    `targets` turns label maps into training targets (default: the labels as one channel)."""
     from .loop import batch_sequence
 
-    batches = batch_sequence(train, batch_size, augment=True, seed=seed)
+    batches = batch_sequence(train, batch_size, augment=True, seed=seed, targets=targets)
     while True:
         for i in range(len(batches)):
             yield batches[i]
@@ -98,18 +101,21 @@ def segmentation_batches(train: SegmentationData, batch_size: int, seed: int):
 def finetune(model, train: SegmentationData, val: SegmentationData, budget: FinetuneBudget, classes: int,
              batch_size: int, target_dice: float | None = None, seed: int = 0, verbose: int = 1,
              step_hooks: tuple = (), keep_from_step: int = 0, teacher=None, distill_weight: float = 0.0,
-             unlabeled: Callable[[], object] | None = None, log: Callable[[str], None] = print) -> FinetuneResult:
+             unlabeled: Callable[[], object] | None = None, log: Callable[[str], None] = print,
+             task: TaskTraining | None = None) -> FinetuneResult:
     """Trains `model` in place for at most budget.max_steps optimizer steps and leaves it with
-    the weights of its best validation Dice. `step_hooks` are tf_keras callbacks that need
-    batch events (tfmot's UpdatePruningStep); evaluations before `keep_from_step` (a pruning
+    the weights of its best validation score: Dice, or the score `task` (task_training.py) names
+    (PQ for instance models), trained with its loss and targets; target_dice is on that score.
+    `step_hooks` are tf_keras callbacks that need batch events (tfmot's UpdatePruningStep); evaluations before `keep_from_step` (a pruning
     ramp still under way) are logged but never kept. With a `teacher` and distill_weight > 0 the loss
     mixes the task loss with a loss to the teacher's probabilities (see distill.py)."""
     from ..backend import keras, tf
     from .distill import training_loss
-    from ..evaluate import evaluate_predictor, keras_predictor
+    from ..evaluate import keras_predictor
 
     tf_ = tf()
-    loss_fn = training_loss(classes, teacher, distill_weight)
+    task = task or semantic_training(classes)
+    loss_fn = training_loss(classes, teacher, distill_weight, task)
     optimizer = keras().optimizers.Adam(budget.learning_rate)
     hooks = list(step_hooks)
     for hook in hooks:
@@ -125,8 +131,8 @@ def finetune(model, train: SegmentationData, val: SegmentationData, budget: Fine
         return loss
 
     stop = EarlyStop(target_dice, max(budget.min_steps, keep_from_step), budget.patience)
-    result, best_weights, start = FinetuneResult(0), None, time.perf_counter()
-    batches, extras = segmentation_batches(train, batch_size, seed), unlabeled() if unlabeled else None
+    result, best_weights, start = FinetuneResult(0, metric=task.score_name), None, time.perf_counter()
+    batches, extras = segmentation_batches(train, batch_size, seed, task.targets), unlabeled() if unlabeled else None
     stopped = f"reached the maximum of {budget.max_steps} steps"
     for step in range(budget.max_steps):
         images, labels = next(batches)
@@ -143,15 +149,16 @@ def finetune(model, train: SegmentationData, val: SegmentationData, budget: Fine
             continue
         for hook in hooks:  # tfmot applies the masks at epoch end: do it before measuring
             hook.on_epoch_end(step)
-        dice = evaluate_predictor(keras_predictor(model, batch_size), val, batch_size)["dice"]
-        result.dice_curve.append((result.steps, dice))
-        if result.steps >= keep_from_step and stop.update(result.steps, dice):
+        score = task.score(keras_predictor(model, batch_size), val, batch_size)
+        result.dice_curve.append((result.steps, score))  # the curve of task.score_name (result.metric)
+        if result.steps >= keep_from_step and stop.update(result.steps, score):
             best_weights = model.get_weights()
         if verbose:
-            log(f"      step {result.steps}/{budget.max_steps}: loss {loss:.4f}, val Dice {dice:.4f}, "
+            log(f"      step {result.steps}/{budget.max_steps}: loss {loss:.4f}, val {task.score_label} {score:.4f}, "
                 f"lr {float(optimizer.learning_rate.numpy()):.2e}")
         if stop.should_stop(result.steps):
-            stopped = f"within the target Dice {target_dice:.4f} and no better for {budget.patience} evaluations"
+            stopped = (f"within the target {task.score_label} {target_dice:.4f} and no better for "
+                       f"{budget.patience} evaluations")
             break
         if timed_out:
             stopped = f"reached the time budget of {budget.max_seconds:.0f} s"
