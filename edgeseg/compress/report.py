@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .budget import METRIC_LABELS
 from .held_out import held_out_lines
 from .verdict import format_mb, is_instance, verdict_lines
 
@@ -80,7 +81,7 @@ def render_markdown(report: dict) -> str:
         tuned = (report.get(source) or {}).get("finetune")
         if tuned:
             best = ("no evaluation kept" if tuned["best_dice"] is None else
-                    f"best validation {_METRIC_NAMES[tuned.get('metric', 'dice')]} {tuned['best_dice']:.4f} at step "
+                    f"best validation {METRIC_LABELS[tuned.get('metric', 'dice')]} {tuned['best_dice']:.4f} at step "
                     f"{tuned['best_step']}")
             out += [f"Fine-tuning ({source}): {tuned['steps']} steps in {tuned['seconds']:.0f} s, {best}; "
                     f"stopped: {tuned['stopped_because']}.", ""]
@@ -113,9 +114,6 @@ def render_markdown(report: dict) -> str:
         out += ["", "```", *verdict_lines(report, "<this folder>"), "```"]
     out += ["", "Step times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in report["timings"].items()), ""]
     return "\n".join(out)
-
-
-_METRIC_NAMES = {"dice": "Dice", "pq": "PQ"}  # a fine-tuning record's validation score
 
 
 def _pq_text(section: dict) -> str:

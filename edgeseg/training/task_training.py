@@ -28,14 +28,11 @@ class TaskTraining:
 
     task: str
     score_name: str  # "dice" | "pq"
+    score_label: str  # how logs name it: "Dice" | "PQ"
     make_loss: Callable[[], Callable]  # () -> loss(y_true, y_pred)
     scorer: Callable[[Predictor, "SegmentationData", int], dict]  # (predict, val, batch_size) -> scores
     targets: Callable[[np.ndarray], np.ndarray] | None = None  # label maps -> training targets
     independent_channels: bool = False  # every output channel its own sigmoid (distillation's KL)
-
-    @property
-    def score_label(self) -> str:
-        return {"dice": "Dice", "pq": "PQ"}.get(self.score_name, self.score_name)
 
     def target_of(self, labels: np.ndarray) -> np.ndarray:
         """The training targets of a batch of label maps, as batch_sequence makes them."""
@@ -77,13 +74,13 @@ def _instance_targets(boundary: bool, labels: np.ndarray) -> np.ndarray:
 
 def semantic_training(classes: int) -> TaskTraining:
     """Class indices, the segmentation loss (BCE/CE + Dice), validation Dice."""
-    return TaskTraining("semantic", "dice", partial(_segmentation_loss, classes), _dice_scores)
+    return TaskTraining("semantic", "dice", "Dice", partial(_segmentation_loss, classes), _dice_scores)
 
 
 def instance_training(decode: dict | None, boundary: bool) -> TaskTraining:
     """Targets from the augmented label maps, the instance loss, validation PQ decoded with
     `decode` (the spec's stored settings; the defaults when it has none)."""
-    return TaskTraining("instance", "pq", _instance_loss, partial(_pq_scores, decode),
+    return TaskTraining("instance", "pq", "PQ", _instance_loss, partial(_pq_scores, decode),
                         partial(_instance_targets, boundary), independent_channels=True)
 
 
