@@ -69,6 +69,20 @@ def tiny_model_path(tmp_path_factory) -> Path:
     return result.path
 
 
+@pytest.fixture(scope="session")
+def instance_model(tmp_path_factory):
+    """A tiny instance U-Net (32x32, 4 filters) trained enough on synthetic touching objects to
+    separate them (PQ well above the sanity floor), trained once for the whole session."""
+    from edgeseg.config import DataConfig, ModelConfig, TrainConfig
+    from edgeseg.training import train
+
+    out = tmp_path_factory.mktemp("instance") / "inst.keras"
+    train(TrainConfig(model=ModelConfig(preset="tiny", task="instance"),
+                      data=DataConfig(synthetic_train=96, synthetic_val=8), epochs=25, batch_size=16,
+                      learning_rate=1e-2, patience=25, verbose=0), out)
+    return out
+
+
 SMALL_DATA = ["--synthetic-train", "64", "--synthetic-val", "16", "--calibration-samples", "16",
               "--finetune-steps", "40"]  # fine-tuning mechanics, not figures: a short budget
 
@@ -113,7 +127,7 @@ def run_python_without_tensorflow(code: str, cwd: Path | None = None) -> subproc
 
 # Fixtures that train, convert or compress a model: a test that uses one must be marked slow,
 # so that `pytest -m "not slow"` stays a fast loop.
-HEAVY_FIXTURES = {"tiny_model_path", "compressed", "benched", "tiny", "raw_int8"}
+HEAVY_FIXTURES = {"tiny_model_path", "compressed", "benched", "tiny", "raw_int8", "instance_model"}
 
 
 def pytest_collection_modifyitems(config, items):

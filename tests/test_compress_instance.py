@@ -90,20 +90,6 @@ def test_max_pq_drop_flag_reaches_the_config_and_defaults_to_none():
     assert (default.max_pq_drop, default.pq_budget) == (None, 0.02)
 
 
-@pytest.fixture(scope="module")
-def instance_model(tmp_path_factory):
-    """A tiny instance U-Net (32x32, 4 filters) trained enough on synthetic touching objects to
-    separate them (PQ well above the sanity floor)."""
-    from edgeseg.config import DataConfig, ModelConfig, TrainConfig
-    from edgeseg.training import train
-
-    out = tmp_path_factory.mktemp("instance") / "inst.keras"
-    train(TrainConfig(model=ModelConfig(preset="tiny", task="instance"),
-                      data=DataConfig(synthetic_train=96, synthetic_val=8), epochs=25, batch_size=16,
-                      learning_rate=1e-2, patience=25, verbose=0), out)
-    return out
-
-
 def _penalize_first_two_candidates(monkeypatch):
     """A scorer that really verifies, but scripts the PQ of the ladder's first two candidates
     (ptq, float-head) far below the budget, so the guard must reach the re-tuned decoding."""

@@ -11,7 +11,6 @@ from edgeseg.config import CompressConfig, DataConfig, PreprocessSpec
 from edgeseg.quantize.methods import LADDERS
 from edgeseg.training.task_training import task_training
 
-from test_compress_instance import instance_model  # noqa: F401 - the trained tiny instance U-Net
 
 INSTANCE = PreprocessSpec(32, 32, task="instance", instance_channels=2)
 
@@ -85,7 +84,7 @@ def _compress(model_path, out, **options):
 
 
 @pytest.mark.slow
-def test_channel_pruning_an_instance_model_is_fine_tuned_and_verified_by_pq(instance_model, tmp_path):  # noqa: F811
+def test_channel_pruning_an_instance_model_is_fine_tuned_and_verified_by_pq(instance_model, tmp_path):
     out = tmp_path / "out"
     report = _compress(instance_model, out, prune="channels", channel_ratio=0.5, channel_criterion="taylor",
                        distill=0.3)  # distilled from the float model, a Bernoulli KL per channel
@@ -112,7 +111,7 @@ def test_channel_pruning_an_instance_model_is_fine_tuned_and_verified_by_pq(inst
 
 
 @pytest.mark.slow
-def test_magnitude_pruning_an_instance_model_records_its_measured_sparsity(instance_model, tmp_path):  # noqa: F811
+def test_magnitude_pruning_an_instance_model_records_its_measured_sparsity(instance_model, tmp_path):
     report = _compress(instance_model, tmp_path / "out", prune="magnitude", sparsity=0.5, formats=("tflite",))
     pruning = report["pruning"]
     assert pruning["sparsity_model"] > 0.4 and {"pq", "f1"} <= set(pruning)
@@ -136,7 +135,7 @@ def _half_zeroed(model):
 
 
 @pytest.mark.slow
-def test_qat_of_a_magnitude_pruned_instance_model_keeps_its_zeros(instance_model):  # noqa: F811
+def test_qat_of_a_magnitude_pruned_instance_model_keeps_its_zeros(instance_model):
     from edgeseg.artifacts import tflite
     from edgeseg.data.instance_data import load_instance_splits
     from edgeseg.models.io import load_model
