@@ -61,8 +61,8 @@ def train_and_compare(out: Path, data: DataConfig, preset: str, epochs: int, bou
     for name, s in (("float (Keras)", float_scores), ("int8 (LiteRT)", int8_scores)):
         print(f"{name:<14} PQ {s['pq']:.4f}  F1@0.5 {s['f1']:.4f}  AJI {s['aji']:.4f}  "
               f"count error {s['count_mae']:.2f}/image  ({s['true_objects']} objects, {s['images']} images)")
-    print(f"int8 - float: PQ {int8_scores['pq'] - float_scores['pq']:+.4f}  F1 {int8_scores['f1'] - float_scores['f1']:+.4f}"
-          f"   int8 instances against float ones: PQ {agree['pq']:.4f} F1 {agree['f1']:.4f}")
+    print(f"int8 - float: PQ {int8_scores['pq'] - float_scores['pq']:+.4f}  "
+          f"F1 {int8_scores['f1'] - float_scores['f1']:+.4f}   int8 instances against float ones: PQ {agree['pq']:.4f} F1 {agree['f1']:.4f}")
     print(f"int8 with decoding re-tuned for it (foreground {retuned.settings.foreground}, seed "
           f"{retuned.settings.seed}): PQ {retuned.scores['pq']:.4f} F1@0.5 {retuned.scores['f1']:.4f}")
     in_sample = {"float": float_scores, "int8": int8_scores, "int8_retuned": retuned.scores}
@@ -77,8 +77,8 @@ def train_and_compare(out: Path, data: DataConfig, preset: str, epochs: int, bou
 def held_out(float_out: list, int8_out: list, truths: list, settings: DecodeSettings) -> dict:
     """(name, k) -> cross-fitted scores (edgeseg/evaluate_heldout.py): every image decoded with
     settings tuned without it; the float's tuning on float outputs (the int8 outputs decoded with
-    those too), the int8 re-tuning on int8's. compress uses k = 2; larger k tunes on more images
-    (k = 16 is leave-one-out on 16 validation images)."""
+    those too), the int8 re-tuning on int8's. compress uses folds_for(n): leave-one-out up to 16
+    images, k = 2 above; larger k tunes on more images (k = 16 is leave-one-out on 16 validation images)."""
     tuned_on = {"float": (float_out, float_out), "int8": (float_out, int8_out), "int8_retuned": (int8_out, int8_out)}
     return {(name, k): cross_fit(tuning, truths, settings, folds=k, scored=scored)
             for k in HELD_OUT_FOLDS for name, (tuning, scored) in tuned_on.items()}

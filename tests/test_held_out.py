@@ -221,3 +221,15 @@ def test_compress_records_the_held_out_pq_of_its_own_tuning(monkeypatch):
     # Four images: one held out at a time; each faint-object image is lost, each blob image keeps its blob.
     assert held["folds"] == 4 and [s["foreground"] for s in held["fold_settings"]] == [0.5, 0.4, 0.5, 0.4]
     assert any("(leave-one-out): PQ 0.5000" in line and "in-sample PQ 0.8000" in line for line in logged)
+
+
+def test_the_ship_line_leads_with_the_held_out_pq_that_decided():
+    from edgeseg.compress.verdict import verdict_lines
+
+    shipped = {**REPORT["artifacts"][0], "deployable": True, "reason": "", "pq": 0.83, "pq_held_out": 0.785,
+               "f1_held_out": 0.86, "flops": 1}
+    ship = [line for line in verdict_lines({**REPORT, "artifacts": [shipped]}, "out") if "ship" in line]
+    assert ship and "held-out PQ 0.7850 (float 0.8000; in-sample 0.8300), held-out F1@0.5 0.8600" in ship[0]
+    plain = {**shipped, "decided_by": "pq"}
+    ship = [line for line in verdict_lines({**REPORT, "artifacts": [plain]}, "out") if "ship" in line]
+    assert ship and "  PQ 0.8300 (float 0.8000)" in ship[0] and "held-out" not in ship[0]

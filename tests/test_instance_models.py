@@ -116,3 +116,61 @@ def test_instance_colours_differ_between_neighbouring_ids():
     assert colours[0, 0].tolist() == [0, 0, 0]
     flat = colours.reshape(-1, 3)[1:].astype(int)
     assert all(np.abs(flat[i] - flat[i + 1]).sum() > 60 for i in range(len(flat) - 1))
+
+
+class _EchoSession:
+    """A stand-in network whose output is its input: the image IS the probability map."""
+
+    def run(self, batch):
+        return batch
+
+
+def test_a_tiled_prediction_counts_areas_and_smoothing_on_the_network_grid():
+    """Tiles are at the network's own resolution, so min_area and the smoothing window must not
+    be scaled as if the image had been enlarged (a 96x96 image on a 32x32 model: 9x the area)."""
+    from edgeseg.config import PreprocessSpec
+    from edgeseg.data.instance_targets import instance_targets
+    from edgeseg.deploy.instances import DecodeSettings, decode
+    from edgeseg.deploy.segmenter import Segmenter
+
+    yy, xx = np.mgrid[0:96, 0:96]
+    truth = np.zeros((96, 96), np.int32)
+    centres = [(cy, cx) for cy in range(12, 96, 24) for cx in range(12, 96, 24)]
+    for object_id, (cy, cx) in enumerate(centres, start=1):
+        truth[(yy - cy) ** 2 + (xx - cx) ** 2 <= 16] = object_id  # radius 4: about 50 pixels each
+    probs = instance_targets(truth, boundary=True).astype(np.float32)
+    settings = DecodeSettings(min_area=8, smooth=3)
+    segmenter = object.__new__(Segmenter)
+    segmenter.session = _EchoSession()
+    segmenter.spec = PreprocessSpec(32, 32, channels=3, task="instance", instance_channels=3,
+                                    decode=settings.to_dict())
+    tiled = segmenter.predict(probs, tile=True)
+    assert len(tiled.instances) == len(decode(probs, settings)) == len(centres)
+
+
+@pytest.mark.parametrize("smooth", ['"abc"', "3.0", "1000001"])
+def test_predict_refuses_a_model_with_malformed_decode_settings_in_one_line(smooth, tmp_path):
+    """A model made elsewhere whose stored decoding settings are malformed: one line, exit 2,
+    before any image is read (an ONNX stand-in, no TensorFlow needed)."""
+    from onnx import TensorProto, helper
+    from PIL import Image
+
+    from conftest import last_error_line, run_cli
+    from edgeseg.artifacts.spec_store import store_spec
+
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 32, 32, 1])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 32, 32, 2])
+    reps = helper.make_tensor("reps", TensorProto.INT64, [4], [1, 1, 1, 2])
+    graph = helper.make_graph([helper.make_node("Sigmoid", ["input"], ["s"]),
+                               helper.make_node("Tile", ["s", "reps"], ["output"])], "g", [x], [y], [reps])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    spec = {"height": 32, "width": 32, "channels": 1, "normalize": "0-1", "classes": 1, "task": "instance",
+            "instance_channels": 2, "decode": {"foreground": 0.5, "seed": 0.5, "smooth": json.loads(smooth)}}
+    path = tmp_path / "m.onnx"
+    path.write_bytes(store_spec(model.SerializeToString(), "onnx", spec))
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "img.png")
+    result = run_cli("predict", str(path), str(tmp_path / "img.png"), "--out", str(tmp_path / "pred"))
+    assert result.returncode == 2
+    assert "smooth" in last_error_line(result)
+    assert not (tmp_path / "pred").exists()

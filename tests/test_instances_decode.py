@@ -185,3 +185,20 @@ def test_smoothing_setting_validation_and_scaling():
     assert scaled_window(5, 0.25) == 3
     found = decode(instance_targets(_touching_discs()), DecodeSettings(smooth=3, min_area=4), size=(96, 96))
     assert len(found) == 4  # the window grows with the decoding size (5 here) and still splits the discs
+
+
+@pytest.mark.parametrize("raw", [{"smooth": "abc"}, {"smooth": 3.0}, {"smooth": 1000001}, {"smooth": True},
+                                 {"foreground": "abc"}, {"seed": float("nan")}, {"min_area": 8.5},
+                                 {"method": ["watershed"]}])
+def test_malformed_stored_settings_are_refused_in_one_line(raw):
+    with pytest.raises(UsageError, match="decode setting|decode method"):
+        DecodeSettings.from_dict(raw)
+    with pytest.raises(UsageError, match="object of named settings"):
+        DecodeSettings.from_dict([1, 2])
+
+
+def test_the_scaled_smoothing_window_never_exceeds_the_widest_allowed():
+    from edgeseg.deploy.instances import MAX_SMOOTH, scaled_window
+
+    assert scaled_window(5, 1e6) == MAX_SMOOTH
+    assert DecodeSettings(smooth=MAX_SMOOTH).smooth == MAX_SMOOTH

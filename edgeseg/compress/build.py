@@ -182,7 +182,9 @@ def _build_edgetpu(ctx: BuildContext, target: Target) -> ArtifactRecord | None:
     if target.follows not in ctx.winners or not int8.is_file():
         return None
     source = ctx.sources[target.source]
-    retuned = REGISTRY[ctx.winners[target.follows]].retunes  # then its compiled copy is judged held-out too
+    # A re-tuned winner's compiled copy is judged held-out too. Its cross-fit re-tunes on the Edge TPU's own
+    # outputs, while the file ships the settings re-tuned on the CPU int8 outputs: close, not the same procedure.
+    retuned = REGISTRY[ctx.winners[target.follows]].retunes
     summary, compiled, verified, reason = edgetpu_step(int8, ctx.config.edgetpu_runtime,
                                                        ctx.score(source, held_out=retuned), ctx.log)
     ctx.edgetpu = summary
@@ -200,7 +202,9 @@ def build(target: Target, ctx: BuildContext) -> ArtifactRecord | None:
     else:
         record = _build_float(ctx, target)
     if record is not None and record.pq is not None:
-        ctx.log(f"      {record.path}: PQ {record.pq:.4f}, F1@0.5 {record.f1:.4f}"
+        held_out = (f" (held-out PQ {record.pq_held_out:.4f} decided)"
+                    if record.decided_by == "pq_held_out" and record.pq_held_out is not None else "")
+        ctx.log(f"      {record.path}: PQ {record.pq:.4f}, F1@0.5 {record.f1:.4f}{held_out}"
                 f"{'' if record.deployable else '  (not deployable)'}")
     elif record is not None and record.dice is not None:
         ctx.log(f"      {record.path}: Dice {record.dice:.4f}{'' if record.deployable else '  (not deployable)'}")

@@ -126,7 +126,8 @@ def _channel_pruned(model, ctx: SourceContext):
 
             out = ctx.final_out or ctx.out
             location = check_study(c.study, out, ())
-            run = {"model": str(ctx.model_path), "data": dataclasses.asdict(ctx.data_config) if ctx.data_config else None,
+            data = dataclasses.asdict(ctx.data_config) if ctx.data_config else None
+            run = {"model": str(ctx.model_path), "data": data,
                    "config": c.to_dict(), "input_shape": [ctx.spec.height, ctx.spec.width, ctx.spec.channels]}
             winner, ctx.study = study_prune(search, location, ctx.model_sha256, cache_for(location, out), run)
             return winner

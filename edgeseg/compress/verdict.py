@@ -52,7 +52,9 @@ def recommend(report: dict) -> dict[str, dict]:
         }
         if is_instance(report):  # judged by PQ: the float model's PQ, the artifact's PQ/F1 and agreement
             chosen[fmt].update(pq=best.get("pq"), f1=best.get("f1"), agreement_pq=best.get("agreement_pq"),
-                               baseline_pq=report["baseline"].get("pq"), baseline_f1=report["baseline"].get("f1"))
+                               baseline_pq=report["baseline"].get("pq"), baseline_f1=report["baseline"].get("f1"),
+                               decided_by=best.get("decided_by"), pq_held_out=best.get("pq_held_out"),
+                               f1_held_out=best.get("f1_held_out"))
     return chosen
 
 
@@ -77,6 +79,9 @@ def preferred(recommended: dict[str, dict]) -> dict | None:
 def _ship_line(fmt: str, pick: dict) -> str:
     if pick.get("judged_by") == "agreement":  # Dice on stand-in images would mean nothing
         quality = f"mask agreement with the float model {pick['mask_agreement']:.4f}"
+    elif pick.get("judged_by") == "pq" and pick.get("decided_by") == "pq_held_out":  # what decided comes first
+        quality = (f"held-out PQ {pick['pq_held_out']:.4f} (float {pick['baseline_pq']:.4f}; in-sample "
+                   f"{pick['pq']:.4f}), held-out F1@0.5 {pick['f1_held_out']:.4f} (float {pick['baseline_f1']:.4f})")
     elif pick.get("judged_by") == "pq":
         quality = (f"PQ {pick['pq']:.4f} (float {pick['baseline_pq']:.4f}), F1@0.5 {pick['f1']:.4f} "
                    f"(float {pick['baseline_f1']:.4f})")
@@ -109,7 +114,8 @@ def verdict_lines(report: dict, out: Path | str) -> list[str]:
     lines += [f"  {line}" for line in report.get("skipped") or []]
     search = report.get("search") or report.get("study")
     if search and search.get("winner") is None:
-        lines.append(f"  --prune auto: none of the {len(search.get('candidates', [])) + len(search.get('pruned', []))} channel-pruned candidates met "
+        tried = len(search.get("candidates", [])) + len(search.get("pruned", []))
+        lines.append(f"  --prune auto: none of the {tried} channel-pruned candidates met "
                      "the budget, so only the unpruned model's artifacts were made (see report.md)")
     if report.get("finetune_skipped"):
         lines.append(f"  pruning skipped: {report['finetune_skipped']}")

@@ -28,6 +28,15 @@ from ..errors import UsageError
 from .rle import rle_encode
 
 CHANNEL_NAMES = ("foreground", "distance", "boundary")
+MAX_SMOOTH = 255  # the widest smoothing window, after scaling to the decoding size too
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return (_is_integer(value) or isinstance(value, (float, np.floating))) and bool(np.isfinite(value))
 # Foreground regions are 8-connected, as the 8-neighbour ascent walks: a region touching
 # another only at a corner is one region, so every walk stays inside its own region.
 EIGHT_CONNECTED = np.ones((3, 3), bool)
@@ -49,14 +58,19 @@ class DecodeSettings:
     smooth: int = 1
 
     def __post_init__(self) -> None:
+        # The settings come from a model or bundle made elsewhere: every field is checked for its
+        # type too, so a hand-edited spec fails here in one line, not deep inside numpy.
         for name in ("foreground", "seed", "boundary"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise UsageError(f"decode setting {name} must be in [0, 1], got {getattr(self, name)}")
-        if self.min_seed_area < 1 or self.min_area < 1:
-            raise UsageError("decode settings min_seed_area and min_area must be >= 1")
-        if self.smooth < 1 or self.smooth % 2 == 0:
-            raise UsageError(f"decode setting smooth must be an odd window side (1 = none), got {self.smooth}")
-        if self.method not in ASSIGNERS:
+            value = getattr(self, name)
+            if not _is_number(value) or not 0.0 <= value <= 1.0:
+                raise UsageError(f"decode setting {name} must be a number in [0, 1], got {value!r}")
+        for name in ("min_seed_area", "min_area"):
+            if not _is_integer(getattr(self, name)) or getattr(self, name) < 1:
+                raise UsageError(f"decode setting {name} must be a whole number >= 1, got {getattr(self, name)!r}")
+        if not _is_integer(self.smooth) or not 1 <= self.smooth <= MAX_SMOOTH or self.smooth % 2 == 0:
+            raise UsageError(f"decode setting smooth must be an odd window side from 1 (none) to {MAX_SMOOTH}, "
+                             f"got {self.smooth!r}")
+        if not isinstance(self.method, str) or self.method not in ASSIGNERS:
             raise UsageError(f"unknown decode method {self.method!r}; choose one of {', '.join(ASSIGNERS)}")
 
     def to_dict(self) -> dict:
@@ -64,6 +78,8 @@ class DecodeSettings:
 
     @classmethod
     def from_dict(cls, raw: dict | None) -> "DecodeSettings":
+        if raw is not None and not isinstance(raw, dict):
+            raise UsageError(f"decode settings must be an object of named settings, got {type(raw).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in (raw or {}).items() if k in known})
 
@@ -282,7 +298,9 @@ def decode(probs: np.ndarray, settings: DecodeSettings | None = None, size: tupl
 def scaled_window(size: int, area_scale: float) -> int:
     """A smoothing window of `size` output-grid pixels at a decoding size `area_scale` times the
     grid's area: the nearest odd side (at least 1), so it covers the same part of the image."""
-    return size if size == 1 else max(1, 2 * round((size * area_scale ** 0.5 - 1) / 2) + 1)
+    if size == 1:
+        return 1
+    return min(MAX_SMOOTH, max(1, 2 * round((size * area_scale ** 0.5 - 1) / 2) + 1))
 
 
 def records(labels: np.ndarray, score_map: np.ndarray, area: np.ndarray | None = None) -> tuple[InstanceRecord, ...]:

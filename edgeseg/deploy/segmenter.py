@@ -85,6 +85,10 @@ class Segmenter:
         else:
             self.spec = _shape_spec(self.session, normalize_mode or "0-1")
             self.spec_source = f"the model's input shape, normalize {self.spec.normalize} (no stored spec)"
+        if self.spec.task == "instance":  # settings made elsewhere: refused now, in one line, not at the first image
+            from .instances import DecodeSettings
+
+            DecodeSettings.from_dict(self.spec.decode)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.session.run(batch.astype(np.float32)), np.float32)
@@ -94,7 +98,8 @@ class Segmenter:
         spec = self.spec
         unit = match_channels(to_unit_float(pixels), spec.channels)
         height, width = unit.shape[:2]
-        if tile and height >= spec.height and width >= spec.width:
+        tiled = tile and height >= spec.height and width >= spec.width
+        if tiled:
             probs = self._tiled(normalize(unit, spec.normalize))
         else:
             model_input = normalize(resize_image(unit, spec.height, spec.width), spec.normalize)
@@ -102,7 +107,10 @@ class Segmenter:
         if spec.task == "instance":  # decoded once, after tiles are stitched, with the stored settings
             from .instances import DecodeSettings, decode
 
-            found = decode(probs, DecodeSettings.from_dict(spec.decode), grid=(spec.height, spec.width))
+            # Areas and the smoothing window count pixels of the network's output grid: tiles are at
+            # that resolution already; a whole-image prediction was resized from the model's size.
+            grid = probs.shape[:2] if tiled else (spec.height, spec.width)
+            found = decode(probs, DecodeSettings.from_dict(spec.decode), grid=grid)
             return Prediction(probs, found.labels, found)
         return Prediction(probs, probabilities_to_labels(probs, spec.threshold))
 

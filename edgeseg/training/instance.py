@@ -57,5 +57,6 @@ def train_instance(config: TrainConfig, out: Path):
     if config.verbose:
         print(f"decoding tuned on {len(truths)} validation images: foreground {tuned.settings.foreground}, "
               f"seed {tuned.settings.seed}, smoothing {tuned.settings.smooth} "
-              f"(PQ {score_outputs(outputs, truths, settings)['pq']:.4f} "              f"at the defaults, {tuned.scores['pq']:.4f} tuned)", flush=True)
+              f"(PQ {score_outputs(outputs, truths, settings)['pq']:.4f} "
+              f"at the defaults, {tuned.scores['pq']:.4f} tuned)", flush=True)
     return TrainResult(out, spec, validate.best_epoch + 1, len(history.epoch), tuned.scores, model.count_params())
