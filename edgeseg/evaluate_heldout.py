@@ -29,7 +29,7 @@ import dataclasses
 import numpy as np
 
 from .deploy.instances import DecodeSettings, decode
-from .evaluate_instance import grid_counts
+from .evaluate_instance import GridCounts, grid_counts
 from .metrics.instance import InstanceScoreAccumulator
 
 DEFAULT_FOLDS = 2
@@ -64,26 +64,24 @@ class HeldOutResult:
 
 def cross_fit(outputs: list[np.ndarray], truths: list[np.ndarray], base: DecodeSettings | None = None,
               grid: dict[str, tuple] | None = None, folds: int = DEFAULT_FOLDS,
-              scored: list[np.ndarray] | None = None) -> HeldOutResult | None:
+              scored: list[np.ndarray] | None = None, table: GridCounts | None = None) -> HeldOutResult | None:
     """Held-out instance scores of tune_decoding(outputs, truths, base, grid): each fold decoded
     with the settings tuned on the other folds. `scored`: other outputs on the same images to
     decode with those settings (an int8 artifact decoded with settings tuned on the float
-    model's outputs); by default `outputs` themselves. None with fewer than two images."""
+    model's outputs); by default `outputs` themselves. `table`: grid_counts of these outputs,
+    when the caller has it (compress tunes on the same table). None with fewer than two images."""
     scored = outputs if scored is None else scored
     if not len(outputs) == len(truths) == len(scored):
         raise ValueError(f"{len(outputs)} outputs, {len(scored)} scored outputs, {len(truths)} truths")
     if len(outputs) < 2:
         return None
     split = fold_indices(len(outputs), folds)
-    table = grid_counts(outputs, truths, base, grid)  # every image decoded once per grid point
-    settings_of: dict[int, DecodeSettings] = {}
-    chosen = []
+    table = table or grid_counts(outputs, truths, base, grid)  # every image decoded once per grid point
+    point_of: dict[int, int] = {}
     for fold in split:
         held = set(fold)
-        tuned = table.points[table.best(i for i in range(len(outputs)) if i not in held)]
-        chosen.append(tuned)
-        settings_of.update({i: tuned for i in fold})
+        point_of.update(dict.fromkeys(fold, table.best(i for i in range(len(outputs)) if i not in held)))
     scores = InstanceScoreAccumulator()
     for i, (probs, truth) in enumerate(zip(scored, truths)):  # image order, as score_outputs pools them
-        scores.update(decode(probs, settings_of[i]).labels, truth)
-    return HeldOutResult(scores.result(), split, chosen)
+        scores.update(decode(probs, table.points[point_of[i]]).labels, truth)
+    return HeldOutResult(scores.result(), split, [table.points[point_of[fold[0]]] for fold in split])

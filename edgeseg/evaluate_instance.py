@@ -99,11 +99,12 @@ def grid_counts(outputs: list[np.ndarray], truths: list[np.ndarray], base: Decod
 
 
 def tune_decoding(outputs: list[np.ndarray], truths: list[np.ndarray], base: DecodeSettings | None = None,
-                  grid: dict[str, tuple] | None = None) -> TuningResult:
+                  grid: dict[str, tuple] | None = None, table: GridCounts | None = None) -> TuningResult:
     """The grid point of highest pooled PQ (ties: higher F1, then the earlier point), starting
     from `base` for the settings the grid does not vary. Pass the float model's outputs on
-    validation data; store result.settings in the spec so the device decodes the same way."""
-    table = grid_counts(outputs, truths, base, grid)
+    validation data; store result.settings in the spec so the device decodes the same way.
+    `table`: grid_counts of these outputs, when the caller has it (it cross-fits on it too)."""
+    table = table or grid_counts(outputs, truths, base, grid)
     every = range(len(truths))
     rows = []
     for point, values in enumerate(table.values):

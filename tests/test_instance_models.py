@@ -144,6 +144,7 @@ def test_a_tiled_prediction_counts_areas_and_smoothing_on_the_network_grid():
     segmenter.session = _EchoSession()
     segmenter.spec = PreprocessSpec(32, 32, channels=3, task="instance", instance_channels=3,
                                     decode=settings.to_dict())
+    segmenter.decode_settings = settings
     tiled = segmenter.predict(probs, tile=True)
     assert len(tiled.instances) == len(decode(probs, settings)) == len(centres)
 

@@ -71,8 +71,8 @@ class Budget:
         if dice is None:
             return f"{label} not measured" if label else "not measured"
         after = f" after trying {', '.join(tried)}" if tried else ""
-        return (f"{label or self.label} {dice:.4f} is below the floor {self.floor:.4f} (baseline {self.baseline:.4f} - "
-                f"budget {self.max_drop}){after}")
+        return (f"{label or self.label} {dice:.4f} is below the floor {self.floor:.4f} "
+                f"(baseline {self.baseline:.4f} - budget {self.max_drop}){after}")
 
     def source_miss(self, label: str, dice: float, fix: str) -> str:
         """Why a pruned source's artifacts cannot ship: quantization cannot win back what pruning lost."""

@@ -7,16 +7,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..evaluate_heldout import cross_fit, folds_for
-from ..evaluate_instance import DecodeSettings
+from ..evaluate_instance import DecodeSettings, GridCounts
 
 TOO_FEW = "fewer than 2 validation images: none can be held out"
 
 
 def held_out_record(outputs: list[np.ndarray], truths: list[np.ndarray], base: DecodeSettings | None = None,
-                    folds: int | None = None) -> dict:
+                    folds: int | None = None, table: GridCounts | None = None) -> dict:
     """The cross-fitted scores of tuning on these images, as a tuning record's "held_out"
-    (k: folds_for the number of images unless given)."""
-    held = cross_fit(outputs, truths, base, folds=folds or folds_for(len(truths)))
+    (k: folds_for the number of images unless given; `table`: their grid_counts, if made)."""
+    held = cross_fit(outputs, truths, base, folds=folds or folds_for(len(truths)), table=table)
     return {"pq": None, "f1": None, "unavailable": TOO_FEW} if held is None else held.to_dict()
 
 
@@ -29,7 +29,8 @@ def held_out_scores(outputs: list[np.ndarray], truths: list[np.ndarray], base: D
     return {"pq_held_out": record["pq"], "f1_held_out": record["f1"], "held_out": record}
 
 
-def _fmt(value: float | None) -> str:
+def format_score(value: float | None) -> str:
+    """A held-out figure, or "not measured" (fewer than 2 images: none could be held out)."""
     return "not measured" if value is None else f"{value:.4f}"
 
 
@@ -48,14 +49,14 @@ def held_out_lines(report: dict) -> list[str]:
     if "held_out" in tuning:
         held = tuning["held_out"]
         lines.append(f"float decoding tuned by compress on these images: PQ {tuning['scores']['pq']:.4f} in-sample, "
-                     f"{_fmt(held['pq'])} held-out ({fold_wording(held)}; F1 {_fmt(held['f1'])})")
+                     f"{format_score(held['pq'])} held-out ({fold_wording(held)}; F1 {format_score(held['f1'])})")
     for a in report["artifacts"]:
         if a.get("decided_by") == "pq_held_out":
             lines.append(f"{a['path']}: decoding re-tuned on the images that score it; held-out PQ "
-                         f"{_fmt(a.get('pq_held_out'))} (F1 {_fmt(a.get('f1_held_out'))}, "
+                         f"{format_score(a.get('pq_held_out'))} (F1 {format_score(a.get('f1_held_out'))}, "
                          f"{fold_wording(a.get('held_out') or {})}) decided, in-sample PQ "
-                         f"{_fmt(a.get('pq'))} with the settings it ships")
-        lines += [f"{a['path']}: {t['method']} missed on held-out PQ {_fmt(t.get('pq_held_out'))} (in-sample PQ "
-                  f"{_fmt(t.get('pq'))})" for t in a.get("attempts") or []
+                         f"{format_score(a.get('pq'))} with the settings it ships")
+        lines += [f"{a['path']}: {t['method']} missed on held-out PQ {format_score(t.get('pq_held_out'))} (in-sample PQ "
+                  f"{format_score(t.get('pq'))})" for t in a.get("attempts") or []
                   if "pq_held_out" in t and not t.get("met_budget") and t["method"] != a.get("method")]
     return lines

@@ -17,10 +17,11 @@ import numpy as np
 from ..config import PreprocessSpec
 from ..data.dataset import SegmentationData
 from ..evaluate import AgreementAccumulator, Predictor
-from ..evaluate_instance import decode_settings, instance_agreement, predict_all, score_outputs, tune_decoding
+from ..evaluate_instance import (decode_settings, grid_counts, instance_agreement, predict_all, score_outputs,
+                                 tune_decoding)
 from ..metrics import ScoreAccumulator
 from ..quantize.methods import LADDERS
-from .held_out import fold_wording, held_out_record, held_out_scores
+from .held_out import fold_wording, format_score, held_out_record, held_out_scores
 from .sanity import BaselineCheck, prediction_problems
 from .verify import Verified, open_in_runtime
 
@@ -85,22 +86,19 @@ def instance_baseline(predict: Predictor, val: SegmentationData, spec: Preproces
         log("      the spec has no decoding settings and there are no real masks to tune them on: the defaults "
             "are stored")
     if not spec.decode:
-        tuned = tune_decoding(outputs, truths)
+        table = grid_counts(outputs, truths)  # decoded once, for the tuning and for its held-out score
+        tuned = tune_decoding(outputs, truths, table=table)
         spec = dataclasses.replace(spec, decode=tuned.settings.to_dict())
-        held = held_out_record(outputs, truths)
+        held = held_out_record(outputs, truths, table=table)
         tuning = {"tuned_by": "compress", "images": len(truths), **tuned.to_dict(), "held_out": held}
         log(f"      the spec has no decoding settings: tuned on {len(truths)} validation images with the float "
             f"model (foreground {tuned.settings.foreground}, seed {tuned.settings.seed}, smoothing "
             f"{tuned.settings.smooth}); stored in every artifact")
         log(f"      that tuning on images it did not see ({fold_wording(held)}): PQ "
-            f"{_or_unavailable(held['pq'])}, F1@0.5 {_or_unavailable(held['f1'])} (in-sample PQ "
+            f"{format_score(held['pq'])}, F1@0.5 {format_score(held['f1'])} (in-sample PQ "
             f"{tuned.scores['pq']:.4f}, F1@0.5 {tuned.scores['f1']:.4f})")
     settings = decode_settings(spec.decode)
     return InstanceBaseline(instance_scores(outputs, truths, settings), spec, outputs, truths, tuning)
-
-
-def _or_unavailable(value: float | None) -> str:
-    return "unavailable (fewer than 2 images)" if value is None else f"{value:.4f}"
 
 
 def check_instance_baseline(base: InstanceBaseline, judged: bool) -> BaselineCheck:

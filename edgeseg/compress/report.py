@@ -107,9 +107,10 @@ def render_markdown(report: dict) -> str:
                 f"- baseline: {', '.join(f'{d:.4f}' for d in base['dice_per_class'])}"]
         out += [f"- {a['path']}: {', '.join(f'{d:.4f}' for d in a['dice_per_class'])}"
                 for a in report["artifacts"] if a.get("dice_per_class")]
-    if held_out_lines(report):
+    held_out = held_out_lines(report)
+    if held_out:
         out += ["", "Decoding tuned on the validation images, scored on images it was not tuned on:", ""]
-        out += [f"- {line}" for line in held_out_lines(report)]
+        out += [f"- {line}" for line in held_out]
     if "recommended" in report:
         out += ["", "```", *verdict_lines(report, "<this folder>"), "```"]
     out += ["", "Step times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in report["timings"].items()), ""]

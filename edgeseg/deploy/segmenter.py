@@ -85,10 +85,11 @@ class Segmenter:
         else:
             self.spec = _shape_spec(self.session, normalize_mode or "0-1")
             self.spec_source = f"the model's input shape, normalize {self.spec.normalize} (no stored spec)"
+        self.decode_settings = None
         if self.spec.task == "instance":  # settings made elsewhere: refused now, in one line, not at the first image
             from .instances import DecodeSettings
 
-            DecodeSettings.from_dict(self.spec.decode)
+            self.decode_settings = DecodeSettings.from_dict(self.spec.decode)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.session.run(batch.astype(np.float32)), np.float32)
@@ -105,12 +106,12 @@ class Segmenter:
             model_input = normalize(resize_image(unit, spec.height, spec.width), spec.normalize)
             probs = resize_image(self._run(model_input[None])[0], height, width)
         if spec.task == "instance":  # decoded once, after tiles are stitched, with the stored settings
-            from .instances import DecodeSettings, decode
+            from .instances import decode
 
             # Areas and the smoothing window count pixels of the network's output grid: tiles are at
             # that resolution already; a whole-image prediction was resized from the model's size.
             grid = probs.shape[:2] if tiled else (spec.height, spec.width)
-            found = decode(probs, DecodeSettings.from_dict(spec.decode), grid=grid)
+            found = decode(probs, self.decode_settings, grid=grid)
             return Prediction(probs, found.labels, found)
         return Prediction(probs, probabilities_to_labels(probs, spec.threshold))
 

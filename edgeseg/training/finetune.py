@@ -107,8 +107,8 @@ def finetune(model, train: SegmentationData, val: SegmentationData, budget: Fine
     the weights of its best validation score: Dice, or the score `task` (task_training.py) names
     (PQ for instance models), trained with its loss and targets; target_dice is on that score.
     `step_hooks` are tf_keras callbacks that need batch events (tfmot's UpdatePruningStep);
-    evaluations before `keep_from_step` (a pruning ramp still under way) are logged but never kept. With a `teacher` and distill_weight > 0 the loss
-    mixes the task loss with a loss to the teacher's probabilities (see distill.py)."""
+    evaluations before `keep_from_step` (a pruning ramp still under way) are logged but never
+    kept. With a `teacher` and distill_weight > 0 the loss mixes the task loss with a loss to the teacher's probabilities (see distill.py)."""
     from ..backend import keras, tf
     from .distill import training_loss
     from ..evaluate import keras_predictor
