@@ -3,7 +3,7 @@ channel-pruned int8 models faster on litert-cpu? (issue 13, item 3)
 
 Latency does not depend on the weights, so the models are channel-pruned (no fine-tuning),
 quantized to int8 with a few calibration images and timed together in interleaved rounds
-(edgeseg.compress.search.measure_interleaved, the search's own timer), 2 threads.
+(edgeseg.search.timing.measure_interleaved, the search's own timer), 2 threads.
 
 Usage: .venv/bin/python benchmarks/channel_multiples.py [--model .edgeseg/small_data/seed128.keras]
 """
@@ -18,8 +18,8 @@ import numpy as np
 
 
 def main() -> None:
-    from edgeseg.compress.channels import prune_channels
-    from edgeseg.compress.search import measure_interleaved
+    from edgeseg.prune.channels import prune_channels
+    from edgeseg.search.timing import measure_interleaved
     from edgeseg.export.tflite import calibrate, quantize_calibrated
     from edgeseg.models.flops import model_flops
     from edgeseg.models.io import load_model

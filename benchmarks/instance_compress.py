@@ -126,7 +126,7 @@ def pruned_timing(out: Path, model: Path, calibration: np.ndarray, image: np.nda
     rounds in one run, with the load average at the time."""
     import os
 
-    from edgeseg.compress.search import measure_interleaved
+    from edgeseg.search.timing import measure_interleaved
     from edgeseg.runtimes.litert import LiteRTSession
 
     paths = {"int8": plain_int8(model, calibration, out / "timing_base_ptq_int8.tflite", size),

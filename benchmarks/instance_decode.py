@@ -41,7 +41,7 @@ from edgeseg.config import DataConfig, ModelConfig
 from edgeseg.data.instance_data import load_instance_splits
 from edgeseg.data.instance_targets import instance_targets
 from edgeseg.artifacts.edgetpu import check, render
-from edgeseg.deploy.instances import DecodeSettings, decode
+from edgeseg.instances.decode import DecodeSettings, decode
 from edgeseg.quantize.tflite_int8 import calibrate, quantize_calibrated
 from edgeseg.metrics.instance import InstanceScoreAccumulator
 from edgeseg.models.io import load_model

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from edgeseg.config import DataConfig, ModelConfig, TrainConfig
 from edgeseg.data.instance_data import load_instance_splits
-from edgeseg.deploy.instances import DecodeSettings
-from edgeseg.evaluate import keras_predictor
-from edgeseg.evaluate_instance import instance_agreement, predict_all, score_outputs, tune_decoding
-from edgeseg.evaluate_heldout import cross_fit
+from edgeseg.instances.decode import DecodeSettings
+from edgeseg.scoring.predictors import keras_predictor
+from edgeseg.instances.scoring import instance_agreement, predict_all, score_outputs, tune_decoding
+from edgeseg.instances.cross_fit import cross_fit
 from edgeseg.quantize.tflite_int8 import calibrate, quantize_calibrated
 from edgeseg.models.io import load_model
 from edgeseg.runtimes.litert import LiteRTSession

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from edgeseg.config import DataConfig
 from edgeseg.data.instance_data import load_instance_splits
-from edgeseg.deploy.instances import DecodeSettings
-from edgeseg.evaluate import keras_predictor
-from edgeseg.evaluate_heldout import cross_fit, folds_for
-from edgeseg.evaluate_instance import DEFAULT_GRID, predict_all, score_outputs, tune_decoding
+from edgeseg.instances.decode import DecodeSettings
+from edgeseg.scoring.predictors import keras_predictor
+from edgeseg.instances.cross_fit import cross_fit, folds_for
+from edgeseg.instances.scoring import DEFAULT_GRID, predict_all, score_outputs, tune_decoding
 from edgeseg.models.io import load_model
 from edgeseg.runtimes.litert import LiteRTSession
 

@@ -48,7 +48,7 @@ def study_at(out: Path, name: str) -> str:
 
 def time_winners(paths: list[Path], data: Path) -> list[float]:
     """p50 ms of each file on litert-cpu, 2 threads, interleaved in one run."""
-    from edgeseg.compress.search import measure_interleaved
+    from edgeseg.search.timing import measure_interleaved
     from edgeseg.runtimes import REGISTRY
     from PIL import Image
     import numpy as np

@@ -181,9 +181,9 @@ def write_unlabeled(out: Path) -> Path:
 def compare_methods(model_path: Path, data_dir: Path | None, ratio: float, steps: int, seeds: list[int],
                     methods: list[str]) -> list[dict]:
     """Fine-tunes the channel-pruned model once per method and seed at a fixed step count."""
-    from edgeseg.compress.gradual import prune_channels_and_finetune
+    from edgeseg.prune.gradual import prune_channels_and_finetune
     from edgeseg.data.dataset import load_splits
-    from edgeseg.evaluate import evaluate_predictor, keras_predictor
+    from edgeseg.scoring.predictors import evaluate_predictor, keras_predictor
     from edgeseg.training.finetune import FinetuneBudget
     from edgeseg.models.io import load_model
 

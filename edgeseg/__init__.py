@@ -36,7 +36,7 @@ _API = {
     "save_model": "edgeseg.models.io",
     "load_splits": "edgeseg.data.dataset",
     "train": "edgeseg.training",
-    "evaluate_predictor": "edgeseg.evaluate",
+    "evaluate_predictor": "edgeseg.scoring.predictors",
     "CompressResult": "edgeseg.api",
     "CompressReport": "edgeseg.artifacts.compress_report",
     "read_compress_report": "edgeseg.artifacts.compress_report",
@@ -44,7 +44,7 @@ _API = {
     "load_segmenter": "edgeseg.deploy.load",
     "Segmenter": "edgeseg.deploy.segmenter",
     "make_bundle": "edgeseg.deploy.bundle",
-    "prune_channels": "edgeseg.compress.channels",
+    "prune_channels": "edgeseg.prune.channels",
 }
 
 __all__ = sorted([*_API, "compress", "bench"]) + ["__version__"]

@@ -16,7 +16,7 @@ PRESET_CHOICES: tuple[str, ...] = ("seed", "small", "tiny")
 STRATEGY_CHOICES: tuple[str, ...] = ("none", "mirrored", "multiworker")
 FORMAT_CHOICES: tuple[str, ...] = ("tflite", "onnx")
 # "instance": one output tensor of sigmoid channels (foreground, inner distance[, boundary]),
-# decoded into objects on the device (edgeseg.deploy.instances).
+# decoded into objects on the device (edgeseg.instances.decode).
 TASK_CHOICES: tuple[str, ...] = ("semantic", "instance")
 # Where exported .tflite (metadata) and .onnx (metadata_props) files carry their PreprocessSpec.
 SPEC_METADATA_KEY = "edgeseg.spec"
@@ -208,7 +208,6 @@ class CompressConfig:
     target: str = "litert-cpu"  # --prune auto: the runtime whose latency the search minimizes
     search_trials: int = 4
     search_time: float = 600.0  # seconds; no new candidate is started after this
-    search_engine: str = "study"  # --prune auto: "study" (Optuna, resumable, many workers) or "bisection"
     study: str | None = None  # --prune auto's study: a file or database URL; None: OUT.study/study.sqlite3
     formats: tuple[str, ...] = FORMAT_CHOICES  # which artifact formats the plan makes
     seed: int = 0
@@ -236,8 +235,6 @@ class CompressConfig:
         finite("--calibration-samples", self.calibration_samples, high=1_000_000)
         if self.channel_rounds < 1 or self.channel_criterion not in ("l1", "taylor"):
             raise UsageError("--channel-rounds must be >= 1 and --channel-criterion l1 or taylor")
-        if self.search_engine not in ("study", "bisection"):
-            raise UsageError(f"--search-engine must be study or bisection, got {self.search_engine!r}")
         if self.search_trials < 1 or self.search_time <= 0:
             raise UsageError("--search-trials must be >= 1 and --search-time > 0")
         if not 0.0 < self.channel_ratio < 1.0:

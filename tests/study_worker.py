@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edgeseg.compress.study import Outcome, join_study, work  # noqa: E402
+from edgeseg.search.study import Outcome, join_study, work  # noqa: E402
 
 
 def scripted(ratio: float) -> tuple[float, float, int]:

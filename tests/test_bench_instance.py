@@ -15,7 +15,7 @@ from edgeseg.bench.instance import load_validation
 from edgeseg.bench.report import render_csv, render_markdown, render_terminal
 from edgeseg.bench.run import with_ratios
 from edgeseg.config import BenchConfig, DataConfig, PreprocessSpec
-from edgeseg.deploy.instances import DecodeSettings
+from edgeseg.instances.decode import DecodeSettings
 from edgeseg.errors import DataError
 from edgeseg.runtimes.fake import FakeRuntime, FakeSession, ScriptedClock
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from edgeseg.backend import keras
-from edgeseg.compress.channels import channel_plan, prune_channels
+from edgeseg.prune.channels import channel_plan, prune_channels
 from edgeseg.config import ModelConfig
 from edgeseg.models.flops import model_macs
 from edgeseg.models.registry import build_model

@@ -9,7 +9,7 @@ import pytest
 
 from edgeseg.compress import guard as guard_module
 from edgeseg.compress.budget import Budget
-from edgeseg.compress.verify import Verified
+from edgeseg.scoring.verify import Verified
 from edgeseg.config import CompressConfig, PreprocessSpec
 from edgeseg.errors import UsageError
 from edgeseg.quantize.methods import LADDERS, REGISTRY, methods_for
@@ -112,7 +112,7 @@ def test_compress_an_instance_model_walks_the_ladder_and_bundles_as_verified(ins
     from edgeseg.artifacts.describe import describe
     from edgeseg.config import DataConfig
     from edgeseg.deploy.bundle import make_bundle, open_bundle
-    from edgeseg.deploy.instances import DecodeSettings, decode
+    from edgeseg.instances.decode import DecodeSettings, decode
     from edgeseg.compress.pipeline import compress
     from edgeseg.models.io import load_model
 

@@ -5,7 +5,7 @@ import pytest
 
 from edgeseg.config import CompressConfig, DataConfig
 from edgeseg.data.dataset import load_splits
-from edgeseg.evaluate import evaluate_predictor, keras_predictor
+from edgeseg.scoring.predictors import evaluate_predictor, keras_predictor
 from edgeseg.models.io import load_model
 
 
@@ -18,7 +18,7 @@ def tiny(tiny_model_path):
 
 @pytest.mark.slow
 def test_pruning_changes_a_copy_never_the_given_model(tiny):
-    from edgeseg.compress.prune import kernel_sparsity, prune
+    from edgeseg.prune.magnitude import kernel_sparsity, prune
     from edgeseg.training.finetune import FinetuneBudget
 
     model, spec, train, val = tiny
@@ -31,7 +31,7 @@ def test_pruning_changes_a_copy_never_the_given_model(tiny):
 
 
 def test_pruning_schedule_reaches_target_on_short_runs():
-    from edgeseg.compress.prune import pruning_schedule
+    from edgeseg.prune.magnitude import pruning_schedule
 
     for steps in (1, 2, 7, 40, 1000):
         schedule = pruning_schedule(0.8, steps)

@@ -61,7 +61,7 @@ def tiny(tiny_model_path):
 
 
 def _scripted_dice(monkeypatch, values):
-    import edgeseg.evaluate as evaluate
+    import edgeseg.scoring.predictors as evaluate
 
     scores = iter(values)
     monkeypatch.setattr(evaluate, "evaluate_predictor", lambda *a, **k: {"dice": next(scores)})
@@ -69,7 +69,7 @@ def _scripted_dice(monkeypatch, values):
 
 @pytest.mark.slow
 def test_finetune_counts_steps_and_evaluates_on_schedule(tiny, monkeypatch):
-    from edgeseg.compress.prune import copy_model
+    from edgeseg.prune.magnitude import copy_model
     from edgeseg.training.finetune import finetune
 
     model, _, train, val = tiny
@@ -84,7 +84,7 @@ def test_finetune_counts_steps_and_evaluates_on_schedule(tiny, monkeypatch):
 
 @pytest.mark.slow
 def test_finetune_stops_early_and_keeps_the_best_weights(tiny, monkeypatch):
-    from edgeseg.compress.prune import copy_model
+    from edgeseg.prune.magnitude import copy_model
     from edgeseg.training.finetune import finetune
 
     model, _, train, val = tiny
@@ -109,7 +109,7 @@ def test_finetune_stops_early_and_keeps_the_best_weights(tiny, monkeypatch):
 
 @pytest.mark.slow
 def test_finetune_stops_at_the_time_budget(tiny):
-    from edgeseg.compress.prune import copy_model
+    from edgeseg.prune.magnitude import copy_model
     from edgeseg.training.finetune import finetune
 
     model, _, train, val = tiny

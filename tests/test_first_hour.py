@@ -14,7 +14,7 @@ from edgeseg.compress import guard as guard_module
 from edgeseg.compress.budget import Budget
 from edgeseg.compress.sanity import BaselineCheck, check_agreement, prediction_problems
 from edgeseg.compress.verdict import recommend, verdict_lines
-from edgeseg.compress.verify import Verified
+from edgeseg.scoring.verify import Verified
 
 
 def _row(path, fmt, precision, deployable=True, size=1000, dice=0.9, reason="within budget", **extra):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeseg.compress.gradual import merged_result, round_ratios
+from edgeseg.prune.gradual import merged_result, round_ratios
 from edgeseg.training.finetune import FinetuneResult
 
 
@@ -36,8 +36,8 @@ def tiny(tiny_model_path):
 
 @pytest.mark.slow
 def test_taylor_scores_rank_a_dead_filter_last(tiny):
-    from edgeseg.compress.prune import copy_model
-    from edgeseg.compress.ranking import taylor_scores
+    from edgeseg.prune.magnitude import copy_model
+    from edgeseg.prune.ranking import taylor_scores
 
     model, train, _ = tiny
     model = copy_model(model)
@@ -54,7 +54,7 @@ def test_taylor_scores_rank_a_dead_filter_last(tiny):
 
 @pytest.mark.slow
 def test_gradual_pruning_reaches_the_ratio_and_counts_every_round(tiny):
-    from edgeseg.compress.gradual import prune_channels_and_finetune
+    from edgeseg.prune.gradual import prune_channels_and_finetune
     from edgeseg.training.finetune import FinetuneBudget
 
     model, train, val = tiny
@@ -69,7 +69,7 @@ def test_gradual_pruning_reaches_the_ratio_and_counts_every_round(tiny):
 
 
 def test_kept_count_rounds_to_simd_multiples_within_the_space():
-    from edgeseg.compress.channels import kept_count
+    from edgeseg.prune.channels import kept_count
 
     assert kept_count(32, 0.8125) == 6
     assert kept_count(32, 0.8125, multiple=8) == 8 and kept_count(256, 0.8125, multiple=8) == 48

@@ -4,7 +4,7 @@ from pathlib import Path
 from edgeseg.compress import guard as guard_module
 from edgeseg.compress.budget import Budget
 from edgeseg.artifacts.compress_report import exit_code_for
-from edgeseg.compress.verify import Verified
+from edgeseg.scoring.verify import Verified
 
 
 def scripted(path: Path) -> Verified:

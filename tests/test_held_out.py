@@ -5,17 +5,17 @@ synthetic probability maps, no TensorFlow."""
 import numpy as np
 import pytest
 
-from edgeseg import evaluate_heldout, evaluate_instance
+from edgeseg.instances import cross_fit as evaluate_heldout, scoring as evaluate_instance
 from edgeseg.artifacts.compress_report import ArtifactRecord, CompressReport
 from edgeseg.compress import guard as guard_module
 from edgeseg.compress.budget import Budget
-from edgeseg.compress.held_out import held_out_lines, held_out_scores
+from edgeseg.instances.held_out import held_out_lines, held_out_scores
 from edgeseg.compress.report import render_markdown, render_terminal
-from edgeseg.compress.verify import Verified
+from edgeseg.scoring.verify import Verified
 from edgeseg.config import PreprocessSpec
-from edgeseg.deploy.instances import DecodeSettings
-from edgeseg.evaluate_heldout import cross_fit, fold_indices, folds_for
-from edgeseg.evaluate_instance import tune_decoding
+from edgeseg.instances.decode import DecodeSettings
+from edgeseg.instances.cross_fit import cross_fit, fold_indices, folds_for
+from edgeseg.instances.scoring import tune_decoding
 from edgeseg.quantize.methods import LADDERS
 
 GRID = {"foreground": (0.4, 0.5), "seed": (0.5,)}

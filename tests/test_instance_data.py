@@ -12,7 +12,7 @@ from edgeseg.data.augment import augment
 from edgeseg.data.instance_data import LooksSemanticWarning, instance_labels, load_instance_splits
 from edgeseg.data.instance_targets import boundaries, inner_distance, instance_targets
 from edgeseg.data.synthetic_instances import synth_instance_sample
-from edgeseg.deploy.rle import rle_encode
+from edgeseg.instances.rle import rle_encode
 from edgeseg.errors import DataError, OutputExistsError, UsageError
 
 
@@ -109,7 +109,7 @@ def _coco(tmp_path, annotations):
 
 
 def test_coco_import_polygons_rle_and_crowd(tmp_path):
-    from edgeseg.data.coco_import import import_coco
+    from edgeseg.instances.coco_import import import_coco
 
     rle_mask = np.zeros((10, 12), bool)
     rle_mask[6:9, 8:11] = True

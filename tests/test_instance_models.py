@@ -30,7 +30,7 @@ def test_instance_head_is_sigmoid_channels_on_the_same_backbone(arch, boundary):
 
 
 def test_spec_round_trip_and_old_specs_still_load():
-    from edgeseg.deploy.instances import DecodeSettings
+    from edgeseg.instances.decode import DecodeSettings
 
     spec = PreprocessSpec(64, 64, task="instance", instance_channels=3,
                           decode=DecodeSettings(seed=0.6).to_dict())
@@ -109,7 +109,7 @@ def _device_side_predicts_instances(path, tmp_path):
 
 
 def test_instance_colours_differ_between_neighbouring_ids():
-    from edgeseg.deploy.instances import instance_colours
+    from edgeseg.instances.decode import instance_colours
 
     colours = instance_colours(np.arange(12).reshape(3, 4))
     assert colours.shape == (3, 4, 3) and colours.dtype == np.uint8
@@ -130,7 +130,7 @@ def test_a_tiled_prediction_counts_areas_and_smoothing_on_the_network_grid():
     be scaled as if the image had been enlarged (a 96x96 image on a 32x32 model: 9x the area)."""
     from edgeseg.config import PreprocessSpec
     from edgeseg.data.instance_targets import instance_targets
-    from edgeseg.deploy.instances import DecodeSettings, decode
+    from edgeseg.instances.decode import DecodeSettings, decode
     from edgeseg.deploy.segmenter import Segmenter
 
     yy, xx = np.mgrid[0:96, 0:96]

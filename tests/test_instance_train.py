@@ -5,8 +5,8 @@ import pytest
 from conftest import run_cli
 from edgeseg.data.instance_targets import instance_targets
 from edgeseg.data.synthetic_instances import synth_instance_sample
-from edgeseg.deploy.instances import DecodeSettings
-from edgeseg.evaluate_instance import score_outputs, tune_decoding
+from edgeseg.instances.decode import DecodeSettings
+from edgeseg.instances.scoring import score_outputs, tune_decoding
 
 
 def test_tuning_picks_the_grid_point_of_best_pq():
@@ -60,7 +60,7 @@ def test_instance_training_refuses_what_it_does_not_support(tmp_path):
 
 
 def test_agreement_with_the_float_model():
-    from edgeseg.evaluate_instance import instance_agreement
+    from edgeseg.instances.scoring import instance_agreement
 
     labels = synth_instance_sample(48, 48, 1, seed=2)[1]
     ref = instance_targets(labels)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from edgeseg.data.instance_targets import instance_targets
-from edgeseg.deploy.instances import DecodeSettings, decode
-from edgeseg.deploy.rle import rle_decode, rle_encode
+from edgeseg.instances.decode import DecodeSettings, decode
+from edgeseg.instances.rle import rle_decode, rle_encode
 from edgeseg.errors import UsageError
 from edgeseg.metrics.instance import image_counts, scores
 
@@ -106,12 +106,12 @@ def test_instance_modules_never_reach_tensorflow():
     from conftest import run_python_without_tensorflow
     from test_lean_import import _loaded_after
 
-    modules = ("edgeseg.deploy.instances, edgeseg.deploy.rle, edgeseg.metrics.instance, edgeseg.data.instance_data, "
-               "edgeseg.data.coco_import, edgeseg.data.synthetic_instances")
+    modules = ("edgeseg.instances.decode, edgeseg.instances.rle, edgeseg.metrics.instance, edgeseg.data.instance_data, "
+               "edgeseg.instances.coco_import, edgeseg.data.synthetic_instances")
     assert _loaded_after(f"import {modules}") == []
     code = ("import numpy as np\n"
             "from edgeseg.data.instance_targets import instance_targets\n"
-            "from edgeseg.deploy.instances import decode\n"
+            "from edgeseg.instances.decode import decode\n"
             "labels = np.zeros((16, 16), np.int32); labels[2:7, 2:7] = 4; labels[9:14, 3:12] = 8\n"
             "print(len(decode(instance_targets(labels), None)))\n")
     result = run_python_without_tensorflow(code)
@@ -121,7 +121,7 @@ def test_instance_modules_never_reach_tensorflow():
 def test_the_shifted_maximum_is_the_four_neighbour_dilation_without_the_centre():
     from scipy import ndimage
 
-    from edgeseg.deploy.instances import largest_four_neighbour
+    from edgeseg.instances.decode import largest_four_neighbour
 
     ids = np.random.default_rng(3).integers(0, 9, (17, 23)).astype(np.int32)
     ring = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], bool)
@@ -132,7 +132,7 @@ def test_the_shifted_maximum_is_the_four_neighbour_dilation_without_the_centre()
 def test_pixels_climb_to_the_seed_of_their_basin_only():
     """Two touching discs: every pixel joins the seed its steepest ascent reaches, never the
     other disc's; only pixels that climbed take part in the pointer jumps."""
-    from edgeseg.deploy.instances import assign_watershed
+    from edgeseg.instances.decode import assign_watershed
 
     yy, xx = np.mgrid[:20, :40]
     left, right = np.hypot(yy - 10, xx - 10), np.hypot(yy - 10, xx - 27)
@@ -149,7 +149,7 @@ def test_pixels_climb_to_the_seed_of_their_basin_only():
 def test_box_mean_is_the_uniform_filter_with_the_edge_repeated():
     from scipy import ndimage
 
-    from edgeseg.deploy.instances import box_mean
+    from edgeseg.instances.decode import box_mean
 
     values = np.random.default_rng(1).random((13, 17)).astype(np.float32)
     for size in (3, 5):
@@ -174,7 +174,7 @@ def test_smoothing_keeps_a_distance_speck_from_seeding_a_second_object():
 
 
 def test_smoothing_setting_validation_and_scaling():
-    from edgeseg.deploy.instances import scaled_window
+    from edgeseg.instances.decode import scaled_window
 
     assert DecodeSettings.from_dict({"seed": 0.5}).smooth == 1  # a spec written before the setting existed
     for bad in (0, 2, -3):
@@ -198,7 +198,7 @@ def test_malformed_stored_settings_are_refused_in_one_line(raw):
 
 
 def test_the_scaled_smoothing_window_never_exceeds_the_widest_allowed():
-    from edgeseg.deploy.instances import MAX_SMOOTH, scaled_window
+    from edgeseg.instances.decode import MAX_SMOOTH, scaled_window
 
     assert scaled_window(5, 1e6) == MAX_SMOOTH
     assert DecodeSettings(smooth=MAX_SMOOTH).smooth == MAX_SMOOTH

@@ -77,7 +77,7 @@ def test_empty_accumulator_refuses_to_score():
 
 
 def test_memoized_reference_runs_once_per_distinct_batch():
-    from edgeseg.evaluate import memoized
+    from edgeseg.scoring.predictors import memoized
 
     calls = []
 

@@ -52,7 +52,7 @@ def test_the_task_seam_picks_the_instance_loss_targets_and_pq_for_instance_model
     assert float(semantic.make_loss()(y1, p1)) == pytest.approx(float(segmentation_loss(1)(y1, p1)))
 
     # the validation score is PQ of the instances decoded with the spec's settings
-    from edgeseg.evaluate_instance import decode_settings, score_outputs
+    from edgeseg.instances.scoring import decode_settings, score_outputs
 
     expected = score_outputs(list(targets), list(labels), decode_settings(INSTANCE.decode))["pq"]
     assert instance.score(_perfect(val, instance.target_of), val, 8) == pytest.approx(expected) and expected > 0.7
@@ -124,7 +124,7 @@ def test_magnitude_pruning_an_instance_model_records_its_measured_sparsity(insta
 
 def _half_zeroed(model):
     """A copy of `model` with the smaller half of every conv kernel set to zero (as pruning leaves it)."""
-    from edgeseg.compress.prune import copy_model
+    from edgeseg.prune.magnitude import copy_model
 
     pruned = copy_model(model)
     for layer in pruned.layers:

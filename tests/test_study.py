@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeseg.compress.study_logic import (Row, by_device, candidate_key, dominates, grid, hopeless, pareto_front,
+from edgeseg.search.logic import (Row, by_device, candidate_key, dominates, grid, hopeless, pareto_front,
                                           search_order, winner)
 
 WORKER = Path(__file__).with_name("study_worker.py")
@@ -73,7 +73,7 @@ def _start(location: str, log: Path, *flags: str) -> subprocess.Popen:
 
 
 def _new_study(tmp_path: Path) -> tuple[str, object]:
-    from edgeseg.compress.study import open_study
+    from edgeseg.search.study import open_study
 
     location = str(tmp_path / "study.sqlite3")
     return location, open_study(location, {"model": "scripted"}, search_order(grid()), heartbeat_s=1, grace_s=2)
@@ -87,7 +87,7 @@ def _lines(log: Path, kind: str) -> list[tuple[int, float, int]]:
 def test_two_workers_share_one_study_without_running_a_trial_twice(tmp_path):
     from study_worker import scripted
 
-    from edgeseg.compress.study import join_study, rows
+    from edgeseg.search.study import join_study, rows
 
     location, _ = _new_study(tmp_path)
     log = tmp_path / "trials.log"
@@ -109,7 +109,7 @@ def test_two_workers_share_one_study_without_running_a_trial_twice(tmp_path):
 def test_a_journal_file_study_runs_queued_trials_once(tmp_path):
     from study_worker import scripted
 
-    from edgeseg.compress.study import Outcome, join_study, open_study, rows, work
+    from edgeseg.search.study import Outcome, join_study, open_study, rows, work
 
     location = str(tmp_path / "shared" / "study.journal")
     open_study(location, {"model": "scripted"}, search_order(grid())[:3])
@@ -128,7 +128,7 @@ def test_a_journal_file_study_runs_queued_trials_once(tmp_path):
 def test_a_killed_workers_trial_is_retried_by_the_other(tmp_path):
     from optuna.trial import TrialState
 
-    from edgeseg.compress.study import join_study, rows
+    from edgeseg.search.study import join_study, rows
 
     location, _ = _new_study(tmp_path)
     slow_log, log = tmp_path / "slow.log", tmp_path / "trials.log"
@@ -153,7 +153,7 @@ def test_a_killed_workers_trial_is_retried_by_the_other(tmp_path):
 def test_bad_study_locations_are_one_line_refusals(tmp_path):
     from conftest import last_error_line, run_cli
 
-    from edgeseg.compress.study import check_study
+    from edgeseg.search.study import check_study
     from edgeseg.errors import UsageError
 
     out = tmp_path / "out"
@@ -174,7 +174,7 @@ def test_bad_study_locations_are_one_line_refusals(tmp_path):
 
 
 def test_a_study_made_for_another_model_is_refused(tmp_path):
-    from edgeseg.compress.study import open_study
+    from edgeseg.search.study import open_study
     from edgeseg.errors import UsageError
 
     location = str(tmp_path / "s.sqlite3")
@@ -223,10 +223,10 @@ def test_compress_prune_auto_runs_a_study_that_a_rerun_resumes(tiny_study):
 def test_workers_split_training_and_measuring(tiny_study):
     from conftest import run_cli
 
-    from edgeseg.bench.machine import machine_info
-    from edgeseg.compress.search_run import target_runtime
-    from edgeseg.compress.study import join_study, rows
-    from edgeseg.compress.study_measure import measure_worker
+    from edgeseg.runtimes.machine import machine_info
+    from edgeseg.search.context import target_runtime
+    from edgeseg.search.study import join_study, rows
+    from edgeseg.search.worker_measure import measure_worker
 
     root, _ = tiny_study
     location = str(root / "out.study" / "study.sqlite3")
@@ -247,7 +247,7 @@ def test_workers_split_training_and_measuring(tiny_study):
 
 def test_a_candidate_queued_twice_runs_once(tmp_path):
     """Two workers that create one study at the same moment both queue every candidate."""
-    from edgeseg.compress.study import Outcome, join_study, open_study, rows, work
+    from edgeseg.search.study import Outcome, join_study, open_study, rows, work
 
     location = str(tmp_path / "study.sqlite3")
     study = open_study(location, {"model": "scripted"}, [0.5, 0.75])

@@ -3,7 +3,7 @@ import pytest
 
 from edgeseg.config import DataConfig
 from edgeseg.data.dataset import load_splits
-from edgeseg.evaluate import evaluate_predictor, keras_predictor
+from edgeseg.scoring.predictors import evaluate_predictor, keras_predictor
 from edgeseg.models.io import load_model
 
 pytestmark = pytest.mark.slow  # every test here trains, converts or compresses

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from edgeseg.compress.tuning import (MIN_TRAIN_IMAGES, MIN_VAL_IMAGES, pruning_budget, qat_budget, recovery_target,
+from edgeseg.prune.tuning import (MIN_TRAIN_IMAGES, MIN_VAL_IMAGES, pruning_budget, qat_budget, recovery_target,
                                      too_little_data)
 from edgeseg.config import CompressConfig
 from edgeseg.errors import UsageError

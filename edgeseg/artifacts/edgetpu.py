@@ -100,7 +100,7 @@ def _verdict(op, runtime_version: int) -> tuple[bool, str]:
 
 
 def check(path: Path, runtime_version: int = EDGETPU_RUNTIME) -> EdgeTPUReport:
-    from ..artifacts.tflite import operators
+    from .tflite import operators
 
     path = Path(path)
     if path.suffix.lower() != ".tflite" or not path.is_file():

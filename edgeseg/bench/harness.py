@@ -15,8 +15,8 @@ import numpy as np
 from ..config import BenchConfig
 from ..data.dataset import SegmentationData
 from ..errors import describe
-from ..deploy.instances import decode
-from ..evaluate import evaluate_predictor
+from ..instances.decode import decode
+from ..scoring.predictors import evaluate_predictor
 from ..runtimes import Runtime, RuntimeUnavailable
 from . import memory
 from .artifacts import Artifact

@@ -12,8 +12,8 @@ import numpy as np
 
 from ..config import DataConfig, PreprocessSpec
 from ..data.dataset import SegmentationData
-from ..deploy.instances import DecodeSettings, decode
-from ..evaluate_instance import Predictor, predict_all, score_outputs
+from ..instances.decode import DecodeSettings, decode
+from ..instances.scoring import Predictor, predict_all, score_outputs
 from ..metrics.instance import SCORE_KEYS
 
 # Outputs kept per row for timing the decoder: enough images for decode time to average over

@@ -17,7 +17,7 @@ from .artifacts import collect, resolve_spec
 from .context import CompressContext, compress_context
 from .harness import Clock, plan, run_rows
 from .instance import is_instance, load_validation
-from .machine import machine_info
+from ..runtimes.machine import machine_info
 from .report import pyplot, render_csv, render_json, render_markdown, render_plot
 
 

@@ -62,9 +62,6 @@ def add_compress_parser(sub, model_args) -> None:
     c.add_argument("--study", default=None, metavar="PATH_OR_URL",
                    help="--prune auto: the Optuna study (a .sqlite3 or .journal file, or a database URL) that a killed "
                         "run resumes and `edgeseg search-worker`s join (default: OUT.study/study.sqlite3 beside OUT)")
-    c.add_argument("--search-engine", choices=("study", "bisection"), default=None,
-                   help=f"--prune auto: the Optuna study or the one-machine bisection (default: "
-                        f"{DEFAULTS['search_engine']})")
     c.add_argument("--channel-criterion", choices=("taylor", "l1"), default=DEFAULTS["channel_criterion"],
                    help="--prune channels/auto: rank filters by first-order Taylor score on the data, or by weight norm")
     for flag, (kind, text) in OPTIONS.items():
@@ -102,11 +99,10 @@ def _belonging(a: argparse.Namespace, prune: str) -> dict:
             runs = ", ".join(n for n, r in REGISTRY.items() if "tflite" in r.formats)
             raise UsageError(f"--target must be a runtime that runs TFLite ({runs}), got {a.target!r}")
         given["target"] = a.target
-    for flag, value in (("--study", a.study), ("--search-engine", a.search_engine)):
-        if value is not None:
-            if prune != "auto":
-                raise UsageError(f"{flag} is for --prune auto")
-            given[_field(flag)] = value
+    if a.study is not None:
+        if prune != "auto":
+            raise UsageError("--study is for --prune auto")
+        given["study"] = a.study
     return given
 
 
@@ -128,8 +124,8 @@ def _cmd_compress(a: argparse.Namespace) -> int:
     out = Path(a.out) if a.out else default_out_dir(model_path)
     config = compress_config(a)
     check_compress_inputs(model_path, a.data, out, a.force, a.custom_objects)  # before TensorFlow is imported
-    if config.prune == "auto" and config.search_engine == "study":
-        from ..compress.study import check_study
+    if config.prune == "auto":
+        from ..search.study import check_study
 
         check_study(config.study, out, (model_path, a.data, a.custom_objects))
     from ..compress.pipeline import compress

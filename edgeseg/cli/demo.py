@@ -11,7 +11,7 @@ from ..errors import OutputExistsError
 def run_demo(out: Path, force: bool = False) -> int:
     from ..compress.pipeline import compress
     from ..artifacts.compress_report import exit_code_for
-    from ..evaluate import format_scores
+    from ..scoring.predictors import format_scores
     from ..training import train
 
     out = Path(out)

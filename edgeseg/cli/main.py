@@ -50,7 +50,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
 def _format_any(scores: dict) -> str:
     """Instance scores (PQ, F1, AJI) or semantic ones (Dice, IoU), whichever these are."""
-    from ..evaluate import format_scores
+    from ..scoring.predictors import format_scores
     from ..metrics.instance import format_instance_scores
 
     return format_instance_scores(scores) if "pq" in scores else format_scores(scores)
@@ -77,14 +77,14 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     from ..compress.data_source import choose_data
     from ..compress.sanity import check_baseline
     from ..data.dataset import load_splits
-    from ..evaluate import evaluate_predictor, keras_predictor
+    from ..scoring.predictors import evaluate_predictor, keras_predictor
     from ..models.io import load_model
 
     model, spec = load_model(Path(a.model), a.normalize, a.unsafe, a.custom_objects)
     choice = choose_data(Path(a.model), data)
     if spec.task == "instance":  # stored in the model's spec: no flag needed
         from ..data.instance_data import load_instance_splits
-        from ..evaluate_instance import evaluate_instances
+        from ..instances.scoring import evaluate_instances
 
         _, val = load_instance_splits(choice.data, spec)
         scores = evaluate_instances(keras_predictor(model, a.batch_size), val, batch_size=a.batch_size)
@@ -102,7 +102,7 @@ def _cmd_eval(a: argparse.Namespace) -> int:
 
 
 def _cmd_import_coco(a: argparse.Namespace) -> int:
-    from ..data.coco_import import import_coco
+    from ..instances.coco_import import import_coco
 
     n = import_coco(Path(a.annotations), Path(a.images), Path(a.out), force=a.force)
     print(f"wrote {n} images and 16-bit instance masks to {a.out}")

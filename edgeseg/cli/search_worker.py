@@ -28,7 +28,7 @@ def add_search_worker_parser(sub) -> None:
 
 
 def _check(a: argparse.Namespace) -> None:
-    from ..compress.study import check_location
+    from ..search.study import check_location
     from ..errors import UsageError
     from ..safety import finite
 
@@ -47,22 +47,22 @@ def _check(a: argparse.Namespace) -> None:
 
 def _cmd_search_worker(a: argparse.Namespace) -> int:
     _check(a)  # before Optuna, TensorFlow or a runtime is loaded
-    from ..compress.search_run import target_runtime
-    from ..compress.study import join_study
+    from ..search.context import target_runtime
+    from ..search.study import join_study
 
     runtime = target_runtime(a.target)
     study = join_study(a.study)
     cache = Path(a.cache) if a.cache else None
     if a.role == "measure":
-        from ..bench.machine import machine_info
-        from ..compress.study_measure import measure_worker
+        from ..runtimes.machine import machine_info
+        from ..search.worker_measure import measure_worker
 
         threads = a.threads or os.cpu_count() or 1
         machine = machine_info(threads)["label"]
         count = measure_worker(study, runtime, machine, cache, threads, a.time)
         print(f"recorded {count} latenc{'y' if count == 1 else 'ies'} on {runtime.name}, {machine}")
         return 0
-    from ..compress.study_train import train_worker
+    from ..search.worker_train import train_worker
 
     count = train_worker(a.study, study, a.target, a.model, a.data, cache, a.time)
     print(f"finished {count} trial(s) of {a.study}")

@@ -16,7 +16,7 @@ from .budget import Budget
 from .guard import Guarded, guard
 from .plan import Target
 from .sources import Source
-from .verify import Verified, verify
+from ..scoring.verify import Verified, verify
 
 
 @dataclass
@@ -43,7 +43,7 @@ class BuildContext:
         settings on these same images that score is optimistic too, which only makes the test stricter."""
         if self.instance:  # PQ/F1, decoded with the settings the artifact itself stores
             from .instance import verify_instance
-            from ..evaluate_instance import decode_settings
+            from ..instances.scoring import decode_settings
 
             settings = decode_settings(self.spec.get("decode"))
             return lambda path: verify_instance(path, self.val, source.reference, settings, self.config.batch_size,

@@ -13,7 +13,7 @@ from typing import Callable
 
 from ..errors import describe
 from .budget import Budget
-from .verify import Verified
+from ..scoring.verify import Verified
 
 
 @dataclass

@@ -16,17 +16,17 @@ import numpy as np
 
 from ..config import PreprocessSpec
 from ..data.dataset import SegmentationData
-from ..evaluate import AgreementAccumulator, Predictor
-from ..evaluate_instance import (decode_settings, grid_counts, instance_agreement, predict_all, score_outputs,
+from ..scoring.predictors import AgreementAccumulator, Predictor
+from ..instances.scoring import (decode_settings, grid_counts, instance_agreement, predict_all, score_outputs,
                                  tune_decoding)
 from ..metrics import ScoreAccumulator
 from ..quantize.methods import LADDERS
-from .held_out import fold_wording, format_score, held_out_record, held_out_scores
+from ..instances.held_out import fold_wording, format_score, held_out_record, held_out_scores
 from .sanity import BaselineCheck, prediction_problems
-from .verify import Verified, open_in_runtime
+from ..scoring.verify import Verified, open_in_runtime
 
 if TYPE_CHECKING:
-    from ..evaluate_instance import DecodeSettings
+    from ..instances.scoring import DecodeSettings
 
 # Below this PQ a float instance model has not learned to separate objects on this data.
 MIN_BASELINE_PQ = 0.1

@@ -17,9 +17,9 @@ import numpy as np
 from ..artifacts.compress_report import SCHEMA, CompressReport
 from ..artifacts.files import sha256
 from ..config import CompressConfig
-from ..data.dataset import SegmentationData
+from ..data.dataset import SegmentationData, calibration_images
 from ..data.instance_data import load_task_splits
-from ..evaluate import evaluate_predictor, format_scores, keras_predictor, memoized
+from ..scoring.predictors import evaluate_predictor, format_scores, keras_predictor, memoized
 from ..models.io import load_model
 from ..outputs import atomic_output_dir, check_output_dir
 from ..preflight import check_compress_inputs
@@ -32,16 +32,12 @@ from .plan import plan, render_plan
 from .report import render_terminal, write_reports
 from .sanity import BaselineCheck, check_baseline, skipped as skipped_check
 from .sources import MAKERS, Source, SourceContext, base_source, wanted_sources
-from .tuning import distill_kwargs, qat_budget, recovery_target, too_little_data
+from ..prune.tuning import distill_kwargs, qat_budget, recovery_target, too_little_data
 from .verdict import recommend, render_verdict
 
 
 def default_out_dir(model_path: Path) -> Path:
     return Path(model_path).with_name(f"{Path(model_path).stem}_edgeseg")
-
-
-def calibration_images(train: SegmentationData, count: int, batch_size: int) -> np.ndarray:
-    return np.concatenate([images for images, _ in train.batches(batch_size, limit=count)])
 
 
 class Progress:

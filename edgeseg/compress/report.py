@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from .budget import METRIC_LABELS
-from .held_out import held_out_lines
+from ..instances.held_out import held_out_lines
 from .verdict import format_mb, is_instance, verdict_lines
 
 COLUMNS = ("path", "format", "precision", "sparsity", "flops", "bytes", "gzip_bytes", "dice", "iou",
@@ -95,7 +95,7 @@ def render_markdown(report: dict) -> str:
                 f"{'yes' if c['deployable'] else 'no'} |" for c in search["candidates"]]
         out += [""]
     if report.get("study"):
-        from .study_report import study_markdown
+        from ..search.report import study_markdown
 
         out += study_markdown(report["study"])
     if report.get("finetune_skipped"):

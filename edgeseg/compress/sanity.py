@@ -14,7 +14,7 @@ import numpy as np
 
 from ..config import NORMALIZE_CHOICES
 from ..data.dataset import SegmentationData
-from ..evaluate import Predictor, evaluate_predictor
+from ..scoring.predictors import Predictor, evaluate_predictor
 from ..metrics import probabilities_to_labels
 
 # Below this Dice a baseline is far from anything a trained model reaches on its own data.

@@ -9,7 +9,7 @@ from typing import Callable
 
 from ..config import PreprocessSpec
 from ..data.dataset import SegmentationData
-from ..evaluate import Predictor, evaluate_predictor, format_scores
+from ..scoring.predictors import Predictor, evaluate_predictor, format_scores
 
 # the scores a pruned source's report section carries, where the task measured them
 HEADLINE = ("dice", "iou", "pq", "sq", "rq", "f1")
@@ -20,7 +20,7 @@ def _semantic(reference: Predictor, val: SegmentationData, spec: PreprocessSpec,
 
 
 def _instance(reference: Predictor, val: SegmentationData, spec: PreprocessSpec, batch_size: int) -> dict:
-    from ..evaluate_instance import decode_settings, predict_all
+    from ..instances.scoring import decode_settings, predict_all
     from .instance import instance_scores
 
     outputs, truths = predict_all(reference, val, batch_size)

@@ -12,7 +12,7 @@ from typing import Callable
 
 from ..config import CompressConfig, PreprocessSpec
 from ..data.dataset import SegmentationData
-from ..evaluate import Predictor, keras_predictor, memoized
+from ..scoring.predictors import Predictor, keras_predictor, memoized
 from ..models.flops import model_flops
 from ..models.io import save_model
 from ..training.task_training import task_training
@@ -90,8 +90,8 @@ def _finish(ctx: SourceContext, name: str, model, keras_file: str, **fields) -> 
 
 
 def pruned_source(model, ctx: SourceContext) -> Source:
-    from .prune import prune
-    from .tuning import finetune_info, pruning_budget
+    from ..prune.magnitude import prune
+    from ..prune.tuning import finetune_info, pruning_budget
 
     c = ctx.config
     ctx.log(f"      magnitude pruning to {c.sparsity:.0%} sparsity (fine-tuning {c.finetune_min_steps}-"
@@ -110,28 +110,24 @@ def pruned_source(model, ctx: SourceContext) -> Source:
 
 def _channel_pruned(model, ctx: SourceContext):
     """The channel-pruned model: at --channel-ratio, or the fastest within the budget (--prune auto)."""
-    from .gradual import prune_channels_and_finetune
-    from .tuning import pruning_budget
+    from ..prune.gradual import prune_channels_and_finetune
+    from ..prune.tuning import pruning_budget
 
     c = ctx.config
     if c.prune == "auto":
-        from .search_run import SearchContext, auto_prune
+        from ..search.context import SearchContext
+        from ..search.study import cache_for, check_study
+        from ..search.trial import study_prune
 
         ctx.log(f"      searching the channel ratio for the fastest int8 model on {c.target} within the budget")
         search = SearchContext(model, ctx.train, ctx.val, c, ctx.spec.to_dict(), ctx.calibration,
                                ctx.budget.baseline, ctx.target_dice, ctx.out / "search", ctx.distill, ctx.log)
-        if c.search_engine == "study":
-            from .study import cache_for, check_study
-            from .study_run import study_prune
-
-            out = ctx.final_out or ctx.out
-            location = check_study(c.study, out, ())
-            data = dataclasses.asdict(ctx.data_config) if ctx.data_config else None
-            run = {"model": str(ctx.model_path), "data": data,
-                   "config": c.to_dict(), "input_shape": [ctx.spec.height, ctx.spec.width, ctx.spec.channels]}
-            winner, ctx.study = study_prune(search, location, ctx.model_sha256, cache_for(location, out), run)
-            return winner
-        winner, ctx.search = auto_prune(search)
+        out = ctx.final_out or ctx.out
+        location = check_study(c.study, out, ())
+        data = dataclasses.asdict(ctx.data_config) if ctx.data_config else None
+        run = {"model": str(ctx.model_path), "data": data,
+               "config": c.to_dict(), "input_shape": [ctx.spec.height, ctx.spec.width, ctx.spec.channels]}
+        winner, ctx.study = study_prune(search, location, ctx.model_sha256, cache_for(location, out), run)
         return winner
     ctx.log(f"      removing {c.channel_ratio:.0%} of the filters (fine-tuning {c.finetune_min_steps}-"
             f"{c.finetune_steps} steps, {c.channel_rounds} round(s), {c.channel_criterion} ranking)")
@@ -141,7 +137,7 @@ def _channel_pruned(model, ctx: SourceContext):
 
 
 def channels_source(model, ctx: SourceContext) -> Source | None:
-    from .tuning import finetune_info
+    from ..prune.tuning import finetune_info
 
     result = _channel_pruned(model, ctx)
     if result is None:

@@ -152,3 +152,8 @@ def write_dataset(data: SegmentationData, out_dir: Path, mask_of=None) -> int:
         Image.fromarray(pixels).save(out_dir / "images" / f"{i:05d}.png")
         Image.fromarray(mask_of(labels)).save(out_dir / "masks" / f"{i:05d}.png")
     return len(data)
+
+
+def calibration_images(train: SegmentationData, count: int, batch_size: int) -> np.ndarray:
+    """The first `count` training images (after the split), the set every int8 calibration uses."""
+    return np.concatenate([images for images, _ in train.batches(batch_size, limit=count)])

@@ -54,9 +54,9 @@ def _io_details(model_path: Path) -> tuple[dict, dict]:
 def _latency_rows(bench_json: Path | None, artifact: str) -> list[dict]:
     if bench_json is None:
         return []
-    from ..bench.report import load_bench
+    from ..artifacts.bench_report import read_bench_report
 
-    report = load_bench(bench_json)
+    report = read_bench_report(bench_json).to_dict()
     machine = report["machine"].get("label") if isinstance(report.get("machine"), dict) else None
     return [{"runtime": r["runtime"], "machine": r.get("machine") or machine, "threads": r.get("threads"),
              "p50_ms": r.get("p50_ms"), "p90_ms": r.get("p90_ms"), "runs": r.get("runs")}

@@ -81,7 +81,7 @@ def overlay_figure(pixels: np.ndarray, prediction: Prediction) -> Image.Image:
     unit = to_unit_float(pixels)
     rgb = (np.repeat(unit[..., :1], 3, -1) if unit.shape[-1] == 1 else unit[..., :3]) * 255
     if prediction.instances is not None:
-        from .instances import instance_colours
+        from ..instances.decode import instance_colours
 
         colors = instance_colours(prediction.mask).astype(np.float32)
     else:

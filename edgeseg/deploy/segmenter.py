@@ -87,7 +87,7 @@ class Segmenter:
             self.spec_source = f"the model's input shape, normalize {self.spec.normalize} (no stored spec)"
         self.decode_settings = None
         if self.spec.task == "instance":  # settings made elsewhere: refused now, in one line, not at the first image
-            from .instances import DecodeSettings
+            from ..instances.decode import DecodeSettings
 
             self.decode_settings = DecodeSettings.from_dict(self.spec.decode)
 
@@ -106,7 +106,7 @@ class Segmenter:
             model_input = normalize(resize_image(unit, spec.height, spec.width), spec.normalize)
             probs = resize_image(self._run(model_input[None])[0], height, width)
         if spec.task == "instance":  # decoded once, after tiles are stitched, with the stored settings
-            from .instances import decode
+            from ..instances.decode import decode
 
             # Areas and the smoothing window count pixels of the network's output grid: tiles are at
             # that resolution already; a whole-image prediction was resized from the model's size.

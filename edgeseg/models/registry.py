@@ -62,7 +62,7 @@ def instance_channels(config: ModelConfig) -> int:
 def spec_for(config: ModelConfig, normalize: str = "0-1") -> PreprocessSpec:
     args = resolve(config)
     if config.task == "instance":
-        from ..deploy.instances import DecodeSettings
+        from ..instances.decode import DecodeSettings
 
         return PreprocessSpec(height=args["height"], width=args["width"], channels=args["channels"],
                               normalize=normalize, classes=1, task="instance",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..backend import tfmot
 from ..data.dataset import SegmentationData
-from ..compress.prune import copy_model
+from ..prune.magnitude import copy_model
 from ..training.finetune import FinetuneBudget, finetune
 
 

@@ -51,7 +51,7 @@ class FinetuneResult:
         return {"steps": self.steps, "best_step": self.best_step if kept else None,
                 "best_dice": self.best_dice if kept else None,
                 "stopped_because": self.stopped_because, "seconds": round(self.seconds, 1),
-                "dice_curve": [[s, round(d, 5)] for s, d in self.dice_curve], "metric": self.metric}
+                "dice_curve": [[s, d] for s, d in self.dice_curve], "metric": self.metric}
 
 
 def learning_rate_at(step: int, peak: float, total_steps: int, warmup_fraction: float = 0.05) -> float:
@@ -111,7 +111,7 @@ def finetune(model, train: SegmentationData, val: SegmentationData, budget: Fine
     kept. With a `teacher` and distill_weight > 0 the loss mixes the task loss with a loss to the teacher's probabilities (see distill.py)."""
     from ..backend import keras, tf
     from .distill import training_loss
-    from ..evaluate import keras_predictor
+    from ..scoring.predictors import keras_predictor
 
     tf_ = tf()
     task = task or semantic_training(classes)

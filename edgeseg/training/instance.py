@@ -13,10 +13,10 @@ from ..backend import keras, set_seed
 from ..config import TrainConfig
 from ..data.instance_data import load_instance_splits
 from ..data.instance_targets import instance_targets
-from ..deploy.instances import DecodeSettings
+from ..instances.decode import DecodeSettings
 from ..errors import UsageError
-from ..evaluate import keras_predictor
-from ..evaluate_instance import evaluate_instances, predict_all, score_outputs, tune_decoding
+from ..scoring.predictors import keras_predictor
+from ..instances.scoring import evaluate_instances, predict_all, score_outputs, tune_decoding
 from .losses_instance import instance_loss
 from .loop import TrainResult, _validation_callback, batch_sequence, fit
 from ..models.io import save_model

@@ -14,7 +14,7 @@ from ..backend import keras
 from ..config import PreprocessSpec
 from ..data.dataset import SegmentationData
 from ..errors import DataError
-from ..evaluate import evaluate_predictor, keras_predictor
+from ..scoring.predictors import evaluate_predictor, keras_predictor
 from ..models.io import save_model
 
 

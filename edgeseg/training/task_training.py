@@ -43,7 +43,7 @@ class TaskTraining:
 
 
 def _dice_scores(predict: Predictor, val: "SegmentationData", batch_size: int) -> dict:
-    from ..evaluate import evaluate_predictor
+    from ..scoring.predictors import evaluate_predictor
 
     return evaluate_predictor(predict, val, batch_size)
 
@@ -61,7 +61,7 @@ def _instance_loss():
 
 
 def _pq_scores(decode: dict | None, predict: Predictor, val: "SegmentationData", batch_size: int) -> dict:
-    from ..evaluate_instance import decode_settings, evaluate_instances
+    from ..instances.scoring import decode_settings, evaluate_instances
 
     return evaluate_instances(predict, val, decode_settings(decode), batch_size)
 

@@ -11,7 +11,7 @@ from ..config import TrainConfig
 from ..data.dataset import load_splits
 from ..data.record import data_record
 from ..errors import OutputExistsError, UsageError
-from ..evaluate import evaluate_predictor, keras_predictor
+from ..scoring.predictors import evaluate_predictor, keras_predictor
 from .losses import segmentation_loss
 from ..models.registry import build_model, spec_for
 from ..safety import check_writable, claim_output, refuse_overlap

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from ..artifacts.files import sha256
-from .search import measure_interleaved
-from .search_run import SearchContext, int8_file, target_runtime
+from .timing import measure_interleaved
+from .context import SearchContext, int8_file, target_runtime
 from .study import RUN, Outcome, open_study, pruned, rows, trial_attrs, work
-from .study_logic import Row, by_device, candidate_key, grid, hopeless, pareto_front, search_order, winner
-from .study_report import study_info
+from .logic import Row, by_device, candidate_key, grid, hopeless, pareto_front, search_order, winner
+from .report import study_info
 
 CANDIDATE = "candidate.json"  # the cache entry's record; written last, so its presence means complete
 SETTINGS = ("finetune_steps", "finetune_min_steps", "finetune_time", "finetune_lr", "batch_size", "channel_rounds",
@@ -49,7 +49,7 @@ def identity(ctx: SearchContext, model_sha256: str, data: str, cache: Path) -> d
 
 
 def machine_label(threads: int) -> str:
-    from ..bench.machine import machine_info
+    from ..runtimes.machine import machine_info
 
     return machine_info(threads)["label"]
 
@@ -57,13 +57,13 @@ def machine_label(threads: int) -> str:
 def _make_entry(ratio: float, ctx: SearchContext, entry: Path) -> dict | None:
     """Fine-tunes and quantizes one candidate into `entry` (a temporary folder); None when it is
     hopeless after its recovery fine-tuning (nothing cached: its trial is recorded as pruned)."""
-    from ..evaluate import keras_predictor
+    from ..scoring.predictors import keras_predictor
     from ..models.flops import model_flops
     from ..models.io import save_model
     from ..config import PreprocessSpec
-    from .gradual import prune_channels_and_finetune
-    from .tuning import pruning_budget
-    from .verify import verify
+    from ..prune.gradual import prune_channels_and_finetune
+    from ..prune.tuning import pruning_budget
+    from ..scoring.verify import verify
 
     config, start = ctx.config, time.perf_counter()
     result = prune_channels_and_finetune(ctx.model, ctx.train, ctx.val, ratio, pruning_budget(config),
@@ -131,7 +131,7 @@ def load_winner(cache: Path, key: str):
     """The winner's fine-tuned float model from the cache, as channel pruning's result."""
     from ..models.io import load_model
     from ..training.finetune import FinetuneResult
-    from .channels import ChannelPruneResult
+    from ..prune.channels import ChannelPruneResult
 
     record = json.loads((cache / key / CANDIDATE).read_text())
     model, _ = load_model(cache / key / "model.keras")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data.dataset import SegmentationData
-from ..evaluate import Predictor, evaluate_predictor
+from .predictors import Predictor, evaluate_predictor
 from ..runtimes import reference_runtime
 
 

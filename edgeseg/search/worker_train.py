@@ -16,9 +16,9 @@ from typing import Callable
 
 from ..config import CompressConfig, DataConfig
 from ..errors import UsageError
-from .search_run import SearchContext, int8_file, target_runtime
+from .context import SearchContext, int8_file, target_runtime
 from .study import IDENTITY, RUN, open_study, work
-from .study_run import data_digest, evaluator, identity
+from .trial import data_digest, evaluator, identity
 
 
 def _config(run: dict, target: str) -> CompressConfig:
@@ -33,11 +33,10 @@ def _config(run: dict, target: str) -> CompressConfig:
 def _context(model_path: Path, data: DataConfig, config: CompressConfig, folder: Path, log) -> SearchContext:
     """The candidates' inputs, built as compress builds them (same splits, calibration, targets)."""
     from ..backend import set_seed
-    from ..data.dataset import load_splits
-    from ..evaluate import evaluate_predictor, keras_predictor
+    from ..data.dataset import calibration_images, load_splits
+    from ..scoring.predictors import evaluate_predictor, keras_predictor
     from ..models.io import load_model
-    from .pipeline import calibration_images
-    from .tuning import distill_kwargs, recovery_target
+    from ..prune.tuning import distill_kwargs, recovery_target
 
     set_seed(config.seed)
     model, spec = load_model(model_path, config.normalize, config.unsafe, config.custom_objects)

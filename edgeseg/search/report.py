@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from .study_logic import Row
+from .logic import Row
 
 
 def _row(r: Row, attrs: dict) -> dict:

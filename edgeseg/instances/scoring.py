@@ -8,9 +8,9 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .data.dataset import SegmentationData
-from .deploy.instances import DecodeSettings, decode
-from .metrics.instance import ImageCounts, InstanceScoreAccumulator, image_counts
+from ..data.dataset import SegmentationData
+from .decode import DecodeSettings, decode
+from ..metrics.instance import ImageCounts, InstanceScoreAccumulator, image_counts
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 

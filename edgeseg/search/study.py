@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UsageError
-from .study_logic import Row
+from .logic import Row
 
 STUDY_NAME = "edgeseg-prune-auto"
 DIRECTIONS = ("minimize", "maximize", "minimize")  # latency ms, int8 Dice, int8 bytes

@@ -9,7 +9,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from ..runtimes.base import package_version
+from .base import package_version
 
 PACKAGES = ("ai-edge-litert", "onnxruntime", "onnxruntime-gpu", "tensorflow", "tensorflow-cpu", "tf-keras", "numpy")
 CORAL_USB_IDS = {("1a6e", "089a"), ("18d1", "9302")}  # Global Unichip before first use, Google after

@@ -15,7 +15,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..deploy.rle import rle_decode
+from .rle import rle_decode
 from ..errors import DataError, UsageError
 from ..outputs import atomic_output_dir
 

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import UsageError
-from .search import measure_interleaved
+from .timing import measure_interleaved
 from .study import IDENTITY, MEASURED, RUN, record_latency
 
 

@@ -28,9 +28,9 @@ import dataclasses
 
 import numpy as np
 
-from .deploy.instances import DecodeSettings, decode
-from .evaluate_instance import GridCounts, grid_counts
-from .metrics.instance import InstanceScoreAccumulator
+from .decode import DecodeSettings, decode
+from .scoring import GridCounts, grid_counts
+from ..metrics.instance import InstanceScoreAccumulator
 
 DEFAULT_FOLDS = 2
 LEAVE_ONE_OUT_UP_TO = 16

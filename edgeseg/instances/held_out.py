@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..evaluate_heldout import cross_fit, folds_for
-from ..evaluate_instance import DecodeSettings, GridCounts
+from .cross_fit import cross_fit, folds_for
+from .scoring import DecodeSettings, GridCounts
 
 TOO_FEW = "fewer than 2 validation images: none can be held out"
 

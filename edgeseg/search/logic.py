@@ -13,10 +13,8 @@ import json
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 
-from . import search
-
-# The bisection's channel-ratio grid, as exact fractions (its values are binary fractions).
-RATIO_STEP, LOW, HIGH, FIRST = (Fraction(v) for v in (search.RATIO_STEP, search.LOW, search.HIGH, search.FIRST))
+# The channel-ratio grid, as exact fractions: finer steps change the model by less than noise.
+RATIO_STEP, LOW, HIGH, FIRST = Fraction(1, 16), Fraction(1, 4), Fraction(7, 8), Fraction(1, 2)
 HOPELESS_MARGIN = 0.10  # a candidate whose float Dice after recovery is this far below the floor is stopped
 
 

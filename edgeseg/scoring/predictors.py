@@ -6,8 +6,8 @@ from typing import Callable
 
 import numpy as np
 
-from .data.dataset import SegmentationData
-from .metrics import ScoreAccumulator, probabilities_to_labels
+from ..data.dataset import SegmentationData
+from ..metrics import ScoreAccumulator, probabilities_to_labels
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
