@@ -171,14 +171,20 @@ def kept_count(filters: int, ratio: float, multiple: int = 1) -> int:
     return min(filters, count)
 
 
-def _plan(model, ratio: float, measured: dict[str, np.ndarray] | None = None, multiple: int = 1):
-    """(graph, layouts, layer -> kept output channels, layer -> kept channels of each input)."""
-    if not 0.0 < ratio < 1.0:
+def _plan(model, ratio: float, measured: dict[str, np.ndarray] | None = None, multiple: int = 1,
+          counts: dict[str, int] | None = None):
+    """(graph, layouts, layer -> kept output channels, layer -> kept channels of each input).
+    `counts` (a space's name -> kept filters, see channel_spaces) overrides the ratio per space."""
+    if counts is None and not 0.0 < ratio < 1.0:
         raise UsageError(f"--channel-ratio must be in (0, 1), got {ratio}")
     graph, layouts, consumed = _analyse(model)
+    names = _space_names(graph)
     keep: dict[int, np.ndarray] = {}
     for space, score in _filter_scores(model, graph, layouts, measured).items():
-        count = kept_count(len(score), ratio, multiple)
+        if counts is not None:
+            count = min(len(score), max(1, int(counts.get(names[space], len(score)))))
+        else:
+            count = kept_count(len(score), ratio, multiple)
         keep[space] = np.sort(np.argsort(-score, kind="stable")[:count])
 
     def kept(layout: Layout) -> np.ndarray:
@@ -193,16 +199,29 @@ def _plan(model, ratio: float, measured: dict[str, np.ndarray] | None = None, mu
     return graph, layouts, out_keep, in_keep
 
 
+def _space_names(graph: _Graph) -> dict[int, str]:
+    """Merged space -> its name: the first layer (in model order) that produces it."""
+    return {graph.find(space): producers[0] for space, producers in graph.producers.items() if producers}
+
+
+def channel_spaces(model) -> dict[str, int]:
+    """The prunable channel spaces: name (first producer) -> channels, in model order. A space is
+    what per-layer choices (per_layer.py) give a kept count to."""
+    graph, layouts, _ = _analyse(model)
+    names = _space_names(graph)
+    return {names[space]: len(score) for space, score in _filter_scores(model, graph, layouts).items()}
+
+
 def channel_plan(model, ratio: float) -> dict[str, np.ndarray]:
     """Layer name -> the output channels it keeps (indices into its original output)."""
     return _plan(model, ratio)[2]
 
 
 def prune_channels(model, ratio: float, measured: dict[str, np.ndarray] | None = None,
-                   multiple: int = 1) -> ChannelPruneResult:
-    """A new, smaller model with `ratio` of the filters removed from every prunable space;
-    the given model is not changed."""
-    graph, layouts, out_keep, in_keep = _plan(model, ratio, measured, multiple)
+                   multiple: int = 1, counts: dict[str, int] | None = None) -> ChannelPruneResult:
+    """A new, smaller model with `ratio` of the filters removed from every prunable space (or each
+    space cut to its entry in `counts`); the given model is not changed."""
+    graph, layouts, out_keep, in_keep = _plan(model, ratio, measured, multiple, counts)
 
     def clone(layer):
         config = layer.get_config()
@@ -241,4 +260,4 @@ def _slice(layer, inp: np.ndarray | None, out: np.ndarray) -> list[np.ndarray]:
     return weights  # a frozen layer of another kind keeps every channel
 
 
-__all__ = ["ChannelPruneResult", "channel_plan", "prune_channels"]
+__all__ = ["ChannelPruneResult", "channel_plan", "channel_spaces", "prune_channels"]

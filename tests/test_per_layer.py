@@ -1,0 +1,105 @@
+"""Latency-aware per-layer pruning (issue 23, item 2): the choice on scripted latency tables, the
+table's measurement and cache on a scripted clock, and per-space counts applied to a real model.
+No timing: every latency here is scripted."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeseg.prune.latency_table import (LatencyTable, cache_key, cached_table, candidate_counts, measure_table,
+                                         store_table)
+from edgeseg.prune.per_layer import choose_counts, removal_cost, staircase
+
+# A wide space whose int8 kernels pay per channel, and a narrow one whose latency is flat in its
+# channels (the floor seen on AVX-512/AMX CPUs): only the wide one is worth cutting.
+TABLE = {"wide": {64: 10.0, 48: 8.5, 32: 7.0, 16: 5.5, 8: 5.0},
+         "narrow": {16: 10.0, 8: 9.95}}
+UNIFORM = {"wide": np.ones(64), "narrow": np.ones(16)}
+
+
+def test_only_steps_the_table_shows_are_taken():
+    choice = choose_counts(TABLE, UNIFORM, base_ms=10.0, target_ms=6.0, noise_ms=0.1)
+    assert choice.counts == {"wide": 16, "narrow": 16} and choice.reached
+    assert choice.estimated_ms == pytest.approx(5.5)
+    assert [s.after for s in choice.steps] == [48, 32, 16]
+
+
+def test_an_unreachable_target_stops_when_no_step_saves_time():
+    choice = choose_counts(TABLE, UNIFORM, base_ms=10.0, target_ms=1.0, noise_ms=0.1)
+    assert not choice.reached and choice.counts == {"wide": 8, "narrow": 16}
+
+
+def test_equal_savings_go_to_the_less_important_space():
+    table = {"a": {32: 10.0, 16: 8.0}, "b": {32: 10.0, 16: 8.0}}
+    importance = {"a": np.r_[np.ones(16), np.full(16, 0.9)], "b": np.r_[np.ones(16), np.full(16, 0.1)]}
+    choice = choose_counts(table, importance, base_ms=10.0, target_ms=8.5)
+    assert choice.counts == {"a": 32, "b": 16}
+
+
+def test_a_target_already_met_removes_nothing():
+    choice = choose_counts(TABLE, UNIFORM, base_ms=10.0, target_ms=10.0)
+    assert choice.counts == {"wide": 64, "narrow": 16} and choice.steps == [] and choice.reached
+
+
+def test_removal_cost_takes_the_weakest_channels_first():
+    scores = np.array([4.0, 1.0, 3.0, 2.0])
+    assert removal_cost(scores, 4, 2) == pytest.approx(3.0 / 10.0)
+    assert removal_cost(scores, 4, 4) == 0.0
+
+
+def test_staircase_skips_steps_inside_the_noise():
+    assert staircase(TABLE["wide"], noise_ms=0.6) == [64, 48, 32, 16]
+    assert staircase(TABLE["narrow"], noise_ms=0.1) == [16]
+
+
+def test_candidate_counts_follow_the_simd_multiple():
+    assert candidate_counts(64) == [64, 48, 32, 16, 8]
+    assert candidate_counts(12) == [12, 8]
+    assert candidate_counts(4) == [4]
+
+
+def test_the_table_times_each_space_beside_the_unpruned_model(tmp_path):
+    built, runs = [], []
+
+    def build(counts):
+        built.append(dict(counts))
+        return tmp_path / f"m{len(built)}.tflite"
+
+    latencies = iter([[10.0, 9.0, 8.0, 7.0, 6.0], [10.4, 10.3]])
+
+    def time_paths(paths):
+        runs.append(len(paths))
+        return next(latencies)
+
+    table = measure_table({"wide": 64, "narrow": 12}, build, time_paths, "litert-cpu", "probe", 2)
+    assert built[0] == {} and {"wide": 8} in built and {"narrow": 8} in built
+    assert runs == [5, 2]  # every run times the unpruned model beside the space's candidates
+    assert table.rows == {"wide": {64: 10.0, 48: 9.0, 32: 8.0, 16: 7.0, 8: 6.0}, "narrow": {12: 10.4, 8: 10.3}}
+    assert table.base_ms == pytest.approx(10.2) and table.noise_ms == pytest.approx(0.4)
+
+
+def test_the_cache_keeps_tables_per_runtime_and_machine(tmp_path):
+    cache = tmp_path / "latency.json"
+    table = LatencyTable("litert-cpu", "probe", 2, 10.0, 0.1, {"wide": {64: 10.0, 32: 7.0}})
+    key = cache_key("abc", "litert-cpu", "probe", 2)
+    assert cached_table(cache, key) is None
+    store_table(cache, key, table)
+    assert cached_table(cache, key) == table
+    assert cached_table(cache, cache_key("abc", "ort-cpu", "probe", 2)) is None
+    cache.write_text("not json")
+    assert cached_table(cache, key) is None
+
+
+def test_per_space_counts_prune_a_real_model():
+    from edgeseg.config import ModelConfig
+    from edgeseg.models.registry import build_model
+    from edgeseg.prune.channels import channel_spaces, prune_channels
+
+    model = build_model(ModelConfig(arch="unet", preset="tiny"))
+    spaces = channel_spaces(model)
+    first, second = list(spaces)[:2]
+    result = prune_channels(model, 0.0, counts={first: 2})
+    assert result.kept[first] == (2, spaces[first])
+    assert result.kept[second] == (spaces[second], spaces[second])
+    x = np.random.default_rng(0).random((1,) + tuple(model.input.shape[1:]), dtype="float32")
+    assert result.model(x).shape == model(x).shape
