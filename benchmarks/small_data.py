@@ -8,10 +8,18 @@ of radius 3, and removal of objects and holes under 200 pixels. The task is "fin
 DAB-stained epithelium". Tiles are 128x128: the top 384 rows give 35 training tiles (stride
 64), the bottom 128 rows 7 validation tiles (stride 64) that overlap no training tile.
 
+`--dataset dsb` uses hand-annotated masks instead (issue 23: a rule-derived mask can be relearned
+by a heavily pruned network, a hand-drawn one cannot): the 2018 Data Science Bowl nuclei image
+the stardist wheel ships (stardist/data/images/img2d.tif, 512x512 fluorescence, its hand-drawn
+instance labels mask2d.tif made binary: label > 0), cut into the same tiles (35 train, 7 val).
+Get it without installing stardist:
+    pip download stardist==0.9.2 --no-deps -d /tmp/sd && cd /tmp/sd && unzip -o *.whl 'stardist/data/*'
+
 Model: the seed U-Net at 128x128 (grayscale input), trained once and cached under OUT/.
 Then compress variants run with their default fine-tuning settings.
 
-Usage: .venv/bin/python benchmarks/small_data.py [--out .edgeseg/small_data] [--variants channels,magnitude]
+Usage: .venv/bin/python benchmarks/small_data.py [--dataset ihc|dsb] [--out .edgeseg/small_data]
+       [--variants channels,magnitude]
        [--seeds 0,1] [--synthetic]   (--synthetic: the seed preset at 128x128 on 256/32 synthetic images)
 Needs the `bench` extra (scikit-image).
 """
@@ -43,15 +51,33 @@ def tiles(height: int, width: int, top: int, bottom: int) -> list[tuple[int, int
     return [(r, c) for r in range(top, bottom - TILE + 1, STRIDE) for c in range(0, width - TILE + 1, STRIDE)]
 
 
-def write_dataset(out: Path) -> Path:
-    """OUT/data/{train,val}/{images,masks}/*.png; written once."""
+def rule_derived_ihc(_: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-image's IHC image and its rule-derived DAB mask (labelled as such in RESULTS.md)."""
     from skimage import data
 
+    rgb = data.immunohistochemistry()
+    return rgb, stained_mask(rgb)
+
+
+def hand_annotated_dsb(folder: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """The DSB2018 nuclei image and its hand-drawn instance labels, made binary."""
+    folder = folder or Path("/tmp/sd/stardist/data/images")
+    image = np.asarray(Image.open(folder / "img2d.tif"))
+    labels = np.asarray(Image.open(folder / "mask2d.tif"))
+    if image.max() > 255:
+        raise SystemExit("expected the DSB image's 0..235 values")
+    return image.astype(np.uint8), labels > 0
+
+
+DATASETS = {"ihc": rule_derived_ihc, "dsb": hand_annotated_dsb}
+
+
+def write_dataset(out: Path, dataset: str = "ihc", source: Path | None = None) -> Path:
+    """OUT/data/{train,val}/{images,masks}/*.png; written once."""
     root = out / "data"
     if (root / "val" / "masks").is_dir():
         return root
-    rgb = data.immunohistochemistry()
-    mask = stained_mask(rgb)
+    rgb, mask = DATASETS[dataset](source)
     height, width = mask.shape
     splits = {"train": tiles(height, width, 0, TRAIN_ROWS), "val": tiles(height, width, TRAIN_ROWS, height)}
     staging = out / ".data_tmp"
@@ -216,7 +242,10 @@ def compare_methods(model_path: Path, data_dir: Path | None, ratio: float, steps
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--out", default=".edgeseg/small_data")
+    parser.add_argument("--out", default=None, help="default .edgeseg/small_data (ihc) or .edgeseg/small_data_dsb")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="ihc",
+                        help="ihc: rule-derived masks; dsb: hand-annotated nuclei (stardist's DSB2018 crop)")
+    parser.add_argument("--dsb", type=Path, default=None, help="folder of img2d.tif and mask2d.tif (--dataset dsb)")
     parser.add_argument("--epochs", type=int, default=80)
     parser.add_argument("--train-only", action="store_true")
     parser.add_argument("--synthetic", action="store_true",
@@ -229,9 +258,9 @@ def main() -> None:
     parser.add_argument("--ratio", type=float, default=0.75, help="--compare: channel ratio")
     parser.add_argument("--steps", type=int, default=150, help="--compare: fine-tuning steps")
     args = parser.parse_args()
-    out = Path(args.out)
+    out = Path(args.out or (".edgeseg/small_data" if args.dataset == "ihc" else f".edgeseg/small_data_{args.dataset}"))
     out.mkdir(parents=True, exist_ok=True)
-    data_dir = None if args.synthetic else write_dataset(out)
+    data_dir = None if args.synthetic else write_dataset(out, args.dataset, args.dsb)
     model = train_model(out, data_dir, 10 if args.synthetic else args.epochs)
     if args.train_only:
         return

@@ -204,12 +204,17 @@ def _space_names(graph: _Graph) -> dict[int, str]:
     return {graph.find(space): producers[0] for space, producers in graph.producers.items() if producers}
 
 
-def channel_spaces(model) -> dict[str, int]:
-    """The prunable channel spaces: name (first producer) -> channels, in model order. A space is
-    what per-layer choices (per_layer.py) give a kept count to."""
+def space_scores(model, measured: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """The prunable channel spaces in model order: name (first producer) -> score per channel (as
+    the ratio's ranking sees it). A space is what per-layer choices (per_layer.py) give a count to."""
     graph, layouts, _ = _analyse(model)
     names = _space_names(graph)
-    return {names[space]: len(score) for space, score in _filter_scores(model, graph, layouts).items()}
+    return {names[space]: score for space, score in _filter_scores(model, graph, layouts, measured).items()}
+
+
+def channel_spaces(model) -> dict[str, int]:
+    """The prunable channel spaces: name -> channels, in model order."""
+    return {name: len(score) for name, score in space_scores(model).items()}
 
 
 def channel_plan(model, ratio: float) -> dict[str, np.ndarray]:
@@ -260,4 +265,4 @@ def _slice(layer, inp: np.ndarray | None, out: np.ndarray) -> list[np.ndarray]:
     return weights  # a frozen layer of another kind keeps every channel
 
 
-__all__ = ["ChannelPruneResult", "channel_plan", "channel_spaces", "prune_channels"]
+__all__ = ["ChannelPruneResult", "channel_plan", "channel_spaces", "prune_channels", "space_scores"]
