@@ -117,7 +117,7 @@ def build_graph(root: Path) -> dict[str, list[Edge]]:
     return graph
 
 
-def reach(graph: dict[str, list[Edge]], start: str) -> dict[str, Edge | None]:
+def reach(graph: dict[str, list[Edge]], start: str, gates=frozenset()) -> dict[str, Edge | None]:
     """Every module or external package importing `start` may import, each with the edge that
     first reached it (breadth first: the chains are the shortest); a gate's lazy imports are not followed."""
     came_by: dict[str, Edge | None] = {start: None}
@@ -125,7 +125,7 @@ def reach(graph: dict[str, list[Edge]], start: str) -> dict[str, Edge | None]:
     while todo:
         module = todo.popleft()
         for edge in graph.get(module, []):
-            if (edge.lazy and module in GATES) or edge.target in came_by:
+            if (edge.lazy and module in gates) or edge.target in came_by:
                 continue
             came_by[edge.target] = edge
             todo.append(edge.target)
@@ -157,11 +157,12 @@ def _targets_in(name: str, root: str, *layers: str) -> bool:
     return name.startswith(root + ".") and _layer(name) in layers
 
 
-def _reaching(graph, starts, forbidden) -> list[str]:
-    """Each chain from a module of `starts` to a name `forbidden(name)` accepts; one per (start, name)."""
+def _reaching(graph, starts, forbidden, gates=frozenset()) -> list[str]:
+    """The chains from each module of `starts` to the names `forbidden` accepts (a chain that passes
+    through one forbidden name is reported once, at that name)."""
     found = []
     for start in starts:
-        came_by = reach(graph, start)
+        came_by = reach(graph, start, gates)
         for name in sorted(n for n in came_by if n != start and forbidden(n)):
             steps = path_to(came_by, name)
             if not any(forbidden(e.target) for e in steps[:-1]):  # the first forbidden step says it
@@ -183,7 +184,7 @@ def unplaced_packages(graph) -> list[str]:
 
 def device_side_leaks(graph, root="edgeseg") -> list[str]:
     return _reaching(graph, _in(graph, *DEVICE_SIDE),
-                     lambda n: n in TENSORFLOW or _targets_in(n, root, *HOST_ONLY))
+                     lambda n: n in TENSORFLOW or _targets_in(n, root, *HOST_ONLY), GATES)
 
 
 def compress_reaches_deploy(graph, root="edgeseg") -> list[str]:
