@@ -175,7 +175,7 @@ def upward_imports(graph) -> list[str]:
     rank = {name: i for i, name in enumerate(LAYERS)}
     return [f"{e} ({_layer(e.source)} is below {_layer(e.target)})"
             for edges in graph.values() for e in edges
-            if _layer(e.source) in rank and _layer(e.target) in rank and rank[_layer(e.target)] > rank[_layer(e.source)]]
+            if rank.get(_layer(e.source), len(rank)) < rank.get(_layer(e.target), -1)]
 
 
 def unplaced_packages(graph) -> list[str]:
@@ -283,8 +283,9 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> dict[str, list[Edge]]:
 
 
 BROKEN = {  # rule -> (probe files, what the violation must name)
-    "(a) no import runs up LAYERS": ({"metrics/m.py": "def f():\n    from ..compress import plan\n",
-                                      "compress/plan.py": ""}, "edgeseg.metrics.m:2 (lazy) -> edgeseg.compress.plan (metrics is below compress)"),
+    "(a) no import runs up LAYERS": (
+        {"metrics/m.py": "def f():\n    from ..compress import plan\n", "compress/plan.py": ""},
+        "edgeseg.metrics.m:2 (lazy) -> edgeseg.compress.plan (metrics is below compress)"),
     "(a) every package is placed in LAYERS": ({"gadgets/g.py": ""}, "gadgets"),
     "(b) the device side never reaches TensorFlow or host code": (
         {"deploy/load.py": "from ..data import io\n", "data/io.py": "def f():\n    import tensorflow as tf\n"},
@@ -293,7 +294,8 @@ BROKEN = {  # rule -> (probe files, what the violation must name)
         {"compress/p.py": "from edgeseg.scoring.verify import v\n", "scoring/verify.py": "from ..deploy import load\n",
          "deploy/load.py": ""}, "edgeseg.compress.p:1 -> edgeseg.scoring.verify:1 -> edgeseg.deploy.load"),
     "(d) bench never reaches compress or search code": (
-        {"bench/run.py": "import edgeseg.search.study\n", "search/study.py": ""}, "edgeseg.bench.run:1 -> edgeseg.search.study"),
+        {"bench/run.py": "import edgeseg.search.study\n", "search/study.py": ""},
+        "edgeseg.bench.run:1 -> edgeseg.search.study"),
     "(e) nothing below the CLI reaches it": ({"api.py": "from .cli.main import main\n", "cli/main.py": ""},
                                              "edgeseg.api:1 -> edgeseg.cli.main"),
     "(e) metrics stay numpy": ({"metrics/s.py": "import scipy.ndimage\n"}, "edgeseg.metrics.s:1 -> scipy"),
@@ -317,7 +319,8 @@ def test_the_gate_checks_its_module_level_imports_and_stops_at_its_lazy_ones(tmp
     assert any("edgeseg.runtimes.keras_tf:1 -> tensorflow" in v
                for v in device_side_leaks(_tree(tmp_path / "eager", at_import)))
     not_a_gate = dict(lazy_only, **{"runtimes/litert.py": "def load():\n    from ..models.io import load_model\n"})
-    assert any("edgeseg.runtimes.litert:2 (lazy) -> edgeseg.models.io" in v for v in device_side_leaks(_tree(tmp_path / "other", not_a_gate)))
+    leaks = device_side_leaks(_tree(tmp_path / "other", not_a_gate))
+    assert any("edgeseg.runtimes.litert:2 (lazy) -> edgeseg.models.io" in v for v in leaks)
 
 
 def test_type_checking_imports_never_run_and_are_not_edges(tmp_path):
