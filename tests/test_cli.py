@@ -95,3 +95,17 @@ def test_data_shaping_flags_without_data_are_said_to_do_nothing(capsys):
     assert "--val-fraction, --synthetic-train" in note and "do nothing without --data" in note
     given = parser.parse_args(["compress", "m.keras", "--data", "synthetic", "--synthetic-train", "8"])
     assert data_config(given).synthetic_train == 8 and capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("command, shown", [
+    (["eval"], ["--batch-size BATCH_SIZE", "images per batch (default: 8)", "(default: 0.2)"]),
+    (["data", "synth"], ["(default: 200)", "(default: 128)", "(default: semantic)"]),
+    (["demo"], ["(default: .edgeseg/demo)"]),
+])
+def test_help_of_eval_data_and_demo_shows_the_defaults(command, shown, capsys):
+    from edgeseg.cli.main import main
+
+    assert main([*command, "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal width
+    assert all(" ".join(s.split()) in text for s in shown), text
+    assert "(default: None)" not in text and "(default: False)" not in text

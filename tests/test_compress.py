@@ -1,4 +1,5 @@
 import hashlib
+import itertools
 import json
 import re
 
@@ -41,9 +42,21 @@ def test_compress_succeeds_and_reports(compressed, tiny_model_path):
         assert artifact["runtime"] == ("litert-cpu" if artifact["format"] == "tflite" else "ort-cpu")
         assert artifact["max_abs_diff"] is not None
         assert artifact["sha256"] == _sha(path) and artifact["source"] in ("base", "pruned")
-    assert (out / "report.md").read_text().count("|") > 20
+    _assert_markdown_table_matches(out / "report.md", report["artifacts"])
     assert (out / "pruned.keras").is_file()
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temporaries left
+
+
+def _assert_markdown_table_matches(markdown, artifacts):
+    """report.md's artifact table has one row per artifact of report.json, with its Dice and verdict."""
+    lines = markdown.read_text().splitlines()
+    header = lines.index("| path | format | precision | sparsity | flops | bytes | gzip_bytes | dice | iou | "
+                         "max_abs_diff | deployable | reason |")
+    table = itertools.takewhile(lambda line: line.startswith("|"), lines[header + 2:])
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table]
+    assert [r[0] for r in rows] == [a["path"] for a in artifacts]
+    for row, a in zip(rows, artifacts):
+        assert row[7] == f"{a['dice']:.4f}" and row[10] == ("yes" if a["deployable"] else "NO"), (row, a)
 
 
 def test_int8_artifacts_are_deployable_within_budget(compressed):
@@ -140,9 +153,9 @@ def test_compress_ends_with_a_verdict_and_the_next_commands(compressed):
     assert pick["size_ratio"] == pytest.approx(rows[pick["path"]]["bytes"] / rows["model_float32.tflite"]["bytes"])
     ship = next(line for line in tail if line.startswith("  ship tflite:"))
     assert pick["path"] in ship and f"Dice {pick['dice']:.4f}" in ship and " MB" in ship and "x the size of" in ship
-    for a in report["artifacts"]:
-        if not a["deployable"]:
-            assert f"  rejected {a['path']}: {a['reason']}" in tail
+    # One line per rejected artifact and none for the others, whether or not this run rejected any.
+    assert [line for line in tail if line.startswith("  rejected ")] == \
+        [f"  rejected {a['path']}: {a['reason']}" for a in report["artifacts"] if not a["deployable"]]
     assert f"  edgeseg bench {out}" in "\n".join(tail) and f"  edgeseg bundle {out}" in "\n".join(tail)
     assert " MB" in (out / "report.md").read_text() and "KiB" not in result.stdout  # one size unit
 

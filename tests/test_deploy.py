@@ -153,15 +153,25 @@ def test_a_changed_bundle_is_refused(compressed, images, tmp_path):
 
 
 def test_bundle_refuses_unknown_and_undeployable_artifacts(compressed, tmp_path):
-    out_dir = compressed[1]
-    unknown = run_cli("bundle", str(out_dir), "--artifact", "nope.tflite", "--out", str(tmp_path / "x.zip"))
+    """The tiny model's artifacts are usually all deployable, so one is marked rejected in a copy
+    of the output: the refusal is checked on every run, not only when compress rejected something."""
+    import shutil
+
+    out_dir, written = tmp_path / "compressed", tmp_path / "written"
+    shutil.copytree(compressed[1], out_dir)
+    written.mkdir()
+    unknown = run_cli("bundle", str(out_dir), "--artifact", "nope.tflite", "--out", str(written / "x.zip"))
     assert unknown.returncode == 2 and "model_int8.tflite" in last_error_line(unknown)
     report = json.loads((out_dir / "report.json").read_text())
-    bad = next((a["path"] for a in report["artifacts"] if not a["deployable"]), None)
-    if bad is not None:
-        refused = run_cli("bundle", str(out_dir), "--artifact", bad, "--out", str(tmp_path / "y.zip"))
-        assert refused.returncode == 2 and "--allow-undeployable" in last_error_line(refused)
-    assert not any(tmp_path.iterdir())
+    row = next(a for a in report["artifacts"] if a["path"] == "model_float16.tflite")
+    row.update(deployable=False, reason="Dice 0.1000 is below the floor")
+    (out_dir / "report.json").write_text(json.dumps(report))
+    refused = run_cli("bundle", str(out_dir), "--artifact", "model_float16.tflite", "--out", str(written / "y.zip"))
+    assert refused.returncode == 2 and "--allow-undeployable" in last_error_line(refused), refused.stderr[-2000:]
+    assert not any(written.iterdir())
+    allowed = run_cli("bundle", str(out_dir), "--artifact", "model_float16.tflite", "--allow-undeployable",
+                      "--out", str(written / "y.zip"))
+    assert allowed.returncode == 0 and (written / "y.zip").is_file(), allowed.stderr[-2000:]
 
 
 def test_predict_reads_a_video_frame_by_frame(compressed, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..config import DataConfig
+from ..config import NORMALIZE_CHOICES, DataConfig
 
 # Flags that only shape the --data set: without --data the recorded data is used as recorded.
 DATA_SHAPING = {"val_fraction": "--val-fraction", "synthetic_train": "--synthetic-train",
@@ -34,3 +34,21 @@ def data_config(a: argparse.Namespace, **extra) -> DataConfig | None:
               "recorded with the model (or its compress report) is used as recorded; give --data to change it",
               file=sys.stderr)
     return None
+
+
+def model_args(p: argparse.ArgumentParser) -> None:
+    """How a Keras model file is read: for commands that load one (eval, compress)."""
+    p.add_argument("--normalize", choices=NORMALIZE_CHOICES, default=None,
+                   help="for models without a stored preprocessing spec; 0-1 when not given")
+    p.add_argument("--custom-objects", default=None, metavar="FILE.py",
+                   help="a Python file defining custom layer classes (Keras 3, and the tf_keras class to rebuild with)")
+    p.add_argument("--unsafe", action="store_true",
+                   help="allow Lambda layers, which run arbitrary Python stored in the model file")
+
+
+def format_any_scores(scores: dict) -> str:
+    """Instance scores (PQ, F1, AJI) or semantic ones (Dice, IoU), whichever these are."""
+    from ..metrics.instance import format_instance_scores
+    from ..scoring.predictors import format_scores
+
+    return format_instance_scores(scores) if "pq" in scores else format_scores(scores)

@@ -2,6 +2,7 @@
 compress, export and verify it, printing Dice at every stage."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from ..config import CompressConfig, DataConfig, ModelConfig, TrainConfig
@@ -29,3 +30,17 @@ def run_demo(out: Path, force: bool = False) -> int:
           f"{out / 'compressed' / 'report.md'}")
     print(f"demo wrote {out.resolve()}/ (model.keras, compressed/)")  # the last line: where everything is
     return exit_code_for(report)
+
+
+DEMO_OUT = ".edgeseg/demo"
+
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    return run_demo(Path(a.out), force=a.force)
+
+
+def add_demo_parser(sub) -> None:
+    m = sub.add_parser("demo", help="the main job end to end on synthetic data: train, compress, verify")
+    m.add_argument("--out", default=DEMO_OUT, help="output directory")
+    m.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    m.set_defaults(func=_cmd_demo)

@@ -13,9 +13,12 @@ from ..config import (ARCH_CHOICES, NORMALIZE_CHOICES, PRESET_CHOICES, STRATEGY_
                       TrainConfig)
 from ..errors import EdgesegError
 from .bench import add_bench_parsers
-from .common import data_args, data_config
+from .common import data_args, data_config, format_any_scores, model_args
 from .compress import add_compress_parser
+from .data import add_data_parsers
+from .demo import add_demo_parser
 from .deploy import add_deploy_parsers
+from .evaluate import add_eval_parser
 from .search_worker import add_search_worker_parser
 from .help import accept_verbose_anywhere, describe_commands, missing_dependency
 from .support import OneLineParser, interrupted_exit, join_dash_values, sigterm_as_interrupt
@@ -44,99 +47,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
               f"of {result.epochs_run})")
     else:
         print(f"trained as a worker (best epoch {result.best_epoch} of {result.epochs_run}); the chief writes the model")
-    print("validation " + _format_any(result.val_scores))
+    print("validation " + format_any_scores(result.val_scores))
     return 0
-
-
-def _format_any(scores: dict) -> str:
-    """Instance scores (PQ, F1, AJI) or semantic ones (Dice, IoU), whichever these are."""
-    from ..scoring.predictors import format_scores
-    from ..metrics.instance import format_instance_scores
-
-    return format_instance_scores(scores) if "pq" in scores else format_scores(scores)
-
-
-def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--normalize", choices=NORMALIZE_CHOICES, default=None,
-                   help="for models without a stored preprocessing spec; 0-1 when not given")
-    p.add_argument("--custom-objects", default=None, metavar="FILE.py",
-                   help="a Python file defining custom layer classes (Keras 3, and the tf_keras class to rebuild with)")
-    p.add_argument("--unsafe", action="store_true",
-                   help="allow Lambda layers, which run arbitrary Python stored in the model file")
-
-
-def _cmd_eval(a: argparse.Namespace) -> int:
-    from ..preflight import check_custom_objects, check_data_source, check_model_file
-    from ..safety import finite
-
-    finite("--batch-size", a.batch_size, 1)
-    data = data_config(a)  # flags first, then paths, all before TensorFlow is imported
-    check_model_file(Path(a.model))
-    check_data_source(a.data)
-    check_custom_objects(a.custom_objects)
-    from ..compress.data_source import choose_data
-    from ..compress.sanity import check_baseline
-    from ..data.dataset import load_splits
-    from ..scoring.predictors import evaluate_predictor, keras_predictor
-    from ..models.io import load_model
-
-    model, spec = load_model(Path(a.model), a.normalize, a.unsafe, a.custom_objects)
-    choice = choose_data(Path(a.model), data)
-    if spec.task == "instance":  # stored in the model's spec: no flag needed
-        from ..data.instance_data import load_instance_splits
-        from ..instances.scoring import evaluate_instances
-
-        _, val = load_instance_splits(choice.data, spec)
-        scores = evaluate_instances(keras_predictor(model, a.batch_size), val, batch_size=a.batch_size)
-        print(f"{a.model} on {choice.data.source} (validation split): " + _format_any(scores))
-        return 0
-    _, val = load_splits(choice.data, spec)
-    predict = keras_predictor(model, a.batch_size)
-    scores = evaluate_predictor(predict, val, a.batch_size)
-    print(f"{a.model} on {choice.data.source} (validation split): " + _format_any(scores))
-    if choice.judged_by_dice:
-        print(check_baseline(predict, val, scores["dice"], model, a.batch_size).message())
-    else:
-        print(f"note: {choice.summary()}")
-    return 0
-
-
-def _cmd_import_coco(a: argparse.Namespace) -> int:
-    from ..instances.coco_import import import_coco
-
-    n = import_coco(Path(a.annotations), Path(a.images), Path(a.out), force=a.force)
-    print(f"wrote {n} images and 16-bit instance masks to {a.out}")
-    return 0
-
-
-def _cmd_synth(a: argparse.Namespace) -> int:
-    from ..config import PreprocessSpec
-    from ..data.dataset import Sample, SegmentationData, write_dataset
-    from ..errors import UsageError
-    from ..outputs import atomic_output_dir
-    from ..safety import finite
-
-    if a.count < 1 or a.size < 8:
-        raise UsageError("--count must be >= 1 and --size >= 8")
-    finite("--size", a.size)  # an unbounded size grew to 23 GB before the OOM killer stopped it
-    finite("--count", a.count)
-    spec = PreprocessSpec(a.size, a.size, a.channels, classes=a.classes)
-    data = SegmentationData([Sample(None, None, i) for i in range(a.count)], spec, a.seed)
-    write = write_dataset
-    if a.task == "instance":  # touching objects, masks as 16-bit instance ids
-        from ..data.instance_data import InstanceData, write_instance_dataset
-
-        data, write = InstanceData(data.samples, spec, a.seed), write_instance_dataset
-    with atomic_output_dir(Path(a.out), a.force) as tmp:
-        n = write(data, tmp)
-    print(f"wrote {n} synthetic image/mask pairs to {a.out}")
-    return 0
-
-
-def _cmd_demo(a: argparse.Namespace) -> int:
-    from .demo import run_demo
-
-    return run_demo(Path(a.out), force=a.force)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,44 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="overwrite --out")
     t.set_defaults(func=_cmd_train)
 
-    e = sub.add_parser("eval", help="Dice, IoU and pixel accuracy of a model on the validation split")
-    e.add_argument("model")
-    data_args(e, default=None)
-    _model_args(e)
-    e.add_argument("--batch-size", type=int, default=8)
-    e.add_argument("--seed", type=int, default=0)
-    e.set_defaults(func=_cmd_eval)
-
-    d = sub.add_parser("data", help="dataset tools")
-    dsub = d.add_subparsers(dest="data_command", required=True)
-    s = dsub.add_parser("synth", help="write the built-in synthetic data as a directory dataset")
-    s.add_argument("--out", required=True)
-    s.add_argument("--count", type=int, default=200, help="image/mask pairs to write")
-    s.add_argument("--size", type=int, default=128, help="height and width in pixels")
-    s.add_argument("--channels", type=int, choices=(1, 3), default=1, help="1 (gray) or 3 (RGB)")
-    s.add_argument("--classes", type=int, default=1, help="foreground classes in the masks")
-    s.add_argument("--task", choices=TASK_CHOICES, default="semantic", help="instance: 16-bit instance-id masks")
-    s.add_argument("--seed", type=int, default=0, help="seed of the generator")
-    s.add_argument("--force", action="store_true")
-    s.set_defaults(func=_cmd_synth)
-    ic = dsub.add_parser("import-coco", help="COCO instance annotations -> images/ + 16-bit instance masks/")
-    ic.add_argument("annotations", help="COCO JSON (polygons or RLE; iscrowd regions are ignored)")
-    ic.add_argument("images", help="the directory holding the images it lists")
-    ic.add_argument("--out", required=True, help="the directory dataset to write (images/, masks/)")
-    ic.add_argument("--force", action="store_true", help="replace an existing --out")
-    ic.set_defaults(func=_cmd_import_coco)
-
-    add_compress_parser(sub, _model_args)
+    add_eval_parser(sub)
+    add_data_parsers(sub)
+    add_compress_parser(sub, model_args)
 
     add_bench_parsers(sub, data_args)
 
     add_deploy_parsers(sub)
     add_search_worker_parser(sub)
-
-    m = sub.add_parser("demo", help="the main job end to end on synthetic data: train, compress, verify")
-    m.add_argument("--out", default=".edgeseg/demo", help="output directory")
-    m.add_argument("--force", action="store_true")
-    m.set_defaults(func=_cmd_demo)
+    add_demo_parser(sub)
     describe_commands(sub)
     accept_verbose_anywhere(sub)
     return parser

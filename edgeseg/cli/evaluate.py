@@ -1,0 +1,55 @@
+"""`edgeseg eval`: a model's scores on the validation split; every cheap check (flags, paths,
+the custom-objects file) runs before TensorFlow is imported."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..config import BenchConfig, DataConfig
+from .common import data_args, data_config, format_any_scores, model_args
+
+
+def _cmd_eval(a: argparse.Namespace) -> int:
+    from ..preflight import check_custom_objects, check_data_source, check_model_file
+    from ..safety import finite
+
+    finite("--batch-size", a.batch_size, 1)
+    data = data_config(a)  # flags first, then paths, all before TensorFlow is imported
+    check_model_file(Path(a.model))
+    check_data_source(a.data)
+    check_custom_objects(a.custom_objects)
+    from ..compress.data_source import choose_data
+    from ..compress.sanity import check_baseline
+    from ..data.dataset import load_splits
+    from ..models.io import load_model
+    from ..scoring.predictors import evaluate_predictor, keras_predictor
+
+    model, spec = load_model(Path(a.model), a.normalize, a.unsafe, a.custom_objects)
+    choice = choose_data(Path(a.model), data)
+    if spec.task == "instance":  # stored in the model's spec: no flag needed
+        from ..data.instance_data import load_instance_splits
+        from ..instances.scoring import evaluate_instances
+
+        _, val = load_instance_splits(choice.data, spec)
+        scores = evaluate_instances(keras_predictor(model, a.batch_size), val, batch_size=a.batch_size)
+        print(f"{a.model} on {choice.data.source} (validation split): " + format_any_scores(scores))
+        return 0
+    _, val = load_splits(choice.data, spec)
+    predict = keras_predictor(model, a.batch_size)
+    scores = evaluate_predictor(predict, val, a.batch_size)
+    print(f"{a.model} on {choice.data.source} (validation split): " + format_any_scores(scores))
+    if choice.judged_by_dice:
+        print(check_baseline(predict, val, scores["dice"], model, a.batch_size).message())
+    else:
+        print(f"note: {choice.summary()}")
+    return 0
+
+
+def add_eval_parser(sub) -> None:
+    e = sub.add_parser("eval", help="Dice, IoU and pixel accuracy of a model on the validation split")
+    e.add_argument("model", help="a .keras (Keras 2 or 3) or .h5 file")
+    data_args(e, default=None)
+    model_args(e)
+    e.add_argument("--batch-size", type=int, default=BenchConfig.batch_size, help="images per batch")
+    e.add_argument("--seed", type=int, default=DataConfig.seed, help="seed of the data split")
+    e.set_defaults(func=_cmd_eval)
