@@ -21,7 +21,7 @@ TILE_OVERLAP = 0.25
 class Prediction:
     probabilities: np.ndarray  # H x W x C float32, at the input image's size
     mask: np.ndarray  # H x W int32 labels: 0 background, 1.. classes (instance models: 1.. objects)
-    instances: object | None = None  # instance models: deploy.instances.Instances (ids, boxes, ...)
+    instances: object | None = None  # instance models: instances.decode.Instances (ids, boxes, ...)
 
 
 def open_session(path: Path, fmt: str, threads: int | None):

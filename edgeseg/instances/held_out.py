@@ -1,6 +1,6 @@
 """compress's held-out scores of decoding settings tuned on the validation images (instance
 models): what the float model's tuning and an artifact's re-tuning are worth on images they
-were not tuned on (edgeseg/evaluate_heldout.py cross-fits), and how report.md and the terminal
+were not tuned on (edgeseg/instances/cross_fit.py cross-fits), and how report.md and the terminal
 say which PQ decided an artifact's verdict."""
 from __future__ import annotations
 
