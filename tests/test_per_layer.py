@@ -65,7 +65,8 @@ def test_the_table_times_each_space_beside_the_unpruned_model(tmp_path):
         built.append(dict(counts))
         return tmp_path / f"m{len(built)}.tflite"
 
-    latencies = iter([[10.0, 9.0, 8.0, 7.0, 6.0], [10.4, 10.3]])
+    # per run: unpruned, the candidates, unpruned again; the second run ran under twice the load
+    latencies = iter([[10.0, 9.0, 8.0, 7.0, 6.0, 10.0], [20.4, 20.2, 20.0]])
 
     def time_paths(paths):
         runs.append(len(paths))
@@ -73,9 +74,11 @@ def test_the_table_times_each_space_beside_the_unpruned_model(tmp_path):
 
     table = measure_table({"wide": 64, "narrow": 12}, build, time_paths, "litert-cpu", "probe", 2)
     assert built[0] == {} and {"wide": 8} in built and {"narrow": 8} in built
-    assert runs == [5, 2]  # every run times the unpruned model beside the space's candidates
-    assert table.rows == {"wide": {64: 10.0, 48: 9.0, 32: 8.0, 16: 7.0, 8: 6.0}, "narrow": {12: 10.4, 8: 10.3}}
-    assert table.base_ms == pytest.approx(10.2) and table.noise_ms == pytest.approx(0.4)
+    assert runs == [6, 3]  # every run times the unpruned model before and after the space's candidates
+    assert table.base_ms == pytest.approx(15.1)
+    assert table.rows["wide"] == pytest.approx({64: 15.1, 48: 13.59, 32: 12.08, 16: 10.57, 8: 9.06})
+    assert table.rows["narrow"] == pytest.approx({12: 15.1, 8: 15.1 * 20.2 / 20.2})
+    assert table.noise_ms == pytest.approx(2 * (0 + 0.4 / 20.2) / 2 * 15.1)
 
 
 def test_the_cache_keeps_tables_per_runtime_and_machine(tmp_path):

@@ -4,8 +4,8 @@ For each prunable channel space, the whole int8 model is built with only that sp
 candidate count and timed on the target runtime, interleaved with the unpruned model in the same
 run: a row is what that space's channels cost *in context* (its producers, its consumers, the
 concatenations and requantizations around them), not what a FLOP count assumes. The spread of
-the unpruned model's p50 across the rows is the table's noise: a step that saves less than it is
-not a step (per_layer.staircase).
+the unpruned model's two timings within each run is the table's noise: a step that saves less than
+it is not a step (per_layer.staircase).
 
 Tables are cached per model, runtime, machine and threads (a JSON file), so a second search on
 the same machine, or a measure worker on the device, fills or reuses them."""
@@ -56,23 +56,29 @@ def candidate_counts(channels: int, multiple: int = 8, fractions=FRACTIONS) -> l
 def measure_table(spaces: dict[str, int], build_int8: Callable[[dict[str, int]], Path],
                   time_paths: Callable[[list[Path]], list[float]], runtime: str, machine: str, threads: int,
                   multiple: int = 8, log: Callable[[str], None] = lambda _: None) -> LatencyTable:
-    """Times, per space, the model with only that space cut to each candidate count, beside the
-    unpruned model in one interleaved run. `build_int8(counts)` writes the int8 artifact of the
-    model pruned to `counts` ({} = unpruned) and returns its path; `time_paths` returns p50 ms."""
+    """Times, per space, the model with only that space cut to each candidate count, between two
+    timings of the unpruned model in one interleaved run. `build_int8(counts)` writes the int8
+    artifact of the model pruned to `counts` ({} = unpruned) and returns its path; `time_paths`
+    returns p50 ms. A shared machine's load drifts between runs, so each row is kept relative to
+    its own run's unpruned p50 (scaled to the median of those), and the noise is how far the two
+    unpruned timings of one run disagree (twice their median relative gap)."""
     full = build_int8({})
-    rows, base_runs = {}, []
+    rows, base_runs, gaps = {}, [], []
     for n, (space, channels) in enumerate(spaces.items(), 1):
         counts = [c for c in candidate_counts(channels, multiple) if c < channels]
         if not counts:
             continue
         paths = [build_int8({space: c}) for c in counts]
-        p50s = time_paths([full] + paths)
-        base_runs.append(p50s[0])
-        rows[space] = {channels: p50s[0], **dict(zip(counts, p50s[1:]))}
-        log(f"      latency table {n}/{len(spaces)}: {space} ({channels} channels) "
-            + ", ".join(f"{c}: {ms:.3f} ms" for c, ms in rows[space].items()))
+        first, *p50s, last = time_paths([full] + paths + [full])
+        own = (first + last) / 2
+        base_runs.append(own)
+        gaps.append(abs(first - last) / own)
+        rows[space] = {channels: 1.0, **{c: ms / own for c, ms in zip(counts, p50s)}}
+        log(f"      latency table {n}/{len(spaces)}: {space} ({channels} channels) unpruned {own:.3f} ms; "
+            + ", ".join(f"{c}: {share:.3f}x" for c, share in rows[space].items() if c != channels))
     base = float(np.median(base_runs)) if base_runs else float(time_paths([full])[0])
-    noise = float(np.max(base_runs) - np.min(base_runs)) if len(base_runs) > 1 else 0.0
+    rows = {space: {c: share * base for c, share in row.items()} for space, row in rows.items()}
+    noise = 2 * float(np.median(gaps)) * base if gaps else 0.0
     return LatencyTable(runtime, machine, threads, base, noise, rows)
 
 
