@@ -18,7 +18,7 @@ from .compress import add_compress_parser
 from .deploy import add_deploy_parsers
 from .search_worker import add_search_worker_parser
 from .help import accept_verbose_anywhere, describe_commands, missing_dependency
-from .support import OneLineParser, interrupted_exit, join_dash_values, sigterm_as_interrupt
+from .support import OneLineParser, blank_path_option, interrupted_exit, join_dash_values, sigterm_as_interrupt
 
 TRAIN = TrainConfig()  # every train default is read from the config, never restated
 
@@ -223,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(join_dash_values(argv))
     except SystemExit as exc:  # usage errors (one line, exit 2), --help and --version (exit 0)
         return exc.code if isinstance(exc.code, int) else 2
+    blank = blank_path_option(args)
+    if blank:
+        print(f"edgeseg: error: {blank} is empty; give a file or folder name", file=sys.stderr)
+        return 2
     quiet.configure(args.verbose)  # before any command can import TensorFlow
     try:
         with sigterm_as_interrupt():
