@@ -148,13 +148,18 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     normalize: Normalize = "0-1"
-    epochs: int = 20
+    epochs: int = 200  # a cap on passes over the data; the run is counted in optimizer steps
     batch_size: int = 16
-    learning_rate: float = 3e-3
-    patience: int = 5
+    learning_rate: float = 3e-3  # the peak, after the warm-up; cosine decay to zero at the budget's end
+    patience: int = 5  # epochs without a better smoothed validation score, counted in steps...
     seed: int = 0
     verbose: int = 1
     strategy: str = "none"
+    max_steps: int = 1000  # the budget is the smaller of this and epochs x steps per epoch
+    min_patience_steps: int = 200  # ...but never fewer steps than this (a few dozen images: 3 steps an epoch)
+    eval_every: int = 50  # steps between validations (every epoch when an epoch is shorter)
+    smooth: int = 3  # early stopping watches the median of this many latest validation scores
+    warmup_fraction: float = 0.05
 
     def __post_init__(self) -> None:
         check_seed(self.seed)
@@ -164,6 +169,11 @@ class TrainConfig:
         finite("--epochs", self.epochs)
         finite("--batch-size", self.batch_size)
         finite("--patience", self.patience, 0, 100_000)
+        finite("--max-steps", self.max_steps, 1, LIMITS_STEPS)
+        finite("--min-patience-steps", self.min_patience_steps, 0, LIMITS_STEPS)
+        finite("--eval-every", self.eval_every, 1, LIMITS_STEPS)
+        finite("--smooth", self.smooth, 1, 100)
+        finite("--warmup", self.warmup_fraction, 0.0, 0.5)
         if self.strategy not in STRATEGY_CHOICES:
             raise UsageError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGY_CHOICES)}")
         if self.strategy != "none" and self.data.balance == "oversample":

@@ -59,6 +59,28 @@ TWO_INPUTS = h.functional_config([h.input_layer("input_1"), h.input_layer("input
                                  inputs=(("input_1", 0, 0), ("input_2", 0, 0)))
 DYNAMIC = h.functional_config([h.input_layer(shape=(None, None, None, 1))])
 
+def _keras_with_metadata(path: Path, metadata: bytes) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("metadata.json", metadata)
+        archive.writestr("config.json", "{}")
+        archive.writestr("model.weights.h5", b"")
+    return path
+
+
+def _float_tiff_data(root: Path) -> Path:
+    """Raw 12-bit counts stored as float32 TIFF: read as 0..1 they would saturate to 1.0."""
+    from PIL import Image
+
+    _dataset(root)
+    for i, image in enumerate(sorted((root / "images").iterdir())):
+        counts = (np.arange(24 * 24, dtype=np.float32).reshape(24, 24) * 7.0) % 4096
+        image.unlink()
+        Image.fromarray(counts, mode="F").save(root / "images" / f"p{i}.tif")
+    return root
+
+
 # name -> builder(folder) -> path. Only the names a case uses are built.
 BUILDERS = {
     "tmp": lambda d: d,
@@ -79,6 +101,7 @@ BUILDERS = {
     "data_garbage": lambda d: (_dataset(d / "dg"), (d / "dg" / "images" / "p2.png").write_text("no")) and d / "dg",
     "data_bomb": lambda d: (_dataset(d / "db"), h.bomb_png(d / "db" / "images" / "p3.png")) and d / "db",
     "data_bigbomb": lambda d: (_dataset(d / "dbb"), h.bomb_png(d / "dbb" / "masks" / "p0.png", 9000, 9000)) and d / "dbb",
+    "data_float_tiff": lambda d: _float_tiff_data(d / "ft"),
     "data_split_empty_val": lambda d: (_dataset(d / "sp" / "train"),
                                        [(d / "sp" / "val" / s).mkdir(parents=True) for s in ("images", "masks")]) and d / "sp",
     "custom_exit": lambda d: (d / "layers.py").write_text("import sys\nsys.exit(3)\n") and d / "layers.py",
@@ -95,6 +118,8 @@ BUILDERS = {
     "two_inputs_keras": lambda d: h.keras_archive(d / "ti.keras", TWO_INPUTS, version="3.5.0"),
     "dynamic_keras": lambda d: h.keras_archive(d / "dy.keras", DYNAMIC, version="3.5.0"),
     "plain_keras": lambda d: h.keras_archive(d / "plain.keras", {}),
+    "meta_notutf8_keras": lambda d: _keras_with_metadata(d / "mu.keras", b"\xff\xfe\x00"),
+    "meta_list_keras": lambda d: _keras_with_metadata(d / "mlist.keras", b"[1, 2]"),
     "garbage_h5": lambda d: put(d / "g.h5", "not hdf5"),
     "weights_h5": lambda d: h.h5_model(d / "w.h5", None),
     "lambda_h5": lambda d: h.h5_model(d / "lam.h5", LAMBDA_FUNCTIONAL),
@@ -113,6 +138,9 @@ BUILDERS = {
     "bench_norows": lambda d: _bench_json(d / "bn.json", rows={"a": 1}),
     "bench_nomachine": lambda d: _bench_json(d / "bm.json", machine=None),
     "bench_badrow": lambda d: _bench_json(d / "br.json", rows=[{"artifact": "a"}]),
+    "bench_zero_bytes": lambda d: _bench_json(d / "zb.json", rows=[{"artifact": "a.tflite", "runtime": "litert-cpu",
+                                                                     "status": "ok", "p50_ms": 1.0, "dice": 0.9,
+                                                                     "bytes": 0}]),
     "bench_merged": lambda d: _bench_json(d / "mg.json", machines=[{"label": "a"}]),
     # compress folders (for bundle and bench)
     "cdir": lambda d: _compress_dir(d / "c"),
@@ -127,6 +155,8 @@ BUILDERS = {
     "cdir_outside": lambda d: (_compress_dir(d / "co", row_changes={"path": "../outside.tflite"}),
                                (d / "outside.tflite").write_bytes(GOOD_MODEL)) and d / "co",
     "cdir_nobaseline": lambda d: _compress_dir(d / "cnb", report_changes={"baseline": []}),
+    "cdir_missing": lambda d: (_compress_dir(d / "cm"), (d / "cm" / "model_int8.tflite").unlink()) and d / "cm",
+    "cdir_2ch": lambda d: _compress_dir(d / "c2", report_changes={"spec": {"height": 32, "width": 32, "channels": 2}}),
     "cdir_nodir": lambda d: d / "no_such_compress_dir",
     # bundles
     "b_abs": lambda d: h.bundle_with_model_name(d / "abs.zip", str(d / "victim.tflite")),

@@ -226,6 +226,20 @@ CASES: list[Case] = [
     Case("predict input absent", "predict {garbage_tflite} {tmp}/none.png --out {tmp}/o", "input not found"),
     Case("predict input not an image", "predict {garbage_tflite} {file} --out {tmp}/o", "not an image"),
     Case("predict input empty folder", "predict {garbage_tflite} {emptydir} --out {tmp}/o", "no images"),
+    # --- issue 24: these ended in tracebacks, or were accepted silently ---------------------------------
+    *[Case(f"{command} model {key}", f"{command} {{{key}}}" + (" --out {tmp}/o" if command == "compress" else ""), expect)
+      for command in ("eval", "compress") for key, expect in (
+          ("meta_notutf8_keras", "metadata.json is not UTF-8"), ("meta_list_keras", "metadata.json is a JSON list"))],
+    Case("synth out empty", "data synth --out ''", "--out is empty"),
+    Case("synth out blank", "data synth --out ' '", "--out is empty"),
+    Case("train out empty", "train --preset tiny --out ''", "--out is empty"),
+    Case("bench json empty", "bench {garbage_tflite} --json ''", "--json is empty"),
+    Case("bench report lists a missing artifact", "bench {cdir_missing}", "listed in"),
+    Case("bench report spec has 2 channels", "bench {cdir_2ch}", "unsupported input shape 32x32x2"),
+    Case("bench baseline row of 0 bytes", f"{BENCH} --baseline {{bench_zero_bytes}}", "has 0 bytes"),
+    Case("bench merge md machine lacks a field", "bench merge {bench_ok} --md {tmp}/m.md", "lacks 'os'"),
+    Case("train float tiff far above 1", "train --data {data_float_tiff} --preset tiny --epochs 1 --out {tmp}/m.keras",
+         "float image with values"),
     # --- slow: TensorFlow loads a model, or a real artifact runs ------------------------------------------
     Case("eval custom objects calls sys.exit", "eval {plain_keras} --custom-objects {custom_exit}", "failed to run",
          slow=True),

@@ -109,3 +109,42 @@ def test_help_of_eval_data_and_demo_shows_the_defaults(command, shown, capsys):
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps to the terminal width
     assert all(" ".join(s.split()) in text for s in shown), text
     assert "(default: None)" not in text and "(default: False)" not in text
+
+
+def test_an_open_progress_line_is_ended_before_the_one_line_error(monkeypatch, capsys):
+    """Issue 24: Keras' live bar redraws one line with '\\r' and no newline; the error that
+    followed was glued to the end of the bar."""
+    import edgeseg.cli.train as train_cli
+    from edgeseg.cli.main import main
+    from edgeseg.errors import DataError
+
+    def fails_mid_epoch(args):
+        import sys
+
+        sys.stdout.write("\r 3/10 [=====>........] - ETA: 2s - loss: 0.4")
+        raise DataError("cannot read image img03.png")
+
+    monkeypatch.setattr(train_cli, "_cmd_train", fails_mid_epoch)
+    import sys
+
+    before = sys.stdout
+    assert main(["train", "--out", "m.keras"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.endswith("loss: 0.4\n")
+    assert captured.err == "edgeseg: error: cannot read image img03.png\n"
+    assert sys.stdout is before  # the line tracker is gone once the command returns
+    assert main(["train", "--out", "m.keras"]) == 2 and capsys.readouterr().out.count("\n") == 1
+
+
+def test_a_closed_line_gets_no_extra_newline(monkeypatch, capsys):
+    import edgeseg.cli.train as train_cli
+    from edgeseg.cli.main import main
+    from edgeseg.errors import DataError
+
+    def fails(args):
+        print("epoch 1: done")
+        raise DataError("bad")
+
+    monkeypatch.setattr(train_cli, "_cmd_train", fails)
+    assert main(["train", "--out", "m.keras"]) == 2
+    assert capsys.readouterr().out == "epoch 1: done\n"

@@ -138,3 +138,31 @@ def test_write_dataset_round_trips(tmp_path):
 def test_oversampling_flags_foreground():
     train, _ = load_splits(DataConfig(synthetic_train=6, synthetic_val=1), SPEC)
     assert train.foreground_flags().dtype == bool
+
+
+def test_float_images_far_above_one_are_refused_not_saturated(tmp_path):
+    """Issue 24: a float32 TIFF of raw counts read as 0..1 put 99% of its pixels at 1.0, silently."""
+    from edgeseg.data.preprocess import to_unit_float
+
+    counts = np.linspace(0, 4095, 64 * 64, dtype=np.float32).reshape(64, 64)
+    with pytest.raises(DataError, match=r"raw.tif is a float image with values 0\.\.4095"):
+        to_unit_float(counts, "raw.tif")
+    with pytest.raises(DataError, match="NaN"):
+        to_unit_float(np.full((4, 4), np.nan, np.float32))
+    with pytest.raises(DataError, match="-1..1"):
+        to_unit_float(np.linspace(-1, 1, 16, dtype=np.float32).reshape(4, 4))
+    unit = np.linspace(0, 1, 16, dtype=np.float32).reshape(4, 4)
+    assert np.array_equal(to_unit_float(unit)[..., 0], unit)  # 0..1 floats pass unchanged
+    assert to_unit_float(unit * 1.005).max() == 1.0  # resampling overshoot is clipped, not refused
+
+
+def test_a_float_tiff_dataset_names_the_file(tmp_path):
+    write_pair(tmp_path / "d", "a", np.zeros((16, 16), np.uint8), np.zeros((16, 16), np.uint8))
+    write_pair(tmp_path / "d", "b", np.zeros((16, 16), np.uint8), np.zeros((16, 16), np.uint8))
+    (tmp_path / "d" / "images" / "b.png").unlink()
+    Image.fromarray(np.full((16, 16), 900.0, np.float32), mode="F").save(tmp_path / "d" / "images" / "b.tif")
+    train, val = load_splits(DataConfig(source=str(tmp_path / "d"), val_fraction=0.5), PreprocessSpec(16, 16))
+    with pytest.raises(DataError, match=r"b\.tif is a float image"):
+        for data in (train, val):
+            for i in range(len(data)):
+                data.unit_sample(i)

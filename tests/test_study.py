@@ -260,3 +260,50 @@ def test_a_candidate_queued_twice_runs_once(tmp_path):
 
     work(join_study(location), evaluate, seconds=60, log=lambda _: None)
     assert sorted(seen) == [0.5, 0.75] and sorted(r.ratio for r in rows(join_study(location))) == [0.5, 0.75]
+
+
+def test_a_failed_trial_is_one_line_not_optunas_traceback(tmp_path, capsys):
+    """Issue 24 item 5: Optuna printed 'Trial 0 failed ...' with the whole traceback."""
+    from edgeseg.search.study import Outcome, join_study, open_study, work
+
+    location = str(tmp_path / "study.sqlite3")
+    open_study(location, {"model": "scripted"}, [0.5, 0.75])
+    said = []
+
+    def evaluate(ratio, trial):
+        if ratio == 0.5:
+            raise RuntimeError("LiteRT cannot run\nthis candidate")
+        return Outcome(1.0, 0.9, 100, "scripted", "m", {})
+
+    assert work(join_study(location), evaluate, seconds=60, log=said.append) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out and "failed with parameters" not in captured.err
+    failed = [line for line in said if "failed" in line]
+    assert failed == ["      trial 0 (ratio 0.500) failed: LiteRT cannot run this candidate"]
+    import optuna
+
+    assert optuna.logging.get_verbosity() == optuna.logging.WARNING  # restored after the trials
+
+
+def test_a_failed_run_leaves_no_study_folder_unless_it_can_resume(tmp_path):
+    from edgeseg.search.study import open_study
+    from edgeseg.search.trial import _after_failure
+
+    made = tmp_path / "out.study"
+    location = str(made / "study.sqlite3")
+    study = open_study(location, {"model": "scripted"}, [0.5])
+    said = []
+    _after_failure(study, location, made, made / "cache", said.append)
+    assert not made.exists() and said == []  # nothing to resume from: removed, silently
+
+    study = open_study(location, {"model": "scripted"}, [0.5])
+    entry = made / "cache" / "k1"
+    entry.mkdir(parents=True)
+    (entry / "candidate.json").write_text("{}")  # one finished, cached candidate
+    _after_failure(study, location, made, made / "cache", said.append)
+    assert made.is_dir() and len(said) == 1 and "rerun the same command to resume" in said[0]
+
+    kept = tmp_path / "given.sqlite3"  # a --study the user named, or one that existed before: never removed
+    study = open_study(str(kept), {"model": "scripted"}, [0.5])
+    _after_failure(study, str(kept), None, tmp_path / "nocache", said.append)
+    assert kept.is_file()

@@ -78,6 +78,9 @@ def _verified_precision(directory: Path, row: dict) -> str | None:
     that changed since is refused (its row would carry another file's label, and might be the
     reference every speed-up is measured against)."""
     recorded = row.get("sha256")
+    if not (directory / row["path"]).is_file():
+        raise DataError(f"{directory / row['path']} is listed in {directory / 'report.json'} but missing; "
+                        "rerun compress, or bench the remaining files by name")
     if recorded and hashlib.sha256((directory / row["path"]).read_bytes()).hexdigest() != recorded:
         raise DataError(f"{directory / row['path']} is not the file compress verified (sha256 differs from "
                         "report.json); rerun compress, or bench the file on its own")

@@ -7,7 +7,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from ..errors import UsageError
+from ..errors import DataError, UsageError
 
 _TERM = re.compile(r"^\s*(latency|dice|pq|size)\s*=\s*([+-]?)\s*([0-9]*\.?[0-9]+)\s*(%?)\s*$")
 
@@ -54,6 +54,16 @@ def unusable_figures(row: dict) -> list[str]:
     """Gated figures of an ok row that are present but not finite numbers (NaN, inf, text)."""
     return [k for k in GATED_FIGURES if row.get(k) is not None
             and (not isinstance(row[k], (int, float)) or isinstance(row[k], bool) or not math.isfinite(row[k]))]
+
+
+def check_baseline(baseline: dict, where: str) -> None:
+    """Refuses, before anything is measured, a baseline whose ok rows could not gate size: a
+    row of 0 bytes (or fewer) would switch the size check off or divide by zero."""
+    for row in baseline["rows"]:
+        size = row.get("bytes")
+        if row["status"] == "ok" and isinstance(size, (int, float)) and not isinstance(size, bool) and size <= 0:
+            raise DataError(f"{where}: the baseline row {row['artifact']} @ {row['runtime']} has {size} bytes; "
+                            "an artifact is never empty: remake the baseline")
 
 
 def _key(row: dict) -> tuple[str, str]:

@@ -4,15 +4,35 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import DataError, UsageError
 from ..artifacts.bench_report import SCHEMA
 from .report import load_bench
 
 
-def merge(paths: list[Path]) -> dict:
+# What the Markdown table says about each machine, and the type each field must have.
+MACHINE_FIELDS = {"os": str, "arch": str, "threads": int, "accelerators": list, "packages": dict}
+
+
+def check_machine_record(path: Path, machine: dict) -> None:
+    """A machine record the Markdown description can be written from, or a DataError naming
+    the file and the field (a hand-edited or foreign bench file)."""
+    for name, kind in MACHINE_FIELDS.items():
+        value = machine.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            state = "lacks" if name not in machine else f"has a {type(value).__name__} for"
+            raise DataError(f"{path}: the machine record {state} {name!r}, which --md describes; "
+                            "remake the bench file, or leave --md out")
+
+
+def merge(paths: list[Path], describe_machines: bool = False) -> dict:
+    """`describe_machines`: every machine record must hold what --md writes about it."""
     if not paths:
         raise UsageError("bench merge needs at least one bench JSON file")
     reports = [load_bench(p) for p in paths]
+    if describe_machines:
+        for path, report in zip(paths, reports):
+            if "machine" in report:
+                check_machine_record(path, report["machine"])
     if any("machines" in r for r in reports):
         raise UsageError("bench merge takes the bench files of single runs, not merged files")
     labels = [r["machine"]["label"] for r in reports]

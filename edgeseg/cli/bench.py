@@ -20,7 +20,7 @@ def _bench_outputs(a: argparse.Namespace):
 
 
 def _cmd_bench(a: argparse.Namespace) -> int:
-    from ..bench.gate import compare, parse_fail_on
+    from ..bench.gate import check_baseline, compare, parse_fail_on
     from ..bench.report import load_bench, render_terminal
     from ..bench.run import bench, write_outputs
     from .common import data_config
@@ -33,6 +33,8 @@ def _cmd_bench(a: argparse.Namespace) -> int:
     baseline = load_bench(Path(a.baseline)) if a.baseline else None
     if baseline is not None and "machines" in baseline:
         raise UsageError(f"{a.baseline} is a merged file; give the bench JSON of one run as --baseline")
+    if baseline is not None:
+        check_baseline(baseline, a.baseline)
     runtimes = tuple(n.strip() for n in a.runtimes.split(",") if n.strip())
     config = BenchConfig(data=data_config(a), normalize=a.normalize, runtimes=runtimes, threads=a.threads,
                          warmup=a.warmup, min_runs=a.min_runs, min_time=a.min_time)
@@ -60,7 +62,7 @@ def _cmd_bench_merge(a: argparse.Namespace) -> int:
 
     outputs = _bench_outputs(a)
     outputs.check()
-    report = merge([Path(p) for p in a.files])
+    report = merge([Path(p) for p in a.files], describe_machines=a.md is not None)
     print(render_terminal(report, with_machine=True, show_unavailable=a.show_unavailable))
     for path in write_outputs(report, outputs, with_machine=True):
         print(f"wrote {path}")

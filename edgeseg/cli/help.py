@@ -24,9 +24,9 @@ def describe_commands(subparsers: argparse._SubParsersAction) -> None:
         parser.formatter_class = DefaultsFormatter
         parser.description = parser.description or summaries.get(name)
         for action in parser._actions:
-            # The defaults formatter only annotates options that have some help text.
-            if action.help is None and action.default not in (None, False, argparse.SUPPRESS):
-                action.help = " "
+            # argparse prints no help (so no default) for an option whose help is empty or blank.
+            if not (action.help or "").strip() and action.default not in (None, False, argparse.SUPPRESS):
+                action.help = "default: %(default)s"
             if isinstance(action, argparse._SubParsersAction):
                 describe_commands(action)
 

@@ -12,6 +12,19 @@ from contextlib import contextmanager
 DASH_VALUE_OPTIONS = ("--normalize",)
 
 
+# Options naming a file or folder: an empty value would become Path('') == '.', the working folder.
+PATH_OPTIONS = ("out", "json", "csv", "md", "data", "baseline", "bench", "custom_objects")
+
+
+def blank_path_option(args: argparse.Namespace) -> str | None:
+    """The first path option given as an empty (or all-blank) string, as '--name', or None."""
+    for name in PATH_OPTIONS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and not value.strip():
+            return "--" + name.replace("_", "-")
+    return None
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, except that a usage error is one line ('edgeseg train: error: ...') and exit 2,
     as the README promises for every bad input; --help is unchanged."""

@@ -65,7 +65,8 @@ class SegmentationData:
             labels = mask_to_labels(raw_mask, spec.classes)
             if labels.max(initial=0) >= spec.labels:
                 raise DataError(f"mask {s.mask} has label {labels.max()} but the model has {spec.classes} classes")
-        image = resize_image(match_channels(to_unit_float(pixels), spec.channels), spec.height, spec.width)
+        image = resize_image(match_channels(to_unit_float(pixels, str(s.image)), spec.channels),
+                             spec.height, spec.width)
         return image, resize_mask(labels, spec.height, spec.width)
 
     def sample(self, i: int, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -71,7 +71,8 @@ class InstanceData(SegmentationData):
                 raise DataError(f"{s.image.name} is {pixels.shape[1]}x{pixels.shape[0]} but its mask is "
                                 f"{raw_mask.shape[1]}x{raw_mask.shape[0]}")
             labels = instance_labels(raw_mask, str(s.mask))
-        image = resize_image(match_channels(to_unit_float(pixels), spec.channels), spec.height, spec.width)
+        image = resize_image(match_channels(to_unit_float(pixels, str(s.image)), spec.channels),
+                             spec.height, spec.width)
         return image, resize_mask(labels, spec.height, spec.width).astype(np.int32)
 
     def target_batch(self, indices, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:

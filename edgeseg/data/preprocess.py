@@ -5,10 +5,18 @@ import numpy as np
 from PIL import Image
 
 from ..config import PreprocessSpec
+from ..errors import DataError
 
 
-def to_unit_float(pixels: np.ndarray) -> np.ndarray:
-    """Integer pixels of any bit depth -> float32 in [0, 1] (HxWxC)."""
+# Float pixels are read as 0..1; a little outside (resampling, rounding) is clipped, more is refused.
+FLOAT_SLACK = 0.01
+
+
+def to_unit_float(pixels: np.ndarray, source: str = "a float image") -> np.ndarray:
+    """Integer pixels of any bit depth -> float32 in [0, 1] (HxWxC). Float pixels must already be
+    0..1: a float32 TIFF of raw counts (0..4095, say) would otherwise saturate to 1.0 almost
+    everywhere and train on a white image, silently. Scaling by each image's own maximum would
+    make the device's preprocessing depend on the image, so such files are refused instead."""
     arr = np.asarray(pixels)
     if arr.ndim == 2:
         arr = arr[..., None]
@@ -16,7 +24,13 @@ def to_unit_float(pixels: np.ndarray) -> np.ndarray:
         return arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
     if arr.dtype == bool:
         return arr.astype(np.float32)
-    return np.clip(arr.astype(np.float32), 0.0, 1.0)
+    arr = arr.astype(np.float32)
+    if arr.size and not np.isfinite(arr).all():
+        raise DataError(f"{source} has NaN or infinite pixel values")
+    if arr.size and (arr.max() > 1.0 + FLOAT_SLACK or arr.min() < -FLOAT_SLACK):
+        raise DataError(f"{source} is a float image with values {arr.min():g}..{arr.max():g}; edgeseg reads "
+                        "float pixels as 0..1: rescale it to 0..1, or save it as 8/16-bit integers")
+    return np.clip(arr, 0.0, 1.0)
 
 
 def match_channels(image: np.ndarray, channels: int) -> np.ndarray:

@@ -54,13 +54,25 @@ def _keras_archive_info(path: Path) -> tuple[str, dict | None]:
             names = set(archive.namelist())
             if "config.json" not in names or "model.weights.h5" not in names:
                 raise ModelError(f"{path} is a zip archive but not a Keras model (no config.json / weights)")
-            meta = json.loads(archive.read("metadata.json")) if "metadata.json" in names else {}
-            spec = json.loads(archive.read(SPEC_ENTRY)) if SPEC_ENTRY in names else None
+            meta = _json_object(path, archive, "metadata.json") if "metadata.json" in names else {}
+            spec = _json_object(path, archive, SPEC_ENTRY) if SPEC_ENTRY in names else None
     except zipfile.BadZipFile:
         raise ModelError(f"{path} is not a valid .keras file (not a zip archive, or truncated)") from None
-    except (json.JSONDecodeError, KeyError) as exc:
-        raise ModelError(f"{path} has corrupt metadata: {exc}") from None
     return str(meta.get("keras_version", "unknown")), spec
+
+
+def _json_object(path: Path, archive: zipfile.ZipFile, entry: str) -> dict:
+    """One JSON-object entry of a .keras archive; anything else (not UTF-8, not JSON, a list)
+    is a ModelError naming the entry, never a decoding traceback."""
+    try:
+        value = json.loads(archive.read(entry).decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ModelError(f"{path} has corrupt metadata: {entry} is not UTF-8 text") from None
+    except (json.JSONDecodeError, KeyError) as exc:
+        raise ModelError(f"{path} has corrupt metadata: {entry} is not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ModelError(f"{path} has corrupt metadata: {entry} is a JSON {type(value).__name__}, not an object")
+    return value
 
 
 def _h5_info(path: Path) -> tuple[str, dict | None]:

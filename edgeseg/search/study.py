@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -198,7 +199,12 @@ def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wa
         if first is not None:  # queued twice (two workers created the study at once): run it once
             trial.set_user_attr("duplicate_of", first)
             raise optuna.TrialPruned(f"trial {first} runs this candidate")
-        outcome = evaluate(ratio, trial)
+        try:
+            outcome = evaluate(ratio, trial)
+        except RuntimeError as exc:  # one line here; Optuna's own report (a full traceback) is silenced
+            log(f"      trial {trial.number} (ratio {ratio:.3f}) failed: {' '.join(str(exc).split()) or type(exc).__name__}")
+            trial.set_user_attr("failed_because", " ".join(str(exc).split())[:500])
+            raise
         for key, value in {"runtime": outcome.runtime, "machine": outcome.machine, **outcome.attrs}.items():
             trial.set_user_attr(key, value)
         done[0] += 1
@@ -213,8 +219,9 @@ def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wa
         _fail_stale(study)
         if _count(study, TrialState.WAITING) and clock() < deadline:
             # a candidate its runtime cannot run (RuntimeError) is a failed trial, not a dead worker
-            study.optimize(objective, timeout=max(deadline - clock(), 1e-3), callbacks=[stop_when_empty],
-                           gc_after_trial=True, catch=(RuntimeError,))
+            with _optuna_errors_only():
+                study.optimize(objective, timeout=max(deadline - clock(), 1e-3), callbacks=[stop_when_empty],
+                               gc_after_trial=True, catch=(RuntimeError,))
             continue
         if not (wait_for_others and _count(study, TrialState.RUNNING)) or clock() > deadline + 3 * HEARTBEAT_S:
             return done[0]
@@ -223,6 +230,28 @@ def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wa
             log(f"      waiting for {running} trial(s) other workers run")
             said = running
         time.sleep(poll_s)
+
+
+@contextmanager
+def _optuna_errors_only():
+    """Optuna logs every failed trial as a warning with its full traceback; edgeseg says it in
+    one line itself (in `work`'s objective), so Optuna's warnings are off while trials run."""
+    import optuna
+
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
+
+
+def resumable(study, cache: Path) -> int:
+    """How many finished candidates a rerun would reuse: completed trials, or cached candidates."""
+    from optuna.trial import TrialState
+
+    cached = sum(1 for _ in cache.glob("*/candidate.json")) if cache.is_dir() else 0
+    return max(cached, _count(study, TrialState.COMPLETE) if study is not None else 0)
 
 
 def _is_candidate(trial) -> bool:

@@ -17,7 +17,7 @@ import numpy as np
 from ..artifacts.files import sha256
 from .timing import measure_interleaved
 from .context import SearchContext, int8_file, target_runtime
-from .study import RUN, Outcome, open_study, pruned, rows, trial_attrs, work
+from .study import RUN, Outcome, open_study, pruned, resumable, rows, trial_attrs, work
 from .logic import Row, by_device, candidate_key, grid, hopeless, pareto_front, search_order, winner
 from .report import study_info
 
@@ -165,7 +165,30 @@ def study_prune(ctx: SearchContext, location: str, model_sha256: str, cache: Pat
     runtime = target_runtime(config.target)
     order = search_order(grid())[: config.search_trials]
     data = data_digest(ctx)
-    study = open_study(location, identity(ctx, model_sha256, data, cache), order)
+    folder = Path(location).parent if "://" not in location else None
+    fresh = folder is not None and folder.name.endswith(".study") and not folder.exists()
+    study = None
+    try:
+        study = open_study(location, identity(ctx, model_sha256, data, cache), order)
+        return _run_study(ctx, study, location, model_sha256, data, cache, order, runtime, start, run)
+    except BaseException:
+        _after_failure(study, location, folder if fresh else None, cache, ctx.log)
+        raise
+
+
+def _after_failure(study, location: str, made: Path | None, cache: Path, log) -> None:
+    """A failed or interrupted run: the study folder this run made is removed when nothing in it
+    can be resumed; otherwise it stays, and the user is told how to resume."""
+    count = resumable(study, cache)
+    if count:
+        log(f"      the study {location} keeps {count} finished candidate(s); rerun the same command to resume it")
+    elif made is not None:
+        shutil.rmtree(made, ignore_errors=True)
+
+
+def _run_study(ctx: SearchContext, study, location: str, model_sha256: str, data: str, cache: Path, order,
+               runtime, start: float, run: dict | None):
+    config = ctx.config
     if run is not None:
         study.set_user_attr(RUN, run)
     ctx.folder.mkdir(exist_ok=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..data.dataset import SegmentationData
+from .schedule import learning_rate_at  # shared with training; re-exported
 from .task_training import TaskTraining, semantic_training
 
 
@@ -52,15 +53,6 @@ class FinetuneResult:
                 "best_dice": self.best_dice if kept else None,
                 "stopped_because": self.stopped_because, "seconds": round(self.seconds, 1),
                 "dice_curve": [[s, d] for s, d in self.dice_curve], "metric": self.metric}
-
-
-def learning_rate_at(step: int, peak: float, total_steps: int, warmup_fraction: float = 0.05) -> float:
-    """Linear warm-up to `peak`, then cosine decay to zero at `total_steps` (step counts from 0)."""
-    warmup = max(1, int(round(total_steps * warmup_fraction)))
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-    return 0.5 * peak * (1.0 + math.cos(math.pi * progress))
 
 
 class EarlyStop:

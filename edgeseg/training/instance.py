@@ -18,7 +18,8 @@ from ..errors import UsageError
 from ..scoring.predictors import keras_predictor
 from ..instances.scoring import evaluate_instances, predict_all, score_outputs, tune_decoding
 from .losses_instance import instance_loss
-from .loop import TrainResult, _validation_callback, batch_sequence, fit
+from .loop import _validation_callback, batch_sequence, fit, result_of
+from .schedule import plan_steps
 from ..models.io import save_model
 from ..models.registry import build_model, spec_for
 
@@ -45,11 +46,14 @@ def train_instance(config: TrainConfig, out: Path):
     batches = batch_sequence(train_data, config.batch_size, config.data.augment, config.seed,
                              targets=partial(target_batch, boundary=config.model.boundary))
     settings = DecodeSettings.from_dict(spec.decode)
+    plan = plan_steps(config, len(batches))
+    if config.verbose:
+        print(plan.describe(), flush=True)
     validate = _validation_callback(
-        val_data, config.batch_size, spec, out, config.patience, config.verbose,
+        val_data, config.batch_size, spec, out, plan, config.verbose,
         evaluate=lambda predict: evaluate_instances(predict, val_data, settings, config.batch_size),
         headline=("pq", "f1"))
-    history = fit(model, batches, config.epochs, config.verbose, [validate])
+    history = fit(model, batches, plan.epochs, config.verbose, [validate])
     outputs, truths = predict_all(keras_predictor(model, config.batch_size), val_data, config.batch_size)
     tuned = tune_decoding(outputs, truths, settings)
     spec = dataclasses.replace(spec, decode=tuned.settings.to_dict())
@@ -59,4 +63,4 @@ def train_instance(config: TrainConfig, out: Path):
               f"seed {tuned.settings.seed}, smoothing {tuned.settings.smooth} "
               f"(PQ {score_outputs(outputs, truths, settings)['pq']:.4f} "
               f"at the defaults, {tuned.scores['pq']:.4f} tuned)", flush=True)
-    return TrainResult(out, spec, validate.best_epoch + 1, len(history.epoch), tuned.scores, model.count_params())
+    return result_of(validate, out, spec, tuned.scores, model.count_params(), history, plan)

@@ -1,5 +1,6 @@
 """The pieces every training run shares: batches from a SegmentationData, fit with progress,
-validation with the numpy metrics every epoch (the best epoch kept), and the result record."""
+validation with the numpy metrics every few optimizer steps (the best weights kept; lengths in
+training/schedule.py), and the result record."""
 from __future__ import annotations
 
 import math
@@ -16,6 +17,7 @@ from ..data.dataset import SegmentationData
 from ..errors import DataError
 from ..scoring.predictors import evaluate_predictor, keras_predictor
 from ..models.io import save_model
+from .schedule import SmoothedStop, StepPlan
 
 
 SCORE_NAMES = {"dice": "Dice", "iou": "IoU", "pq": "PQ", "f1": "F1@0.5"}
@@ -96,47 +98,72 @@ def foreground_weight(data: SegmentationData, sample: int = 64) -> float:
 
 
 def _validation_callback(val: SegmentationData, batch_size: int, spec: PreprocessSpec, out: Path,
-                         patience: int, verbose: int, local=None, writes: bool = True, evaluate=None,
+                         plan: StepPlan, verbose: int, local=None, writes: bool = True, evaluate=None,
                          headline: tuple[str, str] = ("dice", "iou"), trained_on: dict | None = None):
-    """`local`: a model built outside any distribution strategy that receives the trained
-    weights each epoch, so validation and saving need no collective ops; only the worker that
+    """Sets the learning rate before every optimizer step (plan: warm-up, cosine decay), validates
+    every `plan.eval_every` steps, keeps the best weights (saved as they come), and stops once the
+    smoothed score has not improved for `plan.patience_steps` steps or the budget is spent.
+    `local`: a model built outside any distribution strategy that receives the trained weights
+    before validation, so validation and saving need no collective ops; only the worker that
     `writes` saves. `evaluate(predictor) -> scores` replaces Dice scoring; the first `headline`
-    score picks the best epoch."""
+    score picks the best weights and drives the stop."""
     evaluate = evaluate or (lambda predict: evaluate_predictor(predict, val, batch_size))
     first, second = headline
 
     class _Validate(keras().callbacks.Callback):
-        """Adds val_dice/val_iou to the logs, saves the best epoch, stops early."""
-
         def __init__(self):
             super().__init__()
-            self.best, self.best_epoch, self.best_weights, self.wait = -1.0, -1, None, 0
+            self.best, self.best_epoch, self.best_step, self.best_weights = -1.0, -1, 0, None
+            self.step, self.epoch, self.stop = 0, 0, SmoothedStop(plan.patience_steps, plan.smooth)
+            self.curve: list[tuple[int, float]] = []
+            self.stopped_because = "budget"
 
-        def on_epoch_end(self, epoch, logs=None):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            keras().backend.set_value(self.model.optimizer.learning_rate, plan.learning_rate(self.step))
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.step += 1
+            at_epoch_end = (batch + 1) % plan.steps_per_epoch == 0
+            if self.step % plan.eval_every == 0 or at_epoch_end or self.step >= plan.total_steps:
+                self._validate(logs)
+            if self.step >= plan.total_steps:
+                self.model.stop_training = True
+
+        def _validate(self, logs):
+            if self.curve and self.curve[-1][0] == self.step:
+                return
             scored = self.model if local is None else local
             if local is not None:
                 local.set_weights(self.model.get_weights())
             scores = evaluate(keras_predictor(scored, batch_size))
-            logs = logs if logs is not None else {}
-            logs.update({f"val_{first}": scores[first], f"val_{second}": scores[second]})
+            if logs is not None:
+                logs.update({f"val_{first}": scores[first], f"val_{second}": scores[second]})
+            self.curve.append((self.step, float(scores[first])))
+            smoothed = self.stop.update(self.step, scores[first])
             improved = scores[first] > self.best
             if improved:
-                self.best, self.best_epoch, self.wait = scores[first], epoch, 0
+                self.best, self.best_epoch, self.best_step = scores[first], self.epoch, self.step
                 self.best_weights = self.model.get_weights()
                 if writes:
                     save_model(scored, spec, out, force=True, trained_on=trained_on)
-            else:
-                self.wait += 1
             if verbose:
                 mark = ("  (best, saved)" if writes else "  (best)") if improved else ""
-                print(f"epoch {epoch + 1}: val {SCORE_NAMES[first]} {scores[first]:.4f}  "
-                      f"val {SCORE_NAMES[second]} {scores[second]:.4f}{mark}", flush=True)
-            if self.wait >= patience:
+                print(f"step {self.step} (epoch {self.epoch + 1}): val {SCORE_NAMES[first]} {scores[first]:.4f} "
+                      f"(median {smoothed:.4f})  val {SCORE_NAMES[second]} {scores[second]:.4f}  "
+                      f"lr {plan.learning_rate(self.step):.2e}{mark}", flush=True)
+            if self.stop.should_stop(self.step) and self.step < plan.total_steps:
+                self.stopped_because = (f"no better median {SCORE_NAMES[first]} for {plan.patience_steps} steps")
                 self.model.stop_training = True
 
         def on_train_end(self, logs=None):
             if self.best_weights is not None:
                 self.model.set_weights(self.best_weights)
+            if verbose:
+                print(f"stopped after {self.step} steps ({self.stopped_because}); best {SCORE_NAMES[first]} "
+                      f"{self.best:.4f} at step {self.best_step}", flush=True)
 
     return _Validate()
 
@@ -150,5 +177,16 @@ class TrainResult:
     val_scores: dict
     parameters: int
     written: bool = True  # False on the workers of a cluster that are not the chief
+    steps_run: int = 0
+    best_step: int = 0
+    stopped_because: str = ""
+    plan: str = ""  # StepPlan.describe()
+
+
+def result_of(validate, out: Path, spec: PreprocessSpec, scores: dict, parameters: int, history,
+              plan: StepPlan, written: bool = True) -> TrainResult:
+    """The TrainResult of a run watched by `validate` (a _validation_callback)."""
+    return TrainResult(out, spec, validate.best_epoch + 1, len(history.epoch), scores, parameters, written,
+                       validate.step, validate.best_step, validate.stopped_because, plan.describe())
 
 

@@ -1,5 +1,5 @@
 """Training: a tf_keras model fed batch by batch from a SegmentationData, validated with the
-numpy metrics every epoch; the best epoch is kept on disk and restored at the end. Instance
+numpy metrics every few optimizer steps (training/schedule.py); the best epoch is kept on disk and restored at the end. Instance
 models train in training/instance.py with the same loop pieces (training/loop.py)."""
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from ..safety import check_writable, claim_output, refuse_overlap
 from ..staging import staged_model
 
 
-from .loop import TrainResult, _validation_callback, batch_sequence, fit, foreground_weight
+from .loop import TrainResult, _validation_callback, batch_sequence, fit, foreground_weight, result_of
+from .schedule import plan_steps
 
 
 def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
@@ -57,11 +58,13 @@ def _train_single(config: TrainConfig, out: Path) -> TrainResult:
                   loss=segmentation_loss(spec.classes, weight))
     batches = batch_sequence(train_data, config.batch_size, config.data.augment, config.seed,
                              oversample=config.data.balance == "oversample")
-    validate = _validation_callback(val_data, config.batch_size, spec, out, config.patience, config.verbose,
+    plan = plan_steps(config, len(batches))
+    announce(plan, config.verbose)
+    validate = _validation_callback(val_data, config.batch_size, spec, out, plan, config.verbose,
                                     trained_on=data_record(config.data))
-    history = fit(model, batches, config.epochs, config.verbose, [validate])
+    history = fit(model, batches, plan.epochs, config.verbose, [validate])
     scores = evaluate_predictor(keras_predictor(model, config.batch_size), val_data, config.batch_size)
-    return TrainResult(out, spec, validate.best_epoch + 1, len(history.epoch), scores, model.count_params())
+    return result_of(validate, out, spec, scores, model.count_params(), history, plan)
 
 
 def _train_distributed(config: TrainConfig, out: Path) -> TrainResult:
@@ -82,10 +85,17 @@ def _train_distributed(config: TrainConfig, out: Path) -> TrainResult:
         print(f"{config.strategy}: {strategy.num_replicas_in_sync} replica(s) in sync, global batch "
               f"{config.batch_size}; this process {'writes' if chief else 'does not write'} the model", flush=True)
     dataset, steps = distributed_dataset(strategy, train_data, config.batch_size, config.data.augment, config.seed)
-    validate = _validation_callback(val_data, config.batch_size, spec, out, config.patience, config.verbose,
+    plan = plan_steps(config, steps)
+    announce(plan, config.verbose)
+    validate = _validation_callback(val_data, config.batch_size, spec, out, plan, config.verbose,
                                     local=local, writes=chief, trained_on=data_record(config.data))
-    history = fit(model, dataset, config.epochs, config.verbose, [validate], steps_per_epoch=steps)
+    history = fit(model, dataset, plan.epochs, config.verbose, [validate], steps_per_epoch=steps)
     local.set_weights(model.get_weights())
     scores = evaluate_predictor(keras_predictor(local, config.batch_size), val_data, config.batch_size)
-    return TrainResult(out, spec, validate.best_epoch + 1, len(history.epoch), scores, model.count_params(), chief)
+    return result_of(validate, out, spec, scores, model.count_params(), history, plan, chief)
+
+
+def announce(plan, verbose: int) -> None:
+    if verbose:
+        print(plan.describe(), flush=True)
 
