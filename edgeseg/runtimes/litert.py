@@ -80,3 +80,10 @@ class LiteRTCPU:
 
     def load(self, path: Path, threads: int | None = None) -> LiteRTSession:
         return LiteRTSession(path, threads)
+
+    def profile(self, path: Path, threads: int | None, batch: np.ndarray, warmup: int = 3, runs: int = 20) -> dict:
+        """Per-op time, each op run alone (runtimes/litert_profile.py: no op profiler in the
+        Python API). `batch` is unused: isolated ops take random inputs of their own types."""
+        from .litert_profile import profile_ops
+
+        return profile_ops(path, threads or os.cpu_count() or 1, warmup, runs)
