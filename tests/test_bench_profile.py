@@ -165,3 +165,60 @@ def test_bench_profile_runs_must_be_positive(tmp_path):
     result = run_cli("bench", str(tmp_path), "--profile", "--profile-runs", "0")
     assert result.returncode == 2 and "--profile-runs must be at least 1" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def _resize(src_shape, dst_shape, align_corners=False, dst_scale=0.5):
+    from types import SimpleNamespace as NS
+
+    quant = lambda scale: NS(scale=[scale], zeroPoint=[-128])  # noqa: E731
+    tensors = [NS(shape=src_shape, type=9, quantization=quant(0.5)),
+               NS(shape=dst_shape, type=9, quantization=quant(dst_scale))]
+    return NS(tensors=tensors), NS(inputs=[0], outputs=[1], builtinOptions=NS(alignCorners=align_corners))
+
+
+@pytest.mark.parametrize("src, dst, kwargs, factors", [
+    ([1, 8, 8, 4], [1, 16, 16, 4], {}, (2, 2)),
+    ([1, 8, 8, 4], [1, 24, 16, 4], {}, (3, 2)),
+    ([1, 8, 8, 4], [1, 12, 12, 4], {}, None),  # 1.5x samples differently from a copy
+    ([1, 8, 8, 4], [1, 16, 16, 4], {"align_corners": True}, None),
+    ([1, 8, 8, 4], [1, 16, 16, 4], {"dst_scale": 0.25}, None),  # would need requantizing
+    ([8, 8, 4], [16, 16, 4], {}, None),
+])
+def test_upsampling_rewrite_only_takes_exact_copies(src, dst, kwargs, factors):
+    from edgeseg.runtimes.litert_upsample import _factors
+
+    assert _factors(*_resize(src, dst, **kwargs)) == factors
+
+
+@pytest.mark.slow
+def test_cpu_session_runs_upsampling_as_copies_inside_xnnpack(compressed):
+    import hashlib
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgeseg.artifacts.tflite import operators
+    from edgeseg.runtimes.litert import LiteRTSession, dequantize_output, quantize_input
+    from edgeseg.runtimes.litert_profile import delegation
+    from edgeseg.runtimes.litert_upsample import xnnpack_upsampling
+
+    path = compressed[1] / "model_int8.tflite"
+    before = path.read_bytes()
+    rewritten, count = xnnpack_upsampling(before)
+    assert count == 2  # the tiny U-Net's two decoder upsamplings
+    names = [op.name for op in operators(rewritten)[0]]
+    assert "RESIZE_NEAREST_NEIGHBOR" not in names and names.count("RESHAPE") == 4
+    assert delegation(before, 1)[1] == 3 and delegation(rewritten, 1)[1] == 1  # one partition left
+    assert xnnpack_upsampling(rewritten) == (rewritten, 0)
+
+    session = LiteRTSession(path, 1)
+    assert session.upsamplings_rewritten == 2
+    assert hashlib.sha256(path.read_bytes()).digest() == hashlib.sha256(before).digest()  # the file is untouched
+    plain = Interpreter(model_path=str(path), num_threads=1)
+    plain.allocate_tensors()
+    source, target = plain.get_input_details()[0], plain.get_output_details()[0]
+    for seed in range(3):
+        x = np.random.default_rng(seed).random((1, 32, 32, 1), dtype=np.float32)
+        plain.set_tensor(source["index"], quantize_input(x, source))
+        plain.invoke()
+        expected = dequantize_output(plain.get_tensor(target["index"]), target)
+        np.testing.assert_array_equal(session.run(x), expected)  # the same bytes out

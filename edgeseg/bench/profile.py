@@ -36,15 +36,17 @@ _MAC_RULES = {
 }
 
 
-def op_macs(op: str, inputs: list[list[int]], outputs: list[list[int]]) -> int | None:
-    """Multiply-accumulates of one op from its shapes; None for ops that do no MACs."""
+def op_macs(op: str, inputs: list[list[int]], outputs: list[list[int]], constants: dict | None = None) -> int | None:
+    """Multiply-accumulates of one op from its shapes; None for ops that do no MACs.
+    `constants` ({input position: dims}) stands in where the runtime left an input out."""
     rule = _MAC_RULES.get(op)
     if rule is None:
         return None
     positions, weight, dims = rule
     try:
         base = outputs[0] if positions == "out" else inputs[int(positions[2:])]
-        return int(math.prod(base) * math.prod(inputs[weight][dims]))
+        weights = (constants or {}).get(str(weight)) or inputs[weight]
+        return int(math.prod(base) * math.prod(weights[dims]))
     except (IndexError, TypeError, ValueError):
         return None  # a shape the runtime did not report
 
@@ -53,7 +55,7 @@ def with_macs(profile: dict) -> dict:
     """Adds macs and gmac_s to every op row, and per-op-type totals, sorted by time."""
     totals: dict[str, dict] = defaultdict(lambda: {"count": 0, "ms": 0.0, "macs": 0, "delegated": 0})
     for row in profile["ops"]:
-        macs = op_macs(row["op"], row["inputs"], row["outputs"])
+        macs = op_macs(row["op"], row["inputs"], row["outputs"], row.get("constants"))
         row["macs"] = macs
         row["gmac_s"] = macs / row["ms"] / 1e6 if macs and row["ms"] > 0 else None
         total = totals[row["op"]]

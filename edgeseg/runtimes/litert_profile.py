@@ -108,7 +108,9 @@ def profile_ops(path: Path, threads: int, warmup: int = 3, runs: int = 20, seed:
     """{"method", "whole_ms", "partitions", "ops": [row per op, in execution order]}."""
     from ..artifacts.tflite import _unpack  # noqa: PLC2701
 
-    content = Path(path).read_bytes()
+    from .litert_upsample import cpu_model
+
+    content, _ = cpu_model(path)  # what LiteRTSession runs on the CPU
     rng = np.random.default_rng(seed)
     infos, _, _ = operators(content)
     written, partitions = delegation(content, threads)

@@ -54,19 +54,37 @@ def parse_trace(events: list[dict], skip_runs: int = 0) -> dict:
     return {"whole_ms": statistics.median(kept_runs) if kept_runs else None, "ops": rows}
 
 
+def initializer_shapes(optimized_model: Path) -> dict[str, dict[int, list[int]]]:
+    """node name -> {input position: dims} for the inputs that are constants of the optimized
+    graph. The trace leaves out the inputs a kernel pre-packed (a QLinearConv's weights), so a
+    convolution's kernel size is read here."""
+    import onnx
+
+    graph = onnx.load(str(optimized_model)).graph
+    dims = {t.name: list(t.dims) for t in graph.initializer}
+    return {node.name: {i: dims[name] for i, name in enumerate(node.input) if name in dims} for node in graph.node}
+
+
 def profile_nodes(make_session, batch: np.ndarray, warmup: int = 3, runs: int = 20) -> dict:
-    """`make_session(options_hook)` builds the runtime's own session with profiling switched on;
-    `batch` is one normalized image, as Session.run takes it."""
+    """`make_session(options_hook)` builds the runtime's own session with profiling switched on
+    (and the optimized graph saved, for the constants' shapes); `batch` is one normalized image,
+    as Session.run takes it."""
     with tempfile.TemporaryDirectory() as tmp:
+        optimized = Path(tmp) / "optimized.onnx"
+
         def enable(options) -> None:
             options.enable_profiling = True
             options.profile_file_prefix = str(Path(tmp) / "ort_profile")
+            options.optimized_model_filepath = str(optimized)
 
         session = make_session(enable)
         for _ in range(warmup + runs):
             session.run(batch)
         trace = Path(session.session.end_profiling())
         events = json.loads(trace.read_text())
+        constants = initializer_shapes(optimized) if optimized.is_file() else {}
     result = parse_trace(events, skip_runs=warmup)
+    for row in result["ops"]:
+        row["constants"] = {str(k): v for k, v in constants.get(row["node"], {}).items()}
     return {"method": "onnxruntime's profiler (SessionOptions.enable_profiling), median kernel time per node",
             **result, "partitions": None}
