@@ -79,7 +79,7 @@ def test_onnxruntime_profile_of_one_conv(tmp_path):
     convs = [r for r in profile["ops"] if "Conv" in r["op"]]
     assert len(convs) == 1 and convs[0]["macs"] == 16 * 16 * 16 * 4 * 9
     assert all(r["ms"] >= 0 and r["backend"] == "CPUExecutionProvider" for r in profile["ops"])
-    assert profile["whole_ms"] > 0 and profile["macs"] == 16 * 16 * 16 * 4 * 9
+    assert profile["whole_ms"] > 0 and profile["whole_cpu_ms"] > 0 and profile["macs"] == 16 * 16 * 16 * 4 * 9
     assert not list(tmp_path.glob("ort_profile*"))  # the trace went to a temporary folder
 
 
@@ -105,13 +105,16 @@ def test_profile_table_lists_slowest_ops_and_totals_per_type():
     profile = with_macs({"method": "m", "whole_ms": 1.5, "partitions": 2, "ops": ops})
     report = {"rows": [{"artifact": "m.tflite", "runtime": "litert-cpu", "threads": 1,
                         "profile": {"available": True, "threads": 1, **profile}},
+                       {"artifact": "c.tflite", "runtime": "litert-cpu", "threads": 1,
+                        "profile": {"available": True, "threads": 1, **profile, "whole_cpu_ms": 1.25}},
                        {"artifact": "m.onnx", "runtime": "ort-cuda", "threads": None,
                         "profile": {"available": False, "reason": "no GPU"}},
                        {"artifact": "x", "runtime": "litert-cpu", "threads": 1}]}
     text = render_profile(report)
     lines = text.splitlines()
-    assert "m.tflite on litert-cpu (1 thread(s)): whole model 1.50 ms, sum of ops 1.40 ms" in lines[0]
+    assert "m.tflite on litert-cpu (1 thread(s)): whole model 1.50 ms wall, sum of ops 1.40 ms" in lines[0]
     assert "2 delegate partition(s)" in lines[0]
+    assert "c.tflite on litert-cpu (1 thread(s)): whole model 1.50 ms wall (1.25 ms CPU)" in text
     slowest = [line for line in lines if line.strip().startswith(("0 ", "1 "))]
     assert slowest[0].split()[1] == "RESIZE_NEAREST_NEIGHBOR" and slowest[0].split()[-1] == "NO"
     assert slowest[1].split()[:2] == ["0", "CONV_2D"] and slowest[1].split()[-1] == "yes"

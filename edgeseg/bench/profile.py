@@ -68,8 +68,8 @@ def with_macs(profile: dict) -> dict:
         total["gmac_s"] = total["macs"] / total["ms"] / 1e6 if total["macs"] and total["ms"] > 0 else None
         total["share"] = total["ms"] / ops_ms if ops_ms else None
     all_macs = sum(r["macs"] or 0 for r in profile["ops"])
-    return profile | {"ops_ms": ops_ms, "macs": all_macs,
-                      "gmac_s": all_macs / profile["whole_ms"] / 1e6 if profile.get("whole_ms") else None,
+    whole = profile.get("whole_cpu_ms") or profile.get("whole_ms")
+    return profile | {"ops_ms": ops_ms, "macs": all_macs, "gmac_s": all_macs / whole / 1e6 if whole else None,
                       "by_type": dict(sorted(totals.items(), key=lambda kv: -kv[1]["ms"]))}
 
 
@@ -132,7 +132,9 @@ def render_profile(report: dict, top: int = 12) -> str:
             out += [f"profile: {title}: unavailable: {profile.get('reason')}", ""]
             continue
         partitions = "" if profile.get("partitions") is None else f", {profile['partitions']} delegate partition(s)"
-        out.append(f"profile: {title}: whole model {_num(profile['whole_ms'])} ms, sum of ops "
+        cpu = profile.get("whole_cpu_ms")
+        whole = f"{_num(profile['whole_ms'])} ms wall" + (f" ({_num(cpu)} ms CPU)" if cpu is not None else "")
+        out.append(f"profile: {title}: whole model {whole}, sum of ops "
                    f"{_num(profile['ops_ms'])} ms, {profile['macs'] / 1e6:.1f} MMAC, "
                    f"{_num(profile['gmac_s'], 1)} GMAC/s overall{partitions}")
         out.append(f"  method: {profile['method']}")

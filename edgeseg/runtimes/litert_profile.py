@@ -16,13 +16,12 @@ partitions the graph was split into.
 """
 from __future__ import annotations
 
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 
 from ..artifacts.tflite import OpInfo, operators
+from .profile_timing import time_runs, whole_times
 
 _DTYPES = {"INT8": np.int8, "UINT8": np.uint8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
            "FLOAT32": np.float32, "FLOAT16": np.float16, "BOOL": np.bool_}
@@ -78,23 +77,11 @@ def _random_input(detail: dict, rng: np.random.Generator) -> np.ndarray:
     return rng.standard_normal(shape).astype(dtype)
 
 
-def time_invokes(interpreter, warmup: int, runs: int) -> float:
-    """Median ms of `runs` invokes after `warmup` untimed ones."""
-    for _ in range(warmup):
-        interpreter.invoke()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter_ns()
-        interpreter.invoke()
-        samples.append(time.perf_counter_ns() - start)
-    return statistics.median(samples) / 1e6
-
-
-def _whole_model_ms(content: bytes, threads: int, warmup: int, runs: int, rng: np.random.Generator) -> float:
+def _whole_model(content: bytes, threads: int, warmup: int, runs: int, rng: np.random.Generator) -> dict:
     interpreter = _interpreter(content, threads)
     for detail in interpreter.get_input_details():
         interpreter.set_tensor(detail["index"], _random_input(detail, rng))
-    return time_invokes(interpreter, warmup, runs)
+    return whole_times(time_runs(interpreter.invoke, warmup, runs), threads)
 
 
 def _row(info: OpInfo, ms: float, delegated: bool) -> dict:
@@ -125,6 +112,9 @@ def profile_ops(path: Path, threads: int, warmup: int = 3, runs: int = 20, seed:
         for detail in interpreter.get_input_details():
             interpreter.set_tensor(detail["index"], _random_input(detail, rng))
         outputs = [int(t) for t in graph_ops[info.index].outputs]
-        rows.append(_row(info, time_invokes(interpreter, warmup, runs), bool(outputs) and set(outputs) <= written))
-    return {"method": "each op timed alone in a one-op model (no per-op profiler in ai-edge-litert's Python API)",
-            "whole_ms": _whole_model_ms(content, threads, warmup, runs, rng), "partitions": partitions, "ops": rows}
+        wall, cpu = time_runs(interpreter.invoke, warmup, runs)
+        rows.append(_row(info, cpu if threads == 1 else wall, bool(outputs) and set(outputs) <= written))
+    clock = "CPU time of the one thread" if threads == 1 else "wall time"
+    return {"method": f"each op timed alone in a one-op model, median {clock} (no per-op profiler in "
+                      f"ai-edge-litert's Python API)",
+            **_whole_model(content, threads, warmup, runs, rng), "partitions": partitions, "ops": rows}

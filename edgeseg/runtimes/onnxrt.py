@@ -78,7 +78,7 @@ class OnnxRuntime:
         from .onnxrt_profile import profile_nodes
 
         return profile_nodes(lambda configure: OnnxSession(path, threads, self.provider, configure), batch,
-                             warmup, runs)
+                             threads, warmup, runs)
 
 
 def OnnxRuntimeCPU() -> OnnxRuntime:  # noqa: N802 - kept as the name compress and the tests know

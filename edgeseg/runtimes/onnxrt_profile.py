@@ -14,7 +14,9 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np  # noqa: F401 - the batch type
+import numpy as np
+
+from .profile_timing import time_runs, whole_times
 
 _KERNEL_SUFFIX = "_kernel_time"
 
@@ -30,7 +32,8 @@ def _dtype(entries) -> str | None:
 
 
 def parse_trace(events: list[dict], skip_runs: int = 0) -> dict:
-    """Median per node over the runs after the first `skip_runs` ones; nodes in first-run order."""
+    """Median per node over the runs after the first `skip_runs` ones; nodes in first-run order.
+    whole_ms is the session's own model_run time (profiling included)."""
     durations: dict[str, list[float]] = defaultdict(list)
     info: dict[str, dict] = {}
     runs = []
@@ -65,7 +68,7 @@ def initializer_shapes(optimized_model: Path) -> dict[str, dict[int, list[int]]]
     return {node.name: {i: dims[name] for i, name in enumerate(node.input) if name in dims} for node in graph.node}
 
 
-def profile_nodes(make_session, batch: np.ndarray, warmup: int = 3, runs: int = 20) -> dict:
+def profile_nodes(make_session, batch: np.ndarray, threads: int | None, warmup: int = 3, runs: int = 20) -> dict:
     """`make_session(options_hook)` builds the runtime's own session with profiling switched on
     (and the optimized graph saved, for the constants' shapes); `batch` is one normalized image,
     as Session.run takes it."""
@@ -78,12 +81,11 @@ def profile_nodes(make_session, batch: np.ndarray, warmup: int = 3, runs: int = 
             options.optimized_model_filepath = str(optimized)
 
         session = make_session(enable)
-        for _ in range(warmup + runs):
-            session.run(batch)
+        times = time_runs(lambda: session.run(batch), warmup, runs)
         trace = Path(session.session.end_profiling())
         events = json.loads(trace.read_text())
         constants = initializer_shapes(optimized) if optimized.is_file() else {}
-    result = parse_trace(events, skip_runs=warmup)
+    result = parse_trace(events, skip_runs=warmup) | whole_times(times, threads)
     for row in result["ops"]:
         row["constants"] = {str(k): v for k, v in constants.get(row["node"], {}).items()}
     return {"method": "onnxruntime's profiler (SessionOptions.enable_profiling), median kernel time per node",
