@@ -107,7 +107,9 @@ def _num(value, digits: int = 2) -> str:
 
 
 def _shape(shapes: list[list[int]]) -> str:
-    return "x".join(map(str, shapes[0])) if shapes and shapes[0] else "-"
+    """The first tensor shape (a QLinear op's scales and zero points come first and are scalars)."""
+    first = next((s for s in shapes if s), None)
+    return "x".join(map(str, first)) if first else "-"
 
 
 def _where(row: dict) -> str:
