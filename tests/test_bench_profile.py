@@ -131,16 +131,20 @@ def test_litert_profile_times_every_op_and_reads_delegation(compressed):
     from edgeseg.bench.profile import profile_row
     from edgeseg.runtimes.litert import LiteRTCPU
 
+    from edgeseg.runtimes.litert_upsample import cpu_model
+
     path = compressed[1] / "model_int8.tflite"
-    infos, _, _ = operators(path.read_bytes())
+    infos, _, _ = operators(cpu_model(path)[0])  # the graph the CPU session runs
     profile = profile_row(LiteRTCPU(), path, 1, np.zeros((1, 32, 32, 1), np.float32), runs=3)
     assert profile["available"], profile
     assert [r["op"] for r in profile["ops"]] == [i.name for i in infos]
+    assert "RESIZE_NEAREST_NEIGHBOR" not in {r["op"] for r in profile["ops"]}
+    assert profile["whole_cpu_ms"] > 0  # one thread: the thread's CPU time is given too
     assert all(r["ms"] > 0 and isinstance(r["delegated"], bool) for r in profile["ops"])
     convs = [r for r in profile["ops"] if r["op"] == "CONV_2D"]
     assert convs and all(r["macs"] > 0 and r["gmac_s"] > 0 for r in convs)
-    # XNNPACK takes int8 convolutions; the partition count comes from the whole model.
-    assert all(r["delegated"] for r in convs) and profile["partitions"] >= 1
+    # XNNPACK takes every op of the U-Net once upsampling is copies: one partition.
+    assert all(r["delegated"] for r in profile["ops"]) and profile["partitions"] == 1
     assert profile["whole_ms"] > 0 and profile["ops_ms"] > 0
     assert sum(t["count"] for t in profile["by_type"].values()) == len(infos)
 

@@ -110,13 +110,25 @@ class _Builder:
         return ops
 
 
+def _uses(data: bytes, builtin: int) -> bool:
+    """Whether the model's operator table lists `builtin`, read in place (no unpacking)."""
+    model = _schema().Model.GetRootAsModel(data, 0)
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == builtin:
+            return True
+    return False
+
+
 def xnnpack_upsampling(data: bytes) -> tuple[bytes, int]:
     """(model, number of RESIZE_NEAREST_NEIGHBOR ops replaced by copies); the model unchanged
     when there is none to replace."""
     schema = _schema()
+    resize = schema.BuiltinOperator.RESIZE_NEAREST_NEIGHBOR
+    if not _uses(data, resize):
+        return data, 0  # unpacking a model costs a few hundred ms: only when there is work
     model = _unpack(data)
     builder = _Builder(model)
-    resize = schema.BuiltinOperator.RESIZE_NEAREST_NEIGHBOR
     operators, replaced = [], 0
     for op in builder.graph.operators or []:
         code = model.operatorCodes[op.opcodeIndex]
