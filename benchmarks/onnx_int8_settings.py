@@ -2,9 +2,9 @@
 (issue 23: ONNX int8 speed). Every variant is quantized from the compress folder's float
 model.onnx on the same 32 calibration images, verified for Dice in onnxruntime, profiled per
 node (1 thread), then all variants and model_int8.tflite (litert-cpu) are timed interleaved
-in one run at each thread count.
+in one run at each thread count (at 1 thread also the thread's CPU time: see profile_seed.py).
 
-Usage: PYTHONPATH=. .venv/bin/python benchmarks/onnx_int8_settings.py COMPRESS_DIR [--threads 1,2]
+Usage: PYTHONPATH=.:benchmarks .venv/bin/python benchmarks/onnx_int8_settings.py COMPRESS_DIR [--threads 1,2]
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from edgeseg.quantize.onnx_int8 import OnnxInt8Settings, quantize_onnx_int8
 from edgeseg.runtimes.litert import LiteRTCPU, LiteRTSession
 from edgeseg.runtimes.onnxrt import OnnxRuntimeCPU, OnnxSession
 from edgeseg.scoring.predictors import evaluate_predictor
-from edgeseg.search.timing import measure_interleaved
+from profile_seed import measure  # same folder: interleaved rounds, CPU time at one thread
 
 VARIANTS = {
     "default": OnnxInt8Settings(),  # what compress builds
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("source", type=Path, help="a compress output folder with model.onnx and model_int8.tflite")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--min-time", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
     out = args.source / "onnx_int8_settings"
     out.mkdir(exist_ok=True)
@@ -65,14 +65,11 @@ def main() -> None:
     tflite = args.source / "model_int8.tflite"
     summary["litert-int8"] = {"dice": round(evaluate_predictor(LiteRTCPU().load(tflite, 1).run, val, 8)["dice"], 4)}
     image = val.batch([0])[0].astype(np.float32)
+    plan = {"litert-int8": (LiteRTSession, tflite), **{name: (OnnxSession, path) for name, path in paths.items()}}
     for threads in (int(t) for t in args.threads.split(",")):
-        def load(path: Path, threads: int = threads):
-            return LiteRTSession(path, threads) if path.suffix == ".tflite" else OnnxSession(path, threads)
-
-        p50 = measure_interleaved([tflite, *paths.values()], load, image, min_seconds=args.min_time)
-        for name, ms in zip(["litert-int8", *paths], p50):
-            summary[name][f"p50_ms_{threads}t"] = round(ms, 3)
-        print(f"threads {threads}: " + ", ".join(f"{n} {ms:.2f} ms" for n, ms in zip(["litert-int8", *paths], p50)))
+        for name, figures in measure(plan, threads, args.rounds, image).items():
+            summary[name] |= {f"{k}_{threads}t": v for k, v in figures.items() if k != "runs"}
+            print(f"threads {threads}  {name:14s} " + "  ".join(f"{k} {v}" for k, v in figures.items()))
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
 
