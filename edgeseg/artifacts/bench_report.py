@@ -41,6 +41,7 @@ class BenchRow:
     decode_ms: float | None = None
     decode_p90_ms: float | None = None
     decode_share: float | None = None
+    profile: dict | None = None  # `bench --profile`: per-op rows and per-op-type totals (bench/profile.py)
     extra: dict = field(default_factory=dict)
 
 

@@ -27,6 +27,8 @@ def _cmd_bench(a: argparse.Namespace) -> int:
     from ..config import BenchConfig
     from ..errors import UsageError
 
+    if a.profile_runs < 1:
+        raise UsageError(f"--profile-runs must be at least 1, got {a.profile_runs}")
     if (a.fail_on or a.reference) and not a.baseline:
         raise UsageError("--fail-on and --reference need --baseline FILE")
     tolerances = parse_fail_on(a.fail_on or DEFAULT_FAIL_ON) if a.baseline else None
@@ -42,6 +44,11 @@ def _cmd_bench(a: argparse.Namespace) -> int:
     outputs.check()
     report = bench([Path(p) for p in a.artifacts], config)
     print("\n" + render_terminal(report, show_unavailable=a.show_unavailable))
+    if a.profile:
+        from ..bench.profile import add_profiles, render_profile
+
+        add_profiles(report, [Path(p) for p in a.artifacts], runs=a.profile_runs)
+        print("\n" + render_profile(report))
     for path in write_outputs(report, outputs):
         print(f"wrote {path}")
     if baseline is None:
@@ -93,6 +100,10 @@ def add_bench_parsers(sub, data_args) -> None:
     b.add_argument("--warmup", type=int, default=5, help="untimed runs per row before timing")
     b.add_argument("--min-runs", type=int, default=30, help="at least this many timed runs per row")
     b.add_argument("--min-time", type=float, default=2.0, help="at least this many seconds of timed runs per row")
+    b.add_argument("--profile", action="store_true",
+                   help="after timing, per-op time of every row (litert-cpu: each op run alone; ort-cpu: its "
+                        "profiler) with shapes, MACs, GMAC/s and whether XNNPACK ran it; a table and the JSON")
+    b.add_argument("--profile-runs", type=int, default=20, help="timed runs per op (or per model) when profiling")
     _output_args(b)
     b.add_argument("--baseline", metavar="F", help="a bench JSON to compare with (the CI gate); exit 1 on regression")
     b.add_argument("--fail-on", metavar="SPEC",

@@ -41,7 +41,8 @@ def _desc(detail: dict) -> TensorDesc:
 
 
 class LiteRTSession:
-    """threads None means every core: LiteRT's own default is one thread."""
+    """threads None means every core: LiteRT's own default is one thread. Without delegates
+    (the CPU) the interpreter runs cpu_model(path); with them (the Edge TPU) the file as is."""
 
     def __init__(self, path: Path, threads: int | None = None, delegates: list | None = None):
         from ai_edge_litert.interpreter import Interpreter
@@ -49,9 +50,12 @@ class LiteRTSession:
         from ..quiet import quiet_native_stderr
 
         self.threads = threads or os.cpu_count() or 1
+        from .litert_upsample import cpu_model
+
+        content, self.upsamplings_rewritten = (None, 0) if delegates else cpu_model(path)
+        source = {"model_content": content} if self.upsamplings_rewritten else {"model_path": str(path)}
         with quiet_native_stderr():  # 'INFO: Created TensorFlow Lite XNNPACK delegate' unless --verbose
-            self.interpreter = Interpreter(model_path=str(path), num_threads=self.threads,
-                                           experimental_delegates=delegates)
+            self.interpreter = Interpreter(**source, num_threads=self.threads, experimental_delegates=delegates)
             self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
@@ -80,3 +84,10 @@ class LiteRTCPU:
 
     def load(self, path: Path, threads: int | None = None) -> LiteRTSession:
         return LiteRTSession(path, threads)
+
+    def profile(self, path: Path, threads: int | None, batch: np.ndarray, warmup: int = 3, runs: int = 20) -> dict:
+        """Per-op time, each op run alone (runtimes/litert_profile.py: no op profiler in the
+        Python API). `batch` is unused: isolated ops take random inputs of their own types."""
+        from .litert_profile import profile_ops
+
+        return profile_ops(path, threads or os.cpu_count() or 1, warmup, runs)

@@ -13,7 +13,8 @@ _ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(
 
 
 class OnnxSession:
-    def __init__(self, path: Path, threads: int | None = None, provider: str = "CPUExecutionProvider"):
+    def __init__(self, path: Path, threads: int | None = None, provider: str = "CPUExecutionProvider",
+                 configure=None):
         import onnxruntime as ort
 
         ort.set_default_logger_severity(3)  # tf2onnx's Resize nodes trigger a harmless deprecation warning
@@ -22,6 +23,8 @@ class OnnxSession:
             options.intra_op_num_threads = threads
         # Spinning threads keep the cores busy after each run and slow whatever runs next.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if configure is not None:  # the profiler switches itself on here
+            configure(options)
         providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
         if provider != "CPUExecutionProvider" and hasattr(ort, "preload_dlls"):
             # CUDA and cuDNN installed from pip (nvidia-* wheels) are not on the loader's path;
@@ -69,6 +72,13 @@ class OnnxRuntime:
 
     def load(self, path: Path, threads: int | None = None) -> OnnxSession:
         return OnnxSession(path, threads, self.provider)
+
+    def profile(self, path: Path, threads: int | None, batch: np.ndarray, warmup: int = 3, runs: int = 20) -> dict:
+        """Per-node time from onnxruntime's profiler (runtimes/onnxrt_profile.py)."""
+        from .onnxrt_profile import profile_nodes
+
+        return profile_nodes(lambda configure: OnnxSession(path, threads, self.provider, configure), batch,
+                             threads, warmup, runs)
 
 
 def OnnxRuntimeCPU() -> OnnxRuntime:  # noqa: N802 - kept as the name compress and the tests know
