@@ -75,29 +75,20 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     check_data_source(a.data)
     check_custom_objects(a.custom_objects)
     from ..compress.data_source import choose_data
-    from ..compress.sanity import check_baseline
-    from ..data.dataset import load_splits
-    from ..scoring.predictors import evaluate_predictor, keras_predictor
+    from ..scoring.predictors import keras_predictor
+    from ..scoring.task import task_for
     from ..models.io import load_model
 
     model, spec = load_model(Path(a.model), a.normalize, a.unsafe, a.custom_objects)
     choice = choose_data(Path(a.model), data)
-    if spec.task == "instance":  # stored in the model's spec: no flag needed
-        from ..data.instance_data import load_instance_splits
-        from ..instances.scoring import evaluate_instances
-
-        _, val = load_instance_splits(choice.data, spec)
-        scores = evaluate_instances(keras_predictor(model, a.batch_size), val, batch_size=a.batch_size)
-        print(f"{a.model} on {choice.data.source} (validation split): " + _format_any(scores))
-        return 0
-    _, val = load_splits(choice.data, spec)
+    task = task_for(spec)  # stored in the model's spec: no flag needed
+    val = task.load_validation(choice.data, spec)
     predict = keras_predictor(model, a.batch_size)
-    scores = evaluate_predictor(predict, val, a.batch_size)
+    scores = task.evaluate(predict, val, a.batch_size)
     print(f"{a.model} on {choice.data.source} (validation split): " + _format_any(scores))
-    if choice.judged_by_dice:
-        print(check_baseline(predict, val, scores["dice"], model, a.batch_size).message())
-    else:
-        print(f"note: {choice.summary()}")
+    check = task.float_check(predict, val, scores, model, a.batch_size, choice.judged_by_dice, choice.summary())
+    if check:
+        print(check)
     return 0
 
 
@@ -121,12 +112,12 @@ def _cmd_synth(a: argparse.Namespace) -> int:
     finite("--size", a.size)  # an unbounded size grew to 23 GB before the OOM killer stopped it
     finite("--count", a.count)
     spec = PreprocessSpec(a.size, a.size, a.channels, classes=a.classes)
-    data = SegmentationData([Sample(None, None, i) for i in range(a.count)], spec, a.seed)
-    write = write_dataset
-    if a.task == "instance":  # touching objects, masks as 16-bit instance ids
-        from ..data.instance_data import InstanceData, write_instance_dataset
+    from ..data.instance_data import InstanceData, write_instance_dataset
 
-        data, write = InstanceData(data.samples, spec, a.seed), write_instance_dataset
+    # --task -> (its synthetic data, its writer); instance: touching objects, masks as 16-bit instance ids
+    makers = {"semantic": (SegmentationData, write_dataset), "instance": (InstanceData, write_instance_dataset)}
+    make, write = makers[a.task]
+    data = make([Sample(None, None, i) for i in range(a.count)], spec, a.seed)
     with atomic_output_dir(Path(a.out), a.force) as tmp:
         n = write(data, tmp)
     print(f"wrote {n} synthetic image/mask pairs to {a.out}")
