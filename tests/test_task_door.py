@@ -58,8 +58,9 @@ def test_each_task_words_its_budget_and_its_bench_lines():
     assert semantic.budget_text({"config": {"max_dice_drop": 0.01}}) == "Budget: Dice drop <= 0.01."
     assert "Dice does not decide" in instance.budget_text({})
     assert semantic.row_line({"dice": 0.91234, "images": 4}) == "Dice 0.9123 on 4 images"
-    assert instance.row_line({"pq": 0.5, "f1": 0.6, "pred_objects": 3, "true_objects": 4, "images": 2,
-                              "decode_settings": {"method": "watershed"}}).startswith("PQ 0.5000, F1@0.5 0.6000 (3 found")
+    row = {"pq": 0.5, "f1": 0.6, "pred_objects": 3, "true_objects": 4, "images": 2,
+           "decode_settings": {"method": "watershed"}}
+    assert instance.row_line(row).startswith("PQ 0.5000, F1@0.5 0.6000 (3 found")
     assert semantic.bench_fields({"dice": 0.89}) == {} and semantic.report_lines({}) == []
     assert instance.bench_fields({"dice": 0.89, "pq": 0.78}) == {"task": "instance", "pq_floor": 0.78}
     base = {"pq": 0.8, "sq": 0.9, "rq": 0.85, "f1": 0.9, "aji": 0.7, "count_mae": 0.5}

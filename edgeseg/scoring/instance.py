@@ -1,6 +1,7 @@
-"""The instance task's scoring door: the baseline scored by instance metrics, the decoding settings tuned once when the spec has none, every artifact verified in its
-runtime by PQ/F1 with the decoding settings stored in the artifact itself, and its agreement
-with the float model's instances.
+"""The instance task's scoring door: the baseline scored by instance metrics, the decoding
+settings tuned once when the spec has none, every artifact verified in its runtime by PQ/F1
+with the decoding settings stored in the artifact itself, and its agreement with the float
+model's instances.
 
 Dice stays in the scores (foreground Dice against the true foreground) because readers of the
 report expect it, but for instance models it never decides: touching objects can merge with the

@@ -77,8 +77,9 @@ def _make_entry(ratio: float, ctx: SearchContext, entry: Path) -> dict | None:
     verify = task_for(ctx.spec_dict).verifier(ctx.val, keras_predictor(result.model, config.batch_size),
                                               ctx.spec_dict, config.batch_size)
     scores = verify(path).scores
+    judged = {k: None if scores.get(k) is None else float(scores[k]) for k in JUDGED}
     save_model(result.model, PreprocessSpec.from_dict(ctx.spec_dict), entry / "model.keras")
-    return {"ratio": ratio, "dice": scores["dice"], "scores": {k: None if scores.get(k) is None else float(scores[k]) for k in JUDGED},
+    return {"ratio": ratio, "dice": scores["dice"], "scores": judged,
             "float_dice": tuned["best_dice"], "bytes": path.stat().st_size,
             "sha256": sha256(path), "gflops": round(model_flops(result.model) / 1e9, 3),
             "parameters": result.model.count_params(), "kept": result.kept, "frozen": result.frozen,
@@ -121,8 +122,9 @@ def evaluator(ctx: SearchContext, model_sha256: str, data: str, cache: Path, run
         deployable, reason = judge(ctx, record)
         p50, plain_p50 = measure_interleaved([cache / key / "int8.tflite", plain],
                                              lambda p: runtime.load(p, threads), image)
+        verdict = "" if deployable else f"; not deployable: {reason}"
         ctx.log(f"      candidate {ratio:.4f}: int8 Dice {record['dice']:.4f}, p50 {p50:.2f} ms (plain int8 "
-                f"{plain_p50:.2f} ms){' (cached)' if reused else ''}{'' if deployable else f'; not deployable: {reason}'}")
+                f"{plain_p50:.2f} ms){' (cached)' if reused else ''}{verdict}")
         attrs = {"key": key, "float_dice": record["float_dice"], "cached": reused, "plain_int8_p50_ms": round(plain_p50, 4),
                  "gflops": record["gflops"], "parameters": record["parameters"], "sha256": record["sha256"],
                  "threads": threads, "scores": candidate_scores(record), "deployable": deployable, "reason": reason}
