@@ -243,13 +243,18 @@ def test_bench_on_a_real_int8_instance_unet(tmp_path):
     assert gate.returncode == 0 and "gate: 0 regression(s)" in gate.stdout, gate.stdout[-2000:] + gate.stderr[-2000:]
 
 
-def test_floors_come_from_whichever_score_the_compress_report_budgets():
-    from edgeseg.bench.context import _floor
+def test_floors_come_from_the_budget_each_task_builds_from_the_compress_report():
+    from edgeseg.bench.context import report_budgets
+
+    def floors(report):
+        return {metric: budget.floor for metric, budget in report_budgets(report).items()}
 
     instance = {"baseline": {"pq": 0.80, "f1": 0.9}, "config": {"max_pq_drop": 0.02, "max_dice_drop": 0.01}}
-    assert _floor(instance, "pq", "max_pq_drop") == pytest.approx(0.78)
-    assert _floor(instance, "dice", "max_dice_drop") is None  # an instance report may carry no Dice
+    assert floors(instance) == {"pq": pytest.approx(0.78)}  # an instance report may carry no Dice
     applied = {"baseline": {"pq": 0.8}, "config": {"max_pq_drop": None}, "instance": {"max_pq_drop": 0.02}}
-    assert _floor(applied, "pq", "max_pq_drop") == pytest.approx(0.78)  # the default budget, as compress applied it
-    assert _floor({"baseline": {"dice": 0.9}, "config": {"max_dice_drop": 0.01}}, "dice", "max_dice_drop") \
-        == pytest.approx(0.89)
+    assert floors(applied) == {"pq": pytest.approx(0.78)}  # the default budget, as compress applied it
+    semantic = {"baseline": {"dice": 0.9}, "config": {"max_dice_drop": 0.01}}
+    assert floors(semantic) == {"dice": pytest.approx(0.89)}
+    assert floors({**semantic, "data_origin": "none"}) == {}  # agreement alone decided: no floor to draw
+    failed = report_budgets({**semantic, "sanity": {"ok": False, "message": "float baseline failed"}})["dice"]
+    assert failed.baseline_problem == "float baseline failed" and not failed.admits(0.95)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgeseg.compress import guard as guard_module
-from edgeseg.compress.budget import Budget
+from edgeseg.scoring.budget import Budget
 from edgeseg.scoring.verify import Verified
 from edgeseg.config import CompressConfig, PreprocessSpec
 from edgeseg.errors import UsageError
@@ -63,7 +63,10 @@ def test_without_real_masks_the_float_models_instances_decide_and_nothing_is_tun
 
 
 def test_options_refused_by_task():
-    from edgeseg.compress.instance import check_task_options
+    from edgeseg.scoring.task import task_for
+
+    def check_task_options(config, spec):
+        task_for(spec).check_options(config)
 
     semantic, instance = PreprocessSpec(32, 32), PreprocessSpec(32, 32, task="instance", instance_channels=2)
     with pytest.raises(UsageError, match="--max-pq-drop is the budget of instance models"):
@@ -93,7 +96,7 @@ def test_max_pq_drop_flag_reaches_the_config_and_defaults_to_none():
 def _penalize_first_two_candidates(monkeypatch):
     """A scorer that really verifies, but scripts the PQ of the ladder's first two candidates
     (ptq, float-head) far below the budget, so the guard must reach the re-tuned decoding."""
-    from edgeseg.compress import instance
+    from edgeseg.scoring import instance
 
     real = instance.verify_instance
 

@@ -66,8 +66,8 @@ def test_compile_step_without_and_with_a_compiler(compressed, tmp_path, monkeypa
     shutil.copy(compressed[1] / "model_int8.tflite", model)
     logs = []
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    summary, compiled, _, reason = edgetpu_step(model, 13, verify=None, log=logs.append)
-    assert compiled is None and summary["ready"] and "apt-get install edgetpu-compiler" in reason
+    facts = edgetpu_step(model, 13, verify=None, log=logs.append)
+    assert facts.compiled is None and facts.summary["ready"] and "apt-get install edgetpu-compiler" in facts.unverified
 
     # A stand-in with edgetpu_compiler's command line: records its arguments, writes the output.
     bin_dir = tmp_path / "bin"
@@ -82,7 +82,12 @@ def test_compile_step_without_and_with_a_compiler(compressed, tmp_path, monkeypa
                     "print('Edge TPU Compiler (stand-in)')\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    summary, compiled, verified, reason = edgetpu_step(model, 13, verify=None, log=logs.append)
+    facts = edgetpu_step(model, 13, verify=None, log=logs.append)
     assert (bin_dir / "args").read_text().split()[:4] == ["-s", "-m", "13", "-o"]
-    assert compiled == tmp_path / "model_int8_edgetpu.tflite" and compiled.is_file()
-    assert verified is None and reason.startswith("compiled, not verified: no Edge TPU")
+    assert facts.compiled == tmp_path / "model_int8_edgetpu.tflite" and facts.compiled.is_file()
+    assert facts.verified is None and facts.unverified.startswith("no Edge TPU")
+    # the step only reports facts: the Budget words why the compiled model cannot ship
+    from edgeseg.scoring.budget import Budget
+
+    deployable, reason = Budget(0.9, 0.01).judge({}, unverified=facts.unverified)
+    assert not deployable and reason.startswith("compiled, not verified: no Edge TPU")

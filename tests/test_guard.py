@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from edgeseg.compress import guard as guard_module
-from edgeseg.compress.budget import Budget
+from edgeseg.scoring.budget import Budget
 from edgeseg.artifacts.compress_report import exit_code_for
 from edgeseg.scoring.verify import Verified
 

@@ -8,7 +8,7 @@ import pytest
 from edgeseg.instances import cross_fit as evaluate_heldout, scoring as evaluate_instance
 from edgeseg.artifacts.compress_report import ArtifactRecord, CompressReport
 from edgeseg.compress import guard as guard_module
-from edgeseg.compress.budget import Budget
+from edgeseg.scoring.budget import Budget
 from edgeseg.instances.held_out import held_out_lines, held_out_scores
 from edgeseg.compress.report import render_markdown, render_terminal
 from edgeseg.scoring.verify import Verified
@@ -208,7 +208,7 @@ class _Val:
 
 
 def test_compress_records_the_held_out_pq_of_its_own_tuning(monkeypatch):
-    from edgeseg.compress import instance
+    from edgeseg.scoring import instance
 
     monkeypatch.setattr(evaluate_instance, "DEFAULT_GRID", GRID)  # both tunings: the float's and the cross-fit's
     outputs, truths = _alternating(4)

@@ -6,7 +6,7 @@ import pytest
 
 from edgeseg.artifacts.bench_report import BenchReport
 from edgeseg.artifacts.compress_report import CompressReport, read_compress_report
-from edgeseg.compress.budget import Budget
+from edgeseg.scoring.budget import Budget
 from edgeseg.compress.plan import plan, render_plan
 from edgeseg.compress.sources import Source
 from edgeseg.config import CompressConfig

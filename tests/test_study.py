@@ -13,6 +13,7 @@ import pytest
 
 from edgeseg.search.logic import (Row, by_device, candidate_key, dominates, grid, hopeless, pareto_front,
                                           search_order, winner)
+from edgeseg.scoring.budget import Budget
 
 WORKER = Path(__file__).with_name("study_worker.py")
 
@@ -29,11 +30,23 @@ def test_front_keeps_only_undominated_rows_fastest_first():
     assert not dominates(rows[0], rows[0])
 
 
-def test_winner_is_the_fastest_front_member_within_the_budget():
-    front = pareto_front([row(0, 5.0, 0.95, 100), row(1, 3.0, 0.93, 60), row(3, 2.0, 0.80, 40)])
-    assert winner(front, floor=0.90).trial == 1
-    assert winner(front, floor=0.70).trial == 3
-    assert winner(front, floor=0.99) is None
+def within(floor: float, baseline: float = 1.0):
+    """The Budget's verdict on a row's int8 Dice alone (no agreement measured)."""
+    budget = Budget(baseline, baseline - floor)
+    return lambda r: budget.judge({"dice": r.dice})[0]
+
+
+def test_winner_is_the_fastest_candidate_the_budget_calls_deployable():
+    rows = [row(0, 5.0, 0.95, 100), row(1, 3.0, 0.93, 60), row(3, 2.0, 0.80, 40), row(4, 4.0, 0.91, 80)]
+    assert winner(rows, within(0.90)).trial == 1
+    assert winner(rows, within(0.70)).trial == 3
+    assert winner(rows, within(0.99)) is None
+    # Budget decides, agreement included: a candidate that disagrees with its float model never wins
+    budget = Budget(1.0, 0.10)
+    scores = {1: {"dice": 0.93, "mask_agreement": 0.5, "mean_abs_diff": 0.01}}
+    assert winner(rows, lambda r: budget.judge(scores.get(r.trial, {"dice": r.dice}))[0]).trial == 4
+    failed = Budget(1.0, 0.10, baseline_problem="float Dice 0.0100 is far below what a trained model reaches")
+    assert winner(rows, lambda r: failed.judge({"dice": r.dice})[0]) is None
 
 
 def test_front_refuses_latencies_from_two_machines_and_groups_them():
@@ -63,7 +76,9 @@ def test_candidate_key_changes_with_each_input_and_only_then():
 
 
 def test_hopeless_only_far_below_the_floor():
-    assert hopeless(0.70, floor=0.90) and not hopeless(0.85, floor=0.90) and not hopeless(None, floor=0.90)
+    budget = Budget(0.95, 0.05)  # floor 0.90
+    assert hopeless(0.70, budget) == "float Dice 0.7000 after recovery, far below the floor 0.9000"
+    assert hopeless(0.85, budget) is None and hopeless(None, budget) is None
 
 
 def _start(location: str, log: Path, *flags: str) -> subprocess.Popen:
@@ -102,7 +117,7 @@ def test_two_workers_share_one_study_without_running_a_trial_twice(tmp_path):
     expected = [Row(0, r, *scripted(r)[1:], scripted(r)[0], "scripted", "test-machine") for r in grid()]
     by_ratio = {r.ratio: r for r in found}
     assert [by_ratio[r.ratio].ratio for r in pareto_front(expected)] == [r.ratio for r in pareto_front(found)]
-    assert winner(pareto_front(found), floor=0.93).ratio == 0.6875  # faster than 0.75, within the budget
+    assert winner(found, within(0.93)).ratio == 0.6875  # faster than 0.75, within the budget
     assert {t.number for t in join_study(location).best_trials} == {r.trial for r in pareto_front(found)}  # Optuna's
 
 

@@ -1,6 +1,6 @@
 """What a compress directory tells bench beyond its artifacts: the data compress measured on
-(so bench's Dice matches report.json), which artifacts it called deployable, and the Dice floor
-of its budget (drawn on the plot)."""
+(so bench's Dice matches report.json), which artifacts it called deployable, and the budget it
+applied, rebuilt as the Budget compress judged by (its floors are drawn on the plot)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,6 +8,8 @@ from pathlib import Path
 
 from ..config import DataConfig
 from ..data.record import from_record
+from ..scoring.budget import Budget
+from ..scoring.task import TASKS
 from .artifacts import _compress_report
 
 
@@ -16,8 +18,19 @@ class CompressContext:
     data: DataConfig | None = None
     data_origin: str | None = None
     deployable: dict[str, bool] = field(default_factory=dict)
-    dice_floor: float | None = None
-    pq_floor: float | None = None  # instance models: the float PQ less compress's allowed drop
+    budgets: dict[str, Budget] = field(default_factory=dict)  # metric -> the budget on it, where the report has one
+
+    @property
+    def floors(self) -> dict[str, float]:
+        return {metric: budget.floor for metric, budget in self.budgets.items()}
+
+    @property
+    def dice_floor(self) -> float | None:
+        return self.floors.get("dice")
+
+    @property
+    def pq_floor(self) -> float | None:  # instance models: the float PQ less compress's allowed drop
+        return self.floors.get("pq")
 
 
 def _report_for(path: Path) -> tuple[Path, dict] | None:
@@ -31,6 +44,16 @@ def _data_of(report: dict) -> DataConfig | None:
     return from_record(raw) if raw else None
 
 
+def report_budgets(report: dict) -> dict[str, Budget]:
+    """metric -> the Budget the report's baseline and budget fields give, for every task's metric
+    the report carries (an instance report has foreground Dice too). Without real masks (data
+    origin "none") there is no floor: agreement alone decided."""
+    if report.get("data_origin") == "none":
+        return {}
+    found = {task.metric: task.report_budget(report) for task in TASKS.values()}
+    return {metric: budget for metric, budget in found.items() if budget is not None}
+
+
 def compress_context(paths: list[Path]) -> CompressContext:
     """From the first compress report among `paths` (directories, or files inside one)."""
     found = [r for r in (_report_for(Path(p)) for p in paths if Path(p).exists()) if r is not None]
@@ -41,16 +64,4 @@ def compress_context(paths: list[Path]) -> CompressContext:
         deployable.update({a["path"]: a["deployable"] for a in report["artifacts"]})
         deployable.update({f"{directory.name}/{a['path']}": a["deployable"] for a in report["artifacts"]})
     report = found[0][1]
-    measured = report.get("data_origin") != "none"
-    return CompressContext(_data_of(report), report.get("data_origin"), deployable,
-                           _floor(report, "dice", "max_dice_drop") if measured else None,
-                           _floor(report, "pq", "max_pq_drop") if measured else None)
-
-
-def _floor(report: dict, score: str, drop: str) -> float | None:
-    """The baseline's score less the budget's allowed drop, where the report has both (an
-    instance compress report is judged by PQ and may carry no Dice)."""
-    value = (report.get("baseline") or {}).get(score)
-    # compress records the PQ budget it applied under "instance" (the config keeps None for the default)
-    allowed = (report.get("instance") or {}).get(drop, (report.get("config") or {}).get(drop))
-    return value - allowed if isinstance(value, (int, float)) and isinstance(allowed, (int, float)) else None
+    return CompressContext(_data_of(report), report.get("data_origin"), deployable, report_budgets(report))

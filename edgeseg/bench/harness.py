@@ -16,12 +16,12 @@ from ..config import BenchConfig
 from ..data.dataset import SegmentationData
 from ..errors import describe
 from ..instances.decode import decode
-from ..scoring.predictors import evaluate_predictor
 from ..runtimes import Runtime, RuntimeUnavailable
 from . import memory
 from .artifacts import Artifact
-from .instance import DecodeTimer, Decoder, artifact_decode_settings, describe_scores, instance_fields, is_instance, \
-    score_instance_row, with_decode_share
+from ..scoring.semantic import SEMANTIC
+from ..scoring.task import Task, task_for
+from .instance import DecodeTimer, Decoder
 from .timing import LatencyStats
 
 Clock = Callable[[], int]
@@ -44,7 +44,7 @@ class Row:
     session: object = field(default=None, repr=False)
     decoder: DecodeTimer | None = field(default=None, repr=False)  # instance models only
     decode_stats: LatencyStats | None = None
-    task: str = "semantic"
+    task: Task = SEMANTIC  # scores the row and names its columns
 
     def to_dict(self, cv_warn: float) -> dict:
         a = self.artifact
@@ -59,9 +59,7 @@ class Row:
         row |= {"dice": self.scores.get("dice"), "iou": self.scores.get("iou"), "images": self.scores.get("images")}
         if "dice_per_class" in self.scores:
             row["dice_per_class"] = self.scores["dice_per_class"]
-        if self.task == "instance":
-            row = with_decode_share(row | {"task": "instance"} | instance_fields(self.scores, self.decode_stats))
-        return row
+        return self.task.row_fields(row, self.scores, self.decode_stats)
 
 
 def plan(artifacts: list[Artifact], runtimes: list[Runtime]) -> list[Row]:
@@ -179,11 +177,9 @@ def run_rows(rows: list[Row], data: SegmentationData, config: BenchConfig, clock
 
 def _score(row: Row, data: SegmentationData, batch_size: int, decoder: Decoder, log: Callable[[str], None]) -> None:
     """Dice for semantic models; PQ/F1 (and a decode timer over the same outputs) for instance ones."""
-    if is_instance(data.spec):
-        row.task = "instance"
-        settings = artifact_decode_settings((row.artifact.spec or {}).get("decode"), data)
-        row.scores, row.decoder = score_instance_row(row.session.run, data, batch_size, settings, decoder)
-        log(f"    {describe_scores(row.scores)}; load {row.load_ms:.0f} ms")
-        return
-    row.scores = evaluate_predictor(row.session.run, data, batch_size)
-    log(f"    Dice {row.scores['dice']:.4f} on {row.scores['images']} images; load {row.load_ms:.0f} ms")
+    row.task = task_for(data.spec)
+    scored = row.task.score_row(row.session.run, data, batch_size, row.artifact.spec)
+    row.scores = scored.scores
+    if scored.decoding is not None:  # the task decodes on the device: time that beside the network
+        row.decoder = DecodeTimer.of(*scored.decoding, decoder)
+    log(f"    {row.task.row_line(row.scores)}; load {row.load_ms:.0f} ms")

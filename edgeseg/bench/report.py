@@ -16,26 +16,31 @@ TABLE = (("artifact", "Artifact"), ("format", "Format"), ("precision", "Precisio
          ("status", "Status"), ("deployable", "Deployable"), ("bytes", "Size MB"), ("size_ratio", "Size x"),
          ("dice", "Dice"), ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("speedup", "Speed-up"), ("cv", "CV"),
          ("fps", "FPS"), ("model_rss_mb", "+RSS MB"))
-# Instance rows (bench/instance.py): PQ and F1 where Dice is, decode time after the network's.
-INSTANCE_AFTER = {"dice": (("pq", "PQ"), ("f1", "F1@0.5")),
-                  "p90_ms": (("decode_ms", "Decode ms"), ("decode_share", "Decode %"))}
+def _tasks(rows: list[dict]) -> list:
+    from ..scoring.task import task_named
+
+    return list({task_named(r.get("task")).name: task_named(r.get("task")) for r in rows}.values())
 
 
 def has_instances(rows: list[dict]) -> bool:
-    return any(r.get("task") == "instance" for r in rows)
+    """Whether any row's task adds columns (instance rows: PQ, F1 and decode time)."""
+    return any(t.row_columns_after for t in _tasks(rows))
 
 
 def table_columns(rows: list[dict]) -> tuple[tuple[str, str], ...]:
-    """TABLE, plus the instance columns where any row is an instance row; Dice stays only
-    when semantic rows share the table (an instance row has none)."""
-    if not has_instances(rows):
+    """TABLE, plus the columns the rows' tasks add (instance rows: PQ and F1 where Dice is,
+    decode time after the network's); Dice stays only when a task whose rows carry it shares
+    the table."""
+    tasks = _tasks(rows)
+    if not any(t.row_columns_after for t in tasks):
         return TABLE
-    keep_dice = any(r.get("task") != "instance" for r in rows)
+    keep_dice = any(t.dice_column for t in tasks)
     out: list[tuple[str, str]] = []
     for key, title in TABLE:
         if key != "dice" or keep_dice:
             out.append((key, title))
-        out += INSTANCE_AFTER.get(key, ())
+        for t in tasks:
+            out += t.row_columns_after.get(key, ())
     return tuple(out)
 
 

@@ -16,7 +16,8 @@ from ..safety import resolved
 from .artifacts import collect, resolve_spec
 from .context import CompressContext, compress_context
 from .harness import Clock, plan, run_rows
-from .instance import is_instance, load_validation
+from .instance import load_validation
+from ..scoring.task import task_for
 from ..runtimes.machine import machine_info
 from .report import pyplot, render_csv, render_json, render_markdown, render_plot
 
@@ -66,12 +67,13 @@ def bench(paths: list[Path], config: BenchConfig, registry: dict[str, Runtime] |
     context = compress_context(paths)
     data, data_source = bench_data(config.data, context)
     val = load_validation(data, spec)
-    score = "PQ/F1@0.5" if is_instance(spec) else "Dice"
+    task = task_for(spec)
+    score = task.bench_label
     for note in notes:
         log(f"note: {note}")
     log(f"input {spec.height}x{spec.width}x{spec.channels}, normalize {spec.normalize} (from {spec_source}); "
         f"{score} on {len(val)} validation images from {data.source} ({data_source})"
-        + ("; an instance model: decoding is timed beside the network" if is_instance(spec) else ""))
+        + task.bench_note)
     if data.is_synthetic and context.data_origin in (None, "none"):
         log(f"warning: {score} is on built-in synthetic data. Real data (--data DIR) gives real numbers.")
     rows = plan(artifacts, runtimes)
@@ -86,7 +88,7 @@ def bench(paths: list[Path], config: BenchConfig, registry: dict[str, Runtime] |
         "data": data.source,
         "images": len(val),
         "dice_floor": context.dice_floor,
-        **({"task": "instance", "pq_floor": context.pq_floor} if is_instance(spec) else {}),
+        **task.bench_fields(context.floors),
         "spec": spec.to_dict(),
         "runtimes": {name: {"device": registry[name].device, "available": ok, "detail": detail}
                      for name, (ok, detail) in availability.items()},

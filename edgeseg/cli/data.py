@@ -23,12 +23,12 @@ def _cmd_synth(a: argparse.Namespace) -> int:
     finite("--size", a.size)  # an unbounded size grew to 23 GB before the OOM killer stopped it
     finite("--count", a.count)
     spec = PreprocessSpec(a.size, a.size, a.channels, classes=a.classes)
-    data = SegmentationData([Sample(None, None, i) for i in range(a.count)], spec, a.seed)
-    write = write_dataset
-    if a.task == "instance":  # touching objects, masks as 16-bit instance ids
-        from ..data.instance_data import InstanceData, write_instance_dataset
+    from ..data.instance_data import InstanceData, write_instance_dataset
 
-        data, write = InstanceData(data.samples, spec, a.seed), write_instance_dataset
+    # --task -> (its synthetic data, its writer); instance: touching objects, masks as 16-bit instance ids
+    makers = {"semantic": (SegmentationData, write_dataset), "instance": (InstanceData, write_instance_dataset)}
+    make, write = makers[a.task]
+    data = make([Sample(None, None, i) for i in range(a.count)], spec, a.seed)
     with atomic_output_dir(Path(a.out), a.force) as tmp:
         n = write(data, tmp)
     print(f"wrote {n} synthetic image/mask pairs to {a.out}")

@@ -19,29 +19,20 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     check_data_source(a.data)
     check_custom_objects(a.custom_objects)
     from ..compress.data_source import choose_data
-    from ..compress.sanity import check_baseline
-    from ..data.dataset import load_splits
     from ..models.io import load_model
-    from ..scoring.predictors import evaluate_predictor, keras_predictor
+    from ..scoring.predictors import keras_predictor
+    from ..scoring.task import task_for
 
     model, spec = load_model(Path(a.model), a.normalize, a.unsafe, a.custom_objects)
     choice = choose_data(Path(a.model), data)
-    if spec.task == "instance":  # stored in the model's spec: no flag needed
-        from ..data.instance_data import load_instance_splits
-        from ..instances.scoring import evaluate_instances
-
-        _, val = load_instance_splits(choice.data, spec)
-        scores = evaluate_instances(keras_predictor(model, a.batch_size), val, batch_size=a.batch_size)
-        print(f"{a.model} on {choice.data.source} (validation split): " + format_any_scores(scores))
-        return 0
-    _, val = load_splits(choice.data, spec)
+    task = task_for(spec)  # stored in the model's spec: no flag needed
+    val = task.load_validation(choice.data, spec)
     predict = keras_predictor(model, a.batch_size)
-    scores = evaluate_predictor(predict, val, a.batch_size)
+    scores = task.evaluate(predict, val, a.batch_size)
     print(f"{a.model} on {choice.data.source} (validation split): " + format_any_scores(scores))
-    if choice.judged_by_dice:
-        print(check_baseline(predict, val, scores["dice"], model, a.batch_size).message())
-    else:
-        print(f"note: {choice.summary()}")
+    check = task.float_check(predict, val, scores, model, a.batch_size, choice.judged_by_dice, choice.summary())
+    if check:
+        print(check)
     return 0
 
 

@@ -12,11 +12,12 @@ from ..artifacts.files import gzip_size
 from ..config import CompressConfig
 from ..data.dataset import SegmentationData
 from ..quantize.methods import PRECISION, REGISTRY, Quantizer
-from .budget import Budget
+from ..scoring.budget import Budget
+from ..scoring.task import Task, task_for
+from ..scoring.verify import Verified
 from .guard import Guarded, guard
 from .plan import Target
 from .sources import Source
-from ..scoring.verify import Verified, verify
 
 
 @dataclass
@@ -33,22 +34,13 @@ class BuildContext:
     edgetpu: dict | None = None
 
     @property
-    def instance(self) -> bool:
-        return self.spec.get("task") == "instance"
+    def task(self) -> Task:
+        return task_for(self.spec)
 
     def score(self, source: Source, held_out: bool = False) -> Callable[[Path], Verified]:
-        """The scorer of `source`'s artifacts. `held_out`: the artifact's decoding was re-tuned on
-        self.val (from the float settings, as _retuned does), so its cross-fitted held-out PQ decides.
-        The float baseline it is compared with keeps its own score: when compress tuned the float's
-        settings on these same images that score is optimistic too, which only makes the test stricter."""
-        if self.instance:  # PQ/F1, decoded with the settings the artifact itself stores
-            from .instance import verify_instance
-            from ..instances.scoring import decode_settings
-
-            settings = decode_settings(self.spec.get("decode"))
-            return lambda path: verify_instance(path, self.val, source.reference, settings, self.config.batch_size,
-                                                held_out=held_out)
-        return lambda path: verify(path, self.val, source.reference, self.config.batch_size)
+        """The scorer of `source`'s artifacts, the task's. `held_out`: the artifact's decoding was
+        re-tuned on self.val (as _retuned does), so its cross-fitted held-out score decides."""
+        return self.task.verifier(self.val, source.reference, self.spec, self.config.batch_size, held_out)
 
     def onnx_float(self, source: Source) -> Path:
         """The source's float ONNX file, exported once and shared with its int8 target."""
@@ -70,26 +62,22 @@ def _sparsity(fmt: str, path: Path) -> float | None:
 
 
 def _record(ctx: BuildContext, target: Target, path: Path, verified: Verified | None,
-            g: Guarded | None = None, reason: str | None = None) -> ArtifactRecord:
+            g: Guarded | None = None, unverified: str | None = None) -> ArtifactRecord:
     source = ctx.sources[target.source]
     scores = verified.scores if verified else {}
     sparsity = _sparsity(target.format, path)
     method = g.method if g else None
-    if reason is None:
-        deployable, reason = ctx.budget.judge(
-            scores, method=method, tried=tuple(a.method for a in g.attempts) if g else (),
-            source_label=source.label or None, source_dice=source.dice, source_fix=source.fix,
-            sparsity=sparsity, target_sparsity=source.target_sparsity)
-    else:
-        deployable = False
+    deployable, reason = ctx.budget.judge(
+        scores, method=method, tried=tuple(a.method for a in g.attempts) if g else (),
+        source_label=source.label or None, source_dice=source.dice, source_fix=source.fix,
+        sparsity=sparsity, target_sparsity=source.target_sparsity, unverified=unverified)
     data = path.read_bytes()
     extra = {"dice_per_image": scores.get("dice_per_image"), "mask_agreement": scores.get("mask_agreement"),
              "mean_abs_diff": scores.get("mean_abs_diff"),
              "load_seconds": round(verified.load_seconds, 3) if verified else None}
     if "dice_per_class" in scores:
         extra["dice_per_class"] = scores["dice_per_class"]
-    if ctx.instance:
-        extra.update(instance_extra(scores, REGISTRY[method].note if method in REGISTRY else ""))
+    extra.update(ctx.task.artifact_extra(scores, REGISTRY[method].note if method in REGISTRY else ""))
     if source.keras_file:
         extra["reference"] = source.keras_file
     if target.format == "onnx":
@@ -104,17 +92,7 @@ def _record(ctx: BuildContext, target: Target, path: Path, verified: Verified | 
         sha256=hashlib.sha256(data).hexdigest(), pq=scores.get("pq"), f1=scores.get("f1"),
         agreement_pq=scores.get("agreement_pq"), pq_held_out=scores.get("pq_held_out"),
         f1_held_out=scores.get("f1_held_out"),
-        decided_by=ctx.budget.deciding_key(scores) if ctx.instance and scores else None, extra=extra)
-
-
-def instance_extra(scores: dict, note: str) -> dict:
-    """An instance artifact's record beside PQ/F1: the other instance scores, its agreement
-    with the float model's instances, and the decoding settings it stores (and was verified with)."""
-    from ..metrics.instance import SCORE_KEYS
-
-    extra = {k: scores.get(k) for k in (*SCORE_KEYS, "agreement_f1", "decode")}
-    held_out = {"held_out": scores["held_out"]} if "held_out" in scores else {}
-    return extra | held_out | ({"note": note} if note else {})
+        decided_by=ctx.task.decided_by(ctx.budget, scores), extra=extra)
 
 
 def _finalize(ctx: BuildContext, target: Target, data: bytes) -> bytes:
@@ -144,12 +122,11 @@ def _retuned(ctx: BuildContext, target: Target, data: bytes) -> bytes:
     """`data` with the decoding settings re-tuned on its own outputs stored in its spec, so the
     device decodes it exactly as it is then verified."""
     from ..artifacts.spec_store import store_spec
-    from .instance import retune_artifact
 
     probe = ctx.out / f".{Path(target.filename).stem}.retune{Path(target.filename).suffix}"
     try:
         probe.write_bytes(data)
-        spec, tuning = retune_artifact(probe, ctx.val, ctx.spec, ctx.config.batch_size)
+        spec, tuning = ctx.task.retune(probe, ctx.val, ctx.spec, ctx.config.batch_size)
     finally:
         probe.unlink(missing_ok=True)
     ctx.log(f"      decoding re-tuned for {target.filename}: {tuning['settings']}")
@@ -185,12 +162,12 @@ def _build_edgetpu(ctx: BuildContext, target: Target) -> ArtifactRecord | None:
     # A re-tuned winner's compiled copy is judged held-out too. Its cross-fit re-tunes on the Edge TPU's own
     # outputs, while the file ships the settings re-tuned on the CPU int8 outputs: close, not the same procedure.
     retuned = REGISTRY[ctx.winners[target.follows]].retunes
-    summary, compiled, verified, reason = edgetpu_step(int8, ctx.config.edgetpu_runtime,
-                                                       ctx.score(source, held_out=retuned), ctx.log)
-    ctx.edgetpu = summary
-    if compiled is None:
+    facts = edgetpu_step(int8, ctx.config.edgetpu_runtime, ctx.score(source, held_out=retuned), ctx.log)
+    ctx.edgetpu = facts.summary
+    if facts.compiled is None:
         return None
-    return _record(ctx, target, compiled, verified, reason=reason if verified is None else None)
+    return _record(ctx, target, facts.compiled, facts.verified,
+                   unverified=facts.unverified if facts.verified is None else None)
 
 
 def build(target: Target, ctx: BuildContext) -> ArtifactRecord | None:

@@ -1,8 +1,10 @@
 """compress --edgetpu: check the int8 artifact against the Edge TPU's operations, and compile
-it with edgetpu_compiler when that is installed. A compiled model is called deployable only
-after it ran on an Edge TPU here."""
+it with edgetpu_compiler when that is installed. The step only gathers facts (the check, the
+compiled file, its verification on an Edge TPU or why there was none); whether the compiled
+model may ship is the Budget's to say, like every other artifact's."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -11,9 +13,16 @@ from ..export.edgetpu import compile_model
 from ..errors import EdgesegError
 
 
+@dataclass
+class EdgeTpuFacts:
+    summary: dict  # report.json's edgetpu section
+    compiled: Path | None = None
+    verified: object | None = None  # the compiled model's verification on an Edge TPU here
+    unverified: str | None = None  # why it was not compiled or not verified
+
+
 def edgetpu_step(int8_path: Path, runtime_version: int, verify: Callable[[Path], object],
-                 log: Callable[[str], None]) -> tuple[dict, Path | None, object | None, str]:
-    """(summary for report.json, compiled path or None, verification or None, reason)."""
+                 log: Callable[[str], None]) -> EdgeTpuFacts:
     report = check(int8_path, runtime_version)
     for line in render(report).splitlines():
         log("      " + line)
@@ -26,15 +35,13 @@ def edgetpu_step(int8_path: Path, runtime_version: int, verify: Callable[[Path],
         log(f"      not compiled: {exc}")
         summary["compiled"] = None
         summary["reason"] = str(exc)
-        return summary, None, None, str(exc)
+        return EdgeTpuFacts(summary, unverified=str(exc))
     summary["compiled"] = compiled.name
     summary["compiler_log"] = compiler_log[-4000:]
     from ..runtimes import REGISTRY
 
     ok, why = REGISTRY["litert-edgetpu"].is_available()
     if not ok:
-        reason = f"compiled, not verified: {why}"
-        log(f"      {compiled.name}: {reason}")
-        return summary, compiled, None, reason
-    verified = verify(compiled)
-    return summary, compiled, verified, ""
+        log(f"      {compiled.name}: compiled, not verified: {why}")
+        return EdgeTpuFacts(summary, compiled, unverified=why)
+    return EdgeTpuFacts(summary, compiled, verify(compiled))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import describe
-from .budget import Budget
+from ..scoring.budget import Budget
 from ..scoring.verify import Verified
 
 

@@ -19,18 +19,17 @@ from ..artifacts.files import sha256
 from ..config import CompressConfig
 from ..data.dataset import SegmentationData, calibration_images
 from ..data.instance_data import load_task_splits
-from ..scoring.predictors import evaluate_predictor, format_scores, keras_predictor, memoized
+from ..scoring.predictors import keras_predictor, memoized
+from ..scoring.task import task_for
 from ..models.io import load_model
 from ..outputs import atomic_output_dir, check_output_dir
 from ..preflight import check_compress_inputs
-from ..quantize.methods import Quantizer
-from .budget import Budget
+from ..quantize.methods import LADDERS, Quantizer
+from ..scoring.sanity import BaselineCheck
 from .build import BuildContext, build
 from .data_source import DataChoice, choose_data, skipped_steps
-from .instance import check_task_options, instance_baseline_step
 from .plan import plan, render_plan
 from .report import render_terminal, write_reports
-from .sanity import BaselineCheck, check_baseline, skipped as skipped_check
 from .sources import MAKERS, Source, SourceContext, base_source, wanted_sources
 from ..prune.tuning import distill_kwargs, qat_budget, recovery_target, too_little_data
 from .verdict import recommend, render_verdict
@@ -81,23 +80,32 @@ def _unlabeled_batches(config: CompressConfig, spec):
     return lambda: unlabeled_batches(Path(config.unlabeled), spec, config.batch_size, config.seed, paths)
 
 
-def _quantizer(source: Source, calibration, more_calibration, ctx: SourceContext, onnx_float,
-               trains: bool) -> Quantizer:
-    """`trains` False: no QAT remedy either (no real images to train on)."""
+def _semantic_qat(source: Source, ctx: SourceContext):
     from ..quantize.qat import quantization_aware
 
     c = ctx.config
+    return quantization_aware(source.model, ctx.train, ctx.val, qat_budget(c), c.batch_size, ctx.spec.classes,
+                              source.preserve_sparsity, ctx.target_dice, c.seed, c.verbose, ctx.log)
 
-    def make_qat_model():
-        if ctx.spec.task == "instance":  # the instance loss; the guard judges the result by PQ
-            from ..quantize.qat_instance import instance_quantization_aware
 
-            return instance_quantization_aware(source.model, ctx.train, qat_budget(c), c.batch_size, c.seed,
-                                               c.verbose, ctx.log, preserve_sparsity=source.preserve_sparsity)
-        return quantization_aware(source.model, ctx.train, ctx.val, qat_budget(c), c.batch_size, ctx.spec.classes,
-                                  source.preserve_sparsity, ctx.target_dice, c.seed, c.verbose, ctx.log)
+def _instance_qat(source: Source, ctx: SourceContext):
+    """The instance loss; the guard judges the result by PQ."""
+    from ..quantize.qat_instance import instance_quantization_aware
 
-    return Quantizer(source.model, calibration, more_calibration, make_qat_model if trains else None,
+    c = ctx.config
+    return instance_quantization_aware(source.model, ctx.train, qat_budget(c), c.batch_size, c.seed, c.verbose,
+                                       ctx.log, preserve_sparsity=source.preserve_sparsity)
+
+
+# task name -> quantization-aware training of a source (the loss it trains with)
+QAT_BY_TASK = {"semantic": _semantic_qat, "instance": _instance_qat}
+
+
+def _quantizer(source: Source, calibration, more_calibration, ctx: SourceContext, onnx_float,
+               trains: bool) -> Quantizer:
+    """`trains` False: no QAT remedy either (no real images to train on)."""
+    qat = QAT_BY_TASK[task_for(ctx.spec).name]
+    return Quantizer(source.model, calibration, more_calibration, (lambda: qat(source, ctx)) if trains else None,
                      lambda: onnx_float(source), ctx.spec.to_dict())
 
 
@@ -116,7 +124,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     run = Progress(config.verbose, 3 + len(makers))
     with run.step("load", f"loading {model_path}"):
         model, spec = load_model(model_path, config.normalize, config.unsafe, config.custom_objects)
-        check_task_options(config, spec)
+        task = task_for(spec)
+        task.check_options(config)
         source_hash = sha256(model_path)
         train, val = load_task_splits(choice.data, spec)
         for line in [choice.summary(), *skipped_steps(config.prune, config.sparsity, config.qat, choice)]:
@@ -129,22 +138,16 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         more_calibration = functools.cache(lambda: calibration_images(train, 4 * config.calibration_samples,
                                                                 config.batch_size))
     reference = memoized(keras_predictor(model, config.batch_size))
-    instance = None
     with run.step("baseline", "baseline: float Keras model on the validation data"):
-        if spec.task == "instance":  # judged by PQ, decoded with the spec's (or freshly tuned) settings
-            instance = instance_baseline_step(reference, val, spec, config, choice.judged_by_dice, run.log)
-            baseline, sanity, spec = instance.baseline, instance.sanity, instance.spec
-        else:
-            baseline = evaluate_predictor(reference, val, config.batch_size)
-            run.log("      " + format_scores(baseline))
-            sanity = (check_baseline(reference, val, baseline["dice"], model, config.batch_size)
-                      if choice.judged_by_dice
-                      else skipped_check("no real masks to judge the float model against", model, spec.normalize))
+        # an instance model is judged by PQ, decoded with the spec's (or freshly tuned) settings
+        step = task.baseline_step(reference, val, spec, config, choice.judged_by_dice, model, run.log)
+        baseline, sanity, spec = step.baseline, step.sanity, step.spec
         baseline["flops"] = model_flops(model)
         run.log("      " + sanity.message())
     problem = None if sanity.ok else sanity.message().removeprefix("float baseline failed the sanity check: ")
-    metric, max_drop = ("pq", config.pq_budget) if instance else ("dice", config.max_dice_drop)
-    budget = Budget(baseline[metric], max_drop, problem, choice.judged_by_dice, metric)
+    budget = task.budget(baseline, config, problem, choice.judged_by_dice)
+    metric, max_drop = budget.metric, budget.max_drop
+    section = step.info and {**step.info, "ladder": list(LADDERS[task.name])}
 
     with atomic_output_dir(out, force, inputs) as tmp:
         ctx = SourceContext(config, spec, train, val, tmp, budget, baseline["flops"], run.log,
@@ -152,7 +155,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                             distill=distill_kwargs(config, model, unlabeled), calibration=calibration,
                             final_out=out, model_sha256=source_hash, model_path=model_path, data_config=choice.data)
         sources = [base_source(model, reference, baseline[metric], baseline["flops"], choice.judged_by_dice,
-                               spec.task)]
+                               task.name)]
         for name in makers:
             _, title, make = MAKERS[name]
             with run.step(name, title):
@@ -167,7 +170,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         report = _report(model_path, source_hash, config, choice, spec, baseline, sanity, sources, targets,
                          records, build_ctx.edgetpu, run.timings)
         report.update(finetune_skipped=finetune_skipped, search=ctx.search, study=ctx.study,
-                      instance=instance and instance.info)
+                      instance=section)  # the instance task's section (decoding, PQ budget); None otherwise
         if sha256(model_path) != source_hash:
             raise RuntimeError(f"{model_path} changed during compress")  # never expected: a bug
         write_reports(report, tmp)

@@ -4,9 +4,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .budget import METRIC_LABELS
 from ..instances.held_out import held_out_lines
-from .verdict import format_mb, is_instance, verdict_lines
+from ..scoring.budget import METRIC_LABELS
+from ..scoring.task import task_for
+from .verdict import format_mb, verdict_lines
 
 COLUMNS = ("path", "format", "precision", "sparsity", "flops", "bytes", "gzip_bytes", "dice", "iou",
            "max_abs_diff", "deployable", "reason")
@@ -30,19 +31,15 @@ def _cell(key: str, value) -> str:
     return str(value)
 
 
-# Instance models: PQ, F1@0.5 and PQ against the float model's instances beside Dice (which does not decide).
-INSTANCE_COLUMNS = ("pq", "f1", "agreement_pq")
-
-
-def _with_instance(report: dict, columns: tuple) -> tuple:
-    if not is_instance(report):
-        return columns
+def _with_task_columns(report: dict, columns: tuple) -> tuple:
+    """The task's own columns after IoU (instance models: PQ, F1@0.5 and PQ against the float
+    model's instances beside Dice, which does not decide)."""
     at = columns.index("iou") + 1
-    return (*columns[:at], *INSTANCE_COLUMNS, *columns[at:])
+    return (*columns[:at], *task_for(report).table_columns, *columns[at:])
 
 
 def table(report: dict, columns=COLUMNS) -> list[list[str]]:
-    columns = _with_instance(report, columns)
+    columns = _with_task_columns(report, columns)
     return [list(columns)] + [[_cell(c, a.get(c)) for c in columns] for a in report["artifacts"]]
 
 
@@ -64,10 +61,9 @@ def render_markdown(report: dict) -> str:
     base = report["baseline"]
     out = [f"# edgeseg compress report: {report['model']}", "",
            f"Baseline (float Keras): Dice {base['dice']:.4f}, IoU {base['iou']:.4f} on {base['images']} "
-           f"validation images from `{report['data']}`. " + _budget_text(report),
+           f"validation images from `{report['data']}`. " + task_for(report).budget_text(report),
            ""]
-    if report.get("instance"):
-        out += [instance_summary(report), ""]
+    out += task_for(report).report_lines(report)
     if report.get("pruning"):
         p = report["pruning"]
         out += [f"Pruning: target sparsity {p['target']}, measured {p['sparsity_model']:.4f} in the stripped "
@@ -120,23 +116,6 @@ def render_markdown(report: dict) -> str:
 def _pq_text(section: dict) -> str:
     """A pruned instance source's PQ and F1 beside its Dice (nothing for semantic sources)."""
     return f", PQ {section['pq']:.4f}, F1@0.5 {section['f1']:.4f}" if "pq" in section else ""
-
-
-def _budget_text(report: dict) -> str:
-    if report.get("instance"):
-        return "Dice does not decide for this instance model (see below)."
-    return f"Budget: Dice drop <= {report['config']['max_dice_drop']}."
-
-
-def instance_summary(report: dict) -> str:
-    """report.md's lines on an instance model: the float PQ/F1, the budget on PQ, the decoding."""
-    base, info = report["baseline"], report["instance"]
-    tuned = info["decode_tuning"]["tuned_by"]
-    return (f"Instance model, judged by PQ (Dice does not decide: touching objects can merge at a high Dice). "
-            f"Float: PQ {base['pq']:.4f} (SQ {base['sq']:.4f}, RQ {base['rq']:.4f}), F1@0.5 {base['f1']:.4f}, "
-            f"AJI {base['aji']:.4f}, count error {base['count_mae']:.2f}/image. Budget: PQ drop <= "
-            f"{info['max_pq_drop']}. Decoding settings {info['decode']} (tuned by {tuned}); each artifact stores the "
-            f"settings it was verified with. Remedies, cheapest first: {', '.join(info['ladder'])}.")
 
 
 def write_reports(report: dict, out_dir: Path) -> None:

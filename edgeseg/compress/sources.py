@@ -16,8 +16,8 @@ from ..scoring.predictors import Predictor, keras_predictor, memoized
 from ..models.flops import model_flops
 from ..models.io import save_model
 from ..training.task_training import task_training
-from .budget import Budget
-from .source_scores import describe_scores, headline_scores, source_scores
+from ..scoring.budget import Budget
+from ..scoring.task import task_for
 
 
 @dataclass
@@ -78,10 +78,11 @@ def _finish(ctx: SourceContext, name: str, model, keras_file: str, **fields) -> 
     applies the budget; its artifacts walk the remedy ladder of the model's task."""
     save_model(model, ctx.spec, ctx.out / keras_file)
     reference = memoized(keras_predictor(model, ctx.config.batch_size))
-    scores = source_scores(reference, ctx.val, ctx.spec, ctx.config.batch_size)
+    task = task_for(ctx.spec)
+    scores = task.evaluate(reference, ctx.val, ctx.config.batch_size)
     ctx.scores[name] = scores
     source = Source(name, f"model_{name}", model, reference, scores[ctx.budget.metric], model_flops(model),
-                    keras_file=keras_file, task=ctx.spec.task, **fields)
+                    keras_file=keras_file, task=task.name, **fields)
     source.within_budget = ctx.budget.admits(source.dice)
     if not source.within_budget:
         ctx.log(f"      the {source.label} float model is already outside the budget ({ctx.budget.label} "
@@ -102,9 +103,9 @@ def pruned_source(model, ctx: SourceContext) -> Source:
                      target_sparsity=c.sparsity, preserve_sparsity=True)
     scores = ctx.scores["pruned"]
     source.info = {"target": c.sparsity, "sparsity_model": result.sparsity, "steps": result.steps,
-                   **headline_scores(scores), "kept_dense": result.kept_dense,
+                   **task_for(ctx.spec).headline_scores(scores), "kept_dense": result.kept_dense,
                    "path": source.keras_file, "finetune": finetune_info(result.finetune)}
-    ctx.log(f"      measured sparsity {result.sparsity:.4f}; pruned Keras " + describe_scores(scores, ctx.spec))
+    ctx.log(f"      measured sparsity {result.sparsity:.4f}; pruned Keras " + task_for(ctx.spec).describe(scores))
     return source
 
 
@@ -121,7 +122,7 @@ def _channel_pruned(model, ctx: SourceContext):
 
         ctx.log(f"      searching the channel ratio for the fastest int8 model on {c.target} within the budget")
         search = SearchContext(model, ctx.train, ctx.val, c, ctx.spec.to_dict(), ctx.calibration,
-                               ctx.budget.baseline, ctx.target_dice, ctx.out / "search", ctx.distill, ctx.log)
+                               ctx.budget, ctx.target_dice, ctx.out / "search", ctx.distill, ctx.log)
         out = ctx.final_out or ctx.out
         location = check_study(c.study, out, ())
         data = dataclasses.asdict(ctx.data_config) if ctx.data_config else None
@@ -146,13 +147,13 @@ def channels_source(model, ctx: SourceContext) -> Source | None:
     source = _finish(ctx, "channels", result.model, "channels.keras", label="channel pruning",
                      fix="remove fewer filters (--channel-ratio)")
     scores = ctx.scores["channels"]
-    source.info = {"ratio": result.ratio, **headline_scores(scores), "flops": source.flops,
+    source.info = {"ratio": result.ratio, **task_for(ctx.spec).headline_scores(scores), "flops": source.flops,
                    "flops_ratio": source.flops / ctx.base_flops, "parameters": result.model.count_params(),
                    "parameters_before": model.count_params(), "kept_filters": result.kept,
                    "kept_whole": result.frozen, "path": source.keras_file,
                    "finetune": finetune_info(getattr(result, "finetune", None))}
     ctx.log(f"      {source.flops / 1e9:.2f} GFLOPs ({source.flops / ctx.base_flops:.2f}x), "
-            f"{result.model.count_params():,} parameters; channel-pruned Keras " + describe_scores(scores, ctx.spec))
+            f"{result.model.count_params():,} parameters; channel-pruned Keras " + task_for(ctx.spec).describe(scores))
     return source
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ..scoring.task import task_for
+
 MB = 1e6  # the one size unit of compress and bench tables
 
 
@@ -50,22 +52,14 @@ def recommend(report: dict) -> dict[str, dict]:
                             if reference and best.get("flops") and reference.get("flops") else None),
             "reference": reference["path"] if reference else None,
         }
-        if is_instance(report):  # judged by PQ: the float model's PQ, the artifact's PQ/F1 and agreement
-            chosen[fmt].update(pq=best.get("pq"), f1=best.get("f1"), agreement_pq=best.get("agreement_pq"),
-                               baseline_pq=report["baseline"].get("pq"), baseline_f1=report["baseline"].get("f1"),
-                               decided_by=best.get("decided_by"), pq_held_out=best.get("pq_held_out"),
-                               f1_held_out=best.get("f1_held_out"))
+        chosen[fmt].update(task_for(report).recommended_fields(best, report["baseline"]))
     return chosen
-
-
-def is_instance(report: dict) -> bool:
-    return (report.get("spec") or {}).get("task") == "instance"
 
 
 def _judged_by(report: dict) -> str:
     if report.get("data_origin") == "none":
         return "agreement"
-    return "pq" if is_instance(report) else "dice"
+    return task_for(report).metric
 
 
 def preferred(recommended: dict[str, dict]) -> dict | None:

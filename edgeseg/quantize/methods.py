@@ -155,7 +155,7 @@ REGISTRY: dict[str, Method] = {m.name: m for m in METHODS}
 PRECISION = {m.name: m.precision for m in METHODS}
 
 # The guard's remedy ladder per model task, cheapest first: each method is tried only when the
-# previous ones missed the budget. Instance models are judged by PQ (compress/budget.py).
+# previous ones missed the budget. Instance models are judged by PQ (scoring/budget.py).
 LADDERS: dict[str, tuple[str, ...]] = {
     "semantic": ("ptq", "more-calibration", "int16x8", "float-fallback", "qat"),
     "instance": ("ptq", "float-head", "retuned-decoding", "float-head-retuned", "qat"),

@@ -7,6 +7,7 @@ from typing import Callable
 
 from ..config import CompressConfig
 from ..errors import UsageError
+from ..scoring.budget import Budget
 
 
 @dataclass
@@ -19,7 +20,7 @@ class SearchContext:
     config: CompressConfig
     spec_dict: dict
     calibration: object
-    base_dice: float
+    budget: Budget  # compress's: the only judge of a candidate (its floor, agreement and baseline check)
     target_dice: float
     folder: Path  # OUT/search inside the run's temporary directory
     distill: dict
@@ -27,8 +28,8 @@ class SearchContext:
 
     @property
     def floor(self) -> float:
-        """The lowest int8 Dice within the budget."""
-        return self.base_dice - self.config.max_dice_drop
+        """The budget's floor, for the study's record and plot."""
+        return self.budget.floor
 
     def timing_image(self):
         """The one image every candidate is timed on."""

@@ -5,17 +5,23 @@ No Optuna, no TensorFlow: study.py (the Optuna side) and study_run.py (the Tenso
 feed it plain rows, so these rules are tested on tables.
 
 Objectives: latency (min), int8 Dice (max), int8 file size (min). A latency only means something
-on the runtime and machine that measured it, so fronts are formed per (runtime, machine)."""
+on the runtime and machine that measured it, so fronts are formed per (runtime, machine). Whether
+a candidate may win, or is stopped early, is the Budget's to say (scoring/budget.py), not a floor
+of the search's own."""
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import asdict, dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from ..scoring.budget import Budget
 
 # The channel-ratio grid, as exact fractions: finer steps change the model by less than noise.
 RATIO_STEP, LOW, HIGH, FIRST = Fraction(1, 16), Fraction(1, 4), Fraction(7, 8), Fraction(1, 2)
-HOPELESS_MARGIN = 0.10  # a candidate whose float Dice after recovery is this far below the floor is stopped
+HOPELESS_MARGIN = 0.10  # a candidate whose float score after recovery is this far below the floor is stopped
 
 
 @dataclass(frozen=True)
@@ -85,16 +91,16 @@ def by_device(rows: list[Row]) -> dict[tuple[str, str], list[Row]]:
     return groups
 
 
-def winner(front: list[Row], floor: float) -> Row | None:
-    """The fastest front member within the Dice budget (int8 Dice >= floor); ties by higher Dice."""
-    ok = [r for r in front if r.dice >= floor]
-    return min(ok, key=fastest_first, default=None)
+def winner(rows: list[Row], deployable: Callable[[Row], bool]) -> Row | None:
+    """The fastest candidate the budget calls deployable (`deployable`: the Budget's verdict on
+    its int8 scores); ties by higher Dice, then smaller file. One runtime and machine."""
+    return next(iter(pareto_front([r for r in rows if deployable(r)])), None)
 
 
-def hopeless(float_dice: float | None, floor: float, margin: float = HOPELESS_MARGIN) -> bool:
-    """Stop a candidate early: after its recovery fine-tuning the float model is already far
-    below the floor, so int8 (which only loses Dice) cannot reach it."""
-    return float_dice is not None and float_dice < floor - margin
+def hopeless(float_dice: float | None, budget: "Budget", margin: float = HOPELESS_MARGIN) -> str | None:
+    """Why a candidate is stopped early (after its recovery fine-tuning the float model is already
+    far below the budget's floor, so int8, which only loses, cannot reach it), or None."""
+    return budget.beyond_recovery(float_dice, margin)
 
 
 def candidate_key(model_sha256: str, data: dict, candidate: dict, settings: dict, seed: int) -> str:

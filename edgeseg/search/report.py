@@ -9,7 +9,8 @@ from .logic import Row
 
 
 def _row(r: Row, attrs: dict) -> dict:
-    extra = {k: attrs.get(k) for k in ("float_dice", "gflops", "parameters", "key", "sha256", "cached", "threads")}
+    extra = {k: attrs.get(k) for k in ("float_dice", "gflops", "parameters", "key", "sha256", "cached", "threads",
+                                       "deployable", "reason")}  # the Budget's verdict on the candidate
     return r.to_dict() | {k: v for k, v in extra.items() if v is not None}
 
 

@@ -22,6 +22,7 @@ from .logic import Row, by_device, candidate_key, grid, hopeless, pareto_front, 
 from .report import study_info
 
 CANDIDATE = "candidate.json"  # the cache entry's record; written last, so its presence means complete
+JUDGED = ("dice", "mask_agreement", "mean_abs_diff")  # the int8 scores the Budget judges a candidate by
 SETTINGS = ("finetune_steps", "finetune_min_steps", "finetune_time", "finetune_lr", "batch_size", "channel_rounds",
             "channel_criterion", "distill", "unlabeled", "max_dice_drop", "calibration_samples")
 
@@ -63,19 +64,23 @@ def _make_entry(ratio: float, ctx: SearchContext, entry: Path) -> dict | None:
     from ..config import PreprocessSpec
     from ..prune.gradual import prune_channels_and_finetune
     from ..prune.tuning import pruning_budget
-    from ..scoring.verify import verify
+    from ..scoring.task import task_for
 
     config, start = ctx.config, time.perf_counter()
     result = prune_channels_and_finetune(ctx.model, ctx.train, ctx.val, ratio, pruning_budget(config),
                                          config.batch_size, ctx.spec_dict["classes"], ctx.target_dice, config.seed,
                                          0, ctx.log, config.channel_rounds, config.channel_criterion, **ctx.distill)
     tuned = result.finetune.to_dict()
-    if hopeless(tuned["best_dice"], ctx.floor):
+    if hopeless(tuned["best_dice"], ctx.budget):
         return {"ratio": ratio, "float_dice": tuned["best_dice"], "hopeless": True}
     path = int8_file(result.model, dataclasses.replace(ctx, folder=entry), "int8.tflite")
-    dice = verify(path, ctx.val, keras_predictor(result.model, config.batch_size), config.batch_size).scores["dice"]
+    verify = task_for(ctx.spec_dict).verifier(ctx.val, keras_predictor(result.model, config.batch_size),
+                                              ctx.spec_dict, config.batch_size)
+    scores = verify(path).scores
+    judged = {k: None if scores.get(k) is None else float(scores[k]) for k in JUDGED}
     save_model(result.model, PreprocessSpec.from_dict(ctx.spec_dict), entry / "model.keras")
-    return {"ratio": ratio, "dice": dice, "float_dice": tuned["best_dice"], "bytes": path.stat().st_size,
+    return {"ratio": ratio, "dice": scores["dice"], "scores": judged,
+            "float_dice": tuned["best_dice"], "bytes": path.stat().st_size,
             "sha256": sha256(path), "gflops": round(model_flops(result.model) / 1e9, 3),
             "parameters": result.model.count_params(), "kept": result.kept, "frozen": result.frozen,
             "finetune": tuned, "seconds": round(time.perf_counter() - start, 1)}
@@ -112,19 +117,31 @@ def evaluator(ctx: SearchContext, model_sha256: str, data: str, cache: Path, run
         trial.set_user_attr("key", key)
         trial.set_user_attr("float_dice", record["float_dice"])
         if record.get("hopeless"):
-            ctx.log(f"      candidate {ratio:.4f}: float Dice {record['float_dice']:.4f} after recovery, far below "
-                    f"the floor {ctx.floor:.4f}: stopped")
+            ctx.log(f"      candidate {ratio:.4f}: {hopeless(record['float_dice'], ctx.budget)}: stopped")
             raise optuna.TrialPruned()
+        deployable, reason = judge(ctx, record)
         p50, plain_p50 = measure_interleaved([cache / key / "int8.tflite", plain],
                                              lambda p: runtime.load(p, threads), image)
+        verdict = "" if deployable else f"; not deployable: {reason}"
         ctx.log(f"      candidate {ratio:.4f}: int8 Dice {record['dice']:.4f}, p50 {p50:.2f} ms (plain int8 "
-                f"{plain_p50:.2f} ms){' (cached)' if reused else ''}")
+                f"{plain_p50:.2f} ms){' (cached)' if reused else ''}{verdict}")
         attrs = {"key": key, "float_dice": record["float_dice"], "cached": reused, "plain_int8_p50_ms": round(plain_p50, 4),
                  "gflops": record["gflops"], "parameters": record["parameters"], "sha256": record["sha256"],
-                 "threads": threads}
+                 "threads": threads, "scores": candidate_scores(record), "deployable": deployable, "reason": reason}
         return Outcome(round(p50, 4), record["dice"], record["bytes"], runtime.name, machine, attrs)
 
     return evaluate
+
+
+def candidate_scores(record: dict) -> dict:
+    """A candidate's int8 verification scores (a record cached before they were kept has its Dice only)."""
+    return record.get("scores") or {"dice": record["dice"]}
+
+
+def judge(ctx: SearchContext, record: dict) -> tuple[bool, str]:
+    """(deployable, reason) of a candidate, by compress's Budget: its floor, the agreement with its
+    float model, and the baseline's sanity check."""
+    return ctx.budget.judge(candidate_scores(record))
 
 
 def load_winner(cache: Path, key: str):
@@ -202,7 +219,8 @@ def _run_study(ctx: SearchContext, study, location: str, model_sha256: str, data
     found, plain_p50 = retimed(rows(study), attrs, cache, plain, runtime, machine, threads,
                                ctx.timing_image())
     fronts = {group: pareto_front(members) for group, members in by_device(found).items()}
-    best = winner(fronts.get((runtime.name, machine), []), ctx.floor)
+    best = winner(by_device(found).get((runtime.name, machine), []),
+                  lambda r: ctx.budget.judge((attrs.get(r.trial) or {}).get("scores") or {"dice": r.dice})[0])
     info = study_info(location, found, fronts, best, ctx.floor, runtime.name, machine, attrs, pruned(study), ran,
                       time.perf_counter() - start, ctx.folder)
     info["int8_p50_ms"] = plain_p50

@@ -34,7 +34,8 @@ def _context(model_path: Path, data: DataConfig, config: CompressConfig, folder:
     """The candidates' inputs, built as compress builds them (same splits, calibration, targets)."""
     from ..backend import set_seed
     from ..data.dataset import calibration_images, load_splits
-    from ..scoring.predictors import evaluate_predictor, keras_predictor
+    from ..scoring.predictors import keras_predictor
+    from ..scoring.task import task_for
     from ..models.io import load_model
     from ..prune.tuning import distill_kwargs, recovery_target
 
@@ -42,9 +43,11 @@ def _context(model_path: Path, data: DataConfig, config: CompressConfig, folder:
     model, spec = load_model(model_path, config.normalize, config.unsafe, config.custom_objects)
     train, val = load_splits(data, spec)
     calibration = calibration_images(train, config.calibration_samples, config.batch_size)
-    base = evaluate_predictor(keras_predictor(model, config.batch_size), val, config.batch_size)["dice"]
-    return SearchContext(model, train, val, config, spec.to_dict(), calibration, base,
-                         recovery_target(base, config.max_dice_drop), folder,
+    task = task_for(spec)
+    baseline = task.evaluate(keras_predictor(model, config.batch_size), val, config.batch_size)
+    budget = task.budget(baseline, config, None, True)  # as compress's run judged its candidates
+    return SearchContext(model, train, val, config, spec.to_dict(), calibration, budget,
+                         recovery_target(budget.baseline, budget.max_drop), folder,
                          distill_kwargs(config, model, None), log)
 
 
