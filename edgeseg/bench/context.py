@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..artifacts.compress_report import CompressReport
 from ..config import DataConfig
-from ..data.record import from_record
 from .artifacts import _compress_report
 
 
@@ -20,15 +20,14 @@ class CompressContext:
     pq_floor: float | None = None  # instance models: the float PQ less compress's allowed drop
 
 
-def _report_for(path: Path) -> tuple[Path, dict] | None:
+def _report_for(path: Path) -> tuple[Path, CompressReport] | None:
     directory = path if path.is_dir() else path.parent
     report = _compress_report(directory)
     return (directory, report) if report is not None else None
 
 
-def _data_of(report: dict) -> DataConfig | None:
-    raw = report.get("data_config") or (report.get("config") or {}).get("data")
-    return from_record(raw) if raw else None
+def _data_of(report: CompressReport) -> DataConfig | None:
+    return report.data_config or report.config.data
 
 
 def compress_context(paths: list[Path]) -> CompressContext:
@@ -38,19 +37,19 @@ def compress_context(paths: list[Path]) -> CompressContext:
         return CompressContext()
     deployable = {}
     for directory, report in found:
-        deployable.update({a["path"]: a["deployable"] for a in report["artifacts"]})
-        deployable.update({f"{directory.name}/{a['path']}": a["deployable"] for a in report["artifacts"]})
+        deployable.update({a.path: a.deployable for a in report.artifacts})
+        deployable.update({f"{directory.name}/{a.path}": a.deployable for a in report.artifacts})
     report = found[0][1]
-    measured = report.get("data_origin") != "none"
-    return CompressContext(_data_of(report), report.get("data_origin"), deployable,
+    measured = report.data_origin != "none"
+    return CompressContext(_data_of(report), report.data_origin, deployable,
                            _floor(report, "dice", "max_dice_drop") if measured else None,
                            _floor(report, "pq", "max_pq_drop") if measured else None)
 
 
-def _floor(report: dict, score: str, drop: str) -> float | None:
+def _floor(report: CompressReport, score: str, drop: str) -> float | None:
     """The baseline's score less the budget's allowed drop, where the report has both (an
     instance compress report is judged by PQ and may carry no Dice)."""
-    value = (report.get("baseline") or {}).get(score)
+    value = getattr(report.baseline, score)
     # compress records the PQ budget it applied under "instance" (the config keeps None for the default)
-    allowed = (report.get("instance") or {}).get(drop, (report.get("config") or {}).get(drop))
+    allowed = getattr(report.instance or report.config, drop, getattr(report.config, drop))
     return value - allowed if isinstance(value, (int, float)) and isinstance(allowed, (int, float)) else None

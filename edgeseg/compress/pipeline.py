@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from ..artifacts.compress_report import SCHEMA, CompressReport
+from ..artifacts import typed
+from ..artifacts.compress_records import (Baseline, ChannelsRecord, EdgeTpuRecord, InstanceRecord, PlanRow,
+                                          PruningRecord, SanityRecord)
+from ..artifacts.compress_report import SCHEMA, ArtifactRecord, CompressReport
 from ..artifacts.files import sha256
 from ..config import CompressConfig
 from ..data.dataset import SegmentationData, calibration_images
@@ -101,7 +105,7 @@ def _quantizer(source: Source, calibration, more_calibration, ctx: SourceContext
                      lambda: onnx_float(source), ctx.spec.to_dict())
 
 
-def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = False) -> dict:
+def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = False) -> CompressReport:
     """Runs the whole pipeline and returns the report (also written to OUT/report.json)."""
     from ..backend import set_seed
     from ..models.flops import model_flops
@@ -165,9 +169,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         with run.step("artifacts", f"building {len(targets)} artifacts, each verified in its runtime"):
             records = [r for r in (build(t, build_ctx) for t in targets) if r is not None]
         report = _report(model_path, source_hash, config, choice, spec, baseline, sanity, sources, targets,
-                         records, build_ctx.edgetpu, run.timings)
-        report.update(finetune_skipped=finetune_skipped, search=ctx.search, study=ctx.study,
-                      instance=instance and instance.info)
+                         records, build_ctx.edgetpu, run.timings, finetune_skipped=finetune_skipped,
+                         search=ctx.search, study=ctx.study, instance=instance and instance.info)
         if sha256(model_path) != source_hash:
             raise RuntimeError(f"{model_path} changed during compress")  # never expected: a bug
         write_reports(report, tmp)
@@ -178,16 +181,29 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     return report
 
 
+def _section(record_type, raw: dict | None, where: str):
+    """A step's dict (sources.py, edgetpu_step.py, instance.py) as its typed report section, with
+    the values report.json will hold (tuples as lists), so the report returned equals the one read."""
+    return None if raw is None else typed.from_dict(record_type, json.loads(json.dumps(raw)), f"report.json {where}")
+
+
 def _report(model_path: Path, source_hash: str, config: CompressConfig, choice: DataChoice, spec, baseline: dict,
-            sanity: BaselineCheck, sources: list[Source], targets, records, edgetpu: dict | None,
-            timings: dict) -> dict:
+            sanity: BaselineCheck, sources: list[Source], targets, records: list[ArtifactRecord],
+            edgetpu: dict | None, timings: dict, finetune_skipped: str | None, search: dict | None,
+            study: dict | None, instance: dict | None) -> CompressReport:
+    """The typed report, built once from typed parts."""
     info = {s.name: s.info for s in sources}
-    report = CompressReport(
+    typed_baseline = _section(Baseline, baseline, "baseline")
+    return CompressReport(
         schema=SCHEMA, model=str(model_path), model_sha256=source_hash, data=choice.data.source,
-        spec=spec.to_dict(), config=config.to_dict(), baseline=baseline, artifacts=records, timings=timings,
-        pruning=info.get("pruned"), channels=info.get("channels"), edgetpu=edgetpu,
-        plan=[dataclasses.asdict(t) for t in targets], data_origin=choice.origin, data_summary=choice.summary(),
-        skipped=skipped_steps(config.prune, config.sparsity, config.qat, choice), sanity=sanity.to_dict(),
-        data_config=dataclasses.asdict(choice.data)).to_dict()
-    report["recommended"] = recommend(report)
-    return report
+        spec=spec.to_dict(), config=config, baseline=typed_baseline, artifacts=records, timings=dict(timings),
+        pruning=_section(PruningRecord, info.get("pruned"), "pruning"),
+        channels=_section(ChannelsRecord, info.get("channels"), "channels"),
+        edgetpu=_section(EdgeTpuRecord, edgetpu, "edgetpu"),
+        plan=[PlanRow(**{**dataclasses.asdict(t), "methods": list(t.methods)}) for t in targets], data_origin=choice.origin,
+        data_summary=choice.summary(), data_config=choice.data,
+        skipped=skipped_steps(config.prune, config.sparsity, config.qat, choice),
+        sanity=_section(SanityRecord, sanity.to_dict(), "sanity"),
+        recommended=recommend(records, typed_baseline, spec.task, choice.origin),
+        search=search, study=study, finetune_skipped=finetune_skipped,
+        instance=_section(InstanceRecord, instance, "instance"))
