@@ -244,12 +244,17 @@ def test_bench_on_a_real_int8_instance_unet(tmp_path):
 
 
 def test_floors_come_from_whichever_score_the_compress_report_budgets():
+    from edgeseg.artifacts.compress_report import CompressReport
     from edgeseg.bench.context import _floor
 
-    instance = {"baseline": {"pq": 0.80, "f1": 0.9}, "config": {"max_pq_drop": 0.02, "max_dice_drop": 0.01}}
+    def report(baseline, config, **more):
+        return CompressReport.from_dict({"schema": "edgeseg.compress/2", "model": "m.keras", "model_sha256": "ab",
+                                         "data": "d", "spec": {}, "artifacts": [], "baseline": baseline,
+                                         "config": config, **more})
+
+    instance = report({"dice": 0.7, "pq": 0.80, "f1": 0.9}, {"max_pq_drop": 0.02, "max_dice_drop": 0.01})
     assert _floor(instance, "pq", "max_pq_drop") == pytest.approx(0.78)
-    assert _floor(instance, "dice", "max_dice_drop") is None  # an instance report may carry no Dice
-    applied = {"baseline": {"pq": 0.8}, "config": {"max_pq_drop": None}, "instance": {"max_pq_drop": 0.02}}
+    assert _floor(report({"dice": 0.9}, {}), "pq", "max_pq_drop") is None  # a semantic report has no PQ
+    applied = report({"dice": 0.7, "pq": 0.8}, {"max_pq_drop": None}, instance={"max_pq_drop": 0.02})
     assert _floor(applied, "pq", "max_pq_drop") == pytest.approx(0.78)  # the default budget, as compress applied it
-    assert _floor({"baseline": {"dice": 0.9}, "config": {"max_dice_drop": 0.01}}, "dice", "max_dice_drop") \
-        == pytest.approx(0.89)
+    assert _floor(report({"dice": 0.9}, {"max_dice_drop": 0.01}), "dice", "max_dice_drop") == pytest.approx(0.89)

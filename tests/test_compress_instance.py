@@ -120,7 +120,7 @@ def test_compress_an_instance_model_walks_the_ladder_and_bundles_as_verified(ins
     out = tmp_path / "out"
     config = CompressConfig(data=DataConfig(synthetic_train=16, synthetic_val=8), formats=("tflite", "onnx"),
                             calibration_samples=8, qat_steps=5, verbose=0)
-    report = compress(instance_model, config, out)
+    report = compress(instance_model, config, out).to_dict()  # report.json's form
     _, spec = load_model(instance_model)
     base = report["baseline"]
     assert base["pq"] > 0.3 and {"sq", "rq", "f1", "aji", "count_mae", "dice"} <= set(base)

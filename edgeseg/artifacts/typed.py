@@ -112,13 +112,15 @@ def from_dict(cls, raw, where: str):
 
 
 def _written(value):
+    """`value` as JSON holds it: records as objects, tuples as lists (so to_dict() equals the
+    parsed file)."""
     if hasattr(value, "to_dict") and not isinstance(value, type):
-        return value.to_dict()
+        return _written(value.to_dict())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return to_dict(value)
-    if isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
+    if isinstance(value, (list, tuple)):
         return [_written(v) for v in value]
-    if isinstance(value, dict) and value and all(dataclasses.is_dataclass(v) for v in value.values()):
+    if isinstance(value, dict):
         return {k: _written(v) for k, v in value.items()}
     return value
 
