@@ -130,7 +130,7 @@ def _report(val):
 
 
 def test_tables_show_pq_f1_and_decode_instead_of_dice(val):
-    report = _report(val)
+    report = BenchReport.from_dict(_report(val))
     header = render_terminal(report).splitlines()[0]
     for column in ("PQ", "F1@0.5", "p50 ms", "Decode ms", "Decode %"):
         assert column in header
@@ -149,7 +149,7 @@ def test_plot_draws_pq_and_its_floor(val):
     pytest.importorskip("matplotlib")
     from edgeseg.bench.report import render_plot
 
-    report = _report(val) | {"pq_floor": 0.0}
+    report = BenchReport.from_dict(_report(val) | {"pq_floor": 0.0})
     assert render_plot(report)[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, SMALL_DATA, last_error_line, run_python_without
+from edgeseg.artifacts.bench_report import BenchReport
 from edgeseg.artifacts.compress_report import CompressReport
 from edgeseg.compress import guard as guard_module
 from edgeseg.compress.budget import Budget
@@ -180,7 +181,8 @@ def _bench_report():
                     "status": "unavailable", "reason": "no CUDA", "p50_ms": None, "dice": None}]
     from edgeseg.bench.run import with_ratios
 
-    return {"machine": {"label": "m"}, "rows": with_ratios(rows), "dice_floor": 0.94}
+    return BenchReport.from_dict({"schema": "edgeseg.bench/1", "machine": {"label": "m"}, "rows": with_ratios(rows),
+                                  "dice_floor": 0.94})
 
 
 def test_bench_table_ratios_deployable_mark_and_unavailable_footnote():
