@@ -181,10 +181,15 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     return report
 
 
+def _as_written(value):
+    """`value` as report.json will hold it (tuples as lists), so the report compress returns
+    equals the one every consumer reads back."""
+    return json.loads(json.dumps(value))
+
+
 def _section(record_type, raw: dict | None, where: str):
-    """A step's dict (sources.py, edgetpu_step.py, instance.py) as its typed report section, with
-    the values report.json will hold (tuples as lists), so the report returned equals the one read."""
-    return None if raw is None else typed.from_dict(record_type, json.loads(json.dumps(raw)), f"report.json {where}")
+    """A step's dict (sources.py, edgetpu_step.py, instance.py, sanity.py) as its typed section."""
+    return None if raw is None else typed.from_dict(record_type, _as_written(raw), f"report.json {where}")
 
 
 def _report(model_path: Path, source_hash: str, config: CompressConfig, choice: DataChoice, spec, baseline: dict,
@@ -193,17 +198,18 @@ def _report(model_path: Path, source_hash: str, config: CompressConfig, choice: 
             study: dict | None, instance: dict | None) -> CompressReport:
     """The typed report, built once from typed parts."""
     info = {s.name: s.info for s in sources}
+    artifacts = [_section(ArtifactRecord, r.to_dict(), f"artifacts[{n}]") for n, r in enumerate(records)]
     typed_baseline = _section(Baseline, baseline, "baseline")
     return CompressReport(
         schema=SCHEMA, model=str(model_path), model_sha256=source_hash, data=choice.data.source,
-        spec=spec.to_dict(), config=config, baseline=typed_baseline, artifacts=records, timings=dict(timings),
-        pruning=_section(PruningRecord, info.get("pruned"), "pruning"),
+        spec=_as_written(spec.to_dict()), config=config, baseline=typed_baseline, artifacts=artifacts,
+        timings=dict(timings), pruning=_section(PruningRecord, info.get("pruned"), "pruning"),
         channels=_section(ChannelsRecord, info.get("channels"), "channels"),
         edgetpu=_section(EdgeTpuRecord, edgetpu, "edgetpu"),
-        plan=[PlanRow(**{**dataclasses.asdict(t), "methods": list(t.methods)}) for t in targets], data_origin=choice.origin,
-        data_summary=choice.summary(), data_config=choice.data,
+        plan=[_section(PlanRow, dataclasses.asdict(t), f"plan[{n}]") for n, t in enumerate(targets)],
+        data_origin=choice.origin, data_summary=choice.summary(), data_config=choice.data,
         skipped=skipped_steps(config.prune, config.sparsity, config.qat, choice),
         sanity=_section(SanityRecord, sanity.to_dict(), "sanity"),
-        recommended=recommend(records, typed_baseline, spec.task, choice.origin),
-        search=search, study=study, finetune_skipped=finetune_skipped,
+        recommended=recommend(artifacts, typed_baseline, spec.task, choice.origin),
+        search=_as_written(search), study=_as_written(study), finetune_skipped=finetune_skipped,
         instance=_section(InstanceRecord, instance, "instance"))
