@@ -49,7 +49,7 @@ class Scores:
 
 @dataclass
 class Baseline(Scores):
-    dice: float = 0.0  # required in every report: the float model's Dice
+    dice: float = field(kw_only=True)  # required in every report: the float model's Dice
 
 
 @dataclass
