@@ -235,7 +235,7 @@ DEFAULT_MAX_PQ_DROP = 0.02  # instance models: PQ may fall this much (absolute) 
 class CompressConfig:
     # None: the data the model records (models edgeseg trained), else no real data (see compress.data_source)
     data: DataConfig | None = None
-    normalize: Normalize = "0-1"
+    normalize: Normalize | None = "0-1"  # None (the command line's default): the one the model stores
     sparsity: float = DEFAULT_SPARSITY  # the magnitude-pruning target, used when prune is "magnitude"
     max_dice_drop: float = 0.01
     max_pq_drop: float | None = None  # instance models' budget (absolute PQ); None: DEFAULT_MAX_PQ_DROP

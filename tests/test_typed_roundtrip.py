@@ -30,6 +30,8 @@ def test_every_compress_config_field_round_trips():
         through_json = json.loads(json.dumps(config.to_dict()))  # lists come back as tuples
         assert CompressConfig.from_dict(through_json) == config
     assert isinstance(CompressConfig.from_dict(json.loads(json.dumps(changed.to_dict()))).formats, tuple)
+    from_the_command_line = CompressConfig(normalize=None)  # the CLI's default: the model's own normalize
+    assert CompressConfig.from_dict(json.loads(json.dumps(from_the_command_line.to_dict()))) == from_the_command_line
 
 
 def test_other_configs_round_trip():
@@ -154,7 +156,8 @@ def test_old_schema_reports_still_read():
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda r: r["config"].update(sparsity=2.0), "report.json.config: --sparsity"),
+    (lambda r: r["config"].update(sparsity=2.0), "^report.json.config: --sparsity"),
+    (lambda r: r["config"].update(normalize="0-255"), "^report.json.config.normalize must be one of"),
     (lambda r: r["config"].update(formats="tflite,pdf"), "report.json.config"),
     (lambda r: r["channels"]["finetune"].update(steps="many"), "'steps' has the wrong type"),
     (lambda r: r["plan"].append({"source": "base"}), r"report.json.plan\[\d+\]: missing field 'format'"),
@@ -188,3 +191,15 @@ def test_the_pipeline_returns_the_report_it_writes(tiny_model_path, tmp_path):
     returned = compress(tiny_model_path, config, tmp_path / "out")
     assert isinstance(returned, CompressReport) and returned == read_compress_report(tmp_path / "out")
     assert returned.channels.kept_filters and returned.config == config
+
+
+@pytest.mark.parametrize("argv", [["compress", "m.keras"],
+                                  ["compress", "m.keras", "--prune", "auto", "--data", "synthetic"],
+                                  ["compress", "m.keras", "--prune", "channels", "--qat", "--formats", "tflite"]])
+def test_the_command_lines_configs_round_trip(argv):
+    """What the CLI builds (normalize None: the model's own) is what report.json records."""
+    from edgeseg.cli.compress import compress_config
+    from edgeseg.cli.main import build_parser
+
+    config = compress_config(build_parser().parse_args(argv))
+    assert CompressConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config

@@ -78,8 +78,9 @@ def _read_one(cls, raw, where: str):
             raise DataError(f"{where}: expected an object, got {type(raw).__name__}")
         try:
             return reader(raw, where=where, ignore_unknown=True)
-        except UsageError as exc:
-            raise DataError(f"{where}: {exc}") from None
+        except UsageError as exc:  # the config's own message, located in the file
+            message = str(exc)
+            raise DataError(message if message.startswith(where) else f"{where}: {message}") from None
     return from_dict(cls, raw, where)
 
 
