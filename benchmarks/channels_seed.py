@@ -12,6 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
+from edgeseg.artifacts.compress_report import read_compress_report
 from edgeseg.bench.report import render_terminal
 from edgeseg.bench.run import Outputs, bench, write_outputs
 from edgeseg.compress.pipeline import compress
@@ -38,17 +39,17 @@ def main() -> None:
     report = bench(sources, BenchConfig(data=data, runtimes=("litert-cpu",), min_time=args.min_time, min_runs=50))
     print(render_terminal(report))
     write_outputs(report, Outputs(json=out / f"channels{int(args.ratio * 100)}_bench.json", force=True))
-    rows = {r["artifact"]: r for r in report["rows"] if r["status"] == "ok"}
+    rows = {r.artifact: r for r in report.rows if r.status == "ok"}
 
-    def row(file: str) -> dict:  # names are prefixed by their directory only where two collide
+    def row(file: str):  # names are prefixed by their directory only where two collide
         return rows.get(f"{target.name}/{file}") or rows[file]
 
     f32, c32 = row("model_float32.tflite"), row("model_channels_float32.tflite")
-    compress_report = json.loads((target / "report.json").read_text())
-    base = compress_report["baseline"]["dice"]
-    print(json.dumps({"speedup_float32_p50": round(f32["p50_ms"] / c32["p50_ms"], 3),
-                      "channels_float32_dice_ratio": round(c32["dice"] / base, 4),
-                      "flops_ratio": round(compress_report["channels"]["flops_ratio"], 4)}, indent=2))
+    compress_report = read_compress_report(target)
+    base = compress_report.baseline.dice
+    print(json.dumps({"speedup_float32_p50": round(f32.p50_ms / c32.p50_ms, 3),
+                      "channels_float32_dice_ratio": round(c32.dice / base, 4),
+                      "flops_ratio": round(compress_report.channels.flops_ratio, 4)}, indent=2))
 
 
 if __name__ == "__main__":

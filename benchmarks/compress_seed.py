@@ -47,7 +47,7 @@ def main() -> None:
 
     start = time.perf_counter()
     ptq = compress(model_path, CompressConfig(data=data, prune="none", calibration_samples=32, batch_size=8),
-                   out / "ptq", force=True)
+                   out / "ptq", force=True).to_dict()  # the summary below is JSON
     summary["ptq_only_wall_seconds"] = round(time.perf_counter() - start, 1)
     summary["timings_ptq"] = ptq["timings"]
     if args.ptq_only:
@@ -57,7 +57,7 @@ def main() -> None:
     full = compress(model_path, CompressConfig(data=data, prune="magnitude", sparsity=args.sparsity, batch_size=8,
                                                finetune_steps=args.finetune_steps, finetune_lr=args.finetune_lr,
                                                calibration_samples=32),
-                    out / "pruned", force=True)
+                    out / "pruned", force=True).to_dict()
     rows = {a["path"]: a for a in full["artifacts"]}
     f32, i8, pi8 = rows["model_float32.tflite"], rows["model_int8.tflite"], rows["model_pruned_int8.tflite"]
     base = full["baseline"]["dice"]

@@ -168,7 +168,7 @@ def main() -> None:
     start = time.perf_counter()
     config = CompressConfig(data=data, verbose=1, prune=args.prune, channel_ratio=args.channel_ratio,
                             finetune_steps=args.finetune_steps, channel_criterion=args.channel_criterion)
-    report = compress(model, config, out / "compressed", force=True)
+    report = compress(model, config, out / "compressed", force=True).to_dict()  # summarized as JSON
     result = {"dataset": args.dataset, "train_seconds": round(train_s, 1),
               "compress_seconds": round(time.perf_counter() - start, 1), **summary(report)}
     if args.prune == "channels":

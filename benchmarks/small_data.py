@@ -143,7 +143,7 @@ def run_variant(name: str, model: Path, data_dir: Path | None, out: Path, seed: 
     target = out / ((name if seed == 0 else f"{name}_seed{seed}") + ("" if data_dir else "_synthetic"))
     config = CompressConfig(data=data_config(data_dir, seed), seed=seed, **VARIANTS[name])
     start = time.perf_counter()
-    report = compress(model, config, target, force=True)
+    report = compress(model, config, target, force=True).to_dict()  # summarized as JSON
     seconds = time.perf_counter() - start
     base = report["baseline"]["dice"]
     rows = {a["path"]: a for a in report["artifacts"]}
@@ -166,7 +166,7 @@ def timed(target: Path, data_dir: Path | None) -> dict:
 
     report = bench([target], BenchConfig(data=data_config(data_dir), runtimes=("litert-cpu",), threads=2,
                                          min_time=10.0, min_runs=50))
-    p50 = {r["artifact"]: r["p50_ms"] for r in report["rows"] if r["status"] == "ok"}
+    p50 = {r.artifact: r.p50_ms for r in report.rows if r.status == "ok"}
     figures = {"p50_ms": p50}
     if "model_channels_int8.tflite" in p50:
         figures["speedup_vs_int8"] = round(p50["model_int8.tflite"] / p50["model_channels_int8.tflite"], 3)

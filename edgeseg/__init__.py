@@ -6,7 +6,7 @@ In a notebook (TensorFlow may already be imported; your tf.keras is left as it i
     import edgeseg
     report = edgeseg.compress("model.keras", data="data/")   # out: model_edgeseg/ beside the model
     print(report)                        # the verdict: what to ship per format, what was rejected
-    report.recommended["tflite"]         # {'path': 'model_int8.tflite', 'dice': ..., 'bytes': ...}
+    report.recommended["tflite"]         # Recommendation(path='model_int8.tflite', dice=..., bytes=...)
     seg = edgeseg.load_segmenter(report.path("tflite"))
     mask = seg.predict(image).mask       # no TensorFlow needed on the device
 

@@ -6,45 +6,59 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from .artifacts.compress_report import CompressReport
+from .artifacts.compress_records import Recommendation
+from .artifacts.compress_report import ArtifactRecord, CompressReport
 from .config import CompressConfig, DataConfig
 
 
 @dataclass(frozen=True)
 class CompressResult:
-    """What compress found, where it wrote it, and what to ship. `raw` is report.json as a
-    dict (result["..."] also works); `report` is the same as the typed, validated record."""
+    """What compress found, where it wrote it, and what to ship: `report` is the typed record of
+    report.json; result["..."] reads report.json's keys as JSON values."""
 
     out: Path
-    baseline_dice: float
-    data_origin: str  # "given", "recorded" (the model's training data) or "none" (agreement only)
-    recommended: dict  # format -> the artifact to ship (path, dice, bytes, size_ratio, ...)
-    artifacts: list
-    raw: dict
+    report: CompressReport
+
+    @property
+    def baseline_dice(self) -> float:
+        return self.report.baseline.dice
+
+    @property
+    def data_origin(self) -> str:
+        """"given", "recorded" (the model's training data) or "none" (agreement only)."""
+        return self.report.data_origin or "given"
+
+    @property
+    def recommended(self) -> dict[str, Recommendation]:
+        """format -> the artifact to ship (path, dice, bytes, size_ratio, ...)."""
+        return self.report.recommended or {}
+
+    @property
+    def artifacts(self) -> list[ArtifactRecord]:
+        return self.report.artifacts
+
+    @property
+    def raw(self) -> dict:
+        """report.json as a dict."""
+        return self.report.to_dict()
 
     @property
     def deployable(self) -> bool:
         """Whether some int8 artifact may ship (the CLI's exit code 0)."""
-        from .artifacts.compress_report import exit_code_for
-
-        return exit_code_for(self.raw) == 0
+        return self.report.exit_code == 0
 
     def path(self, fmt: str = "tflite") -> Path | None:
         """The recommended artifact of a format, as a path."""
         pick = self.recommended.get(fmt)
-        return self.out / pick["path"] if pick else None
+        return self.out / pick.path if pick else None
 
     def __getitem__(self, key: str):
         return self.raw[key]
 
-    @property
-    def report(self) -> CompressReport:
-        return CompressReport.from_dict(self.raw, str(self.out / "report.json"))
-
     def __str__(self) -> str:
         from .compress.verdict import render_verdict
 
-        return render_verdict(self.raw, self.out)
+        return render_verdict(self.report, self.out)
 
 
 def compress(model: str | Path, data: str | DataConfig | None = None, out: str | Path | None = None, *,
@@ -66,6 +80,4 @@ def compress(model: str | Path, data: str | DataConfig | None = None, out: str |
         options["finetune_min_steps"] = min(base.finetune_min_steps, options["finetune_steps"])
     config = dataclasses.replace(base, data=data if data is not None else base.data, **options)
     out = Path(out) if out is not None else default_out_dir(model)
-    report = run_pipeline(model, config, out, force=force)
-    return CompressResult(out, report["baseline"]["dice"], report.get("data_origin", "given"),
-                          report.get("recommended", {}), report["artifacts"], report)
+    return CompressResult(out, run_pipeline(model, config, out, force=force))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -26,6 +28,47 @@ LIMITS_STEPS = 1_000_000
 # (edgetpu_compiler 16's own default).
 EDGETPU_RUNTIME = 14
 PRUNE_CHOICES: tuple[str, ...] = ("magnitude", "channels", "auto", "none")
+
+
+def _value(annotation, value, where: str):
+    """`value` checked against a field's annotation (JSON lists become tuples, objects nested
+    configs); a value of the wrong type is a UsageError, as the constructor gives for a bad one."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        return _value(next(a for a in args if a is not type(None)), value, where)
+    if origin is Literal:
+        if value not in args:
+            raise UsageError(f"{where} must be one of {', '.join(map(str, args))}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise UsageError(f"{where} must be a list of names, got {value!r}")
+        return tuple(value)
+    if dataclasses.is_dataclass(annotation):
+        return annotation.from_dict(value, where=where)
+    accepted = {int: (int,), float: (int, float), bool: (bool,), str: (str,)}.get(annotation)
+    if accepted is not None and (not isinstance(value, accepted) or (isinstance(value, bool) and annotation is not bool)):
+        raise UsageError(f"{where} must be {annotation.__name__}, got {value!r}")
+    return value
+
+
+def config_from_dict(cls, raw, where: str, ignore_unknown: bool = False):
+    """The frozen config `cls` from its to_dict() form, through its constructor's checks. Unknown
+    keys are refused (a misspelt option must not be silently ignored) unless `ignore_unknown`,
+    for records an older or newer edgeseg wrote."""
+    if not isinstance(raw, dict):
+        raise DataError(f"{where}: expected an object, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown and not ignore_unknown:
+        raise UsageError(f"{where}: unknown field {unknown[0]!r}")
+    try:
+        return cls(**{k: _value(hints[k], v, f"{where}.{k}") for k, v in raw.items() if k in names})
+    except TypeError as exc:  # a constructor's comparison of a value it did not expect
+        raise UsageError(f"{where}: {exc}") from None
 
 
 def check_seed(seed: int) -> None:
@@ -113,6 +156,10 @@ class ModelConfig:
                                        ("--classes", self.classes, 1, 255), ("--dropout", self.dropout, 0.0, 0.99)):
             finite(name, value, low, high)
 
+    @classmethod
+    def from_dict(cls, raw, where: str = "ModelConfig", ignore_unknown: bool = False) -> "ModelConfig":
+        return config_from_dict(cls, raw, where, ignore_unknown)
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -141,6 +188,10 @@ class DataConfig:
             raise UsageError("--synthetic-train and --synthetic-val must be >= 1")
         if self.balance not in ("none", "weight", "oversample"):
             raise UsageError(f"unknown balance mode {self.balance!r}")
+
+    @classmethod
+    def from_dict(cls, raw, where: str = "DataConfig", ignore_unknown: bool = False) -> "DataConfig":
+        return config_from_dict(cls, raw, where, ignore_unknown)
 
 
 @dataclass(frozen=True)
@@ -181,6 +232,10 @@ class TrainConfig:
         if self.learning_rate <= 0:
             raise UsageError("learning rate must be > 0")
 
+    @classmethod
+    def from_dict(cls, raw, where: str = "TrainConfig", ignore_unknown: bool = False) -> "TrainConfig":
+        return config_from_dict(cls, raw, where, ignore_unknown)
+
 
 DEFAULT_SPARSITY = 0.5
 DEFAULT_MAX_PQ_DROP = 0.02  # instance models: PQ may fall this much (absolute) below the float model's
@@ -190,7 +245,7 @@ DEFAULT_MAX_PQ_DROP = 0.02  # instance models: PQ may fall this much (absolute) 
 class CompressConfig:
     # None: the data the model records (models edgeseg trained), else no real data (see compress.data_source)
     data: DataConfig | None = None
-    normalize: Normalize = "0-1"
+    normalize: Normalize | None = "0-1"  # None (the command line's default): the one the model stores
     sparsity: float = DEFAULT_SPARSITY  # the magnitude-pruning target, used when prune is "magnitude"
     max_dice_drop: float = 0.01
     max_pq_drop: float | None = None  # instance models' budget (absolute PQ); None: DEFAULT_MAX_PQ_DROP
@@ -293,6 +348,10 @@ class CompressConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw, where: str = "CompressConfig", ignore_unknown: bool = False) -> "CompressConfig":
+        return config_from_dict(cls, raw, where, ignore_unknown)
 
 
 @dataclass(frozen=True)

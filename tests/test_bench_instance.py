@@ -130,7 +130,7 @@ def _report(val):
 
 
 def test_tables_show_pq_f1_and_decode_instead_of_dice(val):
-    report = _report(val)
+    report = BenchReport.from_dict(_report(val))
     header = render_terminal(report).splitlines()[0]
     for column in ("PQ", "F1@0.5", "p50 ms", "Decode ms", "Decode %"):
         assert column in header
@@ -149,7 +149,7 @@ def test_plot_draws_pq_and_its_floor(val):
     pytest.importorskip("matplotlib")
     from edgeseg.bench.report import render_plot
 
-    report = _report(val) | {"pq_floor": 0.0}
+    report = BenchReport.from_dict(_report(val) | {"pq_floor": 0.0})
     assert render_plot(report)[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -244,17 +244,24 @@ def test_bench_on_a_real_int8_instance_unet(tmp_path):
 
 
 def test_floors_come_from_the_budget_each_task_builds_from_the_compress_report():
+    from edgeseg.artifacts.compress_report import CompressReport
     from edgeseg.bench.context import report_budgets
+
+    def report(baseline, config, **more):
+        return CompressReport.from_dict({"schema": "edgeseg.compress/2", "model": "m.keras", "model_sha256": "ab",
+                                         "data": "d", "spec": {}, "artifacts": [], "baseline": baseline,
+                                         "config": config, **more})
 
     def floors(report):
         return {metric: budget.floor for metric, budget in report_budgets(report).items()}
 
-    instance = {"baseline": {"pq": 0.80, "f1": 0.9}, "config": {"max_pq_drop": 0.02, "max_dice_drop": 0.01}}
-    assert floors(instance) == {"pq": pytest.approx(0.78)}  # an instance report may carry no Dice
-    applied = {"baseline": {"pq": 0.8}, "config": {"max_pq_drop": None}, "instance": {"max_pq_drop": 0.02}}
-    assert floors(applied) == {"pq": pytest.approx(0.78)}  # the default budget, as compress applied it
-    semantic = {"baseline": {"dice": 0.9}, "config": {"max_dice_drop": 0.01}}
-    assert floors(semantic) == {"dice": pytest.approx(0.89)}
-    assert floors({**semantic, "data_origin": "none"}) == {}  # agreement alone decided: no floor to draw
-    failed = report_budgets({**semantic, "sanity": {"ok": False, "message": "float baseline failed"}})["dice"]
+    instance = report({"dice": 0.7, "pq": 0.80, "f1": 0.9}, {"max_pq_drop": 0.02, "max_dice_drop": 0.01})
+    assert floors(instance) == {"pq": pytest.approx(0.78), "dice": pytest.approx(0.69)}
+    applied = report({"dice": 0.7, "pq": 0.8}, {"max_pq_drop": None}, instance={"max_pq_drop": 0.02})
+    assert floors(applied)["pq"] == pytest.approx(0.78)  # the default budget, as compress applied it
+    semantic = report({"dice": 0.9}, {"max_dice_drop": 0.01})
+    assert floors(semantic) == {"dice": pytest.approx(0.89)}  # a semantic report has no PQ
+    assert floors(report({"dice": 0.9}, {"max_dice_drop": 0.01}, data_origin="none")) == {}  # agreement alone
+    failed = report_budgets(report({"dice": 0.9}, {"max_dice_drop": 0.01},
+                                   sanity={"ok": False, "message": "float baseline failed"}))["dice"]
     assert failed.baseline_problem == "float baseline failed" and not failed.admits(0.95)

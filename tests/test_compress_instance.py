@@ -123,7 +123,7 @@ def test_compress_an_instance_model_walks_the_ladder_and_bundles_as_verified(ins
     out = tmp_path / "out"
     config = CompressConfig(data=DataConfig(synthetic_train=16, synthetic_val=8), formats=("tflite", "onnx"),
                             calibration_samples=8, qat_steps=5, verbose=0)
-    report = compress(instance_model, config, out)
+    report = compress(instance_model, config, out).to_dict()  # report.json's form
     _, spec = load_model(instance_model)
     base = report["baseline"]
     assert base["pq"] > 0.3 and {"sq", "rq", "f1", "aji", "count_mae", "dice"} <= set(base)
@@ -172,10 +172,10 @@ def test_compress_an_instance_model_walks_the_ladder_and_bundles_as_verified(ins
 
     benched = bench([out / "model_int8.tflite"], BenchConfig(runtimes=("litert-cpu",), min_runs=3, min_time=0.0,
                                                              warmup=1), log=lambda _: None)
-    assert benched["pq_floor"] == pytest.approx(base["pq"] - 0.02)
-    (row,) = [r for r in benched["rows"] if r["status"] == "ok"]
-    assert row["pq"] == pytest.approx(rows["model_int8.tflite"]["pq"], abs=1e-6)  # same data, same decoding
-    assert row["decode_ms"] > 0
+    assert benched.extra["pq_floor"] == pytest.approx(base["pq"] - 0.02)
+    (row,) = [r for r in benched.rows if r.status == "ok"]
+    assert row.pq == pytest.approx(rows["model_int8.tflite"]["pq"], abs=1e-6)  # same data, same decoding
+    assert row.decode_ms > 0
 
 
 @pytest.mark.slow

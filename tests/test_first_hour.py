@@ -1,5 +1,6 @@
 """Issue 15, a real user's first hour: a broken baseline, no --data, quiet and early failures,
 the verdict, the notebook API, bench tables. Fast checks first; the slow ones convert a model."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -10,9 +11,11 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, SMALL_DATA, last_error_line, run_python_without
+from edgeseg.artifacts.bench_report import BenchReport
+from edgeseg.artifacts.compress_report import CompressReport
 from edgeseg.compress import guard as guard_module
-from edgeseg.compress.budget import Budget
-from edgeseg.compress.sanity import BaselineCheck, check_agreement, prediction_problems
+from edgeseg.scoring.budget import Budget
+from edgeseg.scoring.sanity import BaselineCheck, check_agreement, prediction_problems
 from edgeseg.compress.verdict import recommend, verdict_lines
 from edgeseg.scoring.verify import Verified
 
@@ -23,9 +26,15 @@ def _row(path, fmt, precision, deployable=True, size=1000, dice=0.9, reason="wit
             "flops": 100} | extra
 
 
-def _report(rows, origin="given"):
-    return {"artifacts": rows, "baseline": {"dice": 0.9}, "data_origin": origin, "data_summary": "S",
-            "sanity": BaselineCheck(True).to_dict(), "skipped": []}
+def _report(rows, origin="given", **more) -> CompressReport:
+    return CompressReport.from_dict({
+        "schema": "edgeseg.compress/2", "model": "m.keras", "model_sha256": "ab", "data": "d", "spec": {},
+        "config": {}, "artifacts": rows, "baseline": {"dice": 0.9}, "data_origin": origin, "data_summary": "S",
+        "sanity": BaselineCheck(True).to_dict(), "skipped": [], **more})
+
+
+def _recommend(report: CompressReport):
+    return recommend(report.artifacts, report.baseline, report.task, report.data_origin)
 
 
 # 1. sanity before verdicts
@@ -71,10 +80,10 @@ def test_verdict_recommends_per_format_rejects_with_reasons_and_names_next_comma
                  reason="Dice 0.5 is below the floor"),
             _row("model.onnx", "onnx", "float32", size=4000), _row("model_int8.onnx", "onnx", "int8", size=4100)]
     report = _report(rows)
-    picked = recommend(report)
-    assert picked["tflite"]["path"] == "model_int8.tflite" and picked["tflite"]["size_ratio"] == 1100 / 4000
-    assert picked["onnx"]["path"] == "model_int8.onnx"  # int8 is the fast one, even when not smaller
-    report["recommended"] = picked
+    picked = _recommend(report)
+    assert picked["tflite"].path == "model_int8.tflite" and picked["tflite"].size_ratio == 1100 / 4000
+    assert picked["onnx"].path == "model_int8.onnx"  # int8 is the fast one, even when not smaller
+    report = dataclasses.replace(report, recommended=picked)
     lines = verdict_lines(report, "OUT")
     assert lines[0] == "verdict:"
     assert any(l.startswith("  ship tflite: model_int8.tflite  Dice 0.9000 (float 0.9000), 0.00 MB, 0.28x") for l in lines)
@@ -172,7 +181,8 @@ def _bench_report():
                     "status": "unavailable", "reason": "no CUDA", "p50_ms": None, "dice": None}]
     from edgeseg.bench.run import with_ratios
 
-    return {"machine": {"label": "m"}, "rows": with_ratios(rows), "dice_floor": 0.94}
+    return BenchReport.from_dict({"schema": "edgeseg.bench/1", "machine": {"label": "m"}, "rows": with_ratios(rows),
+                                  "dice_floor": 0.94})
 
 
 def test_bench_table_ratios_deployable_mark_and_unavailable_footnote():
@@ -328,13 +338,13 @@ def test_sizes_within_one_percent_tie_and_gzip_decides_in_every_format():
             _row("model_pruned_int8.tflite", "tflite", "int8", size=144480, gzip_bytes=89156),
             _row("model_int8.onnx", "onnx", "int8", size=170326, gzip_bytes=127317),
             _row("model_pruned_int8.onnx", "onnx", "int8", size=170368, gzip_bytes=91414)]
-    picked = {fmt: pick["path"] for fmt, pick in recommend(_report(rows)).items()}
+    picked = {fmt: pick.path for fmt, pick in _recommend(_report(rows)).items()}
     assert picked == {"tflite": "model_pruned_int8.tflite", "onnx": "model_pruned_int8.onnx"}
 
 
 def test_the_verdict_says_when_auto_found_nothing_or_pruning_was_skipped():
-    report = _report([_row("model_int8.tflite", "tflite", "int8")])
-    report.update(search={"winner": None, "candidates": [{}, {}]}, finetune_skipped="only 4 training images")
+    report = _report([_row("model_int8.tflite", "tflite", "int8")], search={"winner": None, "candidates": [{}, {}]},
+                     finetune_skipped="only 4 training images")
     text = "\n".join(verdict_lines(report, "OUT"))
     assert "none of the 2 channel-pruned candidates met the budget" in text
     assert "pruning skipped: only 4 training images" in text

@@ -188,10 +188,12 @@ def test_report_md_and_the_terminal_say_which_pq_decided():
     assert lines[1] == ("model_int8.tflite: decoding re-tuned on the images that score it; held-out PQ 0.7400 "
                         "(F1 0.8500, leave-one-out) decided, in-sample PQ 0.7900 with the settings it ships")
     assert lines[2] == "model_int8.tflite: retuned-decoding missed on held-out PQ 0.7300 (in-sample PQ 0.7900)"
-    assert lines[1] in render_terminal(REPORT) and f"- {lines[1]}" in render_markdown(REPORT)
+    typed = CompressReport.from_dict(REPORT)
+    assert lines[1] in render_terminal(typed) and f"- {lines[1]}" in render_markdown(typed)
     plain = {**REPORT, "instance": {**REPORT["instance"], "decode_tuning": {"tuned_by": "training"}},
              "artifacts": [{**REPORT["artifacts"][0], "decided_by": "pq", "attempts": []}]}
-    assert held_out_lines(plain) == [] and "images it was not tuned on" not in render_markdown(plain)
+    assert held_out_lines(plain) == []
+    assert "images it was not tuned on" not in render_markdown(CompressReport.from_dict(plain))
 
 
 class _Val:
@@ -228,8 +230,10 @@ def test_the_ship_line_leads_with_the_held_out_pq_that_decided():
 
     shipped = {**REPORT["artifacts"][0], "deployable": True, "reason": "", "pq": 0.83, "pq_held_out": 0.785,
                "f1_held_out": 0.86, "flops": 1}
-    ship = [line for line in verdict_lines({**REPORT, "artifacts": [shipped]}, "out") if "ship" in line]
+    ship = [line for line in verdict_lines(CompressReport.from_dict({**REPORT, "artifacts": [shipped]}), "out")
+            if "ship" in line]
     assert ship and "held-out PQ 0.7850 (float 0.8000; in-sample 0.8300), held-out F1@0.5 0.8600" in ship[0]
     plain = {**shipped, "decided_by": "pq"}
-    ship = [line for line in verdict_lines({**REPORT, "artifacts": [plain]}, "out") if "ship" in line]
+    ship = [line for line in verdict_lines(CompressReport.from_dict({**REPORT, "artifacts": [plain]}), "out")
+            if "ship" in line]
     assert ship and "  PQ 0.8300 (float 0.8000)" in ship[0] and "held-out" not in ship[0]

@@ -1,11 +1,12 @@
 """The compress plan, the budget and the typed reports, as data: no model is built here."""
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
 from edgeseg.artifacts.bench_report import BenchReport
-from edgeseg.artifacts.compress_report import CompressReport, read_compress_report
+from edgeseg.artifacts.compress_report import ArtifactRecord, CompressReport, read_compress_report
 from edgeseg.scoring.budget import Budget
 from edgeseg.compress.plan import plan, render_plan
 from edgeseg.compress.sources import Source
@@ -171,10 +172,10 @@ def test_review_findings_on_reports_and_bundles(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="no 'height'"):
         PreprocessSpec.from_dict({"width": 32})
     (tmp_path / "m.tflite").write_bytes(b"changed")
-    row = {"path": "m.tflite", "precision": "float32", "sha256": "0" * 64}
+    row = ArtifactRecord("m.tflite", "tflite", "float32", 7, True, "", sha256="0" * 64)
     with pytest.raises(DataError, match="not the file compress verified"):
         _verified_precision(tmp_path, row)
-    assert _verified_precision(tmp_path, dict(row, sha256=None)) == "float32"  # a report without hashes
+    assert _verified_precision(tmp_path, dataclasses.replace(row, sha256=None)) == "float32"  # a report without hashes
 
 
 def test_a_nan_in_a_report_is_named_as_not_finite():

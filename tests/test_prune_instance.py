@@ -80,7 +80,7 @@ def _compress(model_path, out, **options):
     options = {"formats": ("tflite", "onnx"), **options}
     config = CompressConfig(data=DataConfig(synthetic_train=16, synthetic_val=8), calibration_samples=8,
                             finetune_steps=8, finetune_min_steps=4, verbose=0, **options)
-    return compress(model_path, config, out)
+    return compress(model_path, config, out).to_dict()  # report.json's form
 
 
 @pytest.mark.slow

@@ -43,7 +43,7 @@ def test_unknown_attribute_raises():
 
 def test_compress_and_bench_stay_callable_whatever_was_imported_first():
     """Both are packages and public functions; importing a submodule must not shadow the function."""
-    code = ("import edgeseg, edgeseg.compress.budget, edgeseg.bench.run, sys; "
+    code = ("import edgeseg, edgeseg.compress.plan, edgeseg.bench.run, sys; "
             "assert callable(edgeseg.compress) and callable(edgeseg.bench); "
             "assert 'tensorflow' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

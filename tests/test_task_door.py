@@ -53,19 +53,28 @@ def test_each_task_refuses_the_options_that_do_nothing_for_it_in_one_line():
     task_for(INSTANCE_SPEC).check_options(CompressConfig(max_pq_drop=0.05))
 
 
+def _report(**more):
+    from edgeseg.artifacts.compress_report import CompressReport
+
+    return CompressReport.from_dict({"schema": "edgeseg.compress/2", "model": "m.keras", "model_sha256": "ab",
+                                     "data": "d", "spec": {}, "artifacts": [], "config": {"max_dice_drop": 0.01},
+                                     **more})
+
+
 def test_each_task_words_its_budget_and_its_bench_lines():
     semantic, instance = TASKS["semantic"], TASKS["instance"]
-    assert semantic.budget_text({"config": {"max_dice_drop": 0.01}}) == "Budget: Dice drop <= 0.01."
-    assert "Dice does not decide" in instance.budget_text({})
+    assert semantic.budget_text(_report(baseline={"dice": 0.9})) == "Budget: Dice drop <= 0.01."
+    assert "Dice does not decide" in instance.budget_text(_report(baseline={"dice": 0.9}))
     assert semantic.row_line({"dice": 0.91234, "images": 4}) == "Dice 0.9123 on 4 images"
     row = {"pq": 0.5, "f1": 0.6, "pred_objects": 3, "true_objects": 4, "images": 2,
            "decode_settings": {"method": "watershed"}}
     assert instance.row_line(row).startswith("PQ 0.5000, F1@0.5 0.6000 (3 found")
-    assert semantic.bench_fields({"dice": 0.89}) == {} and semantic.report_lines({}) == []
+    assert semantic.bench_fields({"dice": 0.89}) == {}
+    assert semantic.report_lines(_report(baseline={"dice": 0.9})) == []
     assert instance.bench_fields({"dice": 0.89, "pq": 0.78}) == {"task": "instance", "pq_floor": 0.78}
-    base = {"pq": 0.8, "sq": 0.9, "rq": 0.85, "f1": 0.9, "aji": 0.7, "count_mae": 0.5}
+    base = {"dice": 0.7, "pq": 0.8, "sq": 0.9, "rq": 0.85, "f1": 0.9, "aji": 0.7, "count_mae": 0.5}
     info = {"max_pq_drop": 0.02, "decode": {}, "decode_tuning": {"tuned_by": "compress"}, "ladder": ["ptq", "qat"]}
-    line = instance.report_lines({"baseline": base, "instance": info})[0]
+    line = instance.report_lines(_report(baseline=base, instance=info))[0]
     assert "Budget: PQ drop <= 0.02" in line and "Remedies, cheapest first: ptq, qat." in line
 
 

@@ -3,14 +3,19 @@ bundle, the device side and the API use.
 
 Schema 2 adds each artifact's source (base, pruned, channels), its sha256, I/O type and
 agreement with its float model, the plan, the data measured on, the baseline's sanity check
-and the recommended artifacts; a schema-1 report still reads, with those fields empty."""
+and the recommended artifacts; a schema-1 report still reads, with those fields empty.
+Its sections are typed records (compress_records.py, the config as CompressConfig) that write
+the same JSON, so the schema stays 2: from_dict(r.to_dict()) == r."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import CompressConfig, DataConfig, PreprocessSpec
 from ..errors import DataError
 from . import typed
+from .compress_records import (Baseline, ChannelsRecord, EdgeTpuRecord, InstanceRecord, PlanRow, PruningRecord,
+                               Recommendation, SanityRecord)
 
 SCHEMA = "edgeseg.compress/2"
 READABLE = ("edgeseg.compress/1", SCHEMA)
@@ -59,25 +64,25 @@ class CompressReport:
     model: str
     model_sha256: str
     data: str
-    spec: dict
-    config: dict
-    baseline: dict
+    spec: dict  # PreprocessSpec.to_dict(); a schema-1 report may hold an empty one (see `preprocess`)
+    config: CompressConfig
+    baseline: Baseline
     artifacts: list[ArtifactRecord]
-    timings: dict = field(default_factory=dict)
-    pruning: dict | None = None
-    channels: dict | None = None
-    edgetpu: dict | None = None
-    plan: list | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # step -> seconds
+    pruning: PruningRecord | None = None
+    channels: ChannelsRecord | None = None
+    edgetpu: EdgeTpuRecord | None = None
+    plan: list[PlanRow] | None = None
     data_origin: str | None = None  # given (--data), recorded (the model's training data) or none
     data_summary: str | None = None
-    data_config: dict | None = None  # the DataConfig measured on, so bench can measure on the same
-    skipped: list | None = None  # steps asked for that did not run, each with its reason
-    sanity: dict | None = None  # the float baseline's check
-    recommended: dict | None = None  # format -> the artifact to ship
-    search: dict | None = None  # --prune auto: every candidate (ratio, GFLOPs, parameters, p50, Dice, deployable)
-    study: dict | None = None  # --prune auto on Optuna: the Pareto fronts per runtime and machine, the winner
+    data_config: DataConfig | None = None  # the data measured on, so bench can measure on the same
+    skipped: list[str] | None = None  # steps asked for that did not run, each with its reason
+    sanity: SanityRecord | None = None  # the float baseline's check
+    recommended: dict[str, Recommendation] | None = None  # format -> the artifact to ship
+    search: dict | None = None  # older reports: the removed channel-ratio bisection's candidates
+    study: dict | None = None  # --prune auto: search.report's record (Pareto fronts per runtime, the winner)
     finetune_skipped: str | None = None  # why pruning was skipped (too little data)
-    instance: dict | None = None  # instance models: the budget on PQ, the decoding settings and how they were tuned
+    instance: InstanceRecord | None = None  # instance models: the budget on PQ, the decoding settings
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -86,21 +91,36 @@ class CompressReport:
     @classmethod
     def from_dict(cls, raw, where: str = "report.json") -> "CompressReport":
         typed.check_schema(raw, READABLE, where)
-        report = typed.from_dict(cls, raw, where)
-        if not isinstance(report.baseline.get("dice"), (int, float)):
+        baseline = raw.get("baseline")
+        if isinstance(baseline, dict) and not isinstance(baseline.get("dice"), (int, float)):
             raise DataError(f"{where}: baseline has no Dice")
-        return report
+        return typed.from_dict(cls, raw, where)
 
     def artifact(self, path: str) -> ArtifactRecord | None:
         return next((a for a in self.artifacts if a.path == path), None)
 
     @property
+    def task(self) -> str:
+        return self.spec.get("task", "semantic")
+
+    @property
+    def is_instance(self) -> bool:
+        return self.task == "instance"
+
+    @property
+    def preprocess(self) -> PreprocessSpec:
+        """The spec as its typed record (a DataError for a report that holds none)."""
+        return PreprocessSpec.from_dict(self.spec)
+
+    @property
     def exit_code(self) -> int:
-        return exit_code_for(self.to_dict())
+        """3 when no int8 artifact is deployable, else 0."""
+        ok = any(a.deployable for a in self.artifacts if a.precision in INT8_PRECISIONS)
+        return 0 if ok else 3
 
 
 def exit_code_for(report: dict) -> int:
-    """3 when no int8 artifact is deployable, else 0 (report.json as a dict)."""
+    """CompressReport.exit_code of report.json as a dict."""
     ok = any(a["deployable"] for a in report["artifacts"] if a["precision"] in INT8_PRECISIONS)
     return 0 if ok else 3
 

@@ -7,13 +7,14 @@ may add fields)."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
 import types
 import typing
 from pathlib import Path
 
-from ..errors import DataError
+from ..errors import DataError, UsageError
 
 _PLAIN = {"str": str, "int": int, "float": (int, float), "bool": bool, "dict": dict, "list": list}
 
@@ -41,16 +42,46 @@ def _accepts(annotation, value) -> bool:
     return isinstance(value, expected)
 
 
+def optional(default=None):
+    """A field writers may leave out: absent reads as `default`, and None is not written back
+    (so a record writes the same JSON shape it read)."""
+    return dataclasses.field(default=default, metadata={"omit_none": True})
+
+
 def _nested(annotation):
-    """The dataclass a field holds, directly or as a list of them, if any."""
-    candidates = [annotation, *typing.get_args(annotation)]
-    for c in candidates:
+    """(the dataclass a field holds, how: "one", "list" or "dict" of them), or (None, None)."""
+    for c in (annotation, *typing.get_args(annotation)):
         if dataclasses.is_dataclass(c):
-            return c, False
-        for inner in typing.get_args(c):
-            if dataclasses.is_dataclass(inner):
-                return inner, True
-    return None, False
+            return c, "one"
+        origin, args = typing.get_origin(c), typing.get_args(c)
+        if origin is list and args and dataclasses.is_dataclass(args[0]):
+            return args[0], "list"
+        if origin is dict and len(args) == 2 and dataclasses.is_dataclass(args[1]):
+            return args[1], "dict"
+    return None, None
+
+
+def _read_nested(inner, how: str, value, where: str):
+    if how == "list":
+        return [_read_one(inner, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if how == "dict":
+        return {k: _read_one(inner, v, f"{where}.{k}") for k, v in value.items()}
+    return _read_one(inner, value, where)
+
+
+def _read_one(cls, raw, where: str):
+    # Configs (edgeseg.config, with their own validating reader) read through it; fields an
+    # older or newer edgeseg recorded are ignored there, as configs hold no `extra`.
+    reader = getattr(cls, "from_dict", None)
+    if reader is not None and "ignore_unknown" in inspect.signature(reader).parameters:
+        if not isinstance(raw, dict):
+            raise DataError(f"{where}: expected an object, got {type(raw).__name__}")
+        try:
+            return reader(raw, where=where, ignore_unknown=True)
+        except UsageError as exc:  # the config's own message, located in the file
+            message = str(exc)
+            raise DataError(message if message.startswith(where) else f"{where}: {message}") from None
+    return from_dict(cls, raw, where)
 
 
 def from_dict(cls, raw, where: str):
@@ -72,14 +103,27 @@ def from_dict(cls, raw, where: str):
             raise DataError(f"{where}: field {f.name!r} is not a finite number ({value})")
         if not _accepts(annotation, value):
             raise DataError(f"{where}: field {f.name!r} has the wrong type ({type(value).__name__})")
-        inner, is_list = _nested(annotation)
+        inner, how = _nested(annotation)
         if inner is not None and value is not None:
-            value = ([from_dict(inner, v, f"{where}.{f.name}[{i}]") for i, v in enumerate(value)] if is_list
-                     else from_dict(inner, value, f"{where}.{f.name}"))
+            value = _read_nested(inner, how, value, f"{where}.{f.name}")
         values[f.name] = value
     if "extra" in {f.name for f in dataclasses.fields(cls)}:
         values["extra"] = {k: v for k, v in raw.items() if k not in known}
     return cls(**values)
+
+
+def _written(value):
+    """`value` as JSON holds it: records as objects, tuples as lists (so to_dict() equals the
+    parsed file)."""
+    if hasattr(value, "to_dict") and not isinstance(value, type):
+        return _written(value.to_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_dict(value)
+    if isinstance(value, (list, tuple)):
+        return [_written(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _written(v) for k, v in value.items()}
+    return value
 
 
 def to_dict(record) -> dict:
@@ -88,12 +132,10 @@ def to_dict(record) -> dict:
         value = getattr(record, f.name)
         if f.name == "extra":
             out.update(value)
-        elif dataclasses.is_dataclass(value):
-            out[f.name] = to_dict(value)
-        elif isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
-            out[f.name] = [to_dict(v) for v in value]
+        elif value is None and f.metadata.get("omit_none"):
+            continue
         else:
-            out[f.name] = value
+            out[f.name] = _written(value)
     return out
 
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..artifacts.compress_report import ArtifactRecord, CompressReport, find_compress_report
 from ..artifacts.files import gzip_size, inside
 from ..config import PreprocessSpec
 from ..errors import DataError, EdgesegError, ModelError, UsageError, describe
@@ -25,15 +26,13 @@ class Artifact:
     spec: dict | None = None  # the preprocessing spec the file itself carries (instance decode settings too)
 
 
-def _compress_report(directory: Path) -> dict | None:
-    from ..artifacts.compress_report import find_compress_report
-
+def _compress_report(directory: Path) -> CompressReport | None:
     report = find_compress_report(directory)
     if report is None:
         return None
     for a in report.artifacts:  # a report names files inside its own folder, nothing else
         inside(directory, a.path)
-    return report.to_dict()
+    return report
 
 
 def infer_precision(path: Path, fmt: str) -> str:
@@ -73,25 +72,24 @@ def file_spec(path: Path, fmt: str) -> dict | None:
         return None
 
 
-def _verified_precision(directory: Path, row: dict) -> str | None:
+def _verified_precision(directory: Path, row: ArtifactRecord) -> str | None:
     """The precision report.json gives, if the file is still the one compress verified; a file
     that changed since is refused (its row would carry another file's label, and might be the
     reference every speed-up is measured against)."""
-    recorded = row.get("sha256")
-    if not (directory / row["path"]).is_file():
-        raise DataError(f"{directory / row['path']} is listed in {directory / 'report.json'} but missing; "
+    if not (directory / row.path).is_file():
+        raise DataError(f"{directory / row.path} is listed in {directory / 'report.json'} but missing; "
                         "rerun compress, or bench the remaining files by name")
-    if recorded and hashlib.sha256((directory / row["path"]).read_bytes()).hexdigest() != recorded:
-        raise DataError(f"{directory / row['path']} is not the file compress verified (sha256 differs from "
+    if row.sha256 and hashlib.sha256((directory / row.path).read_bytes()).hexdigest() != row.sha256:
+        raise DataError(f"{directory / row.path} is not the file compress verified (sha256 differs from "
                         "report.json); rerun compress, or bench the file on its own")
-    return row.get("precision")
+    return row.precision
 
 
-def _source_model(report: dict, directory: Path) -> Path | None:
+def _source_model(report: CompressReport, directory: Path) -> Path | None:
     """The float model compress started from, if it is still there unchanged."""
-    given = Path(report.get("model", ""))
+    given = Path(report.model)
     for candidate in (given, directory.parent / given.name):
-        if candidate.is_file() and hashlib.sha256(candidate.read_bytes()).hexdigest() == report.get("model_sha256"):
+        if candidate.is_file() and hashlib.sha256(candidate.read_bytes()).hexdigest() == report.model_sha256:
             return candidate
     return None
 
@@ -107,25 +105,24 @@ def collect(paths: list[Path]) -> tuple[list[Artifact], dict | None, list[str]]:
             report = _compress_report(path)
             if report is None:
                 raise UsageError(f"{path} is a directory without a compress report.json; give artifact files")
-            specs.append(report["spec"])
+            specs.append(report.spec)
             source = _source_model(report, path)
             if source is not None:
                 found.append((source.name, source, "float32"))
             else:
-                notes.append(f"the float model {report.get('model')} is not beside {path} (or has changed): "
+                notes.append(f"the float model {report.model} is not beside {path} (or has changed): "
                              "no float Keras row")
-            found += [(a["path"], path / a["path"], _verified_precision(path, a)) for a in report["artifacts"]]
+            found += [(a.path, path / a.path, _verified_precision(path, a)) for a in report.artifacts]
             edgetpu = sorted(path.glob("*_edgetpu.tflite"))
             found += [(p.name, p, "int8") for p in edgetpu]
         elif not path.exists():
             raise UsageError(f"not found: {path}")
         else:
             report = _compress_report(path.parent)
+            row = report.artifact(path.name) if report is not None else None
             if report is not None:
-                specs.append(report["spec"])
-                precision = next((a.get("precision") for a in report["artifacts"] if a["path"] == path.name), None)
-            else:
-                precision = None
+                specs.append(report.spec)
+            precision = row.precision if row is not None else None
             found.append((path.name, path, precision))
     names = [name for name, _, _ in found]
     artifacts, seen = [], set()

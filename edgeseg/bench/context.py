@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..artifacts.compress_report import CompressReport
 from ..config import DataConfig
-from ..data.record import from_record
 from ..scoring.budget import Budget
 from ..scoring.task import TASKS
 from .artifacts import _compress_report
@@ -33,22 +33,21 @@ class CompressContext:
         return self.floors.get("pq")
 
 
-def _report_for(path: Path) -> tuple[Path, dict] | None:
+def _report_for(path: Path) -> tuple[Path, CompressReport] | None:
     directory = path if path.is_dir() else path.parent
     report = _compress_report(directory)
     return (directory, report) if report is not None else None
 
 
-def _data_of(report: dict) -> DataConfig | None:
-    raw = report.get("data_config") or (report.get("config") or {}).get("data")
-    return from_record(raw) if raw else None
+def _data_of(report: CompressReport) -> DataConfig | None:
+    return report.data_config or report.config.data
 
 
-def report_budgets(report: dict) -> dict[str, Budget]:
+def report_budgets(report: CompressReport) -> dict[str, Budget]:
     """metric -> the Budget the report's baseline and budget fields give, for every task's metric
     the report carries (an instance report has foreground Dice too). Without real masks (data
     origin "none") there is no floor: agreement alone decided."""
-    if report.get("data_origin") == "none":
+    if report.data_origin == "none":
         return {}
     found = {task.metric: task.report_budget(report) for task in TASKS.values()}
     return {metric: budget for metric, budget in found.items() if budget is not None}
@@ -61,7 +60,7 @@ def compress_context(paths: list[Path]) -> CompressContext:
         return CompressContext()
     deployable = {}
     for directory, report in found:
-        deployable.update({a["path"]: a["deployable"] for a in report["artifacts"]})
-        deployable.update({f"{directory.name}/{a['path']}": a["deployable"] for a in report["artifacts"]})
+        deployable.update({a.path: a.deployable for a in report.artifacts})
+        deployable.update({f"{directory.name}/{a.path}": a.deployable for a in report.artifacts})
     report = found[0][1]
-    return CompressContext(_data_of(report), report.get("data_origin"), deployable, report_budgets(report))
+    return CompressContext(_data_of(report), report.data_origin, deployable, report_budgets(report))

@@ -56,13 +56,13 @@ def unusable_figures(row: dict) -> list[str]:
             and (not isinstance(row[k], (int, float)) or isinstance(row[k], bool) or not math.isfinite(row[k]))]
 
 
-def check_baseline(baseline: dict, where: str) -> None:
-    """Refuses, before anything is measured, a baseline whose ok rows could not gate size: a
-    row of 0 bytes (or fewer) would switch the size check off or divide by zero."""
-    for row in baseline["rows"]:
-        size = row.get("bytes")
-        if row["status"] == "ok" and isinstance(size, (int, float)) and not isinstance(size, bool) and size <= 0:
-            raise DataError(f"{where}: the baseline row {row['artifact']} @ {row['runtime']} has {size} bytes; "
+def check_baseline(baseline, where: str) -> None:
+    """Refuses, before anything is measured, a baseline (a BenchReport) whose ok rows could not gate
+    size: a row of 0 bytes (or fewer) would switch the size check off or divide by zero."""
+    for row in baseline.rows:
+        size = row.bytes
+        if row.status == "ok" and isinstance(size, (int, float)) and not isinstance(size, bool) and size <= 0:
+            raise DataError(f"{where}: the baseline row {row.artifact} @ {row.runtime} has {size} bytes; "
                             "an artifact is never empty: remake the baseline")
 
 

@@ -2,10 +2,11 @@
 each row labelled with the machine it was measured on."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from ..errors import DataError, UsageError
-from ..artifacts.bench_report import SCHEMA
+from ..artifacts.bench_report import SCHEMA, BenchReport
 from .report import load_bench
 
 
@@ -24,23 +25,23 @@ def check_machine_record(path: Path, machine: dict) -> None:
                             "remake the bench file, or leave --md out")
 
 
-def merge(paths: list[Path], describe_machines: bool = False) -> dict:
+def merge(paths: list[Path], describe_machines: bool = False) -> BenchReport:
     """`describe_machines`: every machine record must hold what --md writes about it."""
     if not paths:
         raise UsageError("bench merge needs at least one bench JSON file")
     reports = [load_bench(p) for p in paths]
     if describe_machines:
         for path, report in zip(paths, reports):
-            if "machine" in report:
-                check_machine_record(path, report["machine"])
-    if any("machines" in r for r in reports):
+            if report.machine is not None:
+                check_machine_record(path, report.machine)
+    if any(r.machines is not None for r in reports):
         raise UsageError("bench merge takes the bench files of single runs, not merged files")
-    labels = [r["machine"]["label"] for r in reports]
+    labels = [r.machine["label"] for r in reports]
     rows, machines = [], []
     for path, report in zip(paths, reports):
-        label = report["machine"]["label"]
+        label = report.machine["label"]
         if labels.count(label) > 1:  # two runs on one machine: keep them apart by file
             label = f"{label} [{Path(path).name}]"
-        machines.append(report["machine"] | {"label": label})
-        rows += [row | {"machine": label} for row in report["rows"]]
-    return {"schema": SCHEMA, "merged_from": [str(p) for p in paths], "machines": machines, "rows": rows}
+        machines.append(report.machine | {"label": label})
+        rows += [dataclasses.replace(row, machine=label) for row in report.rows]
+    return BenchReport(SCHEMA, rows, machines=machines, extra={"merged_from": [str(p) for p in paths]})

@@ -3,11 +3,15 @@ CSV, Markdown and a PNG plot of p50 latency against Dice (PQ for instance models
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from pathlib import Path
 
+from ..artifacts import typed
+from ..artifacts.bench_report import BenchReport, BenchRow, read_bench_report
 from ..errors import UsageError
+
 CSV_COLUMNS = ("machine", "artifact", "format", "precision", "runtime", "device", "threads", "status", "reason",
                "bytes", "gzip_bytes", "load_ms", "runs", "mean_ms", "std_ms", "min_ms", "p50_ms", "p90_ms",
                "p99_ms", "cv", "noisy", "fps", "peak_rss_mb", "model_rss_mb", "dice", "iou", "images",
@@ -16,18 +20,20 @@ TABLE = (("artifact", "Artifact"), ("format", "Format"), ("precision", "Precisio
          ("status", "Status"), ("deployable", "Deployable"), ("bytes", "Size MB"), ("size_ratio", "Size x"),
          ("dice", "Dice"), ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"), ("speedup", "Speed-up"), ("cv", "CV"),
          ("fps", "FPS"), ("model_rss_mb", "+RSS MB"))
-def _tasks(rows: list[dict]) -> list:
+
+
+def _tasks(rows: list[BenchRow]) -> list:
     from ..scoring.task import task_named
 
-    return list({task_named(r.get("task")).name: task_named(r.get("task")) for r in rows}.values())
+    return list({task_named(r.task).name: task_named(r.task) for r in rows}.values())
 
 
-def has_instances(rows: list[dict]) -> bool:
+def has_instances(rows: list[BenchRow]) -> bool:
     """Whether any row's task adds columns (instance rows: PQ, F1 and decode time)."""
     return any(t.row_columns_after for t in _tasks(rows))
 
 
-def table_columns(rows: list[dict]) -> tuple[tuple[str, str], ...]:
+def table_columns(rows: list[BenchRow]) -> tuple[tuple[str, str], ...]:
     """TABLE, plus the columns the rows' tasks add (instance rows: PQ and F1 where Dice is,
     decode time after the network's); Dice stays only when a task whose rows carry it shares
     the table."""
@@ -44,15 +50,22 @@ def table_columns(rows: list[dict]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def load_bench(path: Path) -> dict:
+def load_bench(path: Path) -> BenchReport:
     """A bench JSON file through its one validating reader, or a clear error naming it."""
-    from ..artifacts.bench_report import read_bench_report
-
-    return read_bench_report(path).to_dict()
+    return read_bench_report(path)
 
 
-def _cell(key: str, row: dict) -> str:
-    value = row.get(key)
+ROW_FIELDS = frozenset(f.name for f in dataclasses.fields(BenchRow)) - {"extra"}
+
+
+def figure(row: BenchRow, key: str):
+    """A row's figure: its typed field, else what the harness added beside them (cv, fps,
+    speedup, ...; kept in `extra`)."""
+    return getattr(row, key) if key in ROW_FIELDS else row.extra.get(key)
+
+
+def _cell(key: str, row: BenchRow) -> str:
+    value = figure(row, key)
     if value is None:
         return "-"
     if key == "bytes":
@@ -60,7 +73,7 @@ def _cell(key: str, row: dict) -> str:
     if key == "deployable":
         return "yes" if value else "NO"
     if key in ("speedup", "size_ratio"):
-        return "ref" if row.get("reference") == row["artifact"] else f"{value:.2f}x"
+        return "ref" if figure(row, "reference") == row.artifact else f"{value:.2f}x"
     if key in ("dice", "iou", "pq", "f1"):
         return f"{value:.4f}"
     if key == "decode_share":
@@ -68,48 +81,48 @@ def _cell(key: str, row: dict) -> str:
     if key.endswith("_ms"):
         return f"{value:.2f}"
     if key == "cv":
-        return f"{value:.1%}" + (" !" if row.get("noisy") else "")
+        return f"{value:.1%}" + (" !" if figure(row, "noisy") else "")
     if key == "fps":
         return f"{value:.1f}"
     return str(value)
 
 
-def _rows_with_machine(report: dict) -> list[dict]:
-    return [r if "machine" in r else r | {"machine": report["machine"]["label"]} for r in report["rows"]]
+def _rows_with_machine(report: BenchReport) -> list[BenchRow]:
+    return [r if r.machine else dataclasses.replace(r, machine=report.machine["label"]) for r in report.rows]
 
 
-def table_cells(rows: list[dict], with_machine: bool = False) -> list[list[str]]:
+def table_cells(rows: list[BenchRow], with_machine: bool = False) -> list[list[str]]:
     columns = ((("machine", "Machine"),) if with_machine else ()) + table_columns(rows)
     return [[title for _, title in columns]] + [[_cell(k, r) for k, _ in columns] for r in rows]
 
 
-def _shown(rows: list[dict], show_unavailable: bool) -> list[dict]:
+def _shown(rows: list[BenchRow], show_unavailable: bool) -> list[BenchRow]:
     """Rows of runtimes that are not on this machine go to a footnote unless asked for."""
-    return rows if show_unavailable else [r for r in rows if r["status"] != "unavailable"]
+    return rows if show_unavailable else [r for r in rows if r.status != "unavailable"]
 
 
-def _footnotes(rows: list[dict]) -> list[str]:
+def _footnotes(rows: list[BenchRow]) -> list[str]:
     """Why rows carry no figures, one line per runtime and reason rather than per row."""
     grouped: dict[tuple[str, str, str, str], list[str]] = {}
     for r in rows:
-        if r["status"] != "ok":
-            grouped.setdefault((r["machine"], r["runtime"], r["status"], r["reason"]), []).append(r["artifact"])
-    several = len({r["machine"] for r in rows}) > 1
+        if r.status != "ok":
+            grouped.setdefault((r.machine, r.runtime, r.status, r.reason), []).append(r.artifact)
+    several = len({r.machine for r in rows}) > 1
     lines = [(f"[{machine}] " if several else "") + f"{runtime}: {status}: {reason}"
              + (f" ({', '.join(names)})" if status != "unavailable" else "")
              for (machine, runtime, status, reason), names in grouped.items()]
-    if any(r.get("speedup") is not None for r in rows):
+    if any(figure(r, "speedup") is not None for r in rows):
         lines.append("Speed-up and Size x: against each runtime's float32 row (ref); Deployable: compress's verdict")
-    if any(r.get("decode_ms") is not None for r in rows):
+    if any(r.decode_ms is not None for r in rows):
         lines.append("Decode ms: p50 of decoding each artifact's own outputs with its stored settings on the host "
                      "(numpy), timed after every network run in the same rounds; not part of p50 ms. "
                      "Decode %: Decode ms / p50 ms")
-    if any(r.get("noisy") for r in rows):
+    if any(figure(r, "noisy") for r in rows):
         lines.append("! the coefficient of variation is high: the machine was busy; compare ratios, or rerun")
     return lines
 
 
-def render_terminal(report: dict, with_machine: bool = False, show_unavailable: bool = False) -> str:
+def render_terminal(report: BenchReport, with_machine: bool = False, show_unavailable: bool = False) -> str:
     rows = _rows_with_machine(report)
     cells = table_cells(_shown(rows, show_unavailable), with_machine)
     widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
@@ -118,33 +131,33 @@ def render_terminal(report: dict, with_machine: bool = False, show_unavailable: 
     return "\n".join(lines + _footnotes(rows))
 
 
-def render_markdown(report: dict, with_machine: bool = False, show_unavailable: bool = False) -> str:
+def render_markdown(report: BenchReport, with_machine: bool = False, show_unavailable: bool = False) -> str:
     rows = _rows_with_machine(report)
     cells = table_cells(_shown(rows, show_unavailable), with_machine)
-    machines = report.get("machines") or [report["machine"]]
+    machines = report.machines or [report.machine]
     out = ["# edgeseg bench", ""]
     for m in machines:
         out.append(f"- **{m['label']}**: {m['os']}, {m['arch']}, threads {m['threads']}; "
                    f"accelerators: {', '.join(m['accelerators']) or 'none'}; "
                    + ", ".join(f"{k} {v}" for k, v in m["packages"].items()))
-    if "data" in report:
-        out.append(f"- data: `{report['data']}` ({report.get('images', '?')} images); latency at batch 1")
+    if "data" in report.extra:
+        out.append(f"- data: `{report.extra['data']}` ({report.extra.get('images', '?')} images); latency at batch 1")
     out += ["", "| " + " | ".join(cells[0]) + " |", "|" + "---|" * len(cells[0])]
     out += ["| " + " | ".join(r) + " |" for r in cells[1:]]
     notes = _footnotes(rows)
     return "\n".join(out + ([""] + [f"- {n}" for n in notes] if notes else []) + [""])
 
 
-def render_csv(report: dict) -> str:
+def render_csv(report: BenchReport) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(_rows_with_machine(report))
+    writer.writerows(typed.to_dict(r) for r in _rows_with_machine(report))
     return buffer.getvalue()
 
 
-def render_json(report: dict) -> str:
-    return json.dumps(report, indent=2) + "\n"
+def render_json(report: BenchReport) -> str:
+    return json.dumps(report.to_dict(), indent=2) + "\n"
 
 
 def pyplot():
@@ -172,31 +185,32 @@ def dice_axis(dices: list[float], floor: float | None) -> tuple[float, float]:
     return low - margin, top + margin
 
 
-def render_plot(report: dict, with_machine: bool = False) -> bytes:
+def render_plot(report: BenchReport, with_machine: bool = False) -> bytes:
     """PNG: p50 latency (p90 as the whisker) against Dice (PQ for instance models), marker area by
     model size, one labelled point per artifact x runtime (x machine), and the budget's floor."""
     plt = pyplot()
-    measured = [r for r in _rows_with_machine(report) if r["status"] == "ok"]
+    measured = [r for r in _rows_with_machine(report) if r.status == "ok"]
     key, name = ("pq", "PQ") if has_instances(measured) else ("dice", "Dice")
-    rows = [r for r in measured if r.get(key) is not None]
+    rows = [r for r in measured if getattr(r, key) is not None]
     if not rows:
         raise UsageError("--plot: no measured rows to plot")
     fig, ax = plt.subplots(figsize=(10, 6.5), dpi=110)
-    biggest = max(r["bytes"] for r in rows)
-    floor = report.get(f"{key}_floor")
-    bottom, top = dice_axis([r[key] for r in rows], floor)
+    biggest = max(r.bytes for r in rows)
+    floor = report.extra.get(f"{key}_floor")
+    bottom, top = dice_axis([getattr(r, key) for r in rows], floor)
     for i, r in enumerate(rows):
         color = f"C{i % 10}"
-        label = f"{r['artifact']} @ {r['runtime']}" + (f" [{r['machine']}]" if with_machine else "")
-        outlier = r[key] < bottom
-        y = bottom if outlier else r[key]
-        ax.errorbar(r["p50_ms"], y, xerr=[[0], [max(0.0, r["p90_ms"] - r["p50_ms"])]], fmt="none",
+        score = getattr(r, key)
+        label = f"{r.artifact} @ {r.runtime}" + (f" [{r.machine}]" if with_machine else "")
+        outlier = score < bottom
+        y = bottom if outlier else score
+        ax.errorbar(r.p50_ms, y, xerr=[[0], [max(0.0, (r.p90_ms or r.p50_ms) - r.p50_ms)]], fmt="none",
                     ecolor=color, capsize=3)
-        ax.scatter(r["p50_ms"], y, s=40 + 600 * r["bytes"] / biggest, color=color, alpha=0.7,
+        ax.scatter(r.p50_ms, y, s=40 + 600 * r.bytes / biggest, color=color, alpha=0.7,
                    edgecolors="black", marker="v" if outlier else "o", clip_on=False)
-        text = label + (f" ({name} {r[key]:.3f}, off scale)" if outlier else "")
+        text = label + (f" ({name} {score:.3f}, off scale)" if outlier else "")
         # Neighbouring points (similar latency and Dice) get labels at different heights.
-        ax.annotate(text, (r["p50_ms"], y), xytext=(8, 10 + 12 * (i % 3)) if outlier else LABEL_OFFSETS[i % len(LABEL_OFFSETS)], textcoords="offset points",
+        ax.annotate(text, (r.p50_ms, y), xytext=(8, 10 + 12 * (i % 3)) if outlier else LABEL_OFFSETS[i % len(LABEL_OFFSETS)], textcoords="offset points",
                     fontsize=7, color=color, arrowprops={"arrowstyle": "-", "color": color, "lw": 0.5})
     if floor is not None:
         ax.axhline(floor, color="red", linestyle="--", linewidth=1)
@@ -206,7 +220,7 @@ def render_plot(report: dict, with_machine: bool = False) -> bytes:
     ax.set_xlabel("network latency p50, ms at batch 1 (whisker: p90)" + ("; decoding not included" if key == "pq" else ""))
     ax.set_ylabel(name)
     ax.set_title(f"edgeseg bench: latency vs {name} (marker area ~ model size; v: {name} below the axis)")
-    latencies = [r["p50_ms"] for r in rows]
+    latencies = [r.p50_ms for r in rows]
     if max(latencies) > 20 * min(latencies):
         ax.set_xscale("log")
     ax.grid(True, alpha=0.3)

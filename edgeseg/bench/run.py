@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..artifacts.bench_report import SCHEMA
+from ..artifacts.bench_report import SCHEMA, BenchReport
 from ..config import BenchConfig, DataConfig
 from ..errors import UsageError
 from ..outputs import check_output_file, write_file_atomic
@@ -59,7 +59,7 @@ def select_runtimes(names: tuple[str, ...], registry: dict[str, Runtime]) -> lis
 
 
 def bench(paths: list[Path], config: BenchConfig, registry: dict[str, Runtime] | None = None,
-          clock: Clock = time.perf_counter_ns, log: Callable[[str], None] = print) -> dict:
+          clock: Clock = time.perf_counter_ns, log: Callable[[str], None] = print) -> BenchReport:
     registry = registry or REGISTRY
     runtimes = select_runtimes(config.runtimes, registry)
     artifacts, stored_spec, notes = collect(paths)
@@ -80,7 +80,8 @@ def bench(paths: list[Path], config: BenchConfig, registry: dict[str, Runtime] |
     if not rows:
         raise UsageError("none of the chosen runtimes runs these artifacts' formats")
     availability = run_rows(rows, val, config, clock, log)
-    return {
+    # Through the reader every consumer uses: a result that would not read back is never written.
+    return BenchReport.from_dict({
         "schema": SCHEMA,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(config.effective_threads),
@@ -94,7 +95,7 @@ def bench(paths: list[Path], config: BenchConfig, registry: dict[str, Runtime] |
                      for name, (ok, detail) in availability.items()},
         "rows": with_ratios([row.to_dict(config.cv_warn) | {"deployable": context.deployable.get(row.artifact.name)}
                              for row in rows]),
-    }
+    }, "bench result")
 
 
 def bench_data(given: DataConfig | None, context: CompressContext) -> tuple[DataConfig, str]:
@@ -122,7 +123,7 @@ def with_ratios(rows: list[dict]) -> list[dict]:
     return rows
 
 
-def write_outputs(report: dict, outputs: Outputs, with_machine: bool = False) -> list[Path]:
+def write_outputs(report: BenchReport, outputs: Outputs, with_machine: bool = False) -> list[Path]:
     writers = ((outputs.json, lambda: render_json(report)), (outputs.csv, lambda: render_csv(report)),
                (outputs.md, lambda: render_markdown(report, with_machine, outputs.show_unavailable)),
                (outputs.plot, lambda: render_plot(report, with_machine)))

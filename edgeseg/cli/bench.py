@@ -33,7 +33,7 @@ def _cmd_bench(a: argparse.Namespace) -> int:
         raise UsageError("--fail-on and --reference need --baseline FILE")
     tolerances = parse_fail_on(a.fail_on or DEFAULT_FAIL_ON) if a.baseline else None
     baseline = load_bench(Path(a.baseline)) if a.baseline else None
-    if baseline is not None and "machines" in baseline:
+    if baseline is not None and baseline.machines is not None:
         raise UsageError(f"{a.baseline} is a merged file; give the bench JSON of one run as --baseline")
     if baseline is not None:
         check_baseline(baseline, a.baseline)
@@ -53,7 +53,7 @@ def _cmd_bench(a: argparse.Namespace) -> int:
         print(f"wrote {path}")
     if baseline is None:
         return 0
-    regressions, notes = compare(report, baseline, tolerances, a.reference)
+    regressions, notes = compare(report.to_dict(), baseline.to_dict(), tolerances, a.reference)  # gate reads JSON
     for note in notes:
         print(f"gate: note: {note}")
     for line in regressions:

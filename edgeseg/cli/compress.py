@@ -129,8 +129,7 @@ def _cmd_compress(a: argparse.Namespace) -> int:
 
         check_study(config.study, out, (model_path, a.data, a.custom_objects))
     from ..compress.pipeline import compress
-    from ..artifacts.compress_report import exit_code_for
     from ..safety import claim_output
 
     with claim_output(out):  # a second compress on this --out fails now, not after an hour of work
-        return exit_code_for(compress(model_path, config, out, force=a.force))
+        return compress(model_path, config, out, force=a.force).exit_code

@@ -11,7 +11,6 @@ from ..errors import OutputExistsError
 
 def run_demo(out: Path, force: bool = False) -> int:
     from ..compress.pipeline import compress
-    from ..artifacts.compress_report import exit_code_for
     from ..scoring.predictors import format_scores
     from ..training import train
 
@@ -29,7 +28,7 @@ def run_demo(out: Path, force: bool = False) -> int:
     print(f"\nfloat Keras Dice {result.val_scores['dice']:.4f}; artifacts and their Dice in "
           f"{out / 'compressed' / 'report.md'}")
     print(f"demo wrote {out.resolve()}/ (model.keras, compressed/)")  # the last line: where everything is
-    return exit_code_for(report)
+    return report.exit_code
 
 
 DEMO_OUT = ".edgeseg/demo"

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 
-from ..artifacts.compress_report import SCHEMA, CompressReport
+from ..artifacts import typed
+from ..artifacts.compress_records import (Baseline, ChannelsRecord, EdgeTpuRecord, InstanceRecord, PlanRow,
+                                          PruningRecord, SanityRecord)
+from ..artifacts.compress_report import SCHEMA, ArtifactRecord, CompressReport
 from ..artifacts.files import sha256
 from ..config import CompressConfig
-from ..data.dataset import SegmentationData, calibration_images
+from ..data.dataset import calibration_images
 from ..data.instance_data import load_task_splits
 from ..scoring.predictors import keras_predictor, memoized
 from ..scoring.task import task_for
@@ -109,7 +112,7 @@ def _quantizer(source: Source, calibration, more_calibration, ctx: SourceContext
                      lambda: onnx_float(source), ctx.spec.to_dict())
 
 
-def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = False) -> dict:
+def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = False) -> CompressReport:
     """Runs the whole pipeline and returns the report (also written to OUT/report.json)."""
     from ..backend import set_seed
     from ..models.flops import model_flops
@@ -168,9 +171,9 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         with run.step("artifacts", f"building {len(targets)} artifacts, each verified in its runtime"):
             records = [r for r in (build(t, build_ctx) for t in targets) if r is not None]
         report = _report(model_path, source_hash, config, choice, spec, baseline, sanity, sources, targets,
-                         records, build_ctx.edgetpu, run.timings)
-        report.update(finetune_skipped=finetune_skipped, search=ctx.search, study=ctx.study,
-                      instance=section)  # the instance task's section (decoding, PQ budget); None otherwise
+                         records, build_ctx.edgetpu, run.timings, finetune_skipped=finetune_skipped,
+                         search=ctx.search, study=ctx.study,
+                         instance=section)  # the task's own section (instance: decoding, PQ budget); None otherwise
         if sha256(model_path) != source_hash:
             raise RuntimeError(f"{model_path} changed during compress")  # never expected: a bug
         write_reports(report, tmp)
@@ -181,16 +184,35 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     return report
 
 
+def _as_written(value):
+    """`value` as report.json will hold it (tuples as lists), so the report compress returns
+    equals the one every consumer reads back."""
+    return json.loads(json.dumps(value))
+
+
+def _section(record_type, raw: dict | None, where: str):
+    """A step's dict (sources.py, edgetpu_step.py, instance.py, sanity.py) as its typed section."""
+    return None if raw is None else typed.from_dict(record_type, _as_written(raw), f"report.json {where}")
+
+
 def _report(model_path: Path, source_hash: str, config: CompressConfig, choice: DataChoice, spec, baseline: dict,
-            sanity: BaselineCheck, sources: list[Source], targets, records, edgetpu: dict | None,
-            timings: dict) -> dict:
+            sanity: BaselineCheck, sources: list[Source], targets, records: list[ArtifactRecord],
+            edgetpu: dict | None, timings: dict, finetune_skipped: str | None, search: dict | None,
+            study: dict | None, instance: dict | None) -> CompressReport:
+    """The typed report, built once from typed parts."""
     info = {s.name: s.info for s in sources}
-    report = CompressReport(
+    artifacts = [_section(ArtifactRecord, r.to_dict(), f"artifacts[{n}]") for n, r in enumerate(records)]
+    typed_baseline = _section(Baseline, baseline, "baseline")
+    return CompressReport(
         schema=SCHEMA, model=str(model_path), model_sha256=source_hash, data=choice.data.source,
-        spec=spec.to_dict(), config=config.to_dict(), baseline=baseline, artifacts=records, timings=timings,
-        pruning=info.get("pruned"), channels=info.get("channels"), edgetpu=edgetpu,
-        plan=[dataclasses.asdict(t) for t in targets], data_origin=choice.origin, data_summary=choice.summary(),
-        skipped=skipped_steps(config.prune, config.sparsity, config.qat, choice), sanity=sanity.to_dict(),
-        data_config=dataclasses.asdict(choice.data)).to_dict()
-    report["recommended"] = recommend(report)
-    return report
+        spec=_as_written(spec.to_dict()), config=config, baseline=typed_baseline, artifacts=artifacts,
+        timings=dict(timings), pruning=_section(PruningRecord, info.get("pruned"), "pruning"),
+        channels=_section(ChannelsRecord, info.get("channels"), "channels"),
+        edgetpu=_section(EdgeTpuRecord, edgetpu, "edgetpu"),
+        plan=[_section(PlanRow, dataclasses.asdict(t), f"plan[{n}]") for n, t in enumerate(targets)],
+        data_origin=choice.origin, data_summary=choice.summary(), data_config=choice.data,
+        skipped=skipped_steps(config.prune, config.sparsity, config.qat, choice),
+        sanity=_section(SanityRecord, sanity.to_dict(), "sanity"),
+        recommended=recommend(artifacts, typed_baseline, spec.task, choice.origin),
+        search=_as_written(search), study=_as_written(study), finetune_skipped=finetune_skipped,
+        instance=_section(InstanceRecord, instance, "instance"))

@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 from .. import __version__
+from ..artifacts.compress_report import CompressReport
 from ..artifacts.manifest import SCHEMA, BundleManifest
 from ..config import PreprocessSpec
 from ..errors import ModelError, UsageError, first_line
@@ -56,11 +57,11 @@ def _latency_rows(bench_json: Path | None, artifact: str) -> list[dict]:
         return []
     from ..artifacts.bench_report import read_bench_report
 
-    report = read_bench_report(bench_json).to_dict()
-    machine = report["machine"].get("label") if isinstance(report.get("machine"), dict) else None
-    return [{"runtime": r["runtime"], "machine": r.get("machine") or machine, "threads": r.get("threads"),
-             "p50_ms": r.get("p50_ms"), "p90_ms": r.get("p90_ms"), "runs": r.get("runs")}
-            for r in report["rows"] if r["artifact"] == artifact and r["status"] == "ok"]
+    report = read_bench_report(bench_json)
+    machine = report.machine.get("label") if isinstance(report.machine, dict) else None
+    return [{"runtime": r.runtime, "machine": r.machine or machine, "threads": r.threads,
+             "p50_ms": r.p50_ms, "p90_ms": r.p90_ms, "runs": r.runs}
+            for r in report.rows if r.artifact == artifact and r.status == "ok"]
 
 
 def default_bundle_path(compress_dir: Path) -> Path:
@@ -69,19 +70,19 @@ def default_bundle_path(compress_dir: Path) -> Path:
     return compress_dir.with_name(f"{compress_dir.name}_bundle.zip")
 
 
-def _chosen_artifact(report: dict, artifact: str | None, compress_dir: Path, report_path: Path) -> str:
+def _chosen_artifact(report: CompressReport, artifact: str | None, compress_dir: Path, report_path: Path) -> str:
     """The report's name for the artifact: the recommended one by default; a path to a file in
     the compress directory is accepted as well as the name report.json lists."""
     if artifact is None:
-        recommended = report.get("recommended") or {}
+        if report.recommended is None:
+            raise UsageError(f"{report_path} records no recommendation (a report from an older edgeseg); "
+                             "rerun compress, or name the artifact with --artifact")
+        recommended = report.recommended
         # TFLite first (the edge runtime), then ONNX, then whatever else compress recommended.
         pick = next((recommended[f] for f in ("tflite", "onnx", *recommended) if f in recommended), None)
         if pick is None:
-            if "recommended" not in report or report["recommended"] is None:
-                raise UsageError(f"{report_path} records no recommendation (a report from an older edgeseg); "
-                                 "rerun compress, or name the artifact with --artifact")
             raise UsageError(f"{report_path} recommends no artifact (none is deployable); name one with --artifact")
-        return pick["path"]
+        return pick.path
     candidate = Path(artifact)
     if candidate.is_file() and candidate.resolve().parent == compress_dir.resolve():
         return candidate.name
@@ -101,23 +102,23 @@ def make_bundle(compress_dir: Path, artifact: str | None, out: Path, bench_json:
     # re-tuned for it, which is what compress verified it with (the report's spec is the float model's).
     from ..artifacts.describe import describe
 
-    spec = PreprocessSpec.from_dict(describe(model_path).spec or report["spec"])
+    spec = PreprocessSpec.from_dict(describe(model_path).spec or report.spec)
     model_input, model_output = _io_details(model_path)
-    runtime_package = "ai-edge-litert" if row["format"] == "tflite" else "onnxruntime"
+    runtime_package = "ai-edge-litert" if row.format == "tflite" else "onnxruntime"
     manifest = BundleManifest.from_dict({
         "schema": SCHEMA,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "model": {"file": model_path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
-                  "format": row["format"], "precision": row["precision"], "sparsity": row.get("sparsity")},
+                  "format": row.format, "precision": row.precision, "sparsity": row.sparsity},
         "input": model_input, "output": model_output, "preprocessing": spec.to_dict(),
-        "measured": {"dice": row["dice"], "iou": row["iou"], "baseline_dice": report["baseline"]["dice"],
-                     "data": report["data"], "images": report["baseline"].get("images"),
-                     "runtime": row.get("runtime"), "deployable": row["deployable"], "reason": row["reason"],
+        "measured": {"dice": row.dice, "iou": row.iou, "baseline_dice": report.baseline.dice,
+                     "data": report.data, "images": report.baseline.images,
+                     "runtime": row.runtime, "deployable": row.deployable, "reason": row.reason,
                      "latency": _latency_rows(bench_json, artifact)},
         "versions": {"edgeseg": __version__, runtime_package: package_version(runtime_package),
-                     "tensorflow": package_version("tensorflow"), "compress_report": report["schema"]},
+                     "tensorflow": package_version("tensorflow"), "compress_report": report.schema},
     }).to_dict()  # written only once it reads back through the reader every device uses
-    readme = DEVICE_README.format(model=model_path.name, precision=row["precision"], fmt=row["format"],
+    readme = DEVICE_README.format(model=model_path.name, precision=row.precision, fmt=row.format,
                                   runtime_package=runtime_package, bundle=out.name, **spec.to_dict())
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

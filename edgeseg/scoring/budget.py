@@ -121,15 +121,16 @@ class Budget:
         return True, within if self.judged_by_dice else f"{why}; not measured against real masks"
 
 
-def report_budget(report: dict, metric: str, drop_field: str, applied_section: str | None = None) -> Budget | None:
-    """The budget a compress report applied on `metric`: its baseline score, and the allowed drop
-    compress recorded (under `applied_section`, where it resolved a default) or was configured
-    with; None where the report lacks either (an instance report may carry no Dice)."""
-    value = (report.get("baseline") or {}).get(metric)
-    applied = (report.get(applied_section) or {}) if applied_section else {}
-    allowed = applied.get(drop_field, (report.get("config") or {}).get(drop_field))
+def report_budget(report, metric: str, drop_field: str, applied_section: str | None = None) -> Budget | None:
+    """The budget a compress report (a CompressReport) applied on `metric`: its baseline score, and
+    the allowed drop compress recorded (under `applied_section`, where it resolved a default) or was
+    configured with; None where the report lacks either (an instance report may carry no PQ budget)."""
+    value = getattr(report.baseline, metric, None)
+    applied = getattr(report, applied_section, None) if applied_section else None
+    allowed = getattr(applied, drop_field, None)
+    if allowed is None:
+        allowed = getattr(report.config, drop_field, None)
     if not isinstance(value, (int, float)) or not isinstance(allowed, (int, float)):
         return None
-    sanity = report.get("sanity") or {}
-    problem = None if sanity.get("ok", True) else sanity.get("message")
-    return Budget(value, allowed, problem, report.get("data_origin") != "none", metric)
+    problem = None if report.sanity is None or report.sanity.ok else report.sanity.message
+    return Budget(value, allowed, problem, report.data_origin != "none", metric)

@@ -280,27 +280,28 @@ class InstanceTask(Task):
     def bench_fields(self, floors: dict[str, float | None]) -> dict:
         return {"task": self.name, "pq_floor": floors.get(self.metric)}
 
-    def recommended_fields(self, best: dict, baseline: dict) -> dict:
-        """Judged by PQ: the float model's PQ, the artifact's PQ/F1 and agreement."""
-        return dict(pq=best.get("pq"), f1=best.get("f1"), agreement_pq=best.get("agreement_pq"),
-                    baseline_pq=baseline.get("pq"), baseline_f1=baseline.get("f1"),
-                    decided_by=best.get("decided_by"), pq_held_out=best.get("pq_held_out"),
-                    f1_held_out=best.get("f1_held_out"))
+    def recommended_fields(self, best, baseline) -> dict:
+        """Judged by PQ: the float model's PQ, the artifact's PQ/F1 and agreement (an ArtifactRecord
+        and the report's Baseline)."""
+        return dict(pq=best.pq, f1=best.f1, agreement_pq=best.agreement_pq, baseline_pq=baseline.pq,
+                    baseline_f1=baseline.f1, decided_by=best.decided_by, pq_held_out=best.pq_held_out,
+                    f1_held_out=best.f1_held_out)
 
-    def budget_text(self, report: dict) -> str:
+    def budget_text(self, report) -> str:
         return "Dice does not decide for this instance model (see below)."
 
-    def report_lines(self, report: dict) -> list[str]:
-        """report.md's lines on an instance model: the float PQ/F1, the budget on PQ, the decoding."""
-        base, info = report["baseline"], report.get("instance")
+    def report_lines(self, report) -> list[str]:
+        """report.md's lines on an instance model (a CompressReport): the float PQ/F1, the budget
+        on PQ, the decoding."""
+        base, info = report.baseline, report.instance
         if not info:
             return []
-        tuned = info["decode_tuning"]["tuned_by"]
-        ladder = f" Remedies, cheapest first: {', '.join(info['ladder'])}." if info.get("ladder") else ""
+        tuned = info.decode_tuning.get("tuned_by")
+        ladder = f" Remedies, cheapest first: {', '.join(info.ladder)}." if info.ladder else ""
         return [f"Instance model, judged by PQ (Dice does not decide: touching objects can merge at a high Dice). "
-                f"Float: PQ {base['pq']:.4f} (SQ {base['sq']:.4f}, RQ {base['rq']:.4f}), F1@0.5 {base['f1']:.4f}, "
-                f"AJI {base['aji']:.4f}, count error {base['count_mae']:.2f}/image. Budget: PQ drop <= "
-                f"{info['max_pq_drop']}. Decoding settings {info['decode']} (tuned by {tuned}); each artifact stores "
+                f"Float: PQ {base.pq:.4f} (SQ {base.sq:.4f}, RQ {base.rq:.4f}), F1@0.5 {base.f1:.4f}, "
+                f"AJI {base.aji:.4f}, count error {base.count_mae:.2f}/image. Budget: PQ drop <= "
+                f"{info.max_pq_drop}. Decoding settings {info.decode} (tuned by {tuned}); each artifact stores "
                 f"the settings it was verified with.{ladder}", ""]
 
 

@@ -49,8 +49,8 @@ class SemanticTask(Task):
     def row_line(self, scores: dict) -> str:
         return f"Dice {scores['dice']:.4f} on {scores['images']} images"
 
-    def budget_text(self, report: dict) -> str:
-        return f"Budget: Dice drop <= {report['config']['max_dice_drop']}."
+    def budget_text(self, report) -> str:
+        return f"Budget: Dice drop <= {report.config.max_dice_drop}."
 
 
 SEMANTIC = SemanticTask()

@@ -78,7 +78,7 @@ class Task:
     def budget(self, baseline: dict, config: "CompressConfig", problem: str | None, judged: bool) -> Budget:
         return Budget(baseline[self.metric], self.max_drop(config), problem, judged, self.metric)
 
-    def report_budget(self, report: dict) -> Budget | None:
+    def report_budget(self, report) -> Budget | None:
         """The budget a compress report of this task applied, or None where it lacks the fields."""
         return report_budget(report, self.metric, self.budget_field, self.report_section)
 
@@ -140,13 +140,13 @@ class Task:
         return {}
 
     # wording of compress's verdict and report
-    def recommended_fields(self, best: dict, baseline: dict) -> dict:
+    def recommended_fields(self, best, baseline) -> dict:
         return {}
 
-    def budget_text(self, report: dict) -> str:
+    def budget_text(self, report) -> str:  # report: a CompressReport
         raise NotImplementedError
 
-    def report_lines(self, report: dict) -> list[str]:
+    def report_lines(self, report) -> list[str]:
         return []
 
 
