@@ -51,7 +51,7 @@ def test_mac_share_and_nodes_of_the_float_layers():
 
 
 def test_disagreement_heatmap_shape_and_values():
-    from edgeseg.quantize.explain_plots import disagreement
+    from edgeseg.compress.explain import disagreement
 
     a = np.zeros((3, 8, 6), bool)
     b = a.copy()
@@ -81,5 +81,5 @@ def test_groups_errors_and_leave_one_float_on_a_tiny_unet(tiny_model_path):
     errors = layer_errors(calibrated, images, groups)
     assert set(errors) == set(convs) and all(e["mse"] >= 0 for e in errors.values())
     kept = quantize_calibrated(calibrated, True, nodes_of(groups, ["output"]))
-    float_ops = [op.name for op in operators(kept)[0] if op.outputs[0].dtype == "FLOAT32"]
+    float_ops = [op.name for op in operators(kept)[0] if op.outputs[0].type == "FLOAT32"]
     assert "CONV_2D" in float_ops  # the output convolution stayed float
