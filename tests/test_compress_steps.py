@@ -74,3 +74,36 @@ def test_failed_run_leaves_no_output(tiny_model_path, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         compress(tiny_model_path, config, out)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_mixed_rung_keeps_the_fewest_worst_layers_float_that_meet_a_scripted_floor(tiny, tmp_path):
+    """The scorer counts the float convolutions in each candidate: the floor of 2 is met with
+    exactly two layer groups in float, the worst two of the ranking."""
+    from edgeseg.artifacts.tflite import operators
+    from edgeseg.quantize.methods import Quantizer
+    from edgeseg.runtimes.litert import LiteRTSession
+
+    def float_convs(data: bytes) -> int:
+        return sum(op.name == "CONV_2D" and op.outputs[0].type == "FLOAT32" for op in operators(data)[0])
+
+    model, spec, train, val = tiny
+    calibration = train.batch(range(8))[0]
+    q = Quantizer(model, calibration[:4], lambda: calibration)
+    seen = []
+    q.score_artifact = lambda fmt, data: seen.append(fmt) or float(float_convs(data))
+    q.floor = 2.0
+    path = tmp_path / "mixed.tflite"
+    path.write_bytes(q.converter("mixed", integer_io=True)())
+    repair = q.repairs["tflite"]
+    info = q.sensitivity()
+    assert repair["met"] and len(repair["float_layers"]) == 2 and float_convs(path.read_bytes()) == 2
+    assert repair["float_layers"] == info["ranked"][:2]
+    assert 0.0 < repair["int8_mac_share"] < 1.0
+    assert [step["score"] for step in repair["trail"]] == [1.0, 2.0]
+    # every group scored alone for the ranking (+ the full int8 model), then the two steps
+    assert len(seen) == len(info["groups"]) + 1 + 2
+    assert LiteRTSession(path).input["dtype"] == np.int8
+    # the float-I/O artifact that follows reuses the choice, no new search
+    q.converter("mixed", integer_io=False)()
+    assert len(seen) == len(info["groups"]) + 3

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from .budget import METRIC_LABELS
+from .explain import explain_lines
 from ..instances.held_out import held_out_lines
 from .verdict import format_mb, is_instance, verdict_lines
 
@@ -111,6 +112,7 @@ def render_markdown(report: dict) -> str:
     if held_out:
         out += ["", "Decoding tuned on the validation images, scored on images it was not tuned on:", ""]
         out += [f"- {line}" for line in held_out]
+    out += explain_lines(report)
     if "recommended" in report:
         out += ["", "```", *verdict_lines(report, "<this folder>"), "```"]
     out += ["", "Step times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in report["timings"].items()), ""]
