@@ -83,3 +83,19 @@ def test_groups_errors_and_leave_one_float_on_a_tiny_unet(tiny_model_path):
     kept = quantize_calibrated(calibrated, True, nodes_of(groups, ["output"]))
     float_ops = [op.name for op in operators(kept)[0] if op.outputs[0].type == "FLOAT32"]
     assert "CONV_2D" in float_ops  # the output convolution stayed float
+
+
+def test_report_md_names_the_repaired_layers_and_the_mac_share():
+    from edgeseg.compress.explain import explain_lines
+
+    layers = [{"name": "enc", "macs": 900, "rmse_steps": 0.2, "dice_cost": 0.0, "kept_float": False},
+              {"name": "head", "macs": 100, "rmse_steps": 1.5, "dice_cost": 0.03, "kept_float": True}]
+    repair = {"float_layers": ["head"], "int8_mac_share": 0.9,
+              "latency": {"runtime": "litert-cpu", "threads": 2, "full_int8_p50_ms": 1.0, "mixed_p50_ms": 1.1,
+                          "ratio": 1.1}}
+    report = {"artifacts": [{"path": "m_int8.tflite", "format": "tflite",
+                             "explain": {"method": "mixed", "layers": layers, "repair": repair}},
+                            {"path": "m_float32.tflite", "format": "tflite"}]}
+    text = "\n".join(explain_lines(report))
+    assert "Repair kept in float: head; 90.0% of MACs in int8" in text and "1.1x" in text
+    assert "| head | 100 | 1.500 | +0.0300 | yes |" in text and "m_float32" not in text

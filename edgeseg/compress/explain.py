@@ -101,8 +101,9 @@ def explain_artifact(ctx, target, record, quantizer, session) -> dict:
         images, reference, int8 = _masks(ctx, source_of(ctx, target), session)
         heat = disagreement(reference, int8)
         section["disagreement_share"] = float(heat.mean())
-        section.update(_plots(ctx.out, Path(target.filename).stem, section.get("layers"), images, reference,
-                              int8, heat))
+        stem = target.filename.replace(".", "_")  # model_int8.tflite and model_int8.onnx get their own plots
+        section.update(_plots(ctx.out, stem, section.get("layers") if fmt == "tflite" else None, images,
+                              reference, int8, heat))
     return section
 
 
@@ -172,6 +173,10 @@ def explain_lines(report: dict) -> list[str]:
                       (f"; p50 {latency['mixed_p50_ms']} ms vs full int8 {latency['full_int8_p50_ms']} ms "
                        f"({latency['ratio']}x, {latency['runtime']}, {latency['threads']} threads, interleaved)"
                        if latency else "") + ".", ""]
+        if a["format"] != "tflite":  # the same Keras layers, measured once on the TFLite int8 model
+            lines += ["Per-layer error and Dice cost: measured on the TFLite int8 model (table above)."]
+            lines += [f"![{key}]({ex[key]})" for key in ("plot", "heatmap") if ex.get(key)]
+            continue
         lines += ["| layer | MACs | int8 error (RMSE/scale) | Dice recovered if float | kept float |",
                   "|---|---|---|---|---|"]
         for layer in ex["layers"]:
