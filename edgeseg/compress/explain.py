@@ -1,6 +1,6 @@
 """Where int8 hurts, for each int8 artifact compress makes: per layer, its int8 error against
-float (always: it reuses the shared calibration and costs seconds) and, with --explain, the Dice
-it costs (the model re-quantized with that layer alone in float, scored on the validation images),
+float (always: it reuses the shared calibration and costs seconds) and, with --explain, the Dice lost
+when that layer alone is in int8 (every other layer float; scored on the validation images),
 a plot of both in graph order, and a heatmap of where the int8 mask differs from the float mask.
 When the mixed-precision rung made the artifact, the section names the layers it kept in float,
 the share of MACs still in int8 and the latency against full int8, timed interleaved."""
@@ -72,6 +72,9 @@ def _latency(plain: bytes, mixed: Path, work: Path, image: np.ndarray) -> dict:
 
 def explain_artifact(ctx, target, record, quantizer, session) -> dict:
     """The explain section of one int8 artifact (its record's "explain")."""
+    import time
+
+    start = time.perf_counter()
     fmt, method = target.format, record.method
     repair = quantizer.repairs.get(fmt) if method == "mixed" else None
     float_layers = (repair or {}).get("float_layers", [])
@@ -84,7 +87,9 @@ def explain_artifact(ctx, target, record, quantizer, session) -> dict:
                                   "float on the dequantized int8 input (the layer's own error); rmse_steps = "
                                   "RMSE / output scale")
         if info.get("dice"):
-            section["dice_cost"] = "Dice with the layer alone in float minus full-int8 Dice (validation images)"
+            section["dice_all_float"] = info.get("all_float")
+            section["dice_cost"] = ("Dice lost when the layer alone is in int8 (every other layer float), on the "
+                                    "validation images")
     except Exception as exc:  # the section says why it is missing; the artifact stands
         from ..errors import describe
 
@@ -104,6 +109,7 @@ def explain_artifact(ctx, target, record, quantizer, session) -> dict:
         stem = target.filename.replace(".", "_")  # model_int8.tflite and model_int8.onnx get their own plots
         section.update(_plots(ctx.out, stem, section.get("layers") if fmt == "tflite" else None, images,
                               reference, int8, heat))
+    section["seconds"] = round(time.perf_counter() - start, 2)  # the report's own cost (the rung's is in attempts)
     return section
 
 
@@ -129,7 +135,7 @@ def _plots(out: Path, stem: str, layers, images, reference, int8, heat) -> dict:
         top.bar(x, [layer.get("rmse_steps") or 0 for layer in layers], color=colors)
         top.set_ylabel("int8 error (RMSE / scale)")
         bottom.bar(x, [layer.get("dice_cost") or 0 for layer in layers], color=colors)
-        bottom.set_ylabel("Dice recovered if float")
+        bottom.set_ylabel("Dice lost, alone in int8")
         bottom.set_xticks(x, [layer["name"] for layer in layers], rotation=70, fontsize=7)
         top.set_title("per layer, graph order (red: kept in float by the repair)")
         fig.tight_layout()
@@ -177,7 +183,7 @@ def explain_lines(report: dict) -> list[str]:
             lines += ["Per-layer error and Dice cost: measured on the TFLite int8 model (table above)."]
             lines += [f"![{key}]({ex[key]})" for key in ("plot", "heatmap") if ex.get(key)]
             continue
-        lines += ["| layer | MACs | int8 error (RMSE/scale) | Dice recovered if float | kept float |",
+        lines += ["| layer | MACs | int8 error (RMSE/scale) | Dice lost alone in int8 | kept float |",
                   "|---|---|---|---|---|"]
         for layer in ex["layers"]:
             err, cost = layer.get("rmse_steps"), layer.get("dice_cost")

@@ -89,7 +89,7 @@ class Quantizer:
                 return self.score_artifact("tflite", quantize_calibrated(calibrated, True, tuple(nodes)))
 
             info["full_int8"] = score_float(())
-            info["dice"] = dice_sensitivity(info["groups"], score_float, info["full_int8"])
+            info["all_float"], info["dice"] = dice_sensitivity(info["groups"], score_float)
         info["ranked"] = rank(info["groups"], info["dice"], info["errors"])
         info["nodes"] = lambda names: nodes_of(info["groups"], names)
         return info

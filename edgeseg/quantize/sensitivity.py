@@ -10,10 +10,12 @@ Two measures, both in graph order:
 - the error of each group's int8 output against float (TF's QuantizationDebugger, numeric-verify
   ops on the calibrated model that the int8 artifacts share, so no second calibration). The debugger
   feeds each float op the dequantized int8 input, so the error is the layer's own, not accumulated;
-- the Dice each group costs: the int8 model with that group alone left in float, scored on the
-  validation images, against full int8. Leaving one group float is the cheaper honest choice: it
-  reuses the shared calibration (a re-quantize is ~0.15 s), where quantizing one layer alone needs
-  a float model with one quantized layer, which the converter does not build."""
+- the Dice each group costs: the model with that group alone in int8 (every other group denylisted,
+  so float), scored on the validation images, against the same model with no group in int8. Quantizing
+  a group quantizes its input and output tensors, so a tensor with a wide range shows in both the layer
+  that makes it and the one that reads it; leaving one group alone in float cannot show that (its
+  output is still quantized where the next int8 layer reads it). Both cost one re-quantize of the
+  shared calibration (~0.15 s) and one scoring per group."""
 from __future__ import annotations
 
 import csv
@@ -105,12 +107,14 @@ def layer_errors(calibrated: bytes, images: np.ndarray, groups: Sequence[LayerGr
     return errors
 
 
-def dice_sensitivity(groups: Sequence[LayerGroup], score_float: Callable[[tuple[str, ...]], float],
-                     full_int8: float) -> dict[str, float]:
-    """Per group: the Dice recovered when that group alone stays float (its Dice minus the full
-    int8 Dice; negative when float there happens to score lower). `score_float(nodes)` scores
-    the int8 model with `nodes` in float."""
-    return {g.name: score_float(g.nodes) - full_int8 for g in groups}
+def dice_sensitivity(groups: Sequence[LayerGroup], score_float: Callable[[tuple[str, ...]], float]
+                     ) -> tuple[float, dict[str, float]]:
+    """(Dice with every group in float, per group: the Dice lost when that group alone is in int8).
+    `score_float(nodes)` scores the int8 model with `nodes` in float."""
+    every = tuple(node for g in groups for node in g.nodes)
+    all_float = score_float(every)
+    return all_float, {g.name: all_float - score_float(tuple(n for n in every if n not in set(g.nodes)))
+                       for g in groups}
 
 
 def rank(groups: Sequence[LayerGroup], dice: dict[str, float] | None, errors: dict[str, dict]) -> list[str]:
