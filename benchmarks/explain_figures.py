@@ -11,7 +11,7 @@ from pathlib import Path
 
 from edgeseg.compress.pipeline import compress
 from edgeseg.config import CompressConfig
-from edgeseg.models.io import load_model, save_model
+from edgeseg.models.io import load_model, save_model, stored_training_data
 
 from explain_hurt import rescaled
 
@@ -39,8 +39,8 @@ def main() -> None:
     if not hurt.exists():
         model, spec = load_model(Path(a.seed))
         model, channel = rescaled(model, "enc1_conv1", 256.0)
-        save_model(model, spec, hurt, force=True, trained_on=None)
-    for name, path in (("seed", Path(a.seed)), ("hurt", hurt)):
+        save_model(model, spec, hurt, force=True, trained_on=stored_training_data(Path(a.seed)))
+    for name, path in (("hurt", hurt), ("seed", Path(a.seed))):
         if a.only and a.only != name:
             continue
         start = time.perf_counter()
