@@ -169,7 +169,8 @@ def _build_quantized(ctx: BuildContext, target: Target) -> ArtifactRecord | None
     if not ctx.instance:  # the mixed-precision rung scores its own steps on the validation images
         from .explain import artifact_scorer
 
-        quantizer.score_artifact, quantizer.floor = artifact_scorer(ctx, target, source, lambda data: _finalize(ctx, target, data)), ctx.budget.floor
+        quantizer.score_artifact = artifact_scorer(ctx, target, source, lambda data: _finalize(ctx, target, data))
+        quantizer.floor = ctx.budget.floor
     candidates = [(m, lambda m=m: _candidate(ctx, target, m, quantizer, integer_io)) for m in methods]
     retuned = {m: ctx.score(source, held_out=True) for m in methods if REGISTRY[m].retunes}
     g = guard(candidates, ctx.out / target.filename, ctx.score(source), ctx.budget, ctx.log, retuned)
