@@ -1,8 +1,7 @@
 """litert-quantizer 0.11 (static_wi8_ai8, MinMax) against the TFLite converter's PTQ on a compress
 output folder: bytes, Dice on the validation images, p50 latency (LiteRT CPU, interleaved), and the
-Edge TPU op check. Both quantize the same float32 model from the same calibration images, both with
-float input/output (litert-quantizer keeps the float model's I/O), so the converter's artifact is
-model_int8_float_io.tflite.
+Edge TPU op check. Both quantize from the same calibration images; litert-quantizer's static_wi8_ai8
+recipe makes int8 input/output, so the converter's artifact compared is model_int8.tflite.
 
 Usage: PYTHONPATH=. python benchmarks/litert_quantizer_compare.py OUT_DIR [--threads 2]"""
 from __future__ import annotations
@@ -46,7 +45,7 @@ def main() -> None:
     seconds = time.perf_counter() - start
     lq = out / "litert_quantizer_int8.tflite"
     lq.write_bytes(bytes(data))
-    converter = out / "model_int8_float_io.tflite"
+    converter = out / "model_int8.tflite"
     rows = {}
     runtime = LiteRTCPU()
     p50 = measure_interleaved([converter, lq], lambda path: runtime.load(path, threads=a.threads),
