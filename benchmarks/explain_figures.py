@@ -33,6 +33,7 @@ def main() -> None:
     p.add_argument("out")
     p.add_argument("--formats", default="tflite")
     p.add_argument("--only", choices=("seed", "hurt"), default=None)
+    p.add_argument("--tag", default="", help="appended to each output folder's name")
     a = p.parse_args()
     out = Path(a.out)
     hurt = out / "hurt128.keras"
@@ -44,7 +45,7 @@ def main() -> None:
         if a.only and a.only != name:
             continue
         start = time.perf_counter()
-        report = compress(path, CompressConfig(formats=a.formats, explain=True, verbose=1), out / f"{name}_out",
+        report = compress(path, CompressConfig(formats=a.formats, explain=True, verbose=1), out / f"{name}{a.tag}_out",
                           force=True)
         print(name, f"{time.perf_counter() - start:.0f} s", json.dumps(summary(report), indent=1), flush=True)
 
