@@ -235,7 +235,8 @@ METHODS: tuple[Method, ...] = (
     Method("percentile", "int8", {"onnx": _onnx_calibration("Percentile")}),
     Method("entropy", "int8", {"onnx": _onnx_calibration("Entropy")}),
     # The fewest layers kept in float that meet the budget, worst by measured Dice cost first.
-    Method("mixed", "int8+float", {"tflite": _tflite_mixed, "onnx": _onnx_mixed}),
+    Method("mixed", "int8+float", {"tflite": _tflite_mixed, "onnx": _onnx_mixed},
+           note="the layers kept in float run on the CPU: not Edge TPU-complete"),
     Method("int16x8", "int16x8", {"tflite": _tflite_int16x8}),
     Method("float-fallback", "int8+float", {"tflite": _tflite_float_fallback}),
     Method("qat", "int8", {"tflite": _tflite_qat}, trains=True),
