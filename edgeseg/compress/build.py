@@ -166,7 +166,9 @@ def _build_quantized(ctx: BuildContext, target: Target) -> ArtifactRecord | None
     if ctx.budget.baseline_problem is not None:
         methods = methods[:1]  # no method can ship against a failed baseline: convert once, say why
     quantizer, integer_io = ctx.quantizers[source.name], target.io == "int8"
-    if not ctx.instance:  # the mixed-precision rung scores its own steps on the validation images
+    # The mixed-precision rung scores its own steps on the validation masks: only real ones (else it
+    # fails, recorded, and the next rung is tried).
+    if not ctx.instance and ctx.budget.judged_by_dice:
         from .explain import artifact_scorer
 
         quantizer.score_artifact = artifact_scorer(ctx, target, source, lambda data: _finalize(ctx, target, data))
