@@ -171,7 +171,7 @@ def _build_quantized(ctx: BuildContext, target: Target) -> ArtifactRecord | None
     if not ctx.instance and ctx.budget.judged_by_dice:
         from .explain import artifact_scorer
 
-        quantizer.score_artifact = artifact_scorer(ctx, target, source, lambda data: _finalize(ctx, target, data))
+        quantizer.score_artifact = artifact_scorer(ctx, target, source)
         quantizer.floor = ctx.budget.floor
     candidates = [(m, lambda m=m: _candidate(ctx, target, m, quantizer, integer_io)) for m in methods]
     retuned = {m: ctx.score(source, held_out=True) for m in methods if REGISTRY[m].retunes}

@@ -18,14 +18,15 @@ EXPLAIN_DIR = "explain"
 TIMING_THREADS = 2
 
 
-def artifact_scorer(ctx, target, source, finalize: Callable[[bytes], bytes]) -> Callable[[str, bytes], float]:
-    """(format, bytes) -> the budget's score of that artifact on the validation images, in its runtime;
-    `finalize` stores the spec in TFLite bytes, as in the shipped artifact."""
+def artifact_scorer(ctx, target, source) -> Callable[[str, bytes], float]:
+    """(format, bytes) -> the budget's score of that artifact on the validation images, in its runtime,
+    with the spec stored in TFLite bytes as in a shipped artifact (ONNX candidates carry it already)."""
+    from ..artifacts.tflite import finalize
 
     def score(fmt: str, data: bytes) -> float:
         probe = ctx.out / f".{Path(target.filename).stem}.probe.{fmt}"
         try:
-            probe.write_bytes(finalize(data) if fmt == "tflite" else data)
+            probe.write_bytes(finalize(data, ctx.spec) if fmt == "tflite" else data)
             value = ctx.budget.value(ctx.score(source)(probe).scores)
         finally:
             probe.unlink(missing_ok=True)
