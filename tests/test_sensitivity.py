@@ -99,3 +99,12 @@ def test_report_md_names_the_repaired_layers_and_the_mac_share():
     text = "\n".join(explain_lines(report))
     assert "Repair kept in float: head; 90.0% of MACs in int8" in text and "1.1x" in text
     assert "| head | 100 | 1.500 | +0.0300 | yes |" in text and "m_float32" not in text
+
+
+def test_explain_flag_reaches_the_config_and_is_off_by_default():
+    from edgeseg.cli.compress import compress_config
+    from edgeseg.cli.main import build_parser
+
+    parser = build_parser()
+    assert compress_config(parser.parse_args(["compress", "m.keras", "--explain"])).explain
+    assert not compress_config(parser.parse_args(["compress", "m.keras"])).explain
