@@ -275,6 +275,7 @@ class CompressConfig:
     search_time: float = 600.0  # seconds; no new candidate is started after this
     study: str | None = None  # --prune auto's study: a file or database URL; None: OUT.study/study.sqlite3
     formats: tuple[str, ...] = FORMAT_CHOICES  # which artifact formats the plan makes
+    explain: bool = False  # per-layer Dice cost, the layer plot and the disagreement heatmap (the error is always in)
     seed: int = 0
     verbose: int = 1
 

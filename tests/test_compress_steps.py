@@ -74,3 +74,77 @@ def test_failed_run_leaves_no_output(tiny_model_path, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         compress(tiny_model_path, config, out)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_mixed_rung_keeps_the_fewest_worst_layers_float_that_meet_a_scripted_floor(tiny, tmp_path):
+    """The scorer counts the float convolutions in each candidate: the floor of 2 is met with
+    exactly two layer groups in float, the worst two of the ranking."""
+    from edgeseg.artifacts.tflite import operators
+    from edgeseg.quantize.methods import Quantizer
+    from edgeseg.runtimes.litert import LiteRTSession
+
+    def float_convs(data: bytes) -> int:
+        return sum(op.name == "CONV_2D" and op.outputs[0].type == "FLOAT32" for op in operators(data)[0])
+
+    model, spec, train, val = tiny
+    calibration = train.batch(range(8))[0]
+    q = Quantizer(model, calibration[:4], lambda: calibration)
+    seen = []
+    q.score_artifact = lambda fmt, data: seen.append(fmt) or float(float_convs(data))
+    q.floor = 2.0
+    path = tmp_path / "mixed.tflite"
+    path.write_bytes(q.converter("mixed", integer_io=True)())
+    repair = q.repairs["tflite"]
+    info = q.sensitivity()
+    assert repair["met"] and len(repair["float_layers"]) == 2 and float_convs(path.read_bytes()) == 2
+    assert repair["float_layers"] == info["ranked"][:2]
+    assert 0.0 < repair["int8_mac_share"] < 1.0
+    assert [step["score"] for step in repair["trail"]] == [1.0, 2.0]
+    # every group scored alone in int8 for the ranking (+ full int8, + all float), then the two steps
+    assert len(seen) == len(info["groups"]) + 2 + 2
+    assert LiteRTSession(path).input["dtype"] == np.int8
+    # the float-I/O artifact that follows reuses the choice, no new search
+    q.converter("mixed", integer_io=False)()
+    assert len(seen) == len(info["groups"]) + 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["percentile", "entropy", "mixed"])
+def test_onnx_calibration_and_mixed_rungs_yield_models_onnxruntime_runs(tiny, tmp_path, method):
+    import onnx
+
+    from edgeseg.export.onnx import export_onnx
+    from edgeseg.quantize.methods import REGISTRY, Quantizer
+    from edgeseg.runtimes.onnxrt import OnnxSession
+
+    model, spec, train, val = tiny
+    calibration = train.batch(range(8))[0]
+    float_path = tmp_path / "model.onnx"
+    export_onnx(model, float_path, 17, spec.to_dict())
+    q = Quantizer(model, calibration[:4], lambda: calibration, onnx_float=lambda: float_path, spec=spec.to_dict())
+    q.score_artifact = lambda fmt, data: float(_head_is_float(onnx.load_from_string(data).graph) if fmt == "onnx"
+                                               else _tflite_head_is_float(data))
+    q.floor = 1.0  # scripted: the budget holds once the output convolution is float (the ranking is TFLite's)
+    path = tmp_path / f"{method}.onnx"
+    path.write_bytes(REGISTRY[method].builds["onnx"](q, False))
+    graph = onnx.load(str(path)).graph
+    assert any(n.op_type == "QuantizeLinear" for n in graph.node)  # still int8
+    base = evaluate_predictor(keras_predictor(model), val)["dice"]
+    assert evaluate_predictor(OnnxSession(path).run, val)["dice"] >= base - 0.05
+    assert _head_is_float(graph) == (method == "mixed")
+    if method == "mixed":
+        assert "output" in q.repairs["onnx"]["float_layers"] and q.repairs["onnx"]["met"]
+
+
+def _head_is_float(graph) -> bool:
+    """Whether the output convolution's weights reach it unquantized (no DequantizeLinear feeds them)."""
+    conv = next(n for n in graph.node if n.op_type == "Conv" and "/output/" in n.name)
+    producers = {o: n.op_type for n in graph.node for o in n.output}
+    return producers.get(conv.input[1]) != "DequantizeLinear"
+
+
+def _tflite_head_is_float(data: bytes) -> bool:
+    from edgeseg.artifacts.tflite import operators
+
+    return [op for op in operators(data)[0] if op.name == "CONV_2D"][-1].outputs[0].type == "FLOAT32"

@@ -52,3 +52,15 @@ def test_exit_code_3_when_no_int8_artifact_is_deployable():
     assert exit_code_for(report(("float32", True), ("int8", False))) == 3
     assert exit_code_for(report(("float32", True), ("int8", False), ("int16x8", True))) == 0
     assert exit_code_for(report(("int8", True))) == 0
+
+
+def test_the_mixed_rung_is_tried_after_calibration_and_before_int16x8_and_training(tmp_path):
+    from edgeseg.quantize.methods import methods_for
+
+    ladder = methods_for("tflite", training=True)
+    assert ladder.index("more-calibration") < ladder.index("mixed") < ladder.index("int16x8") < ladder.index("qat")
+    dices = {"ptq": 0.5, "more-calibration": 0.6, "mixed": 0.985, "int16x8": 0.99}
+    candidates = [(m, (lambda d=dices.get(m, 0.99): str(d).encode())) for m in ladder]
+    g = guard_module.guard(candidates, tmp_path / "a.tflite", scripted, BUDGET, print)
+    assert g.deployable and g.method == "mixed"
+    assert [a.method for a in g.attempts] == ["ptq", "more-calibration", "mixed"]

@@ -12,7 +12,7 @@ from edgeseg.compress.plan import plan, render_plan
 from edgeseg.compress.sources import Source
 from edgeseg.config import CompressConfig
 from edgeseg.errors import DataError, UsageError
-from edgeseg.quantize.methods import LADDERS, methods_for
+from edgeseg.quantize.methods import LADDERS, REGISTRY, methods_for
 
 
 def _sources(channels_within=True):
@@ -33,7 +33,7 @@ def test_every_source_gets_every_kind_the_config_asks_for():
                        "_int8_float_io.tflite", ".onnx", "_int8.onnx"):
             assert prefix + suffix in targets
     assert not [f for f in targets if "qat" in f or "edgetpu" in f]  # not asked for
-    assert targets["model_channels_int8.onnx"].methods == ("ptq", "more-calibration")
+    assert targets["model_channels_int8.onnx"].methods == ("ptq", "more-calibration", "percentile", "entropy", "mixed")
     assert targets["model_int8_float_io.tflite"].follows == "model_int8.tflite"
 
 
@@ -48,8 +48,10 @@ def test_formats_qat_and_edgetpu_are_filters():
 
 def test_qat_is_a_last_resort_only_for_the_base_model_and_a_missed_source_gets_plain_ptq_only():
     targets = _by_file(plan(CompressConfig(), _sources(channels_within=False)))
-    assert targets["model_int8.tflite"].methods == LADDERS["semantic"]  # every semantic method
-    assert targets["model_pruned_int8.tflite"].methods == ("ptq", "more-calibration", "int16x8", "float-fallback")
+    tflite_ladder = tuple(m for m in LADDERS["semantic"] if "tflite" in REGISTRY[m].builds)
+    assert targets["model_int8.tflite"].methods == tflite_ladder  # every semantic TFLite method
+    assert targets["model_pruned_int8.tflite"].methods == ("ptq", "more-calibration", "mixed", "int16x8",
+                                                           "float-fallback")
     assert targets["model_channels_int8.tflite"].methods == ("ptq",)
 
 
@@ -60,7 +62,10 @@ def test_the_plan_renders_as_a_readable_table():
 
 
 def test_method_registry_is_filtered_not_indexed():
-    assert methods_for("onnx", training=True) == ("ptq", "more-calibration")
+    # ONNX: onnxruntime's Percentile and Entropy calibrations; the TFLite converter offers MinMax only
+    assert methods_for("onnx", training=True) == ("ptq", "more-calibration", "percentile", "entropy", "mixed")
+    assert methods_for("tflite", training=True) == ("ptq", "more-calibration", "mixed", "int16x8", "float-fallback",
+                                                    "qat")  # mixed: after calibration, before int16x8 and training
     assert "qat" not in methods_for("tflite", training=False)
     assert methods_for("tflite", training=True, cheapest_only=True) == ("ptq",)
 

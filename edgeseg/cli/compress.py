@@ -69,6 +69,9 @@ def add_compress_parser(sub, model_args) -> None:
     c.add_argument("--qat", action="store_true", help="also quantization-aware training")
     c.add_argument("--edgetpu", action="store_true",
                    help="check the int8 model for the Edge TPU; compile it when edgetpu_compiler is installed")
+    c.add_argument("--explain", action="store_true",
+                   help="where int8 hurts: per layer, the Dice it costs (re-quantized with it alone in float), "
+                        "a plot in graph order and a heatmap of where int8 and float masks differ (explain/)")
     c.add_argument("--force", action="store_true", help="replace an existing output directory")
     c.set_defaults(func=_cmd_compress)
 
@@ -112,7 +115,7 @@ def compress_config(a: argparse.Namespace) -> CompressConfig:
     options["finetune_min_steps"] = min(options["finetune_min_steps"], options["finetune_steps"])
     return CompressConfig(data=data_config(a), normalize=a.normalize, prune=prune, sparsity=sparsity,
                           formats=tuple(f.strip() for f in a.formats.split(",") if f.strip()), qat=a.qat,
-                          unsafe=a.unsafe, custom_objects=a.custom_objects, edgetpu=a.edgetpu,
+                          unsafe=a.unsafe, custom_objects=a.custom_objects, edgetpu=a.edgetpu, explain=a.explain,
                           channel_criterion=a.channel_criterion, **options, **_belonging(a, prune))
 
 

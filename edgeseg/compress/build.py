@@ -143,13 +143,26 @@ def _build_quantized(ctx: BuildContext, target: Target) -> ArtifactRecord | None
     if ctx.budget.baseline_problem is not None:
         methods = methods[:1]  # no method can ship against a failed baseline: convert once, say why
     quantizer, integer_io = ctx.quantizers[source.name], target.io == "int8"
+    # The mixed-precision rung scores its own steps on the validation masks: only real ones (else it
+    # fails, recorded, and the next rung is tried).
+    if ctx.task.explains_int8 and ctx.budget.judged_by_dice:
+        from .explain import artifact_scorer
+
+        quantizer.score_artifact = artifact_scorer(ctx, target, source)
+        quantizer.floor = ctx.budget.floor
     candidates = [(m, lambda m=m: _candidate(ctx, target, m, quantizer, integer_io)) for m in methods]
     retuned = {m: ctx.score(source, held_out=True) for m in methods if REGISTRY[m].retunes}
     g = guard(candidates, ctx.out / target.filename, ctx.score(source), ctx.budget, ctx.log, retuned)
     if g.path is None:
         return None
     ctx.winners[target.filename] = g.method
-    return _record(ctx, target, g.path, g.verified, g)
+    record = _record(ctx, target, g.path, g.verified, g)
+    if ctx.task.explains_int8 and (target.format == "onnx" or target.io == "int8"):  # one section per format
+        from .explain import explain_artifact
+
+        record.extra["explain"] = explain_artifact(ctx, target, record, quantizer,
+                                                   g.verified.session if g.verified else None)
+    return record
 
 
 def _build_edgetpu(ctx: BuildContext, target: Target) -> ArtifactRecord | None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..artifacts.compress_records import Finetune, Scores
 from ..artifacts.compress_report import ArtifactRecord, CompressReport
+from .explain import explain_lines
 from ..instances.held_out import held_out_lines
 from ..scoring.budget import METRIC_LABELS
 from ..scoring.task import task_named
@@ -128,6 +129,7 @@ def render_markdown(report: CompressReport) -> str:
     if held_out:
         out += ["", "Decoding tuned on the validation images, scored on images it was not tuned on:", ""]
         out += [f"- {line}" for line in held_out]
+    out += explain_lines(report)
     if report.recommended is not None:
         out += ["", "```", *verdict_lines(report, "<this folder>"), "```"]
     out += ["", "Step times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in report.timings.items()), ""]

@@ -35,6 +35,12 @@ class Quantizer:
         self._denylist: tuple[str, ...] | None = None
         self._qat_model = None
         self._calibrated: dict[str, bytes] = {}
+        # The mixed-precision rung scores its candidates itself: (format, artifact bytes) -> the budget's
+        # score, and the floor it must reach. Set by whoever owns the validation data (compress/build.py).
+        self.score_artifact: Callable[[str, bytes], float] | None = None
+        self.floor: float | None = None
+        self._sensitivity: dict | None = None
+        self.repairs: dict[str, dict] = {}  # format -> the mixed rung's choice (layers in float, MAC share)
 
     @property
     def more_calibration(self) -> np.ndarray:
@@ -63,6 +69,48 @@ class Quantizer:
         if method not in self._calibrated:
             self._calibrated[method] = calibrate(self.model, self.images(method))
         return self._calibrated[method]
+
+    def sensitivity(self, measure_dice: bool = True) -> dict:
+        """The layer groups, their int8 error and (with a scorer) the Dice each costs, computed once
+        on the shared calibration (see quantize/sensitivity.py)."""
+        from .sensitivity import dice_sensitivity, layer_errors, layer_groups, nodes_of, rank
+        from .tflite_int8 import quantize_calibrated
+
+        if self._sensitivity is None:
+            calibrated = self.calibrated("ptq")
+            groups = layer_groups(self.model, calibrated)
+            self._sensitivity = {"groups": groups, "errors": layer_errors(calibrated, self.calibration, groups),
+                                 "dice": None}
+        info = self._sensitivity
+        if measure_dice and info["dice"] is None and self.score_artifact is not None:
+            calibrated = self.calibrated("ptq")
+
+            def score_float(nodes):
+                return self.score_artifact("tflite", quantize_calibrated(calibrated, True, tuple(nodes)))
+
+            info["full_int8"] = score_float(())
+            info["all_float"], info["dice"] = dice_sensitivity(info["groups"], score_float)
+        info["ranked"] = rank(info["groups"], info["dice"], info["errors"])
+        info["nodes"] = lambda names: nodes_of(info["groups"], names)
+        return info
+
+    def mixed(self, fmt: str, build: Callable[[tuple[str, ...]], bytes]) -> tuple[str, ...]:
+        """The layers the mixed rung keeps in float for `fmt`: the worst by measured Dice cost, one
+        at a time, until the budget's floor holds (at most half the layer groups). Chosen once per
+        format; an artifact that follows (float I/O) reuses the choice."""
+        from .sensitivity import choose_float_layers, int8_mac_share
+
+        if fmt not in self.repairs:
+            if self.score_artifact is None or self.floor is None:
+                raise ValueError("the mixed-precision rung needs the validation scorer")
+            info = self.sensitivity()
+            choice = choose_float_layers(info["ranked"], lambda names: self.score_artifact(fmt, build(names)),
+                                         self.floor, limit=max(1, len(info["groups"]) // 2))
+            self.repairs[fmt] = {"float_layers": list(choice.float_layers), "met": choice.met,
+                                 "score": choice.score, "int8_mac_share": int8_mac_share(info["groups"],
+                                                                                         choice.float_layers),
+                                 "trail": choice.trail, "ranked_by": "dice" if info["dice"] else "error"}
+        return tuple(self.repairs[fmt]["float_layers"])
 
     def converter(self, method: str, integer_io: bool) -> Callable[[], bytes]:
         """The TFLite build of `method`, deferred."""
@@ -104,6 +152,52 @@ def _tflite_float_head(q: Quantizer, integer_io: bool) -> bytes:
     return quantize_calibrated(calibrated, integer_io, head_nodes(calibrated))
 
 
+def _tflite_mixed(q: Quantizer, integer_io: bool) -> bytes:
+    from .tflite_int8 import quantize_calibrated
+
+    calibrated = q.calibrated("ptq")
+
+    def build(names, io=True):
+        return quantize_calibrated(calibrated, io, q.sensitivity(measure_dice=False)["nodes"](names))
+
+    return build(q.mixed("tflite", build), integer_io)
+
+
+def _onnx_mixed(q: Quantizer, integer_io: bool) -> bytes:
+    """The TFLite-measured ranking (the same Keras layers) applied to the ONNX graph through
+    nodes_to_exclude; each step is scored in onnxruntime."""
+    from .onnx_int8 import quantize_onnx_int8_excluding
+    from .sensitivity import onnx_nodes
+
+    float_path = q.onnx_float()
+
+    def build(names):
+        target = float_path.with_name(f".{float_path.stem}.mixed.int8_candidate.onnx")
+        try:
+            quantize_onnx_int8_excluding(float_path, target, q.calibration, q.spec, onnx_nodes(float_path, names))
+            return target.read_bytes()
+        finally:
+            target.unlink(missing_ok=True)
+
+    return build(q.mixed("onnx", build))
+
+
+def _onnx_calibration(calibration: str) -> Build:
+    """ONNX int8 with another of onnxruntime's calibration methods (TFLite's converter has MinMax only)."""
+    def build(q: Quantizer, integer_io: bool) -> bytes:
+        from .onnx_int8 import quantize_onnx_int8_excluding
+
+        float_path = q.onnx_float()
+        target = float_path.with_name(f".{float_path.stem}.{calibration}.int8_candidate.onnx")
+        try:
+            quantize_onnx_int8_excluding(float_path, target, q.calibration, q.spec, (), calibration)
+            return target.read_bytes()
+        finally:
+            target.unlink(missing_ok=True)
+
+    return build
+
+
 def _onnx_qdq(method: str, float_head: bool = False) -> Build:
     def build(q: Quantizer, integer_io: bool) -> bytes:
         from .onnx_int8 import quantize_onnx_int8
@@ -137,6 +231,12 @@ METHODS: tuple[Method, ...] = (
     Method("ptq", "int8", {"tflite": _tflite_calibrated("ptq"), "onnx": _onnx_qdq("ptq")}),
     Method("more-calibration", "int8", {"tflite": _tflite_calibrated("more-calibration"),
                                         "onnx": _onnx_qdq("more-calibration")}),
+    # onnxruntime's other calibrations: the range clipped at a percentile, or chosen by KL divergence.
+    Method("percentile", "int8", {"onnx": _onnx_calibration("Percentile")}),
+    Method("entropy", "int8", {"onnx": _onnx_calibration("Entropy")}),
+    # The fewest layers kept in float that meet the budget, worst by measured Dice cost first.
+    Method("mixed", "int8+float", {"tflite": _tflite_mixed, "onnx": _onnx_mixed},
+           note="the layers kept in float run on the CPU: not Edge TPU-complete"),
     Method("int16x8", "int16x8", {"tflite": _tflite_int16x8}),
     Method("float-fallback", "int8+float", {"tflite": _tflite_float_fallback}),
     Method("qat", "int8", {"tflite": _tflite_qat}, trains=True),
@@ -157,7 +257,7 @@ PRECISION = {m.name: m.precision for m in METHODS}
 # The guard's remedy ladder per model task, cheapest first: each method is tried only when the
 # previous ones missed the budget. Instance models are judged by PQ (scoring/budget.py).
 LADDERS: dict[str, tuple[str, ...]] = {
-    "semantic": ("ptq", "more-calibration", "int16x8", "float-fallback", "qat"),
+    "semantic": ("ptq", "more-calibration", "percentile", "entropy", "mixed", "int16x8", "float-fallback", "qat"),
     "instance": ("ptq", "float-head", "retuned-decoding", "float-head-retuned", "qat"),
 }
 

@@ -119,3 +119,29 @@ def quantize_onnx_int8(float_path: Path, path: Path, calibration: np.ndarray, sp
         onnx.save(proto, str(path))
     onnx.checker.check_model(str(path))
     return path
+
+
+def quantize_onnx_int8_excluding(float_path: Path, path: Path, calibration: np.ndarray, spec: dict | None,
+                                 nodes_to_exclude, calibration_method: str = "MinMax") -> Path:
+    """Static int8 QDQ as quantize_onnx_int8, with the named nodes left in float (the mixed-precision
+    rung) and onnxruntime's `calibration_method`: MinMax, Percentile (99.999th, the tool's default)
+    or Entropy. Per-channel weights stay on."""
+    import onnx
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    CalibrationDataReader.register(_Calibration)
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
+        quantize_static(str(prepared), str(path), _Calibration(calibration), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=list(nodes_to_exclude) or None,
+                        calibrate_method=getattr(CalibrationMethod, calibration_method))
+    if spec is not None:
+        proto = onnx.load(str(path))
+        set_spec(proto, spec)
+        onnx.save(proto, str(path))
+    onnx.checker.check_model(str(path))
+    return path

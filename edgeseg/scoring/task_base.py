@@ -61,6 +61,7 @@ class Task:
     table_columns: tuple[str, ...] = ()  # compress's table: the task's columns, after IoU
     row_columns_after: dict = {}  # bench's table: {column: the task's columns that follow it}
     dice_column: bool = True  # bench's Dice column means something for this task's rows
+    explains_int8: bool = False  # int8 artifacts get the where-int8-hurts section and the mixed rung
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"
