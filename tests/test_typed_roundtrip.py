@@ -12,7 +12,7 @@ CHANGED = {"data": DataConfig(source="/data", val_fraction=0.3, seed=4, syntheti
                               augment=False, balance="weight"),
            "normalize": "-1-1", "sparsity": 0.7, "max_dice_drop": 0.05, "max_pq_drop": 0.03, "qat": True,
            "finetune_steps": 50, "finetune_min_steps": 10, "finetune_time": 30.0, "finetune_lr": 1e-3,
-           "qat_steps": 20, "distill": 0.5, "unlabeled": "/unlabeled", "batch_size": 4, "calibration_samples": 8,
+           "qat_steps": 20, "explain": True, "distill": 0.5, "unlabeled": "/unlabeled", "batch_size": 4, "calibration_samples": 8,
            "onnx_opset": 18, "unsafe": True, "custom_objects": "layers.py", "edgetpu": True, "edgetpu_runtime": 15,
            "prune": "channels", "channel_ratio": 0.25, "channel_rounds": 2, "channel_criterion": "l1",
            "target": "onnxrt-cpu", "search_trials": 7, "search_time": 60.0, "study": "s.sqlite3",
