@@ -144,7 +144,11 @@ def test_old_schema_reports_still_read():
     report = CompressReport.from_dict(two)
     assert isinstance(report.config, CompressConfig) and report.config.prune == "channels"
     assert report.channels.finetune.steps > 0 and report.plan[0].source == "base"
-    assert report.to_dict() == two  # every key kept, none added
+    written = report.to_dict()
+    added = set(written["config"]) - set(two["config"])  # options newer than the fixture: their defaults
+    assert all(written["config"][k] == getattr(CompressConfig(), k) for k in added)
+    assert {k: v for k, v in written.items() if k != "config"} == {k: v for k, v in two.items() if k != "config"}
+    assert {k: v for k, v in written["config"].items() if k not in added} == two["config"]  # every key kept
     _round_trips(report)
     one = {"schema": "edgeseg.compress/1", "model": "m.keras", "model_sha256": "ab", "data": "synthetic",
            "spec": {}, "config": {"sparsity": 0.5, "search_engine": "bisect"}, "baseline": {"dice": 0.9},
