@@ -48,7 +48,9 @@ class BuildContext:
             settings = decode_settings(self.spec.get("decode"))
             return lambda path: verify_instance(path, self.val, source.reference, settings, self.config.batch_size,
                                                 held_out=held_out)
-        return lambda path: verify(path, self.val, source.reference, self.config.batch_size)
+        # issue 24 item 1 (foreign): every artifact is also judged against the user's original model
+        original = self.sources["base"].reference if "base" in self.sources else None
+        return lambda path: verify(path, self.val, source.reference, self.config.batch_size, original)
 
     def onnx_float(self, source: Source) -> Path:
         """The source's float ONNX file, exported once and shared with its int8 target."""

@@ -19,7 +19,7 @@ from ..data.dataset import SegmentationData
 from ..scoring.predictors import AgreementAccumulator, Predictor
 from ..instances.scoring import (decode_settings, grid_counts, instance_agreement, predict_all, score_outputs,
                                  tune_decoding)
-from ..metrics import ScoreAccumulator
+from ..metrics import ScoreAccumulator, foreground
 from ..quantize.methods import LADDERS
 from ..instances.held_out import fold_wording, format_score, held_out_record, held_out_scores
 from .sanity import BaselineCheck, prediction_problems
@@ -36,7 +36,8 @@ def foreground_scores(outputs: list[np.ndarray], truths: list[np.ndarray], thres
     """Dice/IoU of the foreground channel against the true foreground (every object as one class)."""
     scores = ScoreAccumulator()
     for probs, truth in zip(outputs, truths):
-        scores.update((probs[..., 0] >= threshold).astype(np.int32)[None], (truth > 0).astype(np.int32)[None])
+        scores.update(foreground(probs[..., 0], threshold).astype(np.int32)[None],
+                      (truth > 0).astype(np.int32)[None])
     return scores.result()
 
 
@@ -44,8 +45,8 @@ def agreement_scores(outputs: list[np.ndarray], reference: list[np.ndarray], thr
     """Probability and foreground-mask agreement with the float model (sanity.check_agreement reads it)."""
     agreement = AgreementAccumulator()
     for probs, expected in zip(outputs, reference):
-        agreement.update(probs, (probs[..., 0] >= threshold).astype(np.int32),
-                         expected, (expected[..., 0] >= threshold).astype(np.int32))
+        agreement.update(probs, foreground(probs[..., 0], threshold).astype(np.int32),
+                         expected, foreground(expected[..., 0], threshold).astype(np.int32))
     return agreement.result()
 
 

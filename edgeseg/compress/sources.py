@@ -63,6 +63,7 @@ class SourceContext:
     model_sha256: str = ""  # the model file's, for the study's cache key
     model_path: Path | None = None  # and the file and data, for `search-worker --role train` to rebuild the run
     data_config: object = None
+    base_reference: Predictor | None = None  # the user's original float model: pruned sources are judged against it
 
 
 def base_source(model, reference: Predictor, score: float, flops: int, real_masks: bool = True,
@@ -83,6 +84,17 @@ def _finish(ctx: SourceContext, name: str, model, keras_file: str, **fields) -> 
     source = Source(name, f"model_{name}", model, reference, scores[ctx.budget.metric], model_flops(model),
                     keras_file=keras_file, task=ctx.spec.task, **fields)
     source.within_budget = ctx.budget.admits(source.dice)
+    # issue 24 item 1 (foreign): a pruned float model is judged against the user's model before any artifact
+    if ctx.base_reference is not None and ctx.spec.task == "semantic":
+        from ..scoring.verify import float_source_problem
+        from .sanity import MAX_MEAN_ABS_DIFF, MIN_MASK_AGREEMENT
+
+        facts, refused = float_source_problem(reference, ctx.base_reference, ctx.val, ctx.config.batch_size,
+                                              MIN_MASK_AGREEMENT, MAX_MEAN_ABS_DIFF)
+        scores.update(facts, refused=refused)
+        if refused:
+            source.within_budget = False
+            ctx.log(f"      the {source.label} float model is refused before any artifact is made: {refused}")
     if not source.within_budget:
         ctx.log(f"      the {source.label} float model is already outside the budget ({ctx.budget.label} "
                 f"{source.dice:.4f}); only plain post-training quantization is tried: {source.fix}")
