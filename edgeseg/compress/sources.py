@@ -162,6 +162,7 @@ def channels_source(model, ctx: SourceContext) -> Source | None:
                    "flops_ratio": source.flops / ctx.base_flops, "parameters": result.model.count_params(),
                    "parameters_before": model.count_params(), "kept_filters": result.kept,
                    "kept_whole": result.frozen, "path": source.keras_file,
+                   "prunable_macs": getattr(result, "prunable_macs", None), "refused": scores.get("refused"),
                    "finetune": finetune_info(getattr(result, "finetune", None))}
     ctx.log(f"      {source.flops / 1e9:.2f} GFLOPs ({source.flops / ctx.base_flops:.2f}x), "
             f"{result.model.count_params():,} parameters; channel-pruned Keras " + describe_scores(scores, ctx.spec))

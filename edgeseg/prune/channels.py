@@ -274,6 +274,8 @@ def prune_channels(model, ratio: float, measured: dict[str, np.ndarray] | None =
         attr = PRODUCERS.get(type(layer).__name__)
         if attr:
             config[attr] = int(len(out_keep[layer.name]))
+        if type(layer).__name__ == "Reshape":  # it passes channels through, and names their count
+            config["target_shape"] = (*config["target_shape"][:-1], int(len(out_keep[layer.name])))
         return type(layer).from_config(config)
 
     smaller = keras().models.clone_model(model, clone_function=clone)
