@@ -14,10 +14,10 @@ def _bn(x, momentum=0.999):
     return keras().layers.BatchNormalization(momentum=momentum)(x)
 
 
-def mobilenet_encoder():
+def mobilenet_encoder(size=32):
     """Inverted residual blocks, returned as a nested Model with two skip outputs."""
     L = keras().layers
-    inp = L.Input((32, 32, 1))
+    inp = L.Input((size, size, 1))
     x = L.ReLU(6.0)(_bn(L.Conv2D(F, 3, strides=2, padding="same", use_bias=False)(inp)))  # 16x16
     expand = L.ReLU(6.0)(_bn(L.Conv2D(2 * F, 1, use_bias=False)(x)))
     depth = L.ReLU(6.0)(_bn(L.DepthwiseConv2D(3, padding="same", use_bias=False)(expand)))  # lockstep with expand

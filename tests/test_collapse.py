@@ -79,3 +79,30 @@ def test_artifacts_are_judged_against_the_original_model():
         assert (problem is not None) == refused
         if refused:
             assert "original float model" in problem
+
+
+def test_the_budget_refuses_a_collapsed_artifact_whatever_its_dice():
+    from edgeseg.compress.budget import Budget
+
+    budget = Budget(0.94, 0.05)
+    agreeing = {"dice": 0.9372, "mask_agreement": 1.0, "mean_abs_diff": 0.0}
+    probs = healthy() * 0.4
+    probs[0, :4, :4] = 0.5006
+    ok, reason = budget.judge(agreeing | collapse_facts(probs))
+    assert not ok and reason.startswith("collapsed:")
+    assert budget.judge(agreeing | collapse_facts(healthy()))[0]
+    ok, reason = budget.judge(agreeing | {"original_mask_agreement": 0.5, "original_mean_abs_diff": 0.01})
+    assert not ok and "original float model" in reason
+
+
+def test_a_pruned_float_source_is_judged_against_the_original_before_any_artifact():
+    from edgeseg.config import DataConfig
+    from edgeseg.data.dataset import load_splits
+    from edgeseg.scoring.verify import float_source_problem
+
+    _, val = load_splits(DataConfig(synthetic_train=2, synthetic_val=4), PreprocessSpec(16, 16))
+    original = lambda x: np.where(x[..., :1] > 0.5, 0.95, 0.05).astype(np.float32)  # noqa: E731
+    collapsed = lambda x: np.minimum(original(x), 0.5006).astype(np.float32)  # noqa: E731
+    facts, refused = float_source_problem(collapsed, original, val, 2, 0.9, 0.05)
+    assert refused.startswith("collapsed") and facts["collapse_max_prob"] == pytest.approx(0.5006)
+    assert float_source_problem(original, original, val, 2, 0.9, 0.05)[1] is None
