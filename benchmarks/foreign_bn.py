@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=600)
     parser.add_argument("--finetune-steps", type=int, default=150)
     parser.add_argument("--ratio", type=float, default=0.5)
+    parser.add_argument("--save", help="also save the trained original here (a .keras file), for `edgeseg compress`")
     args = parser.parse_args()
 
     import foreign_zoo
@@ -72,11 +73,17 @@ def main() -> None:
                                                learning_rate=3e-3, eval_every=100), 1, 16, verbose=0)
     reestimate_batchnorm(model, image_batches(train, 16, 16), 16)
     original = keras_predictor(model, 16)
+    if args.save:
+        from edgeseg.models.io import save_model
+
+        save_model(model, spec, Path(args.save), force=True)
     results = {"original": dice_both_rules(original, val, 16), "prunable_macs": round(prunable_share(model), 4),
                "train_seconds": round(time.perf_counter() - start, 1)}
-    for ratio in (0.02, args.ratio):  # without fine-tuning: what removal alone does to stale statistics
-        pruned = prune_channels(model, ratio).model
-        row = {"stale": dice_both_rules(keras_predictor(pruned, 16), val, 16)}
+    for ratio in (0.1, args.ratio):  # without fine-tuning: what removal alone does to stale statistics
+        pruning = prune_channels(model, ratio)
+        pruned = pruning.model
+        kept = sum(k for k, _ in pruning.kept.values()) / sum(t for _, t in pruning.kept.values())
+        row = {"filters_removed": round(1 - kept, 4), "stale": dice_both_rules(keras_predictor(pruned, 16), val, 16)}
         reestimate_batchnorm(pruned, image_batches(train, 16))
         row["re-estimated"] = dice_both_rules(keras_predictor(pruned, 16), val, 16)
         results[f"removed {ratio:.0%}, no fine-tuning"] = row
