@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=600)
     parser.add_argument("--finetune-steps", type=int, default=150)
     parser.add_argument("--ratio", type=float, default=0.5)
+    parser.add_argument("--arch", default="mobilenet_unet", choices=("mobilenet_unet", "attention_unet", "aspp"))
     parser.add_argument("--save", help="also save the trained original here (a .keras file), for `edgeseg compress`")
     args = parser.parse_args()
 
@@ -67,7 +68,8 @@ def main() -> None:
     foreign_zoo.F = args.filters
     spec = PreprocessSpec(args.size, args.size)
     train, val = load_splits(DataConfig(synthetic_train=256, synthetic_val=32), spec)
-    model = build(foreign_zoo, args.size)
+    model = build(foreign_zoo, args.size) if args.arch == "mobilenet_unet" else \
+        getattr(foreign_zoo, {"attention_unet": "attention_unet", "aspp": "aspp_model"}[args.arch])(args.size)
     start = time.perf_counter()
     finetune(model, train, val, FinetuneBudget(max_steps=args.train_steps, min_steps=args.train_steps,
                                                learning_rate=3e-3, eval_every=100), 1, 16, verbose=0)

@@ -55,9 +55,9 @@ def attention_gate(skip, gating, filters):
     return L.Multiply()([skip, psi])  # a one-channel gate broadcast over the skip's channels
 
 
-def attention_unet():
+def attention_unet(size=32):
     L = keras().layers
-    inp = L.Input((32, 32, 1))
+    inp = L.Input((size, size, 1))
     c1 = L.Conv2D(F, 3, padding="same", activation="relu")(inp)
     p1 = L.MaxPooling2D()(c1)
     c2 = L.Conv2D(2 * F, 3, padding="same", activation="relu")(p1)
@@ -69,18 +69,18 @@ def attention_unet():
     return keras().Model(inp, out, name="attention_unet")
 
 
-def aspp_model():
+def aspp_model(size=32):
     L = keras().layers
-    inp = L.Input((32, 32, 1))
+    inp = L.Input((size, size, 1))
     x = L.ReLU()(_bn(L.Conv2D(F, 3, strides=2, padding="same")(inp)))  # 16x16
     branches = [L.Conv2D(F, 1, activation="relu")(x)]
     branches += [L.Conv2D(F, 3, padding="same", dilation_rate=rate, activation="relu")(x) for rate in (2, 4)]
     pooled = L.GlobalAveragePooling2D(keepdims=True)(x)
     pooled = L.Conv2D(F, 1, activation="relu")(pooled)
-    branches.append(L.UpSampling2D(16)(pooled))  # image pooling broadcast back
+    branches.append(L.UpSampling2D(size // 2)(pooled))  # image pooling broadcast back
     x = L.Concatenate()(branches)
     x = L.Conv2D(F, 1, activation="relu")(x)
-    x = tf().image.resize(x, (32, 32))  # a recorded TF op
+    x = tf().image.resize(x, (size, size))  # a recorded TF op
     out = L.Conv2D(1, 1, activation="sigmoid")(x)
     return keras().Model(inp, out, name="aspp")
 
