@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..scoring.verify import original_problem
-from .sanity import MAX_MEAN_ABS_DIFF, MIN_MASK_AGREEMENT, check_agreement, check_instance_agreement
+from ..scoring.verify import ORIGINAL_MAX_MEAN_ABS_DIFF, original_problem
+from .sanity import MIN_MASK_AGREEMENT, check_agreement, check_instance_agreement
 
 SPARSITY_TOLERANCE = 0.01
 # metric -> how reasons name it
@@ -88,7 +88,7 @@ class Budget:
         if self.baseline_problem is not None:
             return False, f"the float baseline failed its sanity check: {self.baseline_problem}"
         # issue 24 item 1 (foreign): a collapsed output, or one that leaves the user's original model, never ships
-        refused = original_problem(scores, MIN_MASK_AGREEMENT, MAX_MEAN_ABS_DIFF)
+        refused = original_problem(scores, MIN_MASK_AGREEMENT, ORIGINAL_MAX_MEAN_ABS_DIFF)
         if refused:
             return False, refused
         dice = self.value(scores)

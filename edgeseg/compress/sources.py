@@ -86,11 +86,11 @@ def _finish(ctx: SourceContext, name: str, model, keras_file: str, **fields) -> 
     source.within_budget = ctx.budget.admits(source.dice)
     # issue 24 item 1 (foreign): a pruned float model is judged against the user's model before any artifact
     if ctx.base_reference is not None and ctx.spec.task == "semantic":
-        from ..scoring.verify import float_source_problem
-        from .sanity import MAX_MEAN_ABS_DIFF, MIN_MASK_AGREEMENT
+        from ..scoring.verify import ORIGINAL_MAX_MEAN_ABS_DIFF, float_source_problem
+        from .sanity import MIN_MASK_AGREEMENT
 
         facts, refused = float_source_problem(reference, ctx.base_reference, ctx.val, ctx.config.batch_size,
-                                              MIN_MASK_AGREEMENT, MAX_MEAN_ABS_DIFF)
+                                              MIN_MASK_AGREEMENT, ORIGINAL_MAX_MEAN_ABS_DIFF)
         scores.update(facts, refused=refused)
         if refused:
             source.within_budget = False
