@@ -27,6 +27,9 @@ LIMITS_STEPS = 1_000_000
 # The one Edge TPU runtime version every command checks and compiles for by default
 # (edgetpu_compiler 16's own default).
 EDGETPU_RUNTIME = 14
+# The one threshold convention of sigmoid outputs (metrics.foreground applies it everywhere), recorded
+# in every spec: strictly above, since int8 outputs have a level at exactly 0.5.
+THRESHOLD_RULE = "p > threshold"
 PRUNE_CHOICES: tuple[str, ...] = ("magnitude", "channels", "auto", "none")
 
 
@@ -90,6 +93,7 @@ class PreprocessSpec:
     task: str = "semantic"
     instance_channels: int = 0  # instance models: 2 (foreground, distance) or 3 (+ boundary)
     decode: dict | None = None  # instance models: DecodeSettings.to_dict(), tuned on validation data
+    threshold_rule: str = THRESHOLD_RULE  # older specs have none: the convention is the same for them
 
     def __post_init__(self) -> None:
         if self.normalize not in NORMALIZE_CHOICES:
@@ -100,6 +104,9 @@ class PreprocessSpec:
             raise UsageError("classes must be >= 1")
         finite("--classes", self.classes)  # masks are 8-bit: more classes would wrap silently
         finite("threshold", self.threshold, 0.0, 1.0)
+        if self.threshold_rule != THRESHOLD_RULE:
+            raise UsageError(f"threshold_rule must be {THRESHOLD_RULE!r} (edgeseg's one convention), "
+                             f"got {self.threshold_rule!r}")
         if self.task not in TASK_CHOICES:
             raise UsageError(f"task must be one of {', '.join(TASK_CHOICES)}, got {self.task!r}")
         if self.task == "instance" and self.instance_channels not in (2, 3):
@@ -123,6 +130,9 @@ class PreprocessSpec:
         wrong = [k for k, v in raw.items() if k in types and (not isinstance(v, types[k]) or isinstance(v, bool))]
         if wrong:
             raise DataError(f"malformed preprocessing spec: {wrong[0]} is {raw[wrong[0]]!r}")
+        if raw.get("threshold_rule", THRESHOLD_RULE) != THRESHOLD_RULE:
+            raise DataError(f"unsupported preprocessing spec: threshold_rule {raw['threshold_rule']!r} "
+                            f"(edgeseg counts {THRESHOLD_RULE!r})")
         missing = [k for k in ("height", "width") if k not in raw]
         if missing:
             raise DataError(f"malformed preprocessing spec: it has no {missing[0]!r}")

@@ -111,16 +111,19 @@ def test_seed_unet_flops_match_the_published_figure():
     assert macs == pytest.approx(10.4e9, rel=0.01)  # DESIGN.md: about 10.4 GMAC per image
 
 
-def test_bad_ratio_and_nested_models_are_refused():
+def test_bad_ratio_is_refused_and_nested_models_are_flattened():
     from edgeseg.errors import UsageError
 
     with pytest.raises(UsageError, match="channel-ratio"):
         prune_channels(MODELS["unet"](), 1.0)
-    inner = MODELS["unet"]()
+    inner = _randomize(MODELS["unet"]())
     inp = keras().layers.Input((32, 32, 1))
     nested = keras().Model(inp, inner(inp))
-    with pytest.raises(UsageError, match="flat functional"):
-        prune_channels(nested, 0.5)
+    result = prune_channels(nested, 0.5)
+    flat = prune_channels(inner, 0.5)
+    assert result.kept == flat.kept
+    x = np.random.default_rng(4).random((1, 32, 32, 1), dtype=np.float32)
+    np.testing.assert_allclose(result.model(x), flat.model(x), atol=1e-6)
 
 
 def channels_flops(report: dict) -> int:

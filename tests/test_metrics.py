@@ -65,8 +65,8 @@ def test_multiclass_reports_each_class():
 
 
 def test_probabilities_to_labels():
-    sigmoid = np.array([[[0.2], [0.5]]])
-    assert probabilities_to_labels(sigmoid).tolist() == [[0, 1]]
+    sigmoid = np.array([[[0.2], [0.5], [0.51]]])
+    assert probabilities_to_labels(sigmoid).tolist() == [[0, 0, 1]]  # strictly above: int8's exact 0.5 is background
     softmax = np.array([[[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]]])
     assert probabilities_to_labels(softmax).tolist() == [[1, 0]]
 
@@ -140,7 +140,7 @@ def test_probabilities_to_labels_thresholds_one_channel_and_argmaxes_several(pro
     labels = probabilities_to_labels(probs, 0.5)
     assert labels.shape == probs.shape[:-1]
     if probs.shape[-1] == 1:
-        assert np.array_equal(labels, (probs[..., 0] >= 0.5).astype(np.int32))
+        assert np.array_equal(labels, (probs[..., 0] > 0.5).astype(np.int32))
     else:
         assert labels.max() < probs.shape[-1]
         assert np.array_equal(labels, np.argmax(probs, axis=-1))

@@ -39,8 +39,10 @@ class BuildContext:
 
     def score(self, source: Source, held_out: bool = False) -> Callable[[Path], Verified]:
         """The scorer of `source`'s artifacts, the task's. `held_out`: the artifact's decoding was
-        re-tuned on self.val (as _retuned does), so its cross-fitted held-out score decides."""
-        return self.task.verifier(self.val, source.reference, self.spec, self.config.batch_size, held_out)
+        re-tuned on self.val (as _retuned does), so its cross-fitted held-out score decides. Every
+        artifact is also judged against the user's original model (the base source), not only its own."""
+        original = self.sources["base"].reference if "base" in self.sources else None
+        return self.task.verifier(self.val, source.reference, self.spec, self.config.batch_size, held_out, original)
 
     def onnx_float(self, source: Source) -> Path:
         """The source's float ONNX file, exported once and shared with its int8 target."""

@@ -156,7 +156,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         ctx = SourceContext(config, spec, train, val, tmp, budget, baseline["flops"], run.log,
                             target_dice=recovery_target(baseline[metric], max_drop),  # PQ for instance models
                             distill=distill_kwargs(config, model, unlabeled), calibration=calibration,
-                            final_out=out, model_sha256=source_hash, model_path=model_path, data_config=choice.data)
+                            final_out=out, model_sha256=source_hash, model_path=model_path, data_config=choice.data,
+                            base_reference=reference)
         sources = [base_source(model, reference, baseline[metric], baseline["flops"], choice.judged_by_dice,
                                task.name)]
         for name in makers:

@@ -63,6 +63,7 @@ class SourceContext:
     model_sha256: str = ""  # the model file's, for the study's cache key
     model_path: Path | None = None  # and the file and data, for `search-worker --role train` to rebuild the run
     data_config: object = None
+    base_reference: Predictor | None = None  # the user's original float model: pruned sources are judged against it
 
 
 def base_source(model, reference: Predictor, score: float, flops: int, real_masks: bool = True,
@@ -84,6 +85,17 @@ def _finish(ctx: SourceContext, name: str, model, keras_file: str, **fields) -> 
     source = Source(name, f"model_{name}", model, reference, scores[ctx.budget.metric], model_flops(model),
                     keras_file=keras_file, task=task.name, **fields)
     source.within_budget = ctx.budget.admits(source.dice)
+    # issue 24 item 1 (foreign): a pruned float model is judged against the user's model before any artifact
+    if ctx.base_reference is not None and ctx.spec.task == "semantic":
+        from ..scoring.verify import ORIGINAL_MAX_MEAN_ABS_DIFF, float_source_problem
+        from .sanity import MIN_MASK_AGREEMENT
+
+        facts, refused = float_source_problem(reference, ctx.base_reference, ctx.val, ctx.config.batch_size,
+                                              MIN_MASK_AGREEMENT, ORIGINAL_MAX_MEAN_ABS_DIFF)
+        scores.update(facts, refused=refused)
+        if refused:
+            source.within_budget = False
+            ctx.log(f"      the {source.label} float model is refused before any artifact is made: {refused}")
     if not source.within_budget:
         ctx.log(f"      the {source.label} float model is already outside the budget ({ctx.budget.label} "
                 f"{source.dice:.4f}); only plain post-training quantization is tried: {source.fix}")
@@ -151,6 +163,7 @@ def channels_source(model, ctx: SourceContext) -> Source | None:
                    "flops_ratio": source.flops / ctx.base_flops, "parameters": result.model.count_params(),
                    "parameters_before": model.count_params(), "kept_filters": result.kept,
                    "kept_whole": result.frozen, "path": source.keras_file,
+                   "prunable_macs": getattr(result, "prunable_macs", None), "refused": scores.get("refused"),
                    "finetune": finetune_info(getattr(result, "finetune", None))}
     ctx.log(f"      {source.flops / 1e9:.2f} GFLOPs ({source.flops / ctx.base_flops:.2f}x), "
             f"{result.model.count_params():,} parameters; channel-pruned Keras " + task_for(ctx.spec).describe(scores))

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..config import THRESHOLD_RULE
+
 
 def dice(pred: np.ndarray, truth: np.ndarray) -> float:
     """Dice of two binary masks. Empty prediction and empty truth -> 1."""
@@ -32,11 +34,22 @@ def iou(pred: np.ndarray, truth: np.ndarray) -> float:
     return int(np.logical_and(pred, truth).sum()) / union
 
 
+# THRESHOLD_RULE is the one convention (compress, bench, predict, the device side; recorded in every
+# spec): a pixel is foreground when its probability is strictly above the threshold. int8 outputs have
+# a level at exactly 0.5 (128/256), so with `>=` a model that collapsed onto that level would count
+# every pixel as foreground and could still score a Dice; with `>` it scores what it predicts.
+
+
+def foreground(probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Boolean foreground of sigmoid probabilities, by THRESHOLD_RULE."""
+    return np.asarray(probs) > threshold
+
+
 def probabilities_to_labels(probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """(..., 1) sigmoid output -> 0/1 by threshold; (..., C) softmax output -> argmax."""
+    """(..., 1) sigmoid output -> 0/1 by THRESHOLD_RULE; (..., C) softmax output -> argmax."""
     probs = np.asarray(probs)
     if probs.shape[-1] == 1:
-        return (probs[..., 0] >= threshold).astype(np.int32)
+        return foreground(probs[..., 0], threshold).astype(np.int32)
     return np.argmax(probs, axis=-1).astype(np.int32)
 
 

@@ -1,13 +1,17 @@
 """Structured (filter) pruning: whole filters are removed, giving a smaller dense tf_keras
 model that every runtime runs faster, not only after compression.
 
-It works on the dependency graph of any flat functional model, not on one architecture:
+It works on the dependency graph of any functional model, not on one architecture (nested
+Models and Sequentials are first flattened into one graph, see flatten.py):
 - a *channel space* is the set of channels one layer creates (Conv2D, Conv2DTranspose,
   SeparableConv2D, Dense);
 - layers that keep channels one to one (BatchNorm, activations, pooling, upsampling, padding,
   dropout, depthwise convolution) pass a space through; Concatenate joins spaces side by side;
-  Add/Multiply/... force their inputs' spaces to keep the same channels (they are merged);
-- spaces that reach a model output, the input, or a layer this table does not know are frozen.
+  Add/Multiply/... force their inputs' spaces to keep the same channels (they are merged), except a
+  one-channel input broadcast over the others (an attention gate's map, a pooled scale);
+- spaces that reach a model output, the input, or a layer this table does not know are frozen: an
+  unknown layer freezes only the channel groups it touches, and the rest is still pruned.
+The share of multiply-accumulates in layers that touch a prunable group is reported (prunable_macs).
 Filters are ranked per merged space by their L1 norm (or |gamma| of the BatchNorm that reads
 them), each producer normalized to its largest filter, and the weakest are cut from every
 producer and every consumer of the space."""
@@ -19,12 +23,23 @@ import numpy as np
 
 from ..backend import keras
 from ..errors import UsageError
+from ..models.flops import layer_macs
+from .flatten import flatten_model
 
 PRODUCERS = {"Conv2D": "filters", "Conv2DTranspose": "filters", "SeparableConv2D": "filters", "Dense": "units"}
 PASSTHROUGH = {"BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Dropout", "SpatialDropout2D",
                "GaussianNoise", "MaxPooling2D", "AveragePooling2D", "UpSampling2D", "ZeroPadding2D", "Cropping2D",
                "Resizing", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "DepthwiseConv2D", "Rescaling"}
 MERGES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"}
+# tf_keras records TensorFlow ops called on symbolic tensors (tf.image.resize, x * y) as TFOpLambda
+# layers named by their function: those that keep channels one to one, and those that merge.
+OP_PASSTHROUGH = {"image.resize", "compat.v1.image.resize", "compat.v1.image.resize_bilinear", "nn.relu",
+                  "nn.relu6", "math.sigmoid", "nn.sigmoid", "math.tanh", "nn.silu", "nn.swish",
+                  "nn.leaky_relu", "math.abs", "nn.max_pool2d", "nn.avg_pool2d", "identity",
+                  "__operators__.add", "math.add", "math.multiply", "math.subtract", "math.maximum",
+                  "math.minimum", "math.truediv", "math.divide"}  # the arithmetic ones with one tensor and a constant
+OP_MERGES = {"__operators__.add", "math.add", "math.add_n", "math.multiply", "math.subtract", "math.maximum",
+             "math.minimum"}
 Layout = tuple[int, ...]  # the channel spaces of a tensor's last axis, in order
 
 
@@ -71,15 +86,19 @@ def _inputs(layer) -> list:
     return list(layer._inbound_nodes[0].keras_inputs)  # noqa: SLF001
 
 
+def _kind(layer) -> str:
+    """The layer's class, or for a recorded TensorFlow op "op:" and its function."""
+    kind = type(layer).__name__
+    return f"op:{layer.get_config().get('function')}" if kind in ("TFOpLambda", "SlicingOpLambda") else kind
+
+
 def _analyse(model) -> tuple[_Graph, dict[int, Layout], dict[str, list[Layout]]]:
-    """(spaces, tensor id -> layout, layer name -> its input layouts)."""
-    if any(hasattr(layer, "layers") for layer in model.layers):
-        raise UsageError("channel pruning needs a flat functional model (this one nests models)")
+    """(spaces, tensor id -> layout, layer name -> its input layouts) of a flat model."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise UsageError("channel pruning needs one input and one output")
     graph, layouts, consumed = _Graph(), {}, {}
     for layer in model.layers:
-        kind = type(layer).__name__
+        kind = _kind(layer)
         out_channels = int(layer.output.shape[-1])
         if kind == "InputLayer":
             layouts[id(layer.output)] = (graph.new(out_channels, frozen=True),)
@@ -89,15 +108,13 @@ def _analyse(model) -> tuple[_Graph, dict[int, Layout], dict[str, list[Layout]]]
         config = layer.get_config()
         if kind in PRODUCERS and config.get("groups", 1) == 1:
             layout = (graph.new(out_channels, producer=layer.name),)
-        elif kind in PASSTHROUGH and _keeps_channels(layer, kind, config):
+        elif _passes_through(layer, kind, config, ins, graph, out_channels):
             layout = ins[0]
         elif kind == "Concatenate" and config.get("axis") in (-1, len(layer.output.shape) - 1):
             layout = tuple(s for lay in ins for s in lay)
-        elif kind in MERGES and _same_shape(graph, ins):
-            for other in ins[1:]:
-                for a, b in zip(ins[0], other):
-                    graph.union(a, b)
-            layout = ins[0]
+        elif (kind in MERGES or kind.removeprefix("op:") in OP_MERGES) and len(ins) > 1 \
+                and (merged := _merge(graph, ins, out_channels)) is not None:
+            layout = merged
         else:  # a layer this table does not know: leave every channel it touches alone
             for lay in ins:
                 graph.freeze(lay)
@@ -107,6 +124,33 @@ def _analyse(model) -> tuple[_Graph, dict[int, Layout], dict[str, list[Layout]]]
         layouts[id(layer.output)] = layout
     graph.freeze(layouts[id(model.outputs[0])])
     return graph, layouts, consumed
+
+
+def _passes_through(layer, kind: str, config: dict, ins: list[Layout], graph: _Graph, out_channels: int) -> bool:
+    """Does the layer keep its one input's channels one to one?"""
+    if len(ins) != 1 or sum(graph.sizes[s] for s in ins[0]) != out_channels:
+        return False
+    if kind == "Reshape":  # (C,) -> (1, 1, C) before a broadcast, say: only the spatial axes change
+        return tuple(config.get("target_shape", ()))[-1:] == (out_channels,)
+    if kind.startswith("op:"):
+        return kind.removeprefix("op:") in OP_PASSTHROUGH
+    return kind in PASSTHROUGH and _keeps_channels(layer, kind, config)
+
+
+def _merge(graph: _Graph, ins: list[Layout], out_channels: int) -> Layout | None:
+    """The layout of an element-wise merge: its full-width inputs keep the same channels
+    (merged); a one-channel input broadcast over them (a gate) keeps its own, frozen."""
+    wide = [lay for lay in ins if sum(graph.sizes[s] for s in lay) == out_channels]
+    narrow = [lay for lay in ins if sum(graph.sizes[s] for s in lay) == 1]
+    if not wide or len(wide) + len(narrow) != len(ins) or not _same_shape(graph, wide):
+        return None
+    for other in wide[1:]:
+        for a, b in zip(wide[0], other):
+            graph.union(a, b)
+    if out_channels > 1:
+        for lay in narrow:
+            graph.freeze(lay)
+    return wide[0]
 
 
 def _keeps_channels(layer, kind: str, config: dict) -> bool:
@@ -160,6 +204,7 @@ class ChannelPruneResult:
     kept: dict[str, tuple[int, int]]  # producer layer -> (filters kept, filters before)
     frozen: list[str]  # producers whose filters were all kept
     finetune: object = None  # FinetuneResult when the model was fine-tuned
+    prunable_macs: float | None = None  # share of the original's MACs in layers that touch a prunable group
 
 
 def kept_count(filters: int, ratio: float, multiple: int = 1) -> int:
@@ -173,8 +218,9 @@ def kept_count(filters: int, ratio: float, multiple: int = 1) -> int:
 
 def _plan(model, ratio: float, measured: dict[str, np.ndarray] | None = None, multiple: int = 1,
           counts: dict[str, int] | None = None):
-    """(graph, layouts, layer -> kept output channels, layer -> kept channels of each input).
-    `counts` (a space's name -> kept filters, see channel_spaces) overrides the ratio per space."""
+    """(graph, layouts, layer -> kept output channels, layer -> kept channels of each input,
+    prunable share of the MACs) of a flat model. `counts` (a space's name -> kept filters, see
+    channel_spaces) overrides the ratio per space."""
     if counts is None and not 0.0 < ratio < 1.0:
         raise UsageError(f"--channel-ratio must be in (0, 1), got {ratio}")
     graph, layouts, consumed = _analyse(model)
@@ -196,7 +242,24 @@ def _plan(model, ratio: float, measured: dict[str, np.ndarray] | None = None, mu
 
     out_keep = {layer.name: kept(layouts[id(layer.output)]) for layer in model.layers}
     in_keep = {name: [kept(lay) for lay in ins] for name, ins in consumed.items()}
-    return graph, layouts, out_keep, in_keep
+    return graph, layouts, out_keep, in_keep, prunable_macs(model, graph, layouts, consumed)
+
+
+def prunable_macs(model, graph: _Graph, layouts: dict[int, Layout], consumed: dict[str, list[Layout]]) -> float:
+    """Share of the MACs in layers whose input or output channels belong to a prunable group."""
+    total = prunable = 0
+    for layer in model.layers:
+        macs = layer_macs(layer)
+        spaces = [*layouts[id(layer.output)], *(s for lay in consumed.get(layer.name, []) for s in lay)]
+        total += macs
+        prunable += macs if any(not graph.is_frozen(s) for s in spaces) else 0
+    return prunable / total if total else 0.0
+
+
+def prunable_share(model) -> float:
+    """prunable_macs of `model` (nested models flattened), before anything is removed."""
+    flat = flatten_model(model)
+    return prunable_macs(flat, *_analyse(flat))
 
 
 def _space_names(graph: _Graph) -> dict[int, str]:
@@ -207,6 +270,7 @@ def _space_names(graph: _Graph) -> dict[int, str]:
 def space_scores(model, measured: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """The prunable channel spaces in model order: name (first producer) -> score per channel (as
     the ratio's ranking sees it). A space is what per-layer choices (per_layer.py) give a count to."""
+    model = flatten_model(model)
     graph, layouts, _ = _analyse(model)
     names = _space_names(graph)
     return {names[space]: score for space, score in _filter_scores(model, graph, layouts, measured).items()}
@@ -218,21 +282,26 @@ def channel_spaces(model) -> dict[str, int]:
 
 
 def channel_plan(model, ratio: float) -> dict[str, np.ndarray]:
-    """Layer name -> the output channels it keeps (indices into its original output)."""
-    return _plan(model, ratio)[2]
+    """Layer name -> the output channels it keeps (indices into its original output, and the
+    names of the flat model when `model` nests others)."""
+    return _plan(flatten_model(model), ratio)[2]
 
 
 def prune_channels(model, ratio: float, measured: dict[str, np.ndarray] | None = None,
                    multiple: int = 1, counts: dict[str, int] | None = None) -> ChannelPruneResult:
     """A new, smaller model with `ratio` of the filters removed from every prunable space (or each
-    space cut to its entry in `counts`); the given model is not changed."""
-    graph, layouts, out_keep, in_keep = _plan(model, ratio, measured, multiple, counts)
+    space cut to its entry in `counts`); the given model is not changed (a nested one is flattened
+    first: the result is flat)."""
+    model = flatten_model(model)
+    graph, layouts, out_keep, in_keep, share = _plan(model, ratio, measured, multiple, counts)
 
     def clone(layer):
         config = layer.get_config()
         attr = PRODUCERS.get(type(layer).__name__)
         if attr:
             config[attr] = int(len(out_keep[layer.name]))
+        if type(layer).__name__ == "Reshape":  # it passes channels through, and names their count
+            config["target_shape"] = (*config["target_shape"][:-1], int(len(out_keep[layer.name])))
         return type(layer).from_config(config)
 
     smaller = keras().models.clone_model(model, clone_function=clone)
@@ -243,7 +312,7 @@ def prune_channels(model, ratio: float, measured: dict[str, np.ndarray] | None =
     kept_counts = {n: (int(len(out_keep[n])), graph.sizes[layouts[id(model.get_layer(n).output)][0]])
                    for n in sum(graph.producers.values(), [])}
     frozen = sorted(n for n, (k, total) in kept_counts.items() if k == total)
-    return ChannelPruneResult(smaller, ratio, kept_counts, frozen)
+    return ChannelPruneResult(smaller, ratio, kept_counts, frozen, prunable_macs=share)
 
 
 def _slice(layer, inp: np.ndarray | None, out: np.ndarray) -> list[np.ndarray]:

@@ -1,13 +1,17 @@
 """Channel pruning in rounds: remove some filters, recover, remove more. Each round removes
 the same share of what is left, so that after `rounds` rounds the model keeps (1 - ratio) of
-its filters, and gets an equal share of the fine-tuning budget."""
+its filters, and gets an equal share of the fine-tuning budget. Nested models are flattened
+first (flatten.py); BatchNorm statistics are re-estimated after each removal and before each
+validation (batchnorm.py), whatever momentum the user's model carries."""
 from __future__ import annotations
 
 from dataclasses import replace
 
 from ..training.finetune import FinetuneBudget, FinetuneResult, finetune
 from ..training.task_training import TaskTraining
+from .batchnorm import ReestimateBeforeValidation, image_batches, reestimate_batchnorm
 from .channels import ChannelPruneResult, prune_channels
+from .flatten import flatten_model
 from .ranking import measured_scores
 
 
@@ -38,28 +42,35 @@ def merged_result(results: list[FinetuneResult]) -> FinetuneResult:
 
 def prune_in_rounds(model, train, val, ratio: float, budget: FinetuneBudget, batch_size: int, classes: int,
                     target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print, rounds: int = 1,
-                    criterion: str = "taylor", task: TaskTraining | None = None, **distill) -> ChannelPruneResult:
-    """`task` (task_training.py) gives the ranking's and fine-tuning's loss, targets and score."""
-    current, originals, tuned = model, None, []
+                    criterion: str = "taylor", task: TaskTraining | None = None, batchnorm: bool = True,
+                    **distill) -> ChannelPruneResult:
+    """`task` (task_training.py) gives the ranking's and fine-tuning's loss, targets and score;
+    `batchnorm` False keeps the statistics the fine-tuning momentum leaves (for comparison)."""
+    current, originals, tuned, share_of_macs = flatten_model(model), None, [], None
     for n, share in enumerate(round_ratios(ratio, rounds)):
         if rounds > 1 and verbose:
             log(f"      round {n + 1}/{rounds}: removing {share:.0%} of the remaining filters")
         result = prune_channels(current, share, measured_scores(criterion, current, train, classes, batch_size, task))
         originals = originals or {name: before for name, (_, before) in result.kept.items()}
+        share_of_macs = result.prunable_macs if share_of_macs is None else share_of_macs
+        hooks = ()
+        if batchnorm:
+            reestimate_batchnorm(result.model, image_batches(train, batch_size))
+            hooks = (ReestimateBeforeValidation(train, batch_size),)
         tuned.append(finetune(result.model, train, val, round_budget(budget, rounds), classes, batch_size,
-                              target_dice if n == rounds - 1 else None, seed + n, verbose, log=log, task=task,
-                              **distill))
+                              target_dice if n == rounds - 1 else None, seed + n, verbose, step_hooks=hooks, log=log,
+                              task=task, **distill))
         current = result.model
     kept = {name: (after, originals[name]) for name, (after, _) in result.kept.items()}
     frozen = sorted(name for name, (after, before) in kept.items() if after == before)
-    return ChannelPruneResult(current, ratio, kept, frozen, merged_result(tuned))
+    return ChannelPruneResult(current, ratio, kept, frozen, merged_result(tuned), share_of_macs)
 
 
 def prune_channels_and_finetune(model, train, val, ratio: float, budget, batch_size: int, classes: int,
                                 target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print,
                                 rounds: int = 1, criterion: str = "taylor", task: TaskTraining | None = None,
-                                **distill) -> ChannelPruneResult:
+                                batchnorm: bool = True, **distill) -> ChannelPruneResult:
     """prune_channels, then `finetune` to win back what the removed filters carried; in
     `rounds` remove-then-recover rounds, ranking filters by `criterion`."""
     return prune_in_rounds(model, train, val, ratio, budget, batch_size, classes, target_dice, seed, verbose, log,
-                           rounds, criterion, task, **distill)
+                           rounds, criterion, task, batchnorm, **distill)

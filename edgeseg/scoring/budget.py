@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .sanity import check_agreement, check_instance_agreement
+from ..scoring.verify import ORIGINAL_MAX_MEAN_ABS_DIFF, original_problem
+from .sanity import MIN_MASK_AGREEMENT, check_agreement, check_instance_agreement
 
 SPARSITY_TOLERANCE = 0.01
 # metric -> how reasons name it
@@ -101,6 +102,10 @@ class Budget:
             return False, f"compiled, not verified: {unverified}"
         if self.baseline_problem is not None:
             return False, f"the float baseline failed its sanity check: {self.baseline_problem}"
+        # issue 24 item 1 (foreign): a collapsed output, or one that leaves the user's original model, never ships
+        refused = original_problem(scores, MIN_MASK_AGREEMENT, ORIGINAL_MAX_MEAN_ABS_DIFF)
+        if refused:
+            return False, refused
         dice = self.value(scores)
         if not self.admits(dice):
             if source_label and source_dice is not None and not self.admits(source_dice):

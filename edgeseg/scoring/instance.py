@@ -21,7 +21,7 @@ from ..data.dataset import SegmentationData
 from .predictors import AgreementAccumulator, Predictor
 from ..instances.scoring import (decode_settings, grid_counts, instance_agreement, predict_all, score_outputs,
                                  tune_decoding)
-from ..metrics import ScoreAccumulator
+from ..metrics import ScoreAccumulator, foreground
 from ..metrics.instance import SCORE_KEYS
 from ..instances.held_out import fold_wording, format_score, held_out_record, held_out_scores
 from .sanity import BaselineCheck, prediction_problems
@@ -39,7 +39,8 @@ def foreground_scores(outputs: list[np.ndarray], truths: list[np.ndarray], thres
     """Dice/IoU of the foreground channel against the true foreground (every object as one class)."""
     scores = ScoreAccumulator()
     for probs, truth in zip(outputs, truths):
-        scores.update((probs[..., 0] >= threshold).astype(np.int32)[None], (truth > 0).astype(np.int32)[None])
+        scores.update(foreground(probs[..., 0], threshold).astype(np.int32)[None],
+                      (truth > 0).astype(np.int32)[None])
     return scores.result()
 
 
@@ -47,8 +48,8 @@ def agreement_scores(outputs: list[np.ndarray], reference: list[np.ndarray], thr
     """Probability and foreground-mask agreement with the float model (sanity.check_agreement reads it)."""
     agreement = AgreementAccumulator()
     for probs, expected in zip(outputs, reference):
-        agreement.update(probs, (probs[..., 0] >= threshold).astype(np.int32),
-                         expected, (expected[..., 0] >= threshold).astype(np.int32))
+        agreement.update(probs, foreground(probs[..., 0], threshold).astype(np.int32),
+                         expected, foreground(expected[..., 0], threshold).astype(np.int32))
     return agreement.result()
 
 
@@ -237,7 +238,7 @@ class InstanceTask(Task):
         return BaselineStep(s, check_instance_baseline(base, judged), base.spec, info)
 
     def verifier(self, val: SegmentationData, reference: Predictor, spec: dict, batch_size: int,
-                 held_out: bool = False):
+                 held_out: bool = False, original: Predictor | None = None):
         """PQ/F1, decoded with the settings the artifact itself stores. `held_out`: its decoding was
         re-tuned on `val` from the float settings, so its cross-fitted held-out PQ decides. The float
         baseline keeps its own score: when compress tuned the float's settings on these same images

@@ -41,8 +41,8 @@ class SemanticTask(Task):
         return BaselineStep(baseline, sanity, spec)
 
     def verifier(self, val, reference: Predictor, spec: dict, batch_size: int,
-                 held_out: bool = False) -> Callable[[Path], Verified]:
-        return lambda path: verify(path, val, reference, batch_size)
+                 held_out: bool = False, original: Predictor | None = None) -> Callable[[Path], Verified]:
+        return lambda path: verify(path, val, reference, batch_size, original)
 
     def score_row(self, predict: Predictor, data, batch_size: int, own_spec: dict | None) -> RowScores:
         return RowScores(evaluate_predictor(predict, data, batch_size))

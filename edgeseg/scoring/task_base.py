@@ -110,7 +110,7 @@ class Task:
         raise NotImplementedError
 
     def verifier(self, val: "SegmentationData", reference: "Predictor", spec: dict, batch_size: int,
-                 held_out: bool = False) -> Callable[[Path], "Verified"]:
+                 held_out: bool = False, original: "Predictor | None" = None) -> Callable[[Path], "Verified"]:
         """Scores an artifact in the runtime that will run it, with its agreement with `reference`."""
         raise NotImplementedError
 
