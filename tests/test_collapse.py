@@ -82,7 +82,7 @@ def test_artifacts_are_judged_against_the_original_model():
 
 
 def test_the_budget_refuses_a_collapsed_artifact_whatever_its_dice():
-    from edgeseg.compress.budget import Budget
+    from edgeseg.scoring.budget import Budget
 
     budget = Budget(0.94, 0.05)
     agreeing = {"dice": 0.9372, "mask_agreement": 1.0, "mean_abs_diff": 0.0}

@@ -85,13 +85,9 @@ def _finish(ctx: SourceContext, name: str, model, keras_file: str, **fields) -> 
     source = Source(name, f"model_{name}", model, reference, scores[ctx.budget.metric], model_flops(model),
                     keras_file=keras_file, task=task.name, **fields)
     source.within_budget = ctx.budget.admits(source.dice)
-    # issue 24 item 1 (foreign): a pruned float model is judged against the user's model before any artifact
-    if ctx.base_reference is not None and ctx.spec.task == "semantic":
-        from ..scoring.verify import ORIGINAL_MAX_MEAN_ABS_DIFF, float_source_problem
-        from .sanity import MIN_MASK_AGREEMENT
-
-        facts, refused = float_source_problem(reference, ctx.base_reference, ctx.val, ctx.config.batch_size,
-                                              MIN_MASK_AGREEMENT, ORIGINAL_MAX_MEAN_ABS_DIFF)
+    # a pruned float model is judged against the user's model before any artifact is made from it
+    if ctx.base_reference is not None:
+        facts, refused = task.judge_against_original(reference, ctx.base_reference, ctx.val, ctx.config.batch_size)
         scores.update(facts, refused=refused)
         if refused:
             source.within_budget = False

@@ -102,7 +102,7 @@ class Budget:
             return False, f"compiled, not verified: {unverified}"
         if self.baseline_problem is not None:
             return False, f"the float baseline failed its sanity check: {self.baseline_problem}"
-        # issue 24 item 1 (foreign): a collapsed output, or one that leaves the user's original model, never ships
+        # a collapsed output, or one that leaves the user's original model, never ships (issue 24)
         refused = original_problem(scores, MIN_MASK_AGREEMENT, ORIGINAL_MAX_MEAN_ABS_DIFF)
         if refused:
             return False, refused

@@ -44,6 +44,12 @@ class SemanticTask(Task):
                  held_out: bool = False, original: Predictor | None = None) -> Callable[[Path], Verified]:
         return lambda path: verify(path, val, reference, batch_size, original)
 
+    def judge_against_original(self, predict: Predictor, original: Predictor, val, batch_size: int):
+        from .sanity import MIN_MASK_AGREEMENT
+        from .verify import ORIGINAL_MAX_MEAN_ABS_DIFF, float_source_problem
+
+        return float_source_problem(predict, original, val, batch_size, MIN_MASK_AGREEMENT, ORIGINAL_MAX_MEAN_ABS_DIFF)
+
     def score_row(self, predict: Predictor, data, batch_size: int, own_spec: dict | None) -> RowScores:
         return RowScores(evaluate_predictor(predict, data, batch_size))
 

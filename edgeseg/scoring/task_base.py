@@ -114,6 +114,12 @@ class Task:
         """Scores an artifact in the runtime that will run it, with its agreement with `reference`."""
         raise NotImplementedError
 
+    def judge_against_original(self, predict: "Predictor", original: "Predictor", val: "SegmentationData",
+                               batch_size: int) -> tuple[dict, str | None]:
+        """(facts, why it is refused or None): a pruned float model against the user's original one
+        (collapse, and agreement). Tasks without such a check refuse nothing."""
+        return {}, None
+
     def retune(self, path: Path, val: "SegmentationData", spec: dict, batch_size: int) -> tuple[dict, dict]:
         raise UsageError(f"{self.name} models have no decoding to re-tune")
 
