@@ -113,12 +113,7 @@ def quantize_onnx_int8(float_path: Path, path: Path, calibration: np.ndarray, sp
                         quant_format=getattr(QuantFormat, settings.quant_format), per_channel=settings.per_channel,
                         activation_type=getattr(QuantType, settings.activations), weight_type=QuantType.QInt8,
                         nodes_to_exclude=head_nodes(prepared) if float_head else None)
-    if spec is not None:
-        proto = onnx.load(str(path))
-        set_spec(proto, spec)
-        onnx.save(proto, str(path))
-    onnx.checker.check_model(str(path))
-    return path
+    return _checked_with_spec(path, spec)
 
 
 def quantize_onnx_int8_excluding(float_path: Path, path: Path, calibration: np.ndarray, spec: dict | None,
@@ -126,7 +121,6 @@ def quantize_onnx_int8_excluding(float_path: Path, path: Path, calibration: np.n
     """Static int8 QDQ as quantize_onnx_int8, with the named nodes left in float (the mixed-precision
     rung) and onnxruntime's `calibration_method`: MinMax, Percentile (99.999th, the tool's default)
     or Entropy. Per-channel weights stay on."""
-    import onnx
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -139,6 +133,13 @@ def quantize_onnx_int8_excluding(float_path: Path, path: Path, calibration: np.n
                         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         nodes_to_exclude=list(nodes_to_exclude) or None,
                         calibrate_method=getattr(CalibrationMethod, calibration_method))
+    return _checked_with_spec(path, spec)
+
+
+def _checked_with_spec(path: Path, spec: dict | None) -> Path:
+    """Stores the preprocessing spec in the quantized model and checks it."""
+    import onnx
+
     if spec is not None:
         proto = onnx.load(str(path))
         set_spec(proto, spec)
