@@ -22,7 +22,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "edgeseg"
 
 # Bottom to top: a module may import from its own layer and the layers below it, never above.
-LAYERS = ["errors", "safety", "quiet", "progress", "staging", "callable_package", "outputs", "preflight", "config",
+LAYERS = ["errors", "safety", "quiet", "progress", "staging", "callable_package", "outputs", "preflight", "config_dict", "config",
           "backend", "metrics", "artifacts", "data", "instances", "models", "export", "runtimes", "deploy",
           "scoring", "training", "prune", "quantize", "bench", "search", "compress", "api", "cli", "__main__"]
 TENSORFLOW = {"tensorflow", "tf_keras", "keras", "tensorflow_model_optimization", "tf2onnx"}
