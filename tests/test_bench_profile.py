@@ -103,13 +103,16 @@ def test_profile_table_lists_slowest_ops_and_totals_per_type():
            {"index": 1, "node": "b", "op": "RESIZE_NEAREST_NEIGHBOR", "inputs": [[1, 8, 8, 8], [2]],
             "outputs": [[1, 16, 16, 8]], "ms": 0.9, "delegated": False, "backend": "builtin"}]
     profile = with_macs({"method": "m", "whole_ms": 1.5, "partitions": 2, "ops": ops})
-    report = {"rows": [{"artifact": "m.tflite", "runtime": "litert-cpu", "threads": 1,
-                        "profile": {"available": True, "threads": 1, **profile}},
-                       {"artifact": "c.tflite", "runtime": "litert-cpu", "threads": 1,
-                        "profile": {"available": True, "threads": 1, **profile, "whole_cpu_ms": 1.25}},
-                       {"artifact": "m.onnx", "runtime": "ort-cuda", "threads": None,
-                        "profile": {"available": False, "reason": "no GPU"}},
-                       {"artifact": "x", "runtime": "litert-cpu", "threads": 1}]}
+    from edgeseg.artifacts.bench_report import BenchReport
+
+    report = BenchReport.from_dict({"schema": "edgeseg.bench/1", "machine": {"label": "m"}, "rows": [
+        {"artifact": "m.tflite", "runtime": "litert-cpu", "status": "ok", "threads": 1, "p50_ms": 1.5,
+         "profile": {"available": True, "threads": 1, **profile}},
+        {"artifact": "c.tflite", "runtime": "litert-cpu", "status": "ok", "threads": 1, "p50_ms": 1.5,
+         "profile": {"available": True, "threads": 1, **profile, "whole_cpu_ms": 1.25}},
+        {"artifact": "m.onnx", "runtime": "ort-cuda", "status": "unavailable", "threads": None,
+         "profile": {"available": False, "reason": "no GPU"}},
+        {"artifact": "x", "runtime": "litert-cpu", "status": "ok", "threads": 1, "p50_ms": 1.0}]})
     text = render_profile(report)
     lines = text.splitlines()
     assert "m.tflite on litert-cpu (1 thread(s)): whole model 1.50 ms wall, sum of ops 1.40 ms" in lines[0]

@@ -83,23 +83,27 @@ def profile_row(runtime: Runtime, path: Path, threads: int | None, batch: np.nda
         return {"available": False, "reason": f"could not profile: {describe(exc)}"}
 
 
-def add_profiles(report: dict, paths: list[Path], runs: int = 20, registry: dict[str, Runtime] | None = None,
-                 log: Callable[[str], None] = print) -> dict:
-    """Profiles every ok row of a bench report in place, at the row's own thread count."""
+def add_profiles(report, paths: list[Path], runs: int = 20, registry: dict[str, Runtime] | None = None,
+                 log: Callable[[str], None] = print):
+    """The bench report (a BenchReport) with every ok row profiled at its own thread count: a new
+    report, the measured one is left as it was."""
+    import dataclasses
+
     from .artifacts import collect
 
     registry = registry or REGISTRY
     artifacts = {a.name: a for a in collect(paths)[0]}
-    spec = report["spec"]
+    spec = report.extra["spec"]
     shape = (1, spec["height"], spec["width"], spec["channels"])
     batch = np.random.default_rng(0).random(shape, dtype=np.float32)  # op times do not depend on the values
-    for row in report["rows"]:
-        if row["status"] != "ok" or row["artifact"] not in artifacts:
-            continue
-        log(f"  profiling {row['artifact']} on {row['runtime']}")
-        row["profile"] = profile_row(registry[row["runtime"]], artifacts[row["artifact"]].path, row["threads"],
-                                     batch, runs)
-    return report
+    rows = []
+    for row in report.rows:
+        if row.status == "ok" and row.artifact in artifacts:
+            log(f"  profiling {row.artifact} on {row.runtime}")
+            row = dataclasses.replace(row, profile=profile_row(registry[row.runtime], artifacts[row.artifact].path,
+                                                               row.threads, batch, runs))
+        rows.append(row)
+    return dataclasses.replace(report, rows=rows)
 
 
 def _num(value, digits: int = 2) -> str:
@@ -121,15 +125,15 @@ def _table(header: list[str], lines: list[list[str]]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header] + lines]
 
 
-def render_profile(report: dict, top: int = 12) -> str:
-    """Per profiled row: the slowest ops, then time per op type."""
+def render_profile(report, top: int = 12) -> str:
+    """Per profiled row of a BenchReport: the slowest ops, then time per op type."""
     out = []
-    for row in report["rows"]:
-        profile = row.get("profile")
+    for row in report.rows:
+        profile = row.profile
         if not profile:
             continue
-        threads = f"{row['threads']} thread(s)" if row.get("threads") else "default threads"
-        title = f"{row['artifact']} on {row['runtime']} ({threads})"
+        threads = f"{row.threads} thread(s)" if row.threads else "default threads"
+        title = f"{row.artifact} on {row.runtime} ({threads})"
         if not profile.get("available"):
             out += [f"profile: {title}: unavailable: {profile.get('reason')}", ""]
             continue

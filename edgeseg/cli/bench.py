@@ -47,7 +47,7 @@ def _cmd_bench(a: argparse.Namespace) -> int:
     if a.profile:
         from ..bench.profile import add_profiles, render_profile
 
-        add_profiles(report, [Path(p) for p in a.artifacts], runs=a.profile_runs)
+        report = add_profiles(report, [Path(p) for p in a.artifacts], runs=a.profile_runs)
         print("\n" + render_profile(report))
     for path in write_outputs(report, outputs):
         print(f"wrote {path}")

@@ -25,6 +25,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..export.tflite import quiet
+
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED")
 
 
@@ -82,6 +84,7 @@ def layer_groups(model, calibrated: bytes) -> list[LayerGroup]:
     return groups
 
 
+@quiet
 def layer_errors(calibrated: bytes, images: np.ndarray, groups: Sequence[LayerGroup]) -> dict[str, dict]:
     """Per group: the MSE of its weighted op's int8 output against float, and the RMSE in
     quantization steps (RMSE / scale: above ~0.3 the layer loses more than rounding does)."""
