@@ -14,7 +14,7 @@ import numpy as np
 
 from ..artifacts.compress_report import ArtifactRecord
 
-MIN_RUNS, MIN_SECONDS = 30, 0.5  # per artifact; interleaved rounds keep the ratios honest on a busy machine
+MIN_RUNS, MIN_SECONDS = 20, 0.2  # per artifact; interleaved rounds keep the ratios honest on a busy machine
 
 
 def time_deployable(records: list[ArtifactRecord], folder: Path, image: np.ndarray,
