@@ -173,7 +173,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
             records = [r for r in (build(t, build_ctx) for t in targets) if r is not None]
         report = _report(model_path, source_hash, config, choice, spec, baseline, sanity, sources, targets,
                          records, build_ctx.edgetpu, run.timings, finetune_skipped=finetune_skipped,
-                         search=ctx.search, study=ctx.study,
+                         study=ctx.study,
                          instance=section)  # the task's own section (instance: decoding, PQ budget); None otherwise
         if sha256(model_path) != source_hash:
             raise RuntimeError(f"{model_path} changed during compress")  # never expected: a bug
@@ -198,7 +198,7 @@ def _section(record_type, raw: dict | None, where: str):
 
 def _report(model_path: Path, source_hash: str, config: CompressConfig, choice: DataChoice, spec, baseline: dict,
             sanity: BaselineCheck, sources: list[Source], targets, records: list[ArtifactRecord],
-            edgetpu: dict | None, timings: dict, finetune_skipped: str | None, search: dict | None,
+            edgetpu: dict | None, timings: dict, finetune_skipped: str | None,
             study: dict | None, instance: dict | None) -> CompressReport:
     """The typed report, built once from typed parts."""
     info = {s.name: s.info for s in sources}
@@ -215,5 +215,5 @@ def _report(model_path: Path, source_hash: str, config: CompressConfig, choice: 
         skipped=skipped_steps(config.prune, config.sparsity, config.qat, choice),
         sanity=_section(SanityRecord, sanity.to_dict(), "sanity"),
         recommended=recommend(artifacts, typed_baseline, spec.task, choice.origin),
-        search=_as_written(search), study=_as_written(study), finetune_skipped=finetune_skipped,
+        study=_as_written(study), finetune_skipped=finetune_skipped,
         instance=_section(InstanceRecord, instance, "instance"))

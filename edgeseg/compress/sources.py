@@ -57,7 +57,6 @@ class SourceContext:
     # models) is back here
     distill: dict = field(default_factory=dict)  # finetune's distillation arguments, empty when off
     calibration: object = None  # for --prune auto's candidates
-    search: dict | None = None  # --prune auto's record of every candidate
     study: dict | None = None  # --prune auto's study record (the Pareto fronts)
     final_out: Path | None = None  # OUT itself (`out` is its temporary stand-in): the study lives beside it
     model_sha256: str = ""  # the model file's, for the study's cache key

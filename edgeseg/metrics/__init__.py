@@ -1,6 +1,6 @@
 """Scores in pure numpy: semantic (Dice, IoU) and instance (F1@0.5, PQ, AJI), and collapse facts."""
 from .collapse import CollapseAccumulator, collapse_facts, collapse_reason
-from .semantic import THRESHOLD_RULE, ScoreAccumulator, dice, foreground, iou, probabilities_to_labels
+from .semantic import ScoreAccumulator, dice, foreground, iou, probabilities_to_labels
 
-__all__ = ["THRESHOLD_RULE", "CollapseAccumulator", "ScoreAccumulator", "collapse_facts", "collapse_reason", "dice",
+__all__ = ["CollapseAccumulator", "ScoreAccumulator", "collapse_facts", "collapse_reason", "dice",
            "foreground", "iou", "probabilities_to_labels"]

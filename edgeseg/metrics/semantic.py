@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..config import THRESHOLD_RULE
-
 
 def dice(pred: np.ndarray, truth: np.ndarray) -> float:
     """Dice of two binary masks. Empty prediction and empty truth -> 1."""

@@ -64,29 +64,27 @@ def choose_counts(table: dict[str, dict[int, float]], importance: dict[str, np.n
     table[space][full] - table[space][count]. A step counts only if it saves more than
     `noise_ms`. Savings of different spaces are assumed to add up: the winner is re-timed whole."""
     counts = {space: max(row) for space, row in table.items()}
-    saved = {space: 0.0 for space in table}
+    steps = {space: staircase(row, noise_ms) for space, row in table.items()}
     choice = Choice(dict(counts), base_ms, base_ms)
     while True:
-        estimate = base_ms - sum(saved.values())
+        estimate = base_ms - sum(row[max(row)] - row[counts[space]] for space, row in table.items())
         choice.estimated_ms = estimate
         if estimate <= target_ms:
             choice.reached = True
             return choice
         best, best_value = None, -1.0
         for space, row in table.items():
-            full = max(row)
-            for lower in sorted((c for c in row if c < counts[space]), reverse=True):
-                gain = (row[full] - row[lower]) - saved[space]
-                if gain > noise_ms:
-                    cost = removal_cost(importance[space], counts[space], lower)
-                    value = gain / max(cost, 1e-9)
-                    if value > best_value:
-                        best, best_value = Step(space, counts[space], lower, gain, cost), value
-                    break  # the nearest step that saves time: deeper cuts are considered next round
+            lower = next((c for c in steps[space] if c < counts[space]), None)  # the next step down
+            if lower is None:
+                continue
+            gain = row[counts[space]] - row[lower]
+            cost = removal_cost(importance[space], counts[space], lower)
+            value = gain / max(cost, 1e-9)
+            if value > best_value:
+                best, best_value = Step(space, counts[space], lower, gain, cost), value
         if best is None:
             return choice
         counts[best.space] = best.after
-        saved[best.space] += best.saved_ms
         choice.counts = dict(counts)
         choice.steps.append(best)
 

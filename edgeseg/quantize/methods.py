@@ -163,21 +163,27 @@ def _tflite_mixed(q: Quantizer, integer_io: bool) -> bytes:
     return build(q.mixed("tflite", build), integer_io)
 
 
+def _onnx_int8_bytes(q: Quantizer, tag: str, images: np.ndarray, **options) -> bytes:
+    """An int8 ONNX of the source's float ONNX (quantize_onnx_int8 with `options`), as bytes: the
+    candidate file beside it is removed whatever happens."""
+    from .onnx_int8 import quantize_onnx_int8
+
+    float_path = q.onnx_float()
+    target = float_path.with_name(f".{float_path.stem}.{tag}.int8_candidate.onnx")
+    try:
+        quantize_onnx_int8(float_path, target, images, q.spec, **options)
+        return target.read_bytes()
+    finally:
+        target.unlink(missing_ok=True)
+
+
 def _onnx_mixed(q: Quantizer, integer_io: bool) -> bytes:
     """The TFLite-measured ranking (the same Keras layers) applied to the ONNX graph through
     nodes_to_exclude; each step is scored in onnxruntime."""
-    from .onnx_int8 import quantize_onnx_int8_excluding
     from .sensitivity import onnx_nodes
 
-    float_path = q.onnx_float()
-
     def build(names):
-        target = float_path.with_name(f".{float_path.stem}.mixed.int8_candidate.onnx")
-        try:
-            quantize_onnx_int8_excluding(float_path, target, q.calibration, q.spec, onnx_nodes(float_path, names))
-            return target.read_bytes()
-        finally:
-            target.unlink(missing_ok=True)
+        return _onnx_int8_bytes(q, "mixed", q.calibration, exclude=onnx_nodes(q.onnx_float(), names))
 
     return build(q.mixed("onnx", build))
 
@@ -185,30 +191,15 @@ def _onnx_mixed(q: Quantizer, integer_io: bool) -> bytes:
 def _onnx_calibration(calibration: str) -> Build:
     """ONNX int8 with another of onnxruntime's calibration methods (TFLite's converter has MinMax only)."""
     def build(q: Quantizer, integer_io: bool) -> bytes:
-        from .onnx_int8 import quantize_onnx_int8_excluding
-
-        float_path = q.onnx_float()
-        target = float_path.with_name(f".{float_path.stem}.{calibration}.int8_candidate.onnx")
-        try:
-            quantize_onnx_int8_excluding(float_path, target, q.calibration, q.spec, (), calibration)
-            return target.read_bytes()
-        finally:
-            target.unlink(missing_ok=True)
+        return _onnx_int8_bytes(q, calibration, q.calibration, calibration_method=calibration)
 
     return build
 
 
 def _onnx_qdq(method: str, float_head: bool = False) -> Build:
     def build(q: Quantizer, integer_io: bool) -> bytes:
-        from .onnx_int8 import quantize_onnx_int8
-
-        float_path = q.onnx_float()
-        target = float_path.with_name(f".{float_path.stem}.{method}{'.head' * float_head}.int8_candidate.onnx")
-        try:
-            quantize_onnx_int8(float_path, target, q.images("ptq" if float_head else method), q.spec, float_head)
-            return target.read_bytes()
-        finally:
-            target.unlink(missing_ok=True)
+        return _onnx_int8_bytes(q, f"{method}{'.head' * float_head}", q.images("ptq" if float_head else method),
+                                float_head=float_head)
 
     return build
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -87,12 +88,16 @@ def exact_nearest_resize(proto) -> int:
 
 
 def quantize_onnx_int8(float_path: Path, path: Path, calibration: np.ndarray, spec: dict | None = None,
-                       float_head: bool = False, settings: OnnxInt8Settings = DEFAULT_SETTINGS) -> Path:
+                       float_head: bool = False, settings: OnnxInt8Settings = DEFAULT_SETTINGS,
+                       exclude: Sequence[str] = (), calibration_method: str = "MinMax") -> Path:
     """Static int8, per-channel weights, calibrated on the same images as TFLite, carrying `spec`;
-    with `float_head` the last convolution and its activation stay in float (see head_nodes).
-    `float_path` is read, never written."""
+    with `float_head` the last convolution and its activation stay in float (see head_nodes), and
+    so do the nodes named in `exclude` (the mixed-precision rung). `calibration_method` is
+    onnxruntime's: MinMax, Percentile (99.999th, the tool's default) or Entropy. `float_path` is
+    read, never written."""
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     CalibrationDataReader.register(_Calibration)
@@ -109,29 +114,11 @@ def quantize_onnx_int8(float_path: Path, path: Path, calibration: np.ndarray, sp
             quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         else:
             prepared = source
+        excluded = list(exclude) + (head_nodes(prepared) if float_head else [])
         quantize_static(str(prepared), str(path), _Calibration(calibration),
                         quant_format=getattr(QuantFormat, settings.quant_format), per_channel=settings.per_channel,
                         activation_type=getattr(QuantType, settings.activations), weight_type=QuantType.QInt8,
-                        nodes_to_exclude=head_nodes(prepared) if float_head else None)
-    return _checked_with_spec(path, spec)
-
-
-def quantize_onnx_int8_excluding(float_path: Path, path: Path, calibration: np.ndarray, spec: dict | None,
-                                 nodes_to_exclude, calibration_method: str = "MinMax") -> Path:
-    """Static int8 QDQ as quantize_onnx_int8, with the named nodes left in float (the mixed-precision
-    rung) and onnxruntime's `calibration_method`: MinMax, Percentile (99.999th, the tool's default)
-    or Entropy. Per-channel weights stay on."""
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    CalibrationDataReader.register(_Calibration)
-    with tempfile.TemporaryDirectory() as tmp:
-        prepared = Path(tmp) / "prepared.onnx"
-        quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
-        quantize_static(str(prepared), str(path), _Calibration(calibration), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        nodes_to_exclude=list(nodes_to_exclude) or None,
+                        nodes_to_exclude=excluded or None,
                         calibrate_method=getattr(CalibrationMethod, calibration_method))
     return _checked_with_spec(path, spec)
 
