@@ -208,7 +208,10 @@ class InstanceTask(Task):
     bench_note = "; an instance model: decoding is timed beside the network"
     refusals = ((lambda c: c.prune == "auto",
                  "--prune auto is not available for instance models (its search judges candidates by int8 Dice); "
-                 "use --prune channels [--channel-ratio R] or --prune magnitude"),)
+                 "use --prune channels [--channel-ratio R] or --prune magnitude"),
+                (lambda c: c.explain,
+                 "--explain is not available for instance models yet (its per-layer cost is measured in Dice, "
+                 "and an instance model is judged by PQ); compress without --explain"))
     table_columns = ("pq", "f1", "agreement_pq")  # beside Dice, which does not decide
     row_columns_after = {"dice": (("pq", "PQ"), ("f1", "F1@0.5")),
                          "p90_ms": (("decode_ms", "Decode ms"), ("decode_share", "Decode %"))}
