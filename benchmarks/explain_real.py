@@ -26,8 +26,14 @@ CANDIDATES: dict[str, tuple[dict, dict]] = {
     "small_nobn_lr1e-2": (dict(preset="small", batchnorm=False), dict(learning_rate=1e-2)),
     "small_nobn_raw": (dict(preset="small", batchnorm=False), dict(normalize="none")),
     "small_nobn_raw_lr1e-2": (dict(preset="small", batchnorm=False), dict(normalize="none", learning_rate=1e-2)),
+    "small_nobn_raw_lr3e-3": (dict(preset="small", batchnorm=False), dict(normalize="none", learning_rate=3e-3)),
+    "small_nobn_raw_lr5e-3": (dict(preset="small", batchnorm=False), dict(normalize="none", learning_rate=5e-3)),
     "tiny_nobn_raw": (dict(preset="tiny", batchnorm=False, depth=3), dict(normalize="none")),
+    "deeplab_small_nobn_raw": (dict(arch="deeplab_lite", preset="small", batchnorm=False), dict(normalize="none")),
 }
+# The fallback, built rather than trained: the DSB seed U-Net with explain_hurt.py's function-preserving
+# rescaling (enc1_conv1's strongest output channel x256, enc1_conv2's input weights for it /256).
+RESCALED = ("enc1_conv1", 256.0)
 
 
 def train_candidate(out: Path, data_dir: Path, name: str) -> Path:
@@ -48,14 +54,28 @@ def train_candidate(out: Path, data_dir: Path, name: str) -> Path:
     return path
 
 
+def rescaled_seed(seed: Path, out: Path) -> Path:
+    from edgeseg.models.io import load_model, save_model, stored_training_data
+    from explain_hurt import rescaled
+
+    path = out / "seed128_rescaled.keras"
+    if not path.is_file():
+        model, spec = load_model(seed)
+        model, channel = rescaled(model, *RESCALED)
+        save_model(model, spec, path, force=True, trained_on=stored_training_data(seed))
+        print(f"{path}: {RESCALED[0]} channel {channel} x{RESCALED[1]:g} (function-preserving)", flush=True)
+    return path
+
+
 def compressed(model: Path, data_dir: Path, out: Path, explain: bool) -> dict:
     """compress --formats tflite --prune none [--explain]: each rung's Dice, the winner and its explain facts."""
     from edgeseg.compress.pipeline import compress
     from edgeseg.config import CompressConfig, DataConfig
 
     start = time.perf_counter()
-    report = compress(model, CompressConfig(data=DataConfig(source=str(data_dir)), formats="tflite", prune="none",
-                                            explain=explain), out, force=True).to_dict()
+    config = CompressConfig(data=DataConfig(source=str(data_dir)), formats="tflite", prune="none", normalize=None,
+                            explain=explain)
+    report = compress(model, config, out, force=True).to_dict()
     seconds = time.perf_counter() - start
     rows = {a["path"]: a for a in report["artifacts"]}
     int8 = rows["model_int8.tflite"]
@@ -75,11 +95,14 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--out", default=".edgeseg/explain_real")
     p.add_argument("--candidates", default="", help=f"comma list of {', '.join(CANDIDATES)}: train and screen")
+    p.add_argument("--rescaled", type=Path, default=None, help="SEED.keras: write OUT/seed128_rescaled.keras")
     p.add_argument("--explain", default="", help="comma list of model names (or .keras paths): compress --explain")
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     data_dir = write_dataset(out, "dsb")
+    if a.rescaled:
+        rescaled_seed(a.rescaled, out)
     for name in filter(None, a.candidates.split(",")):
         path = train_candidate(out, data_dir, name)
         row = {"model": name, **compressed(path, data_dir, out / f"{name}_screen", explain=False)}

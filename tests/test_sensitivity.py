@@ -31,17 +31,32 @@ def test_stopping_rule_takes_the_worst_layers_one_group_at_a_time_until_the_budg
     score, calls = scripted({"b": 0.03, "a": 0.01, "c": 0.005}, 0.95)
     choice = choose_float_layers(["b", "a", "c"], score, floor=0.985)
     assert choice.met and choice.float_layers == ("b", "a")
-    assert calls == [("b",), ("b", "a")]  # stops at the first step within the budget
-    assert [step["score"] for step in choice.trail] == pytest.approx([0.98, 0.99])
+    # stops adding at the first step within the budget, then tries each back in int8 (the last added
+    # first); ("b",) was scored already
+    assert calls == [("b",), ("b", "a"), ("a",)]
+    assert [step["score"] for step in choice.trail] == pytest.approx([0.98, 0.99, 0.96])
 
 
 def test_stopping_rule_in_groups_of_two_and_the_limit():
     score, calls = scripted({"b": 0.0, "a": 0.0, "c": 0.02}, 0.95)
     choice = choose_float_layers(["b", "a", "c"], score, floor=0.96, group=2)
-    assert choice.met and calls == [("b", "a"), ("b", "a", "c")]
+    assert calls[:2] == [("b", "a"), ("b", "a", "c")]
+    assert choice.met and choice.float_layers == ("c",)  # b and a went back to int8: c alone recovers it
     score, calls = scripted({"b": 0.0, "a": 0.0, "c": 0.02}, 0.95)
     missed = choose_float_layers(["b", "a", "c"], score, floor=0.99, limit=2)
     assert not missed.met and missed.float_layers == ("b", "a") and calls == [("b",), ("b", "a")]
+
+
+def test_a_layer_that_helped_only_with_another_goes_back_to_int8_the_most_macs_first():
+    """Both sides of a concatenation cost Dice alone in int8, but keeping the small one float is enough."""
+    def score(float_layers):
+        return 0.99 if "up" in float_layers else 0.95
+
+    choice = choose_float_layers(["conv", "up", "x"], score, floor=0.985, macs={"conv": 1800, "up": 800, "x": 5})
+    assert choice.met and choice.float_layers == ("up",) and choice.score == 0.99
+    assert [step.get("back_in_int8") for step in choice.trail] == [None, None, "conv"]
+    missed = choose_float_layers(["conv"], lambda names: 0.9, floor=0.985)
+    assert not missed.met and len(missed.trail) == 1  # nothing met: nothing tried back
 
 
 def test_mac_share_and_nodes_of_the_float_layers():

@@ -96,7 +96,8 @@ class Quantizer:
 
     def mixed(self, fmt: str, build: Callable[[tuple[str, ...]], bytes]) -> tuple[str, ...]:
         """The layers the mixed rung keeps in float for `fmt`: the worst by measured Dice cost, one
-        at a time, until the budget's floor holds (at most half the layer groups). Chosen once per
+        at a time, until the budget's floor holds (at most half the layer groups), then each tried back in
+        int8, the most MACs first (sensitivity.choose_float_layers). Chosen once per
         format; an artifact that follows (float I/O) reuses the choice."""
         from .sensitivity import choose_float_layers, int8_mac_share
 
@@ -105,7 +106,8 @@ class Quantizer:
                 raise ValueError("the mixed-precision rung needs the validation scorer")
             info = self.sensitivity()
             choice = choose_float_layers(info["ranked"], lambda names: self.score_artifact(fmt, build(names)),
-                                         self.floor, limit=max(1, len(info["groups"]) // 2))
+                                         self.floor, limit=max(1, len(info["groups"]) // 2),
+                                         macs={g.name: g.macs for g in info["groups"]})
             self.repairs[fmt] = {"float_layers": list(choice.float_layers), "met": choice.met,
                                  "score": choice.score, "int8_mac_share": int8_mac_share(info["groups"],
                                                                                          choice.float_layers),

@@ -138,10 +138,13 @@ class Choice:
 
 
 def choose_float_layers(ranked: Sequence[str], score_fn: Callable[[tuple[str, ...]], float], floor: float,
-                        group: int = 1, limit: int | None = None) -> Choice:
+                        group: int = 1, limit: int | None = None, macs: dict[str, int] | None = None) -> Choice:
     """The stopping rule of the mixed-precision rung: put the worst layers in float, `group` at a
     time, until score_fn(float layers) >= floor, or `limit` layers (default: all) are float.
-    The fewest layers that meet the floor win; when none does, the last step is returned, not met."""
+    When the floor is met, each float layer is then tried back in int8, the most MACs first (`macs`,
+    else the last added first), and stays int8 where the floor still holds: a layer that helped only
+    with the others (one side of a concatenation) goes back. When none meets the floor, the last
+    step is returned, not met."""
     limit = len(ranked) if limit is None else min(limit, len(ranked))
     trail: list[dict] = []
     chosen: tuple[str, ...] = ()
@@ -151,10 +154,27 @@ def choose_float_layers(ranked: Sequence[str], score_fn: Callable[[tuple[str, ..
         score = float(score_fn(chosen))
         trail.append({"float_layers": list(chosen), "score": score})
         if score >= floor:
-            return Choice(chosen, score, True, trail)
+            return _shrunk(Choice(chosen, score, True, trail), score_fn, floor, macs)
         if end >= limit:
             break
     return Choice(chosen, score, False, trail)
+
+
+def _shrunk(choice: Choice, score_fn: Callable[[tuple[str, ...]], float], floor: float,
+            macs: dict[str, int] | None) -> Choice:
+    order = sorted(choice.float_layers, key=lambda n: -macs.get(n, 0)) if macs else list(reversed(choice.float_layers))
+    scored = {frozenset(step["float_layers"]): step["score"] for step in choice.trail}
+    chosen, score = choice.float_layers, choice.score
+    for name in order:
+        if len(chosen) <= 1:
+            break  # no float layer at all is plain int8, which missed before this rung ran
+        fewer = tuple(n for n in chosen if n != name)
+        if frozenset(fewer) not in scored:
+            scored[frozenset(fewer)] = float(score_fn(fewer))
+            choice.trail.append({"float_layers": list(fewer), "score": scored[frozenset(fewer)], "back_in_int8": name})
+        if scored[frozenset(fewer)] >= floor:
+            chosen, score = fewer, scored[frozenset(fewer)]
+    return Choice(chosen, score, True, choice.trail)
 
 
 def int8_mac_share(groups: Sequence[LayerGroup], float_layers: Sequence[str]) -> float:
