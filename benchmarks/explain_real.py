@@ -33,7 +33,7 @@ CANDIDATES: dict[str, tuple[dict, dict]] = {
 }
 # The fallback, built rather than trained: the DSB seed U-Net with explain_hurt.py's function-preserving
 # rescaling (enc1_conv1's strongest output channel x256, enc1_conv2's input weights for it /256).
-RESCALED = ("enc1_conv1", 256.0)
+RESCALED = "enc1_conv1"
 
 
 def train_candidate(out: Path, data_dir: Path, name: str) -> Path:
@@ -54,16 +54,16 @@ def train_candidate(out: Path, data_dir: Path, name: str) -> Path:
     return path
 
 
-def rescaled_seed(seed: Path, out: Path) -> Path:
+def rescaled_seed(seed: Path, out: Path, scale: float) -> Path:
     from edgeseg.models.io import load_model, save_model, stored_training_data
     from explain_hurt import rescaled
 
-    path = out / "seed128_rescaled.keras"
+    path = out / f"seed128_rescaled{scale:g}.keras"
     if not path.is_file():
         model, spec = load_model(seed)
-        model, channel = rescaled(model, *RESCALED)
+        model, channel = rescaled(model, RESCALED, scale)
         save_model(model, spec, path, force=True, trained_on=stored_training_data(seed))
-        print(f"{path}: {RESCALED[0]} channel {channel} x{RESCALED[1]:g} (function-preserving)", flush=True)
+        print(f"{path}: {RESCALED} channel {channel} x{scale:g} (function-preserving)", flush=True)
     return path
 
 
@@ -95,14 +95,15 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--out", default=".edgeseg/explain_real")
     p.add_argument("--candidates", default="", help=f"comma list of {', '.join(CANDIDATES)}: train and screen")
-    p.add_argument("--rescaled", type=Path, default=None, help="SEED.keras: write OUT/seed128_rescaled.keras")
+    p.add_argument("--rescaled", type=Path, default=None, help="SEED.keras: write OUT/seed128_rescaledSCALE.keras")
+    p.add_argument("--scale", type=float, default=256.0, help="--rescaled: the channel's factor")
     p.add_argument("--explain", default="", help="comma list of model names (or .keras paths): compress --explain")
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     data_dir = write_dataset(out, "dsb")
     if a.rescaled:
-        rescaled_seed(a.rescaled, out)
+        rescaled_seed(a.rescaled, out, a.scale)
     for name in filter(None, a.candidates.split(",")):
         path = train_candidate(out, data_dir, name)
         row = {"model": name, **compressed(path, data_dir, out / f"{name}_screen", explain=False)}

@@ -75,6 +75,8 @@ def explain_artifact(ctx, target, record, quantizer, session) -> dict:
     """The explain section of one int8 artifact (its record's "explain")."""
     import time
 
+    from ..quantize.sensitivity import ERROR_IMAGES
+
     start = time.perf_counter()
     fmt, method = target.format, record.method
     repair = quantizer.repairs.get(fmt) if method == "mixed" else None
@@ -85,8 +87,9 @@ def explain_artifact(ctx, target, record, quantizer, session) -> dict:
         section["layers"] = _layers(info, float_layers)
         section["dice_full_int8"] = info.get("full_int8")
         section["layer_error"] = ("TFLite converter's QuantizationDebugger: each op's int8 output against "
-                                  "float on the dequantized int8 input (the layer's own error); rmse_steps = "
-                                  "RMSE / output scale")
+                                  "float on the dequantized int8 input (the layer's own error), on the first "
+                                  f"{min(ERROR_IMAGES, len(quantizer.calibration))} calibration images; "
+                                  "rmse_steps = RMSE / output scale")
         if info.get("dice"):
             section["dice_all_float"] = info.get("all_float")
             section["dice_cost"] = ("Dice lost when the layer alone is in int8 (every other layer float), on the "
