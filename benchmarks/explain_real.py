@@ -67,6 +67,22 @@ def rescaled_seed(seed: Path, out: Path, scale: float) -> Path:
     return path
 
 
+def plain_int8(model_path: Path, data_dir: Path, target: Path) -> Path:
+    """The full-int8 PTQ artifact compress tried first (same 64-image calibration, int8 I/O, spec stored),
+    written beside the mixed one so that `edgeseg bench` times both interleaved."""
+    from edgeseg.artifacts.tflite import finalize
+    from edgeseg.config import DataConfig
+    from edgeseg.data.dataset import calibration_images, load_splits
+    from edgeseg.models.io import load_model
+    from edgeseg.quantize.tflite_int8 import calibrate, quantize_calibrated
+
+    model, spec = load_model(model_path)
+    train, _ = load_splits(DataConfig(source=str(data_dir)), spec)
+    target.write_bytes(finalize(quantize_calibrated(calibrate(model, calibration_images(train, 64, 8)), True),
+                                spec.to_dict()))
+    return target
+
+
 def compressed(model: Path, data_dir: Path, out: Path, explain: bool) -> dict:
     """compress --formats tflite --prune none [--explain]: each rung's Dice, the winner and its explain facts."""
     from edgeseg.compress.pipeline import compress
@@ -97,6 +113,7 @@ def main() -> None:
     p.add_argument("--candidates", default="", help=f"comma list of {', '.join(CANDIDATES)}: train and screen")
     p.add_argument("--rescaled", type=Path, default=None, help="SEED.keras: write OUT/seed128_rescaledSCALE.keras")
     p.add_argument("--scale", type=float, default=256.0, help="--rescaled: the channel's factor")
+    p.add_argument("--plain-int8", default="", help="comma list of model names: write OUT/NAME_ptq_int8.tflite")
     p.add_argument("--explain", default="", help="comma list of model names (or .keras paths): compress --explain")
     a = p.parse_args()
     out = Path(a.out)
@@ -110,6 +127,8 @@ def main() -> None:
         print(json.dumps(row), flush=True)
         with (out / "screen.jsonl").open("a") as f:
             f.write(json.dumps(row) + "\n")
+    for name in filter(None, a.plain_int8.split(",")):
+        print(plain_int8(out / f"{name}.keras", data_dir, out / f"{name}_ptq_int8.tflite"), flush=True)
     for name in filter(None, a.explain.split(",")):
         path = Path(name) if name.endswith(".keras") else out / f"{name}.keras"
         row = {"model": str(path), **compressed(path, data_dir, out / f"{path.stem}_explain", explain=True)}
