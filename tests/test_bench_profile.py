@@ -200,6 +200,17 @@ def test_upsampling_rewrite_only_takes_exact_copies(src, dst, kwargs, factors):
     assert _factors(*_resize(src, dst, **kwargs)) == factors
 
 
+def _with_an_external_buffer(data: bytes) -> bytes:
+    """The model with one buffer marked as stored after the flatbuffer, as litert-quantizer
+    writes large models: its bytes must never be unpacked and packed again."""
+    from edgeseg.artifacts.tflite import _pack, _unpack
+
+    model = _unpack(data)
+    buffer = next(b for b in model.buffers if b.data is not None and len(b.data))
+    buffer.offset, buffer.size = 1 << 20, len(buffer.data)
+    return _pack(model, len(data))
+
+
 @pytest.mark.slow
 def test_cpu_session_runs_upsampling_as_copies_inside_xnnpack(compressed):
     import hashlib
@@ -219,6 +230,7 @@ def test_cpu_session_runs_upsampling_as_copies_inside_xnnpack(compressed):
     assert "RESIZE_NEAREST_NEIGHBOR" not in names and names.count("RESHAPE") == 4
     assert delegation(before, 1)[1] == 3 and delegation(rewritten, 1)[1] == 1  # one partition left
     assert xnnpack_upsampling(rewritten) == (rewritten, 0)
+    assert xnnpack_upsampling(_with_an_external_buffer(before)) == (_with_an_external_buffer(before), 0)
 
     session = LiteRTSession(path, 1)
     assert session.upsamplings_rewritten == 2

@@ -120,6 +120,13 @@ def _uses(data: bytes, builtin: int) -> bool:
     return False
 
 
+def _external_buffers(data: bytes) -> bool:
+    """Whether some buffer lives after the flatbuffer (offset/size, as litert-quantizer writes
+    large models): unpacking and packing again would drop those bytes."""
+    model = _schema().Model.GetRootAsModel(data, 0)
+    return any(model.Buffers(i).Offset() > 1 for i in range(model.BuffersLength()))
+
+
 def xnnpack_upsampling(data: bytes) -> tuple[bytes, int]:
     """(model, number of RESIZE_NEAREST_NEIGHBOR ops replaced by copies); the model unchanged
     when there is none to replace."""
@@ -127,6 +134,8 @@ def xnnpack_upsampling(data: bytes) -> tuple[bytes, int]:
     resize = schema.BuiltinOperator.RESIZE_NEAREST_NEIGHBOR
     if not _uses(data, resize):
         return data, 0  # unpacking a model costs a few hundred ms: only when there is work
+    if _external_buffers(data):
+        return data, 0  # runs as written (the built-in resize), rather than losing its weights
     model = _unpack(data)
     builder = _Builder(model)
     operators, replaced = [], 0
