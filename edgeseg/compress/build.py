@@ -3,11 +3,15 @@ judge it against the budget. `build` dispatches on the target's format and kind;
 builds the plan in order, handing each target the methods that won the targets it follows."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
+from ..artifacts import typed
+from ..artifacts.artifact_records import Attempt, ExplainRecord
 from ..artifacts.compress_report import ArtifactRecord
 from ..artifacts.files import gzip_size
 from ..config import CompressConfig
@@ -93,18 +97,6 @@ def _record(ctx: BuildInputs, target: Target, path: Path, verified: Verified | N
         source_label=source.label or None, source_dice=source.dice, source_fix=source.fix,
         sparsity=sparsity, target_sparsity=source.target_sparsity, unverified=unverified)
     data = path.read_bytes()
-    extra = {"dice_per_image": scores.get("dice_per_image"), "mask_agreement": scores.get("mask_agreement"),
-             "mean_abs_diff": scores.get("mean_abs_diff"),
-             "load_seconds": round(verified.load_seconds, 3) if verified else None}
-    if "dice_per_class" in scores:
-        extra["dice_per_class"] = scores["dice_per_class"]
-    extra.update(ctx.task.artifact_extra(scores, REGISTRY[method].note if method in REGISTRY else ""))
-    if source.keras_file:
-        extra["reference"] = source.keras_file
-    if target.format == "onnx":
-        extra["opset"] = ctx.config.onnx_opset
-    if g is not None:
-        extra["attempts"] = [a.to_dict() for a in g.attempts]
     return ArtifactRecord(
         path=str(path.relative_to(ctx.out)), format=target.format, precision=PRECISION.get(method, target.precision),
         bytes=len(data), deployable=deployable, reason=reason, dice=scores.get("dice"), iou=scores.get("iou"),
@@ -113,7 +105,18 @@ def _record(ctx: BuildInputs, target: Target, path: Path, verified: Verified | N
         sha256=hashlib.sha256(data).hexdigest(), pq=scores.get("pq"), f1=scores.get("f1"),
         agreement_pq=scores.get("agreement_pq"), pq_held_out=scores.get("pq_held_out"),
         f1_held_out=scores.get("f1_held_out"),
-        decided_by=ctx.task.decided_by(ctx.budget, scores), extra=extra)
+        decided_by=ctx.task.decided_by(ctx.budget, scores), dice_per_image=scores.get("dice_per_image"),
+        mask_agreement=scores.get("mask_agreement"), mean_abs_diff=scores.get("mean_abs_diff"),
+        load_seconds=round(verified.load_seconds, 3) if verified else None,
+        dice_per_class=scores.get("dice_per_class"), reference=source.keras_file or None,
+        opset=ctx.config.onnx_opset if target.format == "onnx" else None,
+        attempts=None if g is None else [_typed(Attempt, a.to_dict(), "attempt") for a in g.attempts],
+        extra=ctx.task.artifact_extra(scores, REGISTRY[method].note if method in REGISTRY else ""))
+
+
+def _typed(record_type, raw: dict, where: str):
+    """A step's dict as its typed record, read as report.json will hold it (tuples as lists)."""
+    return typed.from_dict(record_type, json.loads(json.dumps(raw)), where)
 
 
 def _finalize(ctx: BuildInputs, target: Target, data: bytes) -> bytes:
@@ -173,8 +176,9 @@ def _build_quantized(ctx: BuildInputs, target: Target, quantizer: Quantizer, win
     if ctx.task.explains_int8 and (target.format == "onnx" or target.io == "int8"):  # one section per format
         from .explain import explain_artifact
 
-        record.extra["explain"] = explain_artifact(ctx, target, record, quantizer,
-                                                   g.verified.session if g.verified else None)
+        section = explain_artifact(ctx, target, record, quantizer, g.verified.session if g.verified else None)
+        # a new record with its explain section, never the built one patched
+        record = dataclasses.replace(record, explain=_typed(ExplainRecord, section, f"{record.path} explain"))
     return Built(record, g.method)
 
 

@@ -168,7 +168,7 @@ def explain_lines(report) -> list[str]:
     """report.md's section (of a CompressReport): one table per int8 artifact that has one."""
     lines = []
     for a in report.artifacts:
-        ex = a.extra.get("explain")
+        ex = a.explain.to_dict() if a.explain else None
         if not ex or not ex.get("layers"):
             continue
         lines += ["", f"### Where int8 hurts: {a.path} ({ex['method']})", ""]

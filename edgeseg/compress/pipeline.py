@@ -19,6 +19,7 @@ from ..artifacts.compress_records import (Baseline, ChannelsRecord, EdgeTpuRecor
                                           PruningRecord, SanityRecord)
 from ..artifacts.compress_report import SCHEMA, ArtifactRecord, CompressReport
 from ..artifacts.files import sha256
+from ..artifacts.study_record import StudyRecord
 from ..config import CompressConfig
 from ..data.dataset import calibration_images
 from ..data.instance_data import load_task_splits
@@ -203,7 +204,7 @@ def _section(record_type, raw: dict | None, where: str):
 def _report(model_path: Path, source_hash: str, config: CompressConfig, choice: DataChoice, spec, baseline: dict,
             sanity: BaselineCheck, sources: list[Source], targets, records: list[ArtifactRecord],
             edgetpu: dict | None, timings: dict, finetune_skipped: str | None,
-            study: dict | None, instance: dict | None) -> CompressReport:
+            study: StudyRecord | None, instance: dict | None) -> CompressReport:
     """The typed report, built once from typed parts."""
     info = {s.name: s.info for s in sources}
     artifacts = [_section(ArtifactRecord, r.to_dict(), f"artifacts[{n}]") for n, r in enumerate(records)]
@@ -219,5 +220,5 @@ def _report(model_path: Path, source_hash: str, config: CompressConfig, choice: 
         skipped=skipped_steps(config.prune, config.sparsity, config.qat, choice),
         sanity=_section(SanityRecord, sanity.to_dict(), "sanity"),
         recommended=recommend(artifacts, typed_baseline, spec.task, choice.origin),
-        study=_as_written(study), finetune_skipped=finetune_skipped,
+        study=study and _section(StudyRecord, study.to_dict(), "study"), finetune_skipped=finetune_skipped,
         instance=_section(InstanceRecord, instance, "instance"))

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
+from ..artifacts.study_record import StudyRecord
 from ..config import CompressConfig, DataConfig, PreprocessSpec
 from ..data.dataset import SegmentationData
 from ..scoring.predictors import Predictor, keras_predictor, memoized
@@ -101,7 +102,7 @@ class Made:
     the study's report.json record."""
 
     source: Source | None
-    study: dict | None = None
+    study: StudyRecord | None = None
 
 
 def base_source(model, reference: Predictor, score: float, flops: int, real_masks: bool = True,

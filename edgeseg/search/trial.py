@@ -222,8 +222,7 @@ def _run_study(ctx: SearchInputs, study, place: StudyPlace, data: str, order, ru
     best = winner(by_device(found).get((runtime.name, machine), []),
                   lambda r: ctx.budget.judge((attrs.get(r.trial) or {}).get("scores") or {"dice": r.dice})[0])
     info = study_info(location, found, fronts, best, ctx.budget.floor, runtime.name, machine, attrs, pruned(study),
-                      ran, time.perf_counter() - start, place.folder)
-    info["int8_p50_ms"] = plain_p50
+                      ran, time.perf_counter() - start, place.folder, plain_p50)
     if best is None:
         return None, info
     return load_winner(cache, attrs[best.trial]["key"]), info
