@@ -275,3 +275,42 @@ def test_the_command_lines_configs_round_trip(argv):
 
     config = compress_config(build_parser().parse_args(argv))
     assert CompressConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+# BenchReport: the machine, each runtime's availability, the floors and a row's profile are typed.
+
+MACHINE = {"hostname": "h", "cpu": "Xeon", "cores": 2, "arch": "x86_64", "os": "Linux", "python": "3.11.7",
+           "accelerators": [], "packages": {"numpy": "2.0"}, "threads": 2, "label": "h (Xeon, 2 cores)"}
+PROFILE = {"available": True, "threads": 2, "method": "each op timed alone", "whole_ms": 1.5, "whole_cpu_ms": None,
+           "partitions": 1, "ops": [{"index": 0, "node": "conv", "op": "CONV_2D", "dtype": "INT8",
+                                     "inputs": [[1, 8, 8, 1]], "outputs": [[1, 8, 8, 4]], "ms": 0.2,
+                                     "delegated": True, "backend": "XNNPACK", "macs": 2304, "gmac_s": 0.01}],
+           "ops_ms": 0.2, "macs": 2304, "gmac_s": 0.002,
+           "by_type": {"CONV_2D": {"count": 1, "ms": 0.2, "macs": 2304, "delegated": 1, "gmac_s": 0.01, "share": 1.0}}}
+BENCH_AS_WRITTEN = {
+    "schema": "edgeseg.bench/1", "created": "2026-12-06T22:00:00+00:00", "machine": MACHINE,
+    "config": {"runtimes": ["litert-cpu"], "threads": 2}, "data": "synthetic", "images": 8, "dice_floor": 0.88,
+    "task": "instance", "pq_floor": 0.7, "spec": {"height": 8, "width": 8, "channels": 1},
+    "runtimes": {"litert-cpu": {"device": "cpu", "available": True, "detail": "ai-edge-litert 2.3"}},
+    "rows": [{"artifact": "m.tflite", "runtime": "litert-cpu", "status": "ok", "threads": 2, "p50_ms": 1.5,
+              "task": "instance", "pq": 0.7, "f1": 0.8, "decode_ms": 0.1, "profile": PROFILE, "cv": 0.01}]}
+
+
+def test_a_bench_report_reads_into_typed_fields_and_writes_what_it_read():
+    from edgeseg.artifacts.bench_report import BenchReport
+
+    report = BenchReport.from_dict(json.loads(json.dumps(BENCH_AS_WRITTEN)))
+    assert report.machine.label == MACHINE["label"] and report.machine.packages == {"numpy": "2.0"}
+    assert report.runtimes["litert-cpu"].available and (report.dice_floor, report.pq_floor) == (0.88, 0.7)
+    profile = report.rows[0].profile
+    assert profile.ops[0].macs == 2304 and profile.by_type["CONV_2D"].share == 1.0 and profile.whole_cpu_ms is None
+    assert report.extra == {} and report.rows[0].extra == {"cv": 0.01}
+    written = report.to_dict()
+    assert {k: v for k, v in written.items() if k != "rows"} == {k: v for k, v in BENCH_AS_WRITTEN.items() if k != "rows"}
+    row = written["rows"][0]
+    assert {k: row[k] for k in BENCH_AS_WRITTEN["rows"][0] if k != "profile"} == {
+        k: v for k, v in BENCH_AS_WRITTEN["rows"][0].items() if k != "profile"}
+    assert row["profile"] == {k: v for k, v in PROFILE.items() if k != "whole_cpu_ms"}  # absent reads as None
+    assert BenchReport.from_dict(written) == report and BenchReport.from_dict(written).to_dict() == written
+    with pytest.raises(DataError, match="no machine label"):
+        BenchReport.from_dict({**BENCH_AS_WRITTEN, "machine": {"cpu": "Xeon"}})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import typed
 from .typed import optional
 
 
@@ -87,3 +88,6 @@ class ExplainRecord:
     plots_unavailable: str | None = optional()
     seconds: float | None = optional()
     extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return typed.to_dict(self)

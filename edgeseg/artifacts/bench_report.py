@@ -1,5 +1,6 @@
 """bench's JSON (edgeseg.bench/1) as a typed record with one validating reader, used by the
-gate, merge and bundle. A merged file lists several machines and labels each row."""
+gate, merge and bundle. A merged file lists several machines and labels each row. Its parts are
+typed (bench_records.py) and write the JSON they read, so the schema stays 1."""
 from __future__ import annotations
 
 import math
@@ -8,6 +9,8 @@ from pathlib import Path
 
 from ..errors import DataError
 from . import typed
+from .bench_records import MachineRecord, ProfileRecord, RuntimeAvailability
+from .typed import optional
 
 SCHEMA = "edgeseg.bench/1"
 STATUSES = ("ok", "unavailable", "error")
@@ -41,7 +44,7 @@ class BenchRow:
     decode_ms: float | None = None
     decode_p90_ms: float | None = None
     decode_share: float | None = None
-    profile: dict | None = None  # `bench --profile`: per-op rows and per-op-type totals (bench/profile.py)
+    profile: ProfileRecord | None = None  # `bench --profile`: per-op rows and per-op-type totals
     extra: dict = field(default_factory=dict)
 
 
@@ -49,21 +52,29 @@ class BenchRow:
 class BenchReport:
     schema: str
     rows: list[BenchRow]
-    machine: dict | None = None
-    machines: list | None = None
+    machine: MachineRecord | None = optional()  # a single run's; a merged file has `machines`
+    machines: list[MachineRecord] | None = optional()
+    created: str | None = optional()  # ISO time, UTC
+    config: dict | None = optional()  # BenchConfig as run
+    data: str | None = optional()  # the validation data's source
+    images: int | None = optional()  # how many validation images scored each row
+    dice_floor: float | None = optional()  # compress's budget, where a compress report was found
+    task: str | None = optional()  # the task's own fields (scoring's bench_fields): instance models
+    pq_floor: float | None = optional()
+    spec: dict | None = optional()  # PreprocessSpec.to_dict() of the artifacts
+    runtimes: dict[str, RuntimeAvailability] | None = optional()
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        # A single run has `machine`, a merged file `machines`: the absent one stays absent.
-        return {k: v for k, v in typed.to_dict(self).items() if v is not None or k not in ("machine", "machines")}
+        return typed.to_dict(self)
 
     @classmethod
     def from_dict(cls, raw, where: str = "bench JSON") -> "BenchReport":
         typed.check_schema(raw, (SCHEMA,), where)
-        report = typed.from_dict(cls, raw, where)
-        machines = report.machines or ([report.machine] if report.machine else [])
+        machines = raw.get("machines") or ([raw["machine"]] if raw.get("machine") else [])
         if not machines or not all(isinstance(m, dict) and isinstance(m.get("label"), str) for m in machines):
             raise DataError(f"{where}: corrupt bench file (no machine label)")
+        report = typed.from_dict(cls, raw, where)
         for n, row in enumerate(report.rows):
             _check_row(row, f"{where}: row {n}")
         return report

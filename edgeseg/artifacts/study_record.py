@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import typed
 from .typed import optional
 
 
@@ -67,3 +68,6 @@ class StudyRecord:
     plot: str | None = None  # relative to the compress folder
     int8_p50_ms: float | None = None  # plain int8, timed in the same interleaved run
     extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return typed.to_dict(self)
