@@ -16,9 +16,9 @@ SCHEMA = "edgeseg.bench/1"
 STATUSES = ("ok", "unavailable", "error")
 # Figures an "ok" row must carry, finite and positive: the gate divides by them.
 MEASURED = ("p50_ms",)
-# ... and an ok instance row (task "instance") also: its decode time, and scores in [0, 1].
-INSTANCE_MEASURED = ("decode_ms",)
-INSTANCE_SCORES = ("pq", "f1")
+# row task -> what an ok row of it also carries: (positive, finite figures; scores in [0, 1]). An
+# instance row: its decode time, PQ and F1. (artifacts/ sits below scoring/: a table, not the door.)
+TASK_FIGURES: dict[str | None, tuple[tuple[str, ...], tuple[str, ...]]] = {"instance": (("decode_ms",), ("pq", "f1"))}
 
 
 @dataclass
@@ -85,16 +85,16 @@ def _check_row(row: BenchRow, where: str) -> None:
         raise DataError(f"{where}: unknown status {row.status!r}")
     if row.status != "ok":
         return
-    instance = row.task == "instance"
-    for key in MEASURED + (INSTANCE_MEASURED if instance else ()):
+    measured, scores = TASK_FIGURES.get(row.task, ((), ()))
+    kind = f" {row.task}" if row.task in TASK_FIGURES else ""
+    for key in MEASURED + measured:
         value = getattr(row, key)
         if value is None or not math.isfinite(value) or value <= 0:
-            raise DataError(f"{where}: an ok{' instance' if instance else ''} row needs a positive, finite {key}, "
-                            f"got {value!r}")
-    for key in INSTANCE_SCORES if instance else ():
+            raise DataError(f"{where}: an ok{kind} row needs a positive, finite {key}, got {value!r}")
+    for key in scores:
         value = getattr(row, key)
         if value is None or not 0.0 <= value <= 1.0:
-            raise DataError(f"{where}: an ok instance row needs {key} in [0, 1], got {value!r}")
+            raise DataError(f"{where}: an ok{kind} row needs {key} in [0, 1], got {value!r}")
 
 
 def read_bench_report(path: Path) -> BenchReport:

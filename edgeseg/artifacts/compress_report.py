@@ -118,10 +118,6 @@ class CompressReport:
         return self.spec.get("task", "semantic")
 
     @property
-    def is_instance(self) -> bool:
-        return self.task == "instance"
-
-    @property
     def preprocess(self) -> PreprocessSpec:
         """The spec as its typed record (a DataError for a report that holds none)."""
         return PreprocessSpec.from_dict(self.spec)
