@@ -119,9 +119,8 @@ class Segmenter:
         else:
             self.spec = _shape_spec(self.session, normalize_mode or "0-1")
             self.spec_source = f"the model's input shape, normalize {self.spec.normalize} (no stored spec)"
-        self.labelling = LABELLING[self.spec.task]
         # settings made elsewhere: refused now, in one line, not at the first image
-        self.decode_settings = self.labelling.settings(self.spec)
+        self.decode_settings = LABELLING[self.spec.task].settings(self.spec)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.session.run(batch.astype(np.float32)), np.float32)
@@ -140,7 +139,7 @@ class Segmenter:
         # Areas and the smoothing window count pixels of the network's output grid: tiles are at
         # that resolution already; a whole-image prediction was resized from the model's size.
         grid = probs.shape[:2] if tiled else (spec.height, spec.width)
-        return self.labelling.labels(probs, spec, self.decode_settings, grid)
+        return LABELLING[spec.task].labels(probs, spec, self.decode_settings, grid)
 
     def _tiled(self, image: np.ndarray) -> np.ndarray:
         """Sliding windows at the model's input size, 25% overlap, averaged where they meet:
