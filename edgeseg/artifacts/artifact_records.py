@@ -60,9 +60,9 @@ class Repair:
     """The mixed-precision rung's choice: the layers kept in float and what it cost."""
 
     float_layers: list[str]
-    met: bool
-    score: float | None = None
-    int8_mac_share: float | None = None
+    met: bool | None = optional()  # whether the floor held with these layers in float
+    score: float | None = optional()
+    int8_mac_share: float | None = optional()
     ranked_by: str | None = optional()
     steps: list[RepairStep] = field(default_factory=list)
     latency: RepairLatency | None = optional()
