@@ -173,7 +173,7 @@ def test_compress_an_instance_model_walks_the_ladder_and_bundles_as_verified(ins
 
     benched = bench([out / "model_int8.tflite"], BenchConfig(runtimes=("litert-cpu",), min_runs=3, min_time=0.0,
                                                              warmup=1), log=lambda _: None)
-    assert benched.extra["pq_floor"] == pytest.approx(base["pq"] - 0.02)
+    assert benched.pq_floor == pytest.approx(base["pq"] - 0.02)
     (row,) = [r for r in benched.rows if r.status == "ok"]
     assert row.pq == pytest.approx(rows["model_int8.tflite"]["pq"], abs=1e-6)  # same data, same decoding
     assert row.decode_ms > 0

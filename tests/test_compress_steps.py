@@ -81,7 +81,7 @@ def test_mixed_rung_keeps_the_fewest_worst_layers_float_that_meet_a_scripted_flo
     """The scorer counts the float convolutions in each candidate: the floor of 2 is met with
     exactly two layer groups in float, the worst two of the ranking."""
     from edgeseg.artifacts.tflite import operators
-    from edgeseg.quantize.methods import Quantizer
+    from edgeseg.quantize.methods import ArtifactJudge, Quantizer
     from edgeseg.runtimes.litert import LiteRTSession
 
     def float_convs(data: bytes) -> int:
@@ -89,10 +89,9 @@ def test_mixed_rung_keeps_the_fewest_worst_layers_float_that_meet_a_scripted_flo
 
     model, spec, train, val = tiny
     calibration = train.batch(range(8))[0]
-    q = Quantizer(model, calibration[:4], lambda: calibration)
     seen = []
-    q.score_artifact = lambda fmt, data: seen.append(fmt) or float(float_convs(data))
-    q.floor = 2.0
+    q = Quantizer(model, calibration[:4], lambda: calibration,
+                  judge=ArtifactJudge(lambda fmt, data: seen.append(fmt) or float(float_convs(data)), 2.0))
     path = tmp_path / "mixed.tflite"
     path.write_bytes(q.converter("mixed", integer_io=True)())
     repair = q.repairs["tflite"]
@@ -115,17 +114,19 @@ def test_onnx_calibration_and_mixed_rungs_yield_models_onnxruntime_runs(tiny, tm
     import onnx
 
     from edgeseg.export.onnx import export_onnx
-    from edgeseg.quantize.methods import REGISTRY, Quantizer
+    from edgeseg.quantize.methods import REGISTRY, ArtifactJudge, Quantizer
     from edgeseg.runtimes.onnxrt import OnnxSession
 
     model, spec, train, val = tiny
     calibration = train.batch(range(8))[0]
     float_path = tmp_path / "model.onnx"
     export_onnx(model, float_path, 17, spec.to_dict())
-    q = Quantizer(model, calibration[:4], lambda: calibration, onnx_float=lambda: float_path, spec=spec.to_dict())
-    q.score_artifact = lambda fmt, data: float(_head_is_float(onnx.load_from_string(data).graph) if fmt == "onnx"
-                                               else _tflite_head_is_float(data))
-    q.floor = 1.0  # scripted: the budget holds once the output convolution is float (the ranking is TFLite's)
+    def score(fmt, data):
+        return float(_head_is_float(onnx.load_from_string(data).graph) if fmt == "onnx" else _tflite_head_is_float(data))
+
+    # scripted: the budget holds once the output convolution is float (the ranking is TFLite's)
+    q = Quantizer(model, calibration[:4], lambda: calibration, onnx_float=lambda: float_path, spec=spec.to_dict(),
+                  judge=ArtifactJudge(score, 1.0))
     path = tmp_path / f"{method}.onnx"
     path.write_bytes(REGISTRY[method].builds["onnx"](q, False))
     graph = onnx.load(str(path)).graph

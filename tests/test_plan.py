@@ -108,7 +108,7 @@ REPORT = {"schema": "edgeseg.compress/2", "model": "m.keras", "model_sha256": "a
 
 def test_compress_report_round_trips_and_keeps_unknown_fields():
     report = CompressReport.from_dict(REPORT)
-    assert report.artifact("model_int8.tflite").extra == {"attempts": []}
+    assert report.artifact("model_int8.tflite").attempts == [] and report.artifact("model_int8.tflite").extra == {}
     assert report.to_dict()["artifacts"][0]["attempts"] == []
     assert report.exit_code == 0
     old = dict(REPORT, schema="edgeseg.compress/1")  # the previous schema still reads

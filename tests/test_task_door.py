@@ -147,8 +147,10 @@ def test_budget_words_every_reason_the_edge_tpu_step_and_the_search_need():
 # A branch on the model's task: `task == "instance"`, `spec.task != ...`, `is_instance(...)`,
 # `row.get("task") == ...`. Outside the door these must ask the task object instead.
 TASK_BRANCH = re.compile(r"""task\s*[!=]=|\.task\s*(?:in|not in)\s*[(\[{]|is_instance\(|get\(["']task["']\)\s*[!=]=""")
-# Where callers must use the door (lower layers cannot import it; training has its own door).
-DOOR_USERS = ("compress", "bench", "search", "quantize", "cli", "api.py")
+# Where callers must use the door, or, below it, their layer's own per-task table (artifacts,
+# models, deploy; training has task_training.py). config.py's validation may name a task.
+DOOR_USERS = ("compress", "bench", "search", "quantize", "cli", "api.py", "training", "deploy", "models",
+              "artifacts")
 
 
 def _branches(root: Path) -> list[str]:
@@ -171,16 +173,14 @@ def test_the_branch_finder_finds_branches(tmp_path):
 
 
 def test_the_search_asks_the_budget_about_its_candidates():
-    from types import SimpleNamespace
-
     from edgeseg.search.trial import judge
 
-    ctx = SimpleNamespace(budget=Budget(0.95, 0.05))
+    budget = Budget(0.95, 0.05)
     agreeing = {"dice": 0.93, "mask_agreement": 0.97, "mean_abs_diff": 0.01}
-    assert judge(ctx, {"dice": 0.93, "scores": agreeing}) == (True, "within budget")
-    ok, why = judge(ctx, {"dice": 0.93, "scores": {**agreeing, "mask_agreement": 0.5}})
+    assert judge(budget, {"dice": 0.93, "scores": agreeing}) == (True, "within budget")
+    ok, why = judge(budget, {"dice": 0.93, "scores": {**agreeing, "mask_agreement": 0.5}})
     assert not ok and "disagree with the float model" in why  # the search's own floor would have let it win
-    assert judge(ctx, {"dice": 0.93})[0] and not judge(ctx, {"dice": 0.85})[0]  # a record cached with Dice alone
-    failed = SimpleNamespace(budget=Budget(0.95, 0.05, baseline_problem="it predicts no foreground"))
+    assert judge(budget, {"dice": 0.93})[0] and not judge(budget, {"dice": 0.85})[0]  # a record cached with Dice alone
+    failed = Budget(0.95, 0.05, baseline_problem="it predicts no foreground")
     assert judge(failed, {"dice": 0.95, "scores": agreeing}) == (
         False, "the float baseline failed its sanity check: it predicts no foreground")

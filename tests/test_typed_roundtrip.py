@@ -66,9 +66,12 @@ def test_unknown_fields_are_ignored_only_when_asked():
 
 from pathlib import Path  # noqa: E402
 
-from edgeseg.artifacts.compress_records import (Baseline, ChannelsRecord, EdgeTpuRecord, Finetune,  # noqa: E402
-                                                InstanceRecord, PlanRow, PruningRecord, Recommendation,
-                                                SanityRecord)
+from edgeseg.artifacts.artifact_records import (Attempt, ExplainLayer, ExplainRecord, Repair,  # noqa: E402
+                                                RepairLatency, RepairStep)
+from edgeseg.artifacts.compress_records import (Baseline, ChannelsRecord, DecodeTuning, EdgeTpuRecord,  # noqa: E402
+                                                Finetune, HeldOutRecord, InstanceRecord, PlanRow, PruningRecord,
+                                                Recommendation, SanityRecord)
+from edgeseg.artifacts.study_record import StoppedCandidate, StudyFront, StudyRecord, StudyRow  # noqa: E402
 from edgeseg.artifacts.compress_report import SCHEMA, ArtifactRecord, CompressReport, read_compress_report  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -86,8 +89,18 @@ def hand_built() -> CompressReport:
     """Every section filled, by hand: an instance model pruned both ways, with an Edge TPU check."""
     tuned = Finetune(steps=40, stopped_because="no better for 3 evaluations", seconds=12.5, best_step=30,
                      best_dice=0.81, dice_curve=[[10, 0.7], [30, 0.81]], metric="pq")
+    explain = ExplainRecord(
+        method="mixed", repaired_layers=["c1"], layers=[ExplainLayer("c1", position=0, macs=100, rmse_steps=2.5,
+                                                                     dice_cost=0.1, kept_float=True)],
+        dice_full_int8=0.7, repair=Repair(["c1"], True, 0.9, 0.8, "dice", [RepairStep(["c1"], 0.9)],
+                                          RepairLatency("litert-cpu", 2, 1.0, 1.2, 1.2)), seconds=1.5)
     row = ArtifactRecord("model_int8.tflite", "tflite", "int8", 1000, True, "within budget", dice=0.9, pq=0.8,
-                         f1=0.85, decided_by="pq", sha256="ab" * 32, extra={"attempts": [{"method": "ptq"}]})
+                         f1=0.85, decided_by="pq", sha256="ab" * 32, mask_agreement=0.97, dice_per_class=[0.9, 0.8],
+                         reference="channels.keras", opset=17,
+                         attempts=[Attempt("ptq", 0.5, False, 1.0, "", extra={"pq": 0.5}), Attempt("mixed")],
+                         explain=explain, extra={"decode": {"foreground": 0.5}})
+    front = [StudyRow(3, 0.5, 0.9, 900, 1.5, "litert-cpu", "xeon", float_dice=0.92, deployable=True,
+                      reason="within budget")]
     return CompressReport(
         schema=SCHEMA, model="m.keras", model_sha256="cd" * 32, data="data/",
         spec={"height": 32, "width": 32, "task": "instance", "instance_channels": 2},
@@ -107,8 +120,11 @@ def hand_built() -> CompressReport:
         skipped=["skipped QAT: no"], sanity=SanityRecord(True, message="baseline sanity check passed"),
         recommended={"tflite": Recommendation("model_int8.tflite", "int8", 1000, dice=0.9, judged_by="pq",
                                               baseline_dice=0.9, pq=0.8, baseline_pq=0.82, decided_by="pq")},
-        search=None, study={"winner": None, "fronts": []}, finetune_skipped=None,
-        instance=InstanceRecord(max_pq_drop=0.02, decode={"foreground": 0.5}, decode_tuning={"tuned_by": "compress"},
+        search=None, study=StudyRecord("optuna", "s.sqlite3", "litert-cpu", "xeon", 0.88, 10.0, 2, 0.5, front[0],
+                                       front, [StudyFront("litert-cpu", "xeon", front)], [StoppedCandidate(4, 0.75)],
+                                       "search/pareto.png", 2.0), finetune_skipped=None,
+        instance=InstanceRecord(max_pq_drop=0.02, decode={"foreground": 0.5},
+                                decode_tuning=DecodeTuning("compress", 8, HeldOutRecord(0.7, 0.8, 2, [4, 4])),
                                 ladder=["ptq", "retuned-decoding"]),
         extra={"written_by_a_newer_edgeseg": {"x": 1}})
 
@@ -125,18 +141,70 @@ def test_a_hand_built_report_round_trips():
 
 def test_every_section_is_typed():
     """A field of CompressReport or its sections may be a bare dict only where its content is
-    open by design: the spec (schema-1 reports hold empty ones), search and study (search/'s own
-    records), the instance decoding settings, and `extra`."""
+    open by design: the spec (schema-1 reports hold empty ones), the legacy bisection's `search`
+    (older reports only, kept as written), the instance decoding settings, and `extra`."""
     import typing
 
-    open_by_design = {("CompressReport", "spec"), ("CompressReport", "search"), ("CompressReport", "study"),
-                      ("InstanceRecord", "decode"), ("InstanceRecord", "decode_tuning"),
-                      ("ChannelsRecord", "kept_filters")}
+    open_by_design = {("CompressReport", "spec"), ("CompressReport", "search"), ("InstanceRecord", "decode")}
     for record in (CompressReport, Baseline, PruningRecord, ChannelsRecord, Finetune, PlanRow, SanityRecord,
-                   Recommendation, EdgeTpuRecord, InstanceRecord, ArtifactRecord):
+                   Recommendation, EdgeTpuRecord, InstanceRecord, DecodeTuning, HeldOutRecord, ArtifactRecord,
+                   Attempt, ExplainRecord, ExplainLayer, Repair, RepairStep, RepairLatency, StudyRecord, StudyRow,
+                   StudyFront, StoppedCandidate):
         for name, annotation in typing.get_type_hints(record).items():
             bare = annotation is dict or dict in typing.get_args(annotation)
             assert not bare or name == "extra" or (record.__name__, name) in open_by_design, (record, name)
+
+
+# Sections as the writers before their typed records wrote them (explain, attempts, the study, the
+# instance tuning): they read into the typed fields and write back the same JSON.
+EXPLAIN_AS_WRITTEN = {
+    "method": "mixed", "repaired_layers": ["dec1_conv2"],
+    "layers": [{"name": "enc1_conv1", "position": 0, "macs": 27648, "mse": 0.01, "rmse_steps": 1.2,
+                "dice_cost": 0.002, "kept_float": False},
+               {"name": "dec1_conv2", "position": 9, "macs": 9216, "dice_cost": None, "kept_float": True}],
+    "dice_full_int8": 0.81, "layer_error": "TFLite converter's QuantizationDebugger ...",
+    "dice_all_float": 0.9, "dice_cost": "Dice lost when the layer alone is in int8 ...",
+    "repair": {"float_layers": ["dec1_conv2"], "met": True, "score": 0.88, "int8_mac_share": 0.93,
+               "ranked_by": "dice", "steps": [{"float_layers": ["dec1_conv2"], "score": 0.88}],
+               "latency": {"runtime": "litert-cpu", "threads": 2, "full_int8_p50_ms": 0.4, "mixed_p50_ms": 0.5,
+                           "ratio": 1.25}},
+    "disagreement_share": 0.01, "plot": "explain/model_int8_tflite_layers.png",
+    "heatmap": "explain/model_int8_tflite_disagreement.png", "seconds": 3.2}
+STUDY_ROW = {"trial": 0, "ratio": 0.5, "dice": 0.9, "bytes": 5000, "latency_ms": 1.1, "runtime": "litert-cpu",
+             "machine": "Xeon, 2 threads", "float_dice": 0.91, "gflops": 0.01, "parameters": 900, "key": "k",
+             "sha256": "ef" * 32, "cached": False, "threads": 2, "deployable": True, "reason": "within budget"}
+STUDY_AS_WRITTEN = {"engine": "optuna", "study": "/o.study/study.sqlite3", "target": "litert-cpu",
+                    "machine": "Xeon, 2 threads", "floor": 0.88, "seconds": 12.0, "trials_run_here": 2,
+                    "winner": 0.5, "winner_row": STUDY_ROW, "candidates": [STUDY_ROW],
+                    "fronts": [{"runtime": "litert-cpu", "machine": "Xeon, 2 threads", "rows": [STUDY_ROW]}],
+                    "pruned": [{"trial": 1, "ratio": 0.875, "float_dice": 0.2}], "plot": "search/pareto.png",
+                    "int8_p50_ms": 1.4}
+TUNING_AS_WRITTEN = {"tuned_by": "compress", "images": 8, "settings": {"foreground": 0.5}, "pq": 0.7,
+                     "held_out": {"pq": 0.6, "f1": 0.7, "folds": 2, "images_per_fold": [4, 4],
+                                  "fold_settings": [{"foreground": 0.5}], "scores": {"pq": 0.6, "f1": 0.7}}}
+
+
+def test_sections_written_before_their_typed_records_read_into_them():
+    raw = json.loads((FIXTURES / "compress_report_2.json").read_text())
+    raw["artifacts"][0].update(explain=EXPLAIN_AS_WRITTEN, dice_per_class=[0.5], reference="channels.keras",
+                               attempts=[{"method": "ptq", "dice": 0.8, "met_budget": False, "seconds": 1.0,
+                                          "detail": "", "pq": 0.7}])
+    raw.update(study=STUDY_AS_WRITTEN,
+               instance={"max_pq_drop": 0.02, "decode": {}, "decode_tuning": TUNING_AS_WRITTEN, "ladder": ["ptq"],
+                             "budget_metric": "pq"})
+    report = CompressReport.from_dict(raw)
+    artifact = report.artifacts[0]
+    assert artifact.explain.repair.latency.ratio == 1.25 and artifact.explain.layers[1].rmse_steps is None
+    assert artifact.attempts[0].extra == {"pq": 0.7} and artifact.reference == "channels.keras"
+    assert artifact.mask_agreement == raw["artifacts"][0]["mask_agreement"] and "explain" not in artifact.extra
+    assert report.study.fronts[0].rows[0].deployable and report.study.pruned[0].float_dice == 0.2
+    assert report.instance.decode_tuning.held_out.images_per_fold == [4, 4]
+    written = report.to_dict()
+    assert {k: v for k, v in written.items() if k != "config"} == {k: v for k, v in raw.items() if k != "config"}
+    _round_trips(report)
+    legacy = {"target": "litert-cpu", "threads": 2, "seconds": 9.0, "int8_p50_ms": 1.0, "winner": None,
+              "candidates": []}
+    assert CompressReport.from_dict({**raw, "search": legacy}).search == legacy  # the bisection's, kept as is
 
 
 def test_old_schema_reports_still_read():
@@ -207,3 +275,42 @@ def test_the_command_lines_configs_round_trip(argv):
 
     config = compress_config(build_parser().parse_args(argv))
     assert CompressConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+# BenchReport: the machine, each runtime's availability, the floors and a row's profile are typed.
+
+MACHINE = {"hostname": "h", "cpu": "Xeon", "cores": 2, "arch": "x86_64", "os": "Linux", "python": "3.11.7",
+           "accelerators": [], "packages": {"numpy": "2.0"}, "threads": 2, "label": "h (Xeon, 2 cores)"}
+PROFILE = {"available": True, "threads": 2, "method": "each op timed alone", "whole_ms": 1.5, "whole_cpu_ms": None,
+           "partitions": 1, "ops": [{"index": 0, "node": "conv", "op": "CONV_2D", "dtype": "INT8",
+                                     "inputs": [[1, 8, 8, 1]], "outputs": [[1, 8, 8, 4]], "ms": 0.2,
+                                     "delegated": True, "backend": "XNNPACK", "macs": 2304, "gmac_s": 0.01}],
+           "ops_ms": 0.2, "macs": 2304, "gmac_s": 0.002,
+           "by_type": {"CONV_2D": {"count": 1, "ms": 0.2, "macs": 2304, "delegated": 1, "gmac_s": 0.01, "share": 1.0}}}
+BENCH_AS_WRITTEN = {
+    "schema": "edgeseg.bench/1", "created": "2026-12-06T22:00:00+00:00", "machine": MACHINE,
+    "config": {"runtimes": ["litert-cpu"], "threads": 2}, "data": "synthetic", "images": 8, "dice_floor": 0.88,
+    "task": "instance", "pq_floor": 0.7, "spec": {"height": 8, "width": 8, "channels": 1},
+    "runtimes": {"litert-cpu": {"device": "cpu", "available": True, "detail": "ai-edge-litert 2.3"}},
+    "rows": [{"artifact": "m.tflite", "runtime": "litert-cpu", "status": "ok", "threads": 2, "p50_ms": 1.5,
+              "task": "instance", "pq": 0.7, "f1": 0.8, "decode_ms": 0.1, "profile": PROFILE, "cv": 0.01}]}
+
+
+def test_a_bench_report_reads_into_typed_fields_and_writes_what_it_read():
+    from edgeseg.artifacts.bench_report import BenchReport
+
+    report = BenchReport.from_dict(json.loads(json.dumps(BENCH_AS_WRITTEN)))
+    assert report.machine.label == MACHINE["label"] and report.machine.packages == {"numpy": "2.0"}
+    assert report.runtimes["litert-cpu"].available and (report.dice_floor, report.pq_floor) == (0.88, 0.7)
+    profile = report.rows[0].profile
+    assert profile.ops[0].macs == 2304 and profile.by_type["CONV_2D"].share == 1.0 and profile.whole_cpu_ms is None
+    assert report.extra == {} and report.rows[0].extra == {"cv": 0.01}
+    written = report.to_dict()
+    assert {k: v for k, v in written.items() if k != "rows"} == {k: v for k, v in BENCH_AS_WRITTEN.items() if k != "rows"}
+    row = written["rows"][0]
+    assert {k: row[k] for k in BENCH_AS_WRITTEN["rows"][0] if k != "profile"} == {
+        k: v for k, v in BENCH_AS_WRITTEN["rows"][0].items() if k != "profile"}
+    assert row["profile"] == {k: v for k, v in PROFILE.items() if k != "whole_cpu_ms"}  # absent reads as None
+    assert BenchReport.from_dict(written) == report and BenchReport.from_dict(written).to_dict() == written
+    with pytest.raises(DataError, match="no machine label"):
+        BenchReport.from_dict({**BENCH_AS_WRITTEN, "machine": {"cpu": "Xeon"}})

@@ -1,5 +1,6 @@
 """bench's JSON (edgeseg.bench/1) as a typed record with one validating reader, used by the
-gate, merge and bundle. A merged file lists several machines and labels each row."""
+gate, merge and bundle. A merged file lists several machines and labels each row. Its parts are
+typed (bench_records.py) and write the JSON they read, so the schema stays 1."""
 from __future__ import annotations
 
 import math
@@ -8,14 +9,16 @@ from pathlib import Path
 
 from ..errors import DataError
 from . import typed
+from .bench_records import MachineRecord, ProfileRecord, RuntimeAvailability
+from .typed import optional
 
 SCHEMA = "edgeseg.bench/1"
 STATUSES = ("ok", "unavailable", "error")
 # Figures an "ok" row must carry, finite and positive: the gate divides by them.
 MEASURED = ("p50_ms",)
-# ... and an ok instance row (task "instance") also: its decode time, and scores in [0, 1].
-INSTANCE_MEASURED = ("decode_ms",)
-INSTANCE_SCORES = ("pq", "f1")
+# row task -> what an ok row of it also carries: (positive, finite figures; scores in [0, 1]). An
+# instance row: its decode time, PQ and F1. (artifacts/ sits below scoring/: a table, not the door.)
+TASK_FIGURES: dict[str | None, tuple[tuple[str, ...], tuple[str, ...]]] = {"instance": (("decode_ms",), ("pq", "f1"))}
 
 
 @dataclass
@@ -41,7 +44,7 @@ class BenchRow:
     decode_ms: float | None = None
     decode_p90_ms: float | None = None
     decode_share: float | None = None
-    profile: dict | None = None  # `bench --profile`: per-op rows and per-op-type totals (bench/profile.py)
+    profile: ProfileRecord | None = None  # `bench --profile`: per-op rows and per-op-type totals
     extra: dict = field(default_factory=dict)
 
 
@@ -49,21 +52,29 @@ class BenchRow:
 class BenchReport:
     schema: str
     rows: list[BenchRow]
-    machine: dict | None = None
-    machines: list | None = None
+    machine: MachineRecord | None = optional()  # a single run's; a merged file has `machines`
+    machines: list[MachineRecord] | None = optional()
+    created: str | None = optional()  # ISO time, UTC
+    config: dict | None = optional()  # BenchConfig as run
+    data: str | None = optional()  # the validation data's source
+    images: int | None = optional()  # how many validation images scored each row
+    dice_floor: float | None = optional()  # compress's budget, where a compress report was found
+    task: str | None = optional()  # the task's own fields (scoring's bench_fields): instance models
+    pq_floor: float | None = optional()
+    spec: dict | None = optional()  # PreprocessSpec.to_dict() of the artifacts
+    runtimes: dict[str, RuntimeAvailability] | None = optional()
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        # A single run has `machine`, a merged file `machines`: the absent one stays absent.
-        return {k: v for k, v in typed.to_dict(self).items() if v is not None or k not in ("machine", "machines")}
+        return typed.to_dict(self)
 
     @classmethod
     def from_dict(cls, raw, where: str = "bench JSON") -> "BenchReport":
         typed.check_schema(raw, (SCHEMA,), where)
-        report = typed.from_dict(cls, raw, where)
-        machines = report.machines or ([report.machine] if report.machine else [])
+        machines = raw.get("machines") or ([raw["machine"]] if raw.get("machine") else [])
         if not machines or not all(isinstance(m, dict) and isinstance(m.get("label"), str) for m in machines):
             raise DataError(f"{where}: corrupt bench file (no machine label)")
+        report = typed.from_dict(cls, raw, where)
         for n, row in enumerate(report.rows):
             _check_row(row, f"{where}: row {n}")
         return report
@@ -74,16 +85,16 @@ def _check_row(row: BenchRow, where: str) -> None:
         raise DataError(f"{where}: unknown status {row.status!r}")
     if row.status != "ok":
         return
-    instance = row.task == "instance"
-    for key in MEASURED + (INSTANCE_MEASURED if instance else ()):
+    measured, scores = TASK_FIGURES.get(row.task, ((), ()))
+    kind = f" {row.task}" if row.task in TASK_FIGURES else ""
+    for key in MEASURED + measured:
         value = getattr(row, key)
         if value is None or not math.isfinite(value) or value <= 0:
-            raise DataError(f"{where}: an ok{' instance' if instance else ''} row needs a positive, finite {key}, "
-                            f"got {value!r}")
-    for key in INSTANCE_SCORES if instance else ():
+            raise DataError(f"{where}: an ok{kind} row needs a positive, finite {key}, got {value!r}")
+    for key in scores:
         value = getattr(row, key)
         if value is None or not 0.0 <= value <= 1.0:
-            raise DataError(f"{where}: an ok instance row needs {key} in [0, 1], got {value!r}")
+            raise DataError(f"{where}: an ok{kind} row needs {key} in [0, 1], got {value!r}")
 
 
 def read_bench_report(path: Path) -> BenchReport:

@@ -72,7 +72,7 @@ class ChannelsRecord(Scores):
     flops_ratio: float | None = optional()
     parameters: int | None = optional()
     parameters_before: int | None = optional()
-    kept_filters: dict | list | None = optional()
+    kept_filters: dict[str, list[int]] | list | None = optional()  # layer -> [filters kept, filters before]
     kept_whole: list | None = optional()
     path: str | None = optional()
     finetune: Finetune | None = None
@@ -151,12 +151,36 @@ class EdgeTpuRecord:
 
 
 @dataclass
+class HeldOutRecord:
+    """The cross-fitted scores of tuning the decoding on the validation images (instances/held_out.py):
+    each fold decoded with settings tuned without it; PQ/F1 None when too few images to hold any out."""
+
+    pq: float | None = None
+    f1: float | None = None
+    folds: int | None = optional()
+    images_per_fold: list[int] | None = optional()
+    unavailable: str | None = optional()
+    extra: dict = field(default_factory=dict)  # the settings each fold chose, all pooled scores
+
+
+@dataclass
+class DecodeTuning:
+    """Who tuned the decoding settings and, when compress did, on how many images and with what
+    held-out score (the tuning's own fields, instances/decode.py, are kept in `extra`)."""
+
+    tuned_by: str | None = optional()  # compress, training (stored in the model's spec), or nobody
+    images: int | None = optional()
+    held_out: HeldOutRecord | None = optional()
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
 class InstanceRecord:
     """Instance models: the budget on PQ, the decoding settings and how they were tuned."""
 
     max_pq_drop: float
     decode: dict | None = None  # DecodeSettings.to_dict()
-    decode_tuning: dict = field(default_factory=dict)  # tuned_by, scores, held_out, ... (instances/)
+    decode_tuning: DecodeTuning = field(default_factory=DecodeTuning)
     ladder: list[str] = field(default_factory=list)  # the remedies, cheapest first
     budget_metric: str = "pq"
     extra: dict = field(default_factory=dict)

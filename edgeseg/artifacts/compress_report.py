@@ -4,8 +4,8 @@ bundle, the device side and the API use.
 Schema 2 adds each artifact's source (base, pruned, channels), its sha256, I/O type and
 agreement with its float model, the plan, the data measured on, the baseline's sanity check
 and the recommended artifacts; a schema-1 report still reads, with those fields empty.
-Its sections are typed records (compress_records.py, the config as CompressConfig) that write
-the same JSON, so the schema stays 2: from_dict(r.to_dict()) == r."""
+Its sections are typed records (compress_records.py, artifact_records.py, study_record.py, the
+config as CompressConfig) that write the same JSON, so the schema stays 2: from_dict(r.to_dict()) == r."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,6 +14,9 @@ from pathlib import Path
 from ..config import CompressConfig, DataConfig, PreprocessSpec
 from ..errors import DataError
 from . import typed
+from .artifact_records import Attempt, ExplainRecord
+from .study_record import StudyRecord
+from .typed import optional
 from .compress_records import (Baseline, ChannelsRecord, EdgeTpuRecord, InstanceRecord, PlanRow, PruningRecord,
                                Recommendation, SanityRecord)
 
@@ -52,7 +55,17 @@ class ArtifactRecord:
     pq_held_out: float | None = None
     f1_held_out: float | None = None
     decided_by: str | None = None
-    extra: dict = field(default_factory=dict)
+    # Its verification beyond the headline scores (None where it was not verified).
+    dice_per_image: float | None = None
+    mask_agreement: float | None = None  # against its float model's masks
+    mean_abs_diff: float | None = None
+    load_seconds: float | None = None
+    dice_per_class: list[float] | None = optional()  # multi-class models
+    reference: str | None = optional()  # a pruned source's float model file, its reference
+    opset: int | None = optional()  # ONNX artifacts
+    attempts: list[Attempt] | None = optional()  # quantized artifacts: the guard's rungs, in order
+    explain: ExplainRecord | None = optional()  # int8 artifacts of semantic models: where int8 hurts
+    extra: dict = field(default_factory=dict)  # the task's own fields (instance: its decoding, other scores)
 
     def to_dict(self) -> dict:
         return typed.to_dict(self)
@@ -79,8 +92,9 @@ class CompressReport:
     skipped: list[str] | None = None  # steps asked for that did not run, each with its reason
     sanity: SanityRecord | None = None  # the float baseline's check
     recommended: dict[str, Recommendation] | None = None  # format -> the artifact to ship
-    search: dict | None = None  # older reports: the removed channel-ratio bisection's candidates
-    study: dict | None = None  # --prune auto: search.report's record (Pareto fronts per runtime, the winner)
+    # Legacy, read-only: older reports' removed channel-ratio bisection, kept as written (nothing writes it)
+    search: dict | None = None
+    study: StudyRecord | None = None  # --prune auto: the Pareto fronts per runtime and machine, the winner
     finetune_skipped: str | None = None  # why pruning was skipped (too little data)
     instance: InstanceRecord | None = None  # instance models: the budget on PQ, the decoding settings
     extra: dict = field(default_factory=dict)
@@ -102,10 +116,6 @@ class CompressReport:
     @property
     def task(self) -> str:
         return self.spec.get("task", "semantic")
-
-    @property
-    def is_instance(self) -> bool:
-        return self.task == "instance"
 
     @property
     def preprocess(self) -> PreprocessSpec:

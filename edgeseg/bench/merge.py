@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from ..errors import DataError, UsageError
+from ..artifacts.bench_records import MachineRecord
 from ..artifacts.bench_report import SCHEMA, BenchReport
 from .report import load_bench
 
@@ -14,13 +15,13 @@ from .report import load_bench
 MACHINE_FIELDS = {"os": str, "arch": str, "threads": int, "accelerators": list, "packages": dict}
 
 
-def check_machine_record(path: Path, machine: dict) -> None:
+def check_machine_record(path: Path, machine: MachineRecord) -> None:
     """A machine record the Markdown description can be written from, or a DataError naming
     the file and the field (a hand-edited or foreign bench file)."""
     for name, kind in MACHINE_FIELDS.items():
-        value = machine.get(name)
+        value = getattr(machine, name)
         if not isinstance(value, kind) or isinstance(value, bool):
-            state = "lacks" if name not in machine else f"has a {type(value).__name__} for"
+            state = "lacks" if value is None else f"has a {type(value).__name__} for"
             raise DataError(f"{path}: the machine record {state} {name!r}, which --md describes; "
                             "remake the bench file, or leave --md out")
 
@@ -36,12 +37,12 @@ def merge(paths: list[Path], describe_machines: bool = False) -> BenchReport:
                 check_machine_record(path, report.machine)
     if any(r.machines is not None for r in reports):
         raise UsageError("bench merge takes the bench files of single runs, not merged files")
-    labels = [r.machine["label"] for r in reports]
+    labels = [r.machine.label for r in reports]
     rows, machines = [], []
     for path, report in zip(paths, reports):
-        label = report.machine["label"]
+        label = report.machine.label
         if labels.count(label) > 1:  # two runs on one machine: keep them apart by file
             label = f"{label} [{Path(path).name}]"
-        machines.append(report.machine | {"label": label})
+        machines.append(dataclasses.replace(report.machine, label=label))
         rows += [dataclasses.replace(row, machine=label) for row in report.rows]
     return BenchReport(SCHEMA, rows, machines=machines, extra={"merged_from": [str(p) for p in paths]})

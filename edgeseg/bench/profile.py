@@ -7,6 +7,7 @@ without a hook say so instead of carrying numbers.
 """
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..artifacts import typed
+from ..artifacts.bench_records import ProfileRecord
 from ..errors import describe
 from ..runtimes import REGISTRY, Runtime
 
@@ -83,6 +86,11 @@ def profile_row(runtime: Runtime, path: Path, threads: int | None, batch: np.nda
         return {"available": False, "reason": f"could not profile: {describe(exc)}"}
 
 
+def as_record(profile: dict, where: str) -> ProfileRecord:
+    """profile_row's dict as its typed record, read as the bench JSON will hold it (tuples as lists)."""
+    return typed.from_dict(ProfileRecord, json.loads(json.dumps(profile)), where)
+
+
 def add_profiles(report, paths: list[Path], runs: int = 20, registry: dict[str, Runtime] | None = None,
                  log: Callable[[str], None] = print):
     """The bench report (a BenchReport) with every ok row profiled at its own thread count: a new
@@ -93,15 +101,15 @@ def add_profiles(report, paths: list[Path], runs: int = 20, registry: dict[str, 
 
     registry = registry or REGISTRY
     artifacts = {a.name: a for a in collect(paths)[0]}
-    spec = report.extra["spec"]
+    spec = report.spec
     shape = (1, spec["height"], spec["width"], spec["channels"])
     batch = np.random.default_rng(0).random(shape, dtype=np.float32)  # op times do not depend on the values
     rows = []
     for row in report.rows:
         if row.status == "ok" and row.artifact in artifacts:
             log(f"  profiling {row.artifact} on {row.runtime}")
-            row = dataclasses.replace(row, profile=profile_row(registry[row.runtime], artifacts[row.artifact].path,
-                                                               row.threads, batch, runs))
+            profile = profile_row(registry[row.runtime], artifacts[row.artifact].path, row.threads, batch, runs)
+            row = dataclasses.replace(row, profile=as_record(profile, f"{row.artifact} on {row.runtime}: profile"))
         rows.append(row)
     return dataclasses.replace(report, rows=rows)
 
@@ -129,7 +137,7 @@ def render_profile(report, top: int = 12) -> str:
     """Per profiled row of a BenchReport: the slowest ops, then time per op type."""
     out = []
     for row in report.rows:
-        profile = row.profile
+        profile = row.profile.to_dict() if row.profile else None
         if not profile:
             continue
         threads = f"{row.threads} thread(s)" if row.threads else "default threads"

@@ -88,7 +88,7 @@ def _cell(key: str, row: BenchRow) -> str:
 
 
 def _rows_with_machine(report: BenchReport) -> list[BenchRow]:
-    return [r if r.machine else dataclasses.replace(r, machine=report.machine["label"]) for r in report.rows]
+    return [r if r.machine else dataclasses.replace(r, machine=report.machine.label) for r in report.rows]
 
 
 def table_cells(rows: list[BenchRow], with_machine: bool = False) -> list[list[str]]:
@@ -137,11 +137,12 @@ def render_markdown(report: BenchReport, with_machine: bool = False, show_unavai
     machines = report.machines or [report.machine]
     out = ["# edgeseg bench", ""]
     for m in machines:
-        out.append(f"- **{m['label']}**: {m['os']}, {m['arch']}, threads {m['threads']}; "
-                   f"accelerators: {', '.join(m['accelerators']) or 'none'}; "
-                   + ", ".join(f"{k} {v}" for k, v in m["packages"].items()))
-    if "data" in report.extra:
-        out.append(f"- data: `{report.extra['data']}` ({report.extra.get('images', '?')} images); latency at batch 1")
+        out.append(f"- **{m.label}**: {m.os}, {m.arch}, threads {m.threads}; "
+                   f"accelerators: {', '.join(m.accelerators) or 'none'}; "
+                   + ", ".join(f"{k} {v}" for k, v in m.packages.items()))
+    if report.data is not None:
+        out.append(f"- data: `{report.data}` ({report.images if report.images is not None else '?'} images); "
+                   "latency at batch 1")
     out += ["", "| " + " | ".join(cells[0]) + " |", "|" + "---|" * len(cells[0])]
     out += ["| " + " | ".join(r) + " |" for r in cells[1:]]
     notes = _footnotes(rows)
@@ -196,7 +197,7 @@ def render_plot(report: BenchReport, with_machine: bool = False) -> bytes:
         raise UsageError("--plot: no measured rows to plot")
     fig, ax = plt.subplots(figsize=(10, 6.5), dpi=110)
     biggest = max(r.bytes for r in rows)
-    floor = report.extra.get(f"{key}_floor")
+    floor = {"dice": report.dice_floor, "pq": report.pq_floor}[key]
     bottom, top = dice_axis([getattr(r, key) for r in rows], floor)
     for i, r in enumerate(rows):
         color = f"C{i % 10}"

@@ -18,13 +18,13 @@ EXPLAIN_DIR = "explain"
 TIMING_THREADS = 2
 
 
-def artifact_scorer(ctx, target, source) -> Callable[[str, bytes], float]:
+def artifact_scorer(ctx, source) -> Callable[[str, bytes], float]:
     """(format, bytes) -> the budget's score of that artifact on the validation images, in its runtime,
     with the spec stored in TFLite bytes as in a shipped artifact (ONNX candidates carry it already)."""
     from ..artifacts.tflite import finalize
 
     def score(fmt: str, data: bytes) -> float:
-        probe = ctx.out / f".{Path(target.filename).stem}.probe.{fmt}"
+        probe = ctx.out / f".{source.prefix}.probe.{fmt}"
         try:
             probe.write_bytes(finalize(data, ctx.spec) if fmt == "tflite" else data)
             value = ctx.budget.value(ctx.score(source)(probe).scores)
@@ -171,7 +171,7 @@ def explain_lines(report) -> list[str]:
     """report.md's section (of a CompressReport): one table per int8 artifact that has one."""
     lines = []
     for a in report.artifacts:
-        ex = a.extra.get("explain")
+        ex = a.explain.to_dict() if a.explain else None
         if not ex or not ex.get("layers"):
             continue
         lines += ["", f"### Where int8 hurts: {a.path} ({ex['method']})", ""]

@@ -19,6 +19,7 @@ from ..artifacts.compress_records import (Baseline, ChannelsRecord, EdgeTpuRecor
                                           PruningRecord, SanityRecord)
 from ..artifacts.compress_report import SCHEMA, ArtifactRecord, CompressReport
 from ..artifacts.files import sha256
+from ..artifacts.study_record import StudyRecord
 from ..config import CompressConfig
 from ..data.dataset import calibration_images
 from ..data.instance_data import load_task_splits
@@ -29,11 +30,12 @@ from ..outputs import atomic_output_dir, check_output_dir
 from ..preflight import check_compress_inputs
 from ..quantize.methods import LADDERS, Quantizer
 from ..scoring.sanity import BaselineCheck
-from .build import BuildContext, build
+from .build import BuildInputs, build_all
 from .data_source import DataChoice, choose_data, skipped_steps
 from .plan import plan, render_plan
 from .report import render_terminal, write_reports
-from .sources import MAKERS, Source, SourceContext, base_source, wanted_sources
+from .sources import (MAKERS, MakerInputs, Original, Recovery, RunInputs, Source, StudyInputs, base_source,
+                      wanted_sources)
 from ..prune.tuning import distill_kwargs, qat_budget, recovery_target, too_little_data
 from .verdict import recommend, render_verdict
 
@@ -83,33 +85,34 @@ def _unlabeled_batches(config: CompressConfig, spec):
     return lambda: unlabeled_batches(Path(config.unlabeled), spec, config.batch_size, config.seed, paths)
 
 
-def _semantic_qat(source: Source, ctx: SourceContext):
+def _semantic_qat(source: Source, run: RunInputs, target: float | None):
     from ..quantize.qat import quantization_aware
 
-    c = ctx.config
-    return quantization_aware(source.model, ctx.train, ctx.val, qat_budget(c), c.batch_size, ctx.spec.classes,
-                              source.preserve_sparsity, ctx.target_dice, c.seed, c.verbose, ctx.log)
+    c = run.config
+    return quantization_aware(source.model, run.train, run.val, qat_budget(c), c.batch_size, run.spec.classes,
+                              source.preserve_sparsity, target, c.seed, c.verbose, run.log)
 
 
-def _instance_qat(source: Source, ctx: SourceContext):
+def _instance_qat(source: Source, run: RunInputs, target: float | None):
     """The instance loss; the guard judges the result by PQ."""
     from ..quantize.qat_instance import instance_quantization_aware
 
-    c = ctx.config
-    return instance_quantization_aware(source.model, ctx.train, qat_budget(c), c.batch_size, c.seed, c.verbose,
-                                       ctx.log, preserve_sparsity=source.preserve_sparsity)
+    c = run.config
+    return instance_quantization_aware(source.model, run.train, qat_budget(c), c.batch_size, c.seed, c.verbose,
+                                       run.log, preserve_sparsity=source.preserve_sparsity)
 
 
 # task name -> quantization-aware training of a source (the loss it trains with)
 QAT_BY_TASK = {"semantic": _semantic_qat, "instance": _instance_qat}
 
 
-def _quantizer(source: Source, calibration, more_calibration, ctx: SourceContext, onnx_float,
-               trains: bool) -> Quantizer:
+def _quantizer(source: Source, calibration, more_calibration, run: RunInputs, recovery: Recovery,
+               building: BuildInputs, trains: bool) -> Quantizer:
     """`trains` False: no QAT remedy either (no real images to train on)."""
-    qat = QAT_BY_TASK[task_for(ctx.spec).name]
-    return Quantizer(source.model, calibration, more_calibration, (lambda: qat(source, ctx)) if trains else None,
-                     lambda: onnx_float(source), ctx.spec.to_dict())
+    qat = QAT_BY_TASK[task_for(run.spec).name]
+    return Quantizer(source.model, calibration, more_calibration,
+                     functools.partial(qat, source, run, recovery.target) if trains else None,
+                     functools.partial(building.onnx_float, source), run.spec.to_dict(), building.judge(source))
 
 
 def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = False) -> CompressReport:
@@ -153,27 +156,29 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     section = step.info and {**step.info, "ladder": list(LADDERS[task.name])}
 
     with atomic_output_dir(out, force, inputs) as tmp:
-        ctx = SourceContext(config, spec, train, val, tmp, budget, baseline["flops"], run.log,
-                            target_dice=recovery_target(baseline[metric], max_drop),  # PQ for instance models
-                            distill=distill_kwargs(config, model, unlabeled), calibration=calibration,
-                            final_out=out, model_sha256=source_hash, model_path=model_path, data_config=choice.data,
-                            base_reference=reference)
-        sources = [base_source(model, reference, baseline[metric], baseline["flops"], choice.judged_by_dice,
-                               task.name)]
+        run_inputs = RunInputs(config, spec, train, val, budget, run.log)
+        recovery = Recovery(recovery_target(baseline[metric], max_drop),  # PQ for instance models
+                            distill_kwargs(config, model, unlabeled))
+        making = MakerInputs(run_inputs, Original(model, reference, baseline["flops"]), recovery, tmp,
+                             StudyInputs(calibration, out, source_hash, model_path, choice.data))
+        sources, study = [base_source(model, reference, baseline[metric], baseline["flops"], choice.judged_by_dice,
+                                      task.name)], None
         for name in makers:
             _, title, make = MAKERS[name]
             with run.step(name, title):
-                sources += [s for s in (make(model, ctx),) if s is not None]
+                made = make(making)
+            sources += [made.source] if made.source is not None else []
+            study = made.study if made.study is not None else study
         targets = plan(config if choice.judged_by_dice else dataclasses.replace(config, qat=False), sources)
         run.log("the plan:\n" + "\n".join("      " + line for line in render_plan(targets).splitlines()))
-        build_ctx = BuildContext(tmp, config, val, spec.to_dict(), budget, {s.name: s for s in sources}, {}, run.log)
-        build_ctx.quantizers = {s.name: _quantizer(s, calibration, more_calibration, ctx, build_ctx.onnx_float,
-                                                   trains=choice.judged_by_dice) for s in sources}
+        building = BuildInputs(tmp, config, val, spec.to_dict(), budget, {s.name: s for s in sources}, run.log)
+        quantizers = {s.name: _quantizer(s, calibration, more_calibration, run_inputs, recovery, building,
+                                         trains=choice.judged_by_dice) for s in sources}
         with run.step("artifacts", f"building {len(targets)} artifacts, each verified in its runtime"):
-            records = [r for r in (build(t, build_ctx) for t in targets) if r is not None]
+            records, edgetpu = build_all(targets, building, quantizers)
         report = _report(model_path, source_hash, config, choice, spec, baseline, sanity, sources, targets,
-                         records, build_ctx.edgetpu, run.timings, finetune_skipped=finetune_skipped,
-                         study=ctx.study,
+                         records, edgetpu, run.timings, finetune_skipped=finetune_skipped,
+                         study=study,
                          instance=section)  # the task's own section (instance: decoding, PQ budget); None otherwise
         if sha256(model_path) != source_hash:
             raise RuntimeError(f"{model_path} changed during compress")  # never expected: a bug
@@ -199,7 +204,7 @@ def _section(record_type, raw: dict | None, where: str):
 def _report(model_path: Path, source_hash: str, config: CompressConfig, choice: DataChoice, spec, baseline: dict,
             sanity: BaselineCheck, sources: list[Source], targets, records: list[ArtifactRecord],
             edgetpu: dict | None, timings: dict, finetune_skipped: str | None,
-            study: dict | None, instance: dict | None) -> CompressReport:
+            study: StudyRecord | None, instance: dict | None) -> CompressReport:
     """The typed report, built once from typed parts."""
     info = {s.name: s.info for s in sources}
     artifacts = [_section(ArtifactRecord, r.to_dict(), f"artifacts[{n}]") for n, r in enumerate(records)]
@@ -215,5 +220,5 @@ def _report(model_path: Path, source_hash: str, config: CompressConfig, choice: 
         skipped=skipped_steps(config.prune, config.sparsity, config.qat, choice),
         sanity=_section(SanityRecord, sanity.to_dict(), "sanity"),
         recommended=recommend(artifacts, typed_baseline, spec.task, choice.origin),
-        study=_as_written(study), finetune_skipped=finetune_skipped,
+        study=study and _section(StudyRecord, study.to_dict(), "study"), finetune_skipped=finetune_skipped,
         instance=_section(InstanceRecord, instance, "instance"))

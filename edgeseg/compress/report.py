@@ -62,8 +62,7 @@ def render_terminal(report: CompressReport) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines += [f"{a.path}: Dice per class {_per_class(a.extra['dice_per_class'])}"
-              for a in report.artifacts if a.extra.get("dice_per_class")]
+    lines += [f"{a.path}: Dice per class {_per_class(a.dice_per_class)}" for a in report.artifacts if a.dice_per_class]
     lines += _held_out_lines(report)  # which PQ decided a re-tuned artifact
     # Rejected artifacts and why are listed once, in the verdict (verdict.py).
     return "\n".join(lines)
@@ -123,8 +122,7 @@ def render_markdown(report: CompressReport) -> str:
     out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
     if base.dice_per_class is not None:
         out += ["", "Dice per foreground class (class 1, 2, ...):", "", f"- baseline: {_per_class(base.dice_per_class)}"]
-        out += [f"- {a.path}: {_per_class(a.extra['dice_per_class'])}"
-                for a in report.artifacts if a.extra.get("dice_per_class")]
+        out += [f"- {a.path}: {_per_class(a.dice_per_class)}" for a in report.artifacts if a.dice_per_class]
     held_out = _held_out_lines(report)
     if held_out:
         out += ["", "Decoding tuned on the validation images, scored on images it was not tuned on:", ""]

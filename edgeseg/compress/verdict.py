@@ -18,7 +18,7 @@ def format_mb(size: int) -> str:
 
 def float_reference(rows: list[ArtifactRecord], fmt: str) -> ArtifactRecord | None:
     """The float32 artifact of the unpruned model in this format: what ratios are against."""
-    return next((r for r in rows if r.format == fmt and r.precision == "float32" and not r.extra.get("reference")),
+    return next((r for r in rows if r.format == fmt and r.precision == "float32" and not r.reference),
                 None)
 
 
@@ -57,7 +57,7 @@ def recommend(rows: list[ArtifactRecord], baseline: Baseline, task: str,
         extra = task_named(task).recommended_fields(best, baseline)
         chosen[fmt] = Recommendation(
             path=best.path, precision=best.precision, dice=best.dice, bytes=best.bytes,
-            mask_agreement=best.extra.get("mask_agreement"), judged_by=judge, baseline_dice=baseline.dice,
+            mask_agreement=best.mask_agreement, judged_by=judge, baseline_dice=baseline.dice,
             size_ratio=best.bytes / reference.bytes if reference else None,
             flops_ratio=best.flops / reference.flops if reference and best.flops and reference.flops else None,
             reference=reference.path if reference else None, **extra)
@@ -111,7 +111,7 @@ def verdict_lines(report: CompressReport, out: Path | str) -> list[str]:
     if report.data_origin == "none":
         lines.append(f"  {report.data_summary}")
     lines += [f"  {line}" for line in report.skipped or []]
-    search = report.search or report.study
+    search = report.search or (report.study.to_dict() if report.study else None)
     if search and search.get("winner") is None:
         tried = len(search.get("candidates", [])) + len(search.get("pruned", []))
         lines.append(f"  --prune auto: none of the {tried} channel-pruned candidates met "

@@ -58,7 +58,7 @@ def _latency_rows(bench_json: Path | None, artifact: str) -> list[dict]:
     from ..artifacts.bench_report import read_bench_report
 
     report = read_bench_report(bench_json)
-    machine = report.machine.get("label") if isinstance(report.machine, dict) else None
+    machine = report.machine.label if report.machine is not None else None
     return [{"runtime": r.runtime, "machine": r.machine or machine, "threads": r.threads,
              "p50_ms": r.p50_ms, "p90_ms": r.p90_ms, "runs": r.runs}
             for r in report.rows if r.artifact == artifact and r.status == "ok"]

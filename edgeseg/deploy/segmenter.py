@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -22,6 +23,39 @@ class Prediction:
     probabilities: np.ndarray  # H x W x C float32, at the input image's size
     mask: np.ndarray  # H x W int32 labels: 0 background, 1.. classes (instance models: 1.. objects)
     instances: object | None = None  # instance models: instances.decode.Instances (ids, boxes, ...)
+
+
+def _instance_settings(spec: PreprocessSpec):
+    from ..instances.decode import DecodeSettings
+
+    return DecodeSettings.from_dict(spec.decode)
+
+
+def _semantic_labels(probs: np.ndarray, spec: PreprocessSpec, settings, grid) -> Prediction:
+    return Prediction(probs, probabilities_to_labels(probs, spec.threshold))
+
+
+def _instance_labels(probs: np.ndarray, spec: PreprocessSpec, settings, grid) -> Prediction:
+    """Decoded once, after tiles are stitched, with the stored settings."""
+    from ..instances.decode import decode
+
+    found = decode(probs, settings, grid=grid)
+    return Prediction(probs, found.labels, found)
+
+
+@dataclass(frozen=True)
+class Labelling:
+    """How a task's probabilities become its labels on the device (the deploy side sits below
+    scoring/, so it keeps this small table instead of asking the scoring door)."""
+
+    settings: Callable[[PreprocessSpec], object]  # the spec's stored decoding settings, checked once
+    labels: Callable[[np.ndarray, PreprocessSpec, object, tuple[int, int]], Prediction]  # (probs, spec, settings, grid)
+
+
+LABELLING: dict[str, Labelling] = {
+    "semantic": Labelling(lambda spec: None, _semantic_labels),
+    "instance": Labelling(_instance_settings, _instance_labels),
+}
 
 
 def open_session(path: Path, fmt: str, threads: int | None):
@@ -85,11 +119,8 @@ class Segmenter:
         else:
             self.spec = _shape_spec(self.session, normalize_mode or "0-1")
             self.spec_source = f"the model's input shape, normalize {self.spec.normalize} (no stored spec)"
-        self.decode_settings = None
-        if self.spec.task == "instance":  # settings made elsewhere: refused now, in one line, not at the first image
-            from ..instances.decode import DecodeSettings
-
-            self.decode_settings = DecodeSettings.from_dict(self.spec.decode)
+        # settings made elsewhere: refused now, in one line, not at the first image
+        self.decode_settings = LABELLING[self.spec.task].settings(self.spec)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self.session.run(batch.astype(np.float32)), np.float32)
@@ -105,15 +136,10 @@ class Segmenter:
         else:
             model_input = normalize(resize_image(unit, spec.height, spec.width), spec.normalize)
             probs = resize_image(self._run(model_input[None])[0], height, width)
-        if spec.task == "instance":  # decoded once, after tiles are stitched, with the stored settings
-            from ..instances.decode import decode
-
-            # Areas and the smoothing window count pixels of the network's output grid: tiles are at
-            # that resolution already; a whole-image prediction was resized from the model's size.
-            grid = probs.shape[:2] if tiled else (spec.height, spec.width)
-            found = decode(probs, self.decode_settings, grid=grid)
-            return Prediction(probs, found.labels, found)
-        return Prediction(probs, probabilities_to_labels(probs, spec.threshold))
+        # Areas and the smoothing window count pixels of the network's output grid: tiles are at
+        # that resolution already; a whole-image prediction was resized from the model's size.
+        grid = probs.shape[:2] if tiled else (spec.height, spec.width)
+        return LABELLING[spec.task].labels(probs, spec, self.decode_settings, grid)
 
     def _tiled(self, image: np.ndarray) -> np.ndarray:
         """Sliding windows at the model's input size, 25% overlap, averaged where they meet:

@@ -5,6 +5,7 @@ import dataclasses
 
 from ..config import ModelConfig, PreprocessSpec
 from ..errors import UsageError
+from .tasks import task_model
 
 PRESETS: dict[str, dict[str, dict]] = {
     "unet": {
@@ -49,23 +50,11 @@ def build_model(config: ModelConfig):
 
     builders = {"unet": build_unet, "deeplab_lite": build_deeplab_lite}
     args = resolve(config)
-    if config.task == "instance":
-        args["classes"] = instance_channels(config)
+    args["classes"] = task_model(config.task).output_channels(config, args["classes"])
     return builders[config.arch](**args, task=config.task)
-
-
-def instance_channels(config: ModelConfig) -> int:
-    """Foreground and inner distance, plus a boundary channel when asked for."""
-    return 3 if config.boundary else 2
 
 
 def spec_for(config: ModelConfig, normalize: str = "0-1") -> PreprocessSpec:
     args = resolve(config)
-    if config.task == "instance":
-        from ..instances.decode import DecodeSettings
-
-        return PreprocessSpec(height=args["height"], width=args["width"], channels=args["channels"],
-                              normalize=normalize, classes=1, task="instance",
-                              instance_channels=instance_channels(config), decode=DecodeSettings().to_dict())
     return PreprocessSpec(height=args["height"], width=args["width"], channels=args["channels"],
-                          normalize=normalize, classes=args["classes"])
+                          normalize=normalize, **task_model(config.task).spec_fields(config, args["classes"]))

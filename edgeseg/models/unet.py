@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..backend import keras
 from ..errors import UsageError
+from .tasks import task_model
 
 # Keras' default 0.99 lags far behind on short trainings; validation then collapses.
 BN_MOMENTUM = 0.9
@@ -22,7 +23,7 @@ def conv_block(x, filters: int, name: str, batchnorm: bool, kernel: int = 3, dil
 def output_layer(x, classes: int, task: str = "semantic"):
     """Semantic: sigmoid for one class, softmax for several. Instance: `classes` independent
     sigmoid channels (foreground, distance[, boundary]), all in [0, 1] so one int8 scale fits."""
-    sigmoid = classes == 1 or task == "instance"
+    sigmoid = classes == 1 or task_model(task).independent_channels
     return keras().layers.Conv2D(classes, 1, activation="sigmoid" if sigmoid else "softmax", name="output")(x)
 
 

@@ -18,14 +18,25 @@ FLOAT_HEAD_NOTE = ("the last convolution and its activation run in float: not Ed
                    "maps only the integer ops before it)")
 
 
+@dataclass(frozen=True)
+class ArtifactJudge:
+    """How the mixed-precision rung scores its own candidates: (format, artifact bytes) -> the
+    budget's score on the validation data, and the floor that score must reach."""
+
+    score: Callable[[str, bytes], float]
+    floor: float
+
+
 class Quantizer:
     """One float model's quantization inputs, with what is expensive made once and shared
     between its artifacts: the calibration, the sensitive-layer list, the QAT model and the
-    float ONNX file."""
+    float ONNX file. `judge` is None where nothing may be scored on the validation masks (the
+    mixed rung then fails, recorded, and the next rung is tried)."""
 
     def __init__(self, model, calibration: np.ndarray, more_calibration: Callable[[], np.ndarray],
                  make_qat_model: Callable[[], object] | None = None,
-                 onnx_float: Callable[[], Path] | None = None, spec: dict | None = None):
+                 onnx_float: Callable[[], Path] | None = None, spec: dict | None = None,
+                 judge: ArtifactJudge | None = None):
         self.model = model
         self.calibration = calibration
         self._more_calibration = more_calibration
@@ -35,10 +46,7 @@ class Quantizer:
         self._denylist: tuple[str, ...] | None = None
         self._qat_model = None
         self._calibrated: dict[str, bytes] = {}
-        # The mixed-precision rung scores its candidates itself: (format, artifact bytes) -> the budget's
-        # score, and the floor it must reach. Set by whoever owns the validation data (compress/build.py).
-        self.score_artifact: Callable[[str, bytes], float] | None = None
-        self.floor: float | None = None
+        self.judge = judge
         self._sensitivity: dict | None = None
         self.repairs: dict[str, dict] = {}  # format -> the mixed rung's choice (layers in float, MAC share)
 
@@ -82,11 +90,11 @@ class Quantizer:
             self._sensitivity = {"groups": groups, "errors": layer_errors(calibrated, self.calibration, groups),
                                  "dice": None}
         info = self._sensitivity
-        if measure_dice and info["dice"] is None and self.score_artifact is not None:
+        if measure_dice and info["dice"] is None and self.judge is not None:
             calibrated = self.calibrated("ptq")
 
             def score_float(nodes):
-                return self.score_artifact("tflite", quantize_calibrated(calibrated, True, tuple(nodes)))
+                return self.judge.score("tflite", quantize_calibrated(calibrated, True, tuple(nodes)))
 
             info["full_int8"] = score_float(())
             info["all_float"], info["dice"] = dice_sensitivity(info["groups"], score_float)
@@ -102,11 +110,11 @@ class Quantizer:
         from .sensitivity import choose_float_layers, int8_mac_share
 
         if fmt not in self.repairs:
-            if self.score_artifact is None or self.floor is None:
+            if self.judge is None:
                 raise ValueError("the mixed-precision rung needs the validation scorer")
             info = self.sensitivity()
-            choice = choose_float_layers(info["ranked"], lambda names: self.score_artifact(fmt, build(names)),
-                                         self.floor, limit=max(1, len(info["groups"]) // 2),
+            choice = choose_float_layers(info["ranked"], lambda names: self.judge.score(fmt, build(names)),
+                                         self.judge.floor, limit=max(1, len(info["groups"]) // 2),
                                          macs={g.name: g.macs for g in info["groups"]})
             self.repairs[fmt] = {"float_layers": list(choice.float_layers), "met": choice.met,
                                  "score": choice.score, "int8_mac_share": int8_mac_share(info["groups"],

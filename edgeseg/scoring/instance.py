@@ -300,7 +300,7 @@ class InstanceTask(Task):
         base, info = report.baseline, report.instance
         if not info:
             return []
-        tuned = info.decode_tuning.get("tuned_by")
+        tuned = info.decode_tuning.tuned_by
         ladder = f" Remedies, cheapest first: {', '.join(info.ladder)}." if info.ladder else ""
         return [f"Instance model, judged by PQ (Dice does not decide: touching objects can merge at a high Dice). "
                 f"Float: PQ {base.pq:.4f} (SQ {base.sq:.4f}, RQ {base.rq:.4f}), F1@0.5 {base.f1:.4f}, "

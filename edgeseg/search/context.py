@@ -3,16 +3,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from ..config import CompressConfig
 from ..errors import UsageError
 from ..scoring.budget import Budget
 
 
-@dataclass
-class SearchContext:
-    """What every candidate is made from and measured against."""
+@dataclass(frozen=True)
+class SearchInputs:
+    """What every candidate is made from and judged against (the same in compress and in a
+    `search-worker --role train`)."""
 
     model: object
     train: object
@@ -22,14 +23,8 @@ class SearchContext:
     calibration: object
     budget: Budget  # compress's: the only judge of a candidate (its floor, agreement and baseline check)
     target_dice: float
-    folder: Path  # OUT/search inside the run's temporary directory
-    distill: dict
+    distill: Mapping  # finetune's distillation arguments, empty when off
     log: Callable[[str], None]
-
-    @property
-    def floor(self) -> float:
-        """The budget's floor, for the study's record and plot."""
-        return self.budget.floor
 
     def timing_image(self):
         """The one image every candidate is timed on."""
@@ -49,13 +44,23 @@ def target_runtime(name: str):
     return runtime
 
 
-def int8_file(model, ctx: SearchContext, name: str) -> Path:
+@dataclass(frozen=True)
+class StudyPlace:
+    """Where a study and its candidates live, and what identifies the run that made it."""
+
+    location: str  # the study's storage (a folder's sqlite file or a database URL)
+    cache: Path  # the fine-tuned candidates, shared by every worker
+    folder: Path  # this run's scratch files (OUT/search inside compress's temporary directory)
+    model_sha256: str
+    run: dict | None = None  # model and data paths, config, input shape: for joining workers
+
+
+def int8_file(model, inputs: SearchInputs, path: Path) -> Path:
     from ..quantize.tflite_int8 import calibrate, quantize_calibrated
     from ..artifacts.tflite import finalize
 
-    path = ctx.folder / name
-    path.write_bytes(finalize(quantize_calibrated(calibrate(model, ctx.calibration), True), ctx.spec_dict))
+    path.write_bytes(finalize(quantize_calibrated(calibrate(model, inputs.calibration), True), inputs.spec_dict))
     return path
 
 
-__all__ = ["SearchContext", "int8_file", "target_runtime"]
+__all__ = ["SearchInputs", "StudyPlace", "int8_file", "target_runtime"]

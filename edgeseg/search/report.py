@@ -5,33 +5,36 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from ..artifacts.study_record import StoppedCandidate, StudyFront, StudyRecord, StudyRow
 from .logic import Row
 
+_VERDICT = ("float_dice", "gflops", "parameters", "key", "sha256", "cached", "threads", "deployable", "reason")
 
-def _row(r: Row, attrs: dict) -> dict:
-    extra = {k: attrs.get(k) for k in ("float_dice", "gflops", "parameters", "key", "sha256", "cached", "threads",
-                                       "deployable", "reason")}  # the Budget's verdict on the candidate
-    return r.to_dict() | {k: v for k, v in extra.items() if v is not None}
+
+def _row(r: Row, attrs: dict) -> StudyRow:
+    extra = {k: attrs.get(k) for k in _VERDICT}  # the Budget's verdict on the candidate
+    return StudyRow(**r.to_dict(), **{k: v for k, v in extra.items() if v is not None})
 
 
 def study_info(location: str, everything: list[Row], fronts: dict[tuple[str, str], list[Row]], best: Row | None, floor: float,
                target: str, machine: str, attrs: dict[int, dict], stopped: list[dict], ran_here: int,
-               seconds: float, folder: Path) -> dict:
+               seconds: float, folder: Path, plain_p50: float | None) -> StudyRecord:
     """The report.json record. `candidates` are every finished candidate timed on this run's
     runtime and machine (`fronts` the Pareto fronts of each runtime and machine), so
-    readers of the bisection's `search` record (the verdict) read it the same way."""
+    readers of the bisection's `search` record (the verdict) read it the same way;
+    `plain_p50`: plain int8's p50 in the same interleaved run."""
     mine = [r for r in everything if (r.runtime, r.machine) == (target, machine)]
-    info = {"engine": "optuna", "study": location if "://" not in location else _hide_password(location),
-            "target": target, "machine": machine, "floor": round(floor, 5), "seconds": round(seconds, 1),
-            "trials_run_here": ran_here, "winner": None if best is None else best.ratio,
-            "winner_row": None if best is None else _row(best, attrs.get(best.trial, {})),
-            "candidates": [_row(r, attrs.get(r.trial, {})) for r in mine],
-            "fronts": [{"runtime": runtime, "machine": where, "rows": [_row(r, attrs.get(r.trial, {})) for r in rows]}
-                       for (runtime, where), rows in fronts.items()],
-            "pruned": stopped}
-    plot = plot_fronts(info, folder / "pareto.png")
-    info["plot"] = None if plot is None else f"{folder.name}/{plot.name}"
-    return info
+    typed_fronts = [StudyFront(runtime, where, [_row(r, attrs.get(r.trial, {})) for r in rows])
+                    for (runtime, where), rows in fronts.items()]
+    plot = plot_fronts(typed_fronts, round(floor, 5), folder / "pareto.png")
+    return StudyRecord(
+        engine="optuna", study=location if "://" not in location else _hide_password(location), target=target,
+        machine=machine, floor=round(floor, 5), seconds=round(seconds, 1), trials_run_here=ran_here,
+        winner=None if best is None else best.ratio,
+        winner_row=None if best is None else _row(best, attrs.get(best.trial, {})),
+        candidates=[_row(r, attrs.get(r.trial, {})) for r in mine], fronts=typed_fronts,
+        pruned=[StoppedCandidate(p["trial"], p["ratio"], p.get("float_dice")) for p in stopped],
+        plot=None if plot is None else f"{folder.name}/{plot.name}", int8_p50_ms=plain_p50)
 
 
 def _hide_password(url: str) -> str:
@@ -43,29 +46,29 @@ def _hide_password(url: str) -> str:
     return f"{head}{sep}{credentials.split(':', 1)[0]}:***@{host}"
 
 
-def study_markdown(study: dict) -> list[str]:
+def study_markdown(study: StudyRecord) -> list[str]:
     """report.md's section: one Pareto-front table per runtime and machine."""
-    winner = study.get("winner_row")
-    out = [f"Channel-ratio study (--prune auto, Optuna) `{study['study']}`: {study['seconds']:.0f} s here, "
-           f"{study['trials_run_here']} trial(s) run by this worker; Dice floor {study['floor']:.4f}; this "
-           f"machine's candidates re-timed in one interleaved run (plain int8 {study.get('int8_p50_ms')} ms); winner "
+    winner = study.winner_row
+    out = [f"Channel-ratio study (--prune auto, Optuna) `{study.study}`: {study.seconds:.0f} s here, "
+           f"{study.trials_run_here} trial(s) run by this worker; Dice floor {study.floor:.4f}; this "
+           f"machine's candidates re-timed in one interleaved run (plain int8 {study.int8_p50_ms} ms); winner "
            + ("none (no front member within the budget)" if winner is None else
-              f"ratio {winner['ratio']} ({winner['latency_ms']} ms on {study['target']}, {study['machine']})") + ".", ""]
-    for front in study["fronts"]:
-        out += [f"Pareto front on {front['runtime']}, {front['machine']}:", "",
+              f"ratio {winner.ratio} ({winner.latency_ms} ms on {study.target}, {study.machine})") + ".", ""]
+    for front in study.fronts:
+        out += [f"Pareto front on {front.runtime}, {front.machine}:", "",
                 "| trial | ratio | p50 ms | int8 Dice | bytes | machine | runtime |", "|---|---|---|---|---|---|---|"]
-        out += [f"| {r['trial']} | {r['ratio']} | {r['latency_ms']} | {r['dice']:.4f} | {r['bytes']:,} | "
-                f"{r['machine']} | {r['runtime']} |" for r in front["rows"]]
+        out += [f"| {r.trial} | {r.ratio} | {r.latency_ms} | {r.dice:.4f} | {r.bytes:,} | "
+                f"{r.machine} | {r.runtime} |" for r in front.rows]
         out += [""]
-    if study.get("pruned"):
+    if study.pruned:
         out += ["Stopped early (float Dice after recovery far below the floor): "
-                + ", ".join(f"ratio {p['ratio']}" for p in study["pruned"]) + ".", ""]
+                + ", ".join(f"ratio {p.ratio}" for p in study.pruned) + ".", ""]
     return out
 
 
-def plot_fronts(info: dict, path: Path) -> Path | None:
+def plot_fronts(fronts: list[StudyFront], floor: float, path: Path) -> Path | None:
     """p50 against int8 Dice, one series per runtime and machine; None without matplotlib."""
-    if importlib.util.find_spec("matplotlib") is None or not info["fronts"]:
+    if importlib.util.find_spec("matplotlib") is None or not fronts:
         return None
     import matplotlib
 
@@ -73,14 +76,14 @@ def plot_fronts(info: dict, path: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for front in info["fronts"]:
-        rows = front["rows"]
-        ax.plot([r["latency_ms"] for r in rows], [r["dice"] for r in rows], marker="o",
-                label=f"{front['runtime']}, {front['machine'][:40]}")
+    for front in fronts:
+        rows = front.rows
+        ax.plot([r.latency_ms for r in rows], [r.dice for r in rows], marker="o",
+                label=f"{front.runtime}, {front.machine[:40]}")
         for r in rows:
-            ax.annotate(f"{r['ratio']:.4g}", (r["latency_ms"], r["dice"]), textcoords="offset points",
+            ax.annotate(f"{r.ratio:.4g}", (r.latency_ms, r.dice), textcoords="offset points",
                         xytext=(5, 3), fontsize=8)
-    ax.axhline(info["floor"], color="grey", linestyle="--", label="Dice floor (budget)")
+    ax.axhline(floor, color="grey", linestyle="--", label="Dice floor (budget)")
     ax.set_xlabel("p50 ms")
     ax.set_ylabel("int8 Dice")
     ax.set_title("--prune auto study: Pareto front (latency, Dice, size)")

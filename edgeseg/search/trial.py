@@ -16,7 +16,7 @@ import numpy as np
 
 from ..artifacts.files import sha256
 from .timing import measure_interleaved
-from .context import SearchContext, int8_file, target_runtime
+from .context import SearchInputs, StudyPlace, int8_file, target_runtime
 from .study import RUN, Outcome, open_study, pruned, resumable, rows, trial_attrs, work
 from .logic import Row, by_device, candidate_key, grid, hopeless, pareto_front, search_order, winner
 from .report import study_info
@@ -27,7 +27,7 @@ SETTINGS = ("finetune_steps", "finetune_min_steps", "finetune_time", "finetune_l
             "channel_criterion", "distill", "unlabeled", "max_dice_drop", "calibration_samples")
 
 
-def data_digest(ctx: SearchContext) -> str:
+def data_digest(ctx: SearchInputs) -> str:
     """The training, validation and calibration pixels and labels, hashed: same data, same digest."""
     digest = hashlib.sha256()
     for data in (ctx.train, ctx.val):
@@ -43,7 +43,7 @@ def settings_of(config) -> dict:
     return {name: getattr(config, name) for name in SETTINGS}
 
 
-def identity(ctx: SearchContext, model_sha256: str, data: str, cache: Path) -> dict:
+def identity(ctx: SearchInputs, model_sha256: str, data: str, cache: Path) -> dict:
     """What the study is for (`data`: data_digest): a study made for anything else is refused, not mixed in."""
     return {"model_sha256": model_sha256, "data": data, "seed": ctx.config.seed, "settings": settings_of(ctx.config),
             "cache": str(cache)}
@@ -55,7 +55,7 @@ def machine_label(threads: int) -> str:
     return machine_info(threads)["label"]
 
 
-def _make_entry(ratio: float, ctx: SearchContext, entry: Path) -> dict | None:
+def _make_entry(ratio: float, ctx: SearchInputs, entry: Path) -> dict | None:
     """Fine-tunes and quantizes one candidate into `entry` (a temporary folder); None when it is
     hopeless after its recovery fine-tuning (nothing cached: its trial is recorded as pruned)."""
     from ..scoring.predictors import keras_predictor
@@ -73,7 +73,7 @@ def _make_entry(ratio: float, ctx: SearchContext, entry: Path) -> dict | None:
     tuned = result.finetune.to_dict()
     if hopeless(tuned["best_dice"], ctx.budget):
         return {"ratio": ratio, "float_dice": tuned["best_dice"], "hopeless": True}
-    path = int8_file(result.model, dataclasses.replace(ctx, folder=entry), "int8.tflite")
+    path = int8_file(result.model, ctx, entry / "int8.tflite")
     verify = task_for(ctx.spec_dict).verifier(ctx.val, keras_predictor(result.model, config.batch_size),
                                               ctx.spec_dict, config.batch_size)
     scores = verify(path).scores
@@ -86,7 +86,7 @@ def _make_entry(ratio: float, ctx: SearchContext, entry: Path) -> dict | None:
             "finetune": tuned, "seconds": round(time.perf_counter() - start, 1)}
 
 
-def cached_candidate(ratio: float, ctx: SearchContext, cache: Path, key: str) -> tuple[dict, bool]:
+def cached_candidate(ratio: float, ctx: SearchInputs, cache: Path, key: str) -> tuple[dict, bool]:
     """(the candidate's record, whether it came from the cache). Made in a temporary folder that
     is renamed into place, so a killed run leaves no half-written entry."""
     entry = cache / key
@@ -104,7 +104,7 @@ def cached_candidate(ratio: float, ctx: SearchContext, cache: Path, key: str) ->
     return json.loads((entry / CANDIDATE).read_text()), False
 
 
-def evaluator(ctx: SearchContext, model_sha256: str, data: str, cache: Path, runtime, threads: int, plain: Path):
+def evaluator(ctx: SearchInputs, model_sha256: str, data: str, cache: Path, runtime, threads: int, plain: Path):
     """The trial body: candidate (cached or made), then its p50 interleaved with plain int8's."""
     import optuna
 
@@ -119,7 +119,7 @@ def evaluator(ctx: SearchContext, model_sha256: str, data: str, cache: Path, run
         if record.get("hopeless"):
             ctx.log(f"      candidate {ratio:.4f}: {hopeless(record['float_dice'], ctx.budget)}: stopped")
             raise optuna.TrialPruned()
-        deployable, reason = judge(ctx, record)
+        deployable, reason = judge(ctx.budget, record)
         p50, plain_p50 = measure_interleaved([cache / key / "int8.tflite", plain],
                                              lambda p: runtime.load(p, threads), image)
         verdict = "" if deployable else f"; not deployable: {reason}"
@@ -138,10 +138,10 @@ def candidate_scores(record: dict) -> dict:
     return record.get("scores") or {"dice": record["dice"]}
 
 
-def judge(ctx: SearchContext, record: dict) -> tuple[bool, str]:
+def judge(budget, record: dict) -> tuple[bool, str]:
     """(deployable, reason) of a candidate, by compress's Budget: its floor, the agreement with its
     float model, and the baseline's sanity check."""
-    return ctx.budget.judge(candidate_scores(record))
+    return budget.judge(candidate_scores(record))
 
 
 def load_winner(cache: Path, key: str):
@@ -175,21 +175,22 @@ def retimed(found: list[Row], attrs: dict[int, dict], cache: Path, plain: Path, 
     return [r for r in found if r not in mine] + again, round(p50s[-1], 4)
 
 
-def study_prune(ctx: SearchContext, location: str, model_sha256: str, cache: Path, run: dict | None = None):
-    """(the winner's ChannelPruneResult or None, the report.json record of the study). `run`
+def study_prune(ctx: SearchInputs, place: StudyPlace):
+    """(the winner's ChannelPruneResult or None, the report.json record of the study). The run
     (model and data paths, config, input shape) is kept in the study for joining workers."""
     config, start = ctx.config, time.perf_counter()
     runtime = target_runtime(config.target)
     order = search_order(grid())[: config.search_trials]
     data = data_digest(ctx)
+    location = place.location
     folder = Path(location).parent if "://" not in location else None
     fresh = folder is not None and folder.name.endswith(".study") and not folder.exists()
     study = None
     try:
-        study = open_study(location, identity(ctx, model_sha256, data, cache), order)
-        return _run_study(ctx, study, location, model_sha256, data, cache, order, runtime, start, run)
+        study = open_study(location, identity(ctx, place.model_sha256, data, place.cache), order)
+        return _run_study(ctx, study, place, data, order, runtime, start)
     except BaseException:
-        _after_failure(study, location, folder if fresh else None, cache, ctx.log)
+        _after_failure(study, location, folder if fresh else None, place.cache, ctx.log)
         raise
 
 
@@ -203,16 +204,15 @@ def _after_failure(study, location: str, made: Path | None, cache: Path, log) ->
         shutil.rmtree(made, ignore_errors=True)
 
 
-def _run_study(ctx: SearchContext, study, location: str, model_sha256: str, data: str, cache: Path, order,
-               runtime, start: float, run: dict | None):
-    config = ctx.config
-    if run is not None:
-        study.set_user_attr(RUN, run)
-    ctx.folder.mkdir(exist_ok=True)
-    plain = int8_file(ctx.model, ctx, "plain_int8.tflite")
+def _run_study(ctx: SearchInputs, study, place: StudyPlace, data: str, order, runtime, start: float):
+    config, location, cache = ctx.config, place.location, place.cache
+    if place.run is not None:
+        study.set_user_attr(RUN, place.run)
+    place.folder.mkdir(exist_ok=True)
+    plain = int8_file(ctx.model, ctx, place.folder / "plain_int8.tflite")
     threads = os.cpu_count() or 1
     ctx.log(f"      study {location}: {len(order)} candidate(s) queued; this worker times them on {runtime.name}")
-    ran = work(study, evaluator(ctx, model_sha256, data, cache, runtime, threads, plain), config.search_time,
+    ran = work(study, evaluator(ctx, place.model_sha256, data, cache, runtime, threads, plain), config.search_time,
                wait_for_others=True, log=ctx.log)
     machine, attrs = machine_label(threads), trial_attrs(study)
     ctx.log(f"      timing this machine's finished candidates and plain int8 on {runtime.name}, interleaved")
@@ -221,9 +221,8 @@ def _run_study(ctx: SearchContext, study, location: str, model_sha256: str, data
     fronts = {group: pareto_front(members) for group, members in by_device(found).items()}
     best = winner(by_device(found).get((runtime.name, machine), []),
                   lambda r: ctx.budget.judge((attrs.get(r.trial) or {}).get("scores") or {"dice": r.dice})[0])
-    info = study_info(location, found, fronts, best, ctx.floor, runtime.name, machine, attrs, pruned(study), ran,
-                      time.perf_counter() - start, ctx.folder)
-    info["int8_p50_ms"] = plain_p50
+    info = study_info(location, found, fronts, best, ctx.budget.floor, runtime.name, machine, attrs, pruned(study),
+                      ran, time.perf_counter() - start, place.folder, plain_p50)
     if best is None:
         return None, info
     return load_winner(cache, attrs[best.trial]["key"]), info

@@ -16,7 +16,7 @@ from typing import Callable
 
 from ..config import CompressConfig, DataConfig
 from ..errors import UsageError
-from .context import SearchContext, int8_file, target_runtime
+from .context import SearchInputs, int8_file, target_runtime
 from .study import IDENTITY, RUN, open_study, work
 from .trial import data_digest, evaluator, identity
 
@@ -30,7 +30,7 @@ def _config(run: dict, target: str) -> CompressConfig:
     return CompressConfig(**{**raw, "target": target, "verbose": 0})
 
 
-def _context(model_path: Path, data: DataConfig, config: CompressConfig, folder: Path, log) -> SearchContext:
+def _inputs(model_path: Path, data: DataConfig, config: CompressConfig, log) -> SearchInputs:
     """The candidates' inputs, built as compress builds them (same splits, calibration, targets)."""
     from ..backend import set_seed
     from ..data.dataset import calibration_images, load_splits
@@ -46,9 +46,8 @@ def _context(model_path: Path, data: DataConfig, config: CompressConfig, folder:
     task = task_for(spec)
     baseline = task.evaluate(keras_predictor(model, config.batch_size), val, config.batch_size)
     budget = task.budget(baseline, config, None, True)  # as compress's run judged its candidates
-    return SearchContext(model, train, val, config, spec.to_dict(), calibration, budget,
-                         recovery_target(budget.baseline, budget.max_drop), folder,
-                         distill_kwargs(config, model, None), log)
+    return SearchInputs(model, train, val, config, spec.to_dict(), calibration, budget,
+                        recovery_target(budget.baseline, budget.max_drop), distill_kwargs(config, model, None), log)
 
 
 def train_worker(location: str, study, target: str, model: Path | None, data: str | None, cache: Path | None,
@@ -72,11 +71,10 @@ def train_worker(location: str, study, target: str, model: Path | None, data: st
     runtime = target_runtime(target)
     cache = cache or Path(held["cache"])
     with tempfile.TemporaryDirectory(prefix="edgeseg-search-worker-") as scratch:
-        ctx = _context(model_path, data_config, config, Path(scratch) / "search", log)
-        ctx.folder.mkdir()
+        ctx = _inputs(model_path, data_config, config, log)
         data = data_digest(ctx)
         open_study(location, identity(ctx, model_sha256, data, cache), [])  # refuses other data or settings
-        plain = int8_file(ctx.model, ctx, "plain_int8.tflite")
+        plain = int8_file(ctx.model, ctx, Path(scratch) / "plain_int8.tflite")
         threads = os.cpu_count() or 1
         return work(study, evaluator(ctx, model_sha256, data, cache, runtime, threads, plain), seconds,
                     log=log)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 from ..backend import keras, set_seed
 from ..config import TrainConfig
@@ -32,20 +33,25 @@ def train(config: TrainConfig, out: Path, force: bool = False) -> TrainResult:
     if out.is_dir():
         raise OutputExistsError(f"{out} is a directory")
     check_writable(out)
-    instance = config.model.task == "instance"
-    if instance:
-        from .instance import check_instance_config
-
-        check_instance_config(config)
+    check, train_one = TRAINERS[config.model.task]
+    check(config)
     if config.strategy != "none":  # every worker runs this; only the chief writes, so no claim here
         with staged_model(out, force) as staging:
             return replace(_train_distributed(config, staging), path=out)
     with claim_output(out), staged_model(out, force) as staging:
-        if instance:
-            from .instance import train_instance
+        return replace(train_one(config, staging), path=out)
 
-            return replace(train_instance(config, staging), path=out)
-        return replace(_train_single(config, staging), path=out)
+
+def _check_instance(config: TrainConfig) -> None:
+    from .instance import check_instance_config
+
+    check_instance_config(config)
+
+
+def _train_instance(config: TrainConfig, out: Path) -> TrainResult:
+    from .instance import train_instance
+
+    return train_instance(config, out)
 
 
 def _train_single(config: TrainConfig, out: Path) -> TrainResult:
@@ -65,6 +71,13 @@ def _train_single(config: TrainConfig, out: Path) -> TrainResult:
     history = fit(model, batches, plan.epochs, config.verbose, [validate])
     scores = evaluate_predictor(keras_predictor(model, config.batch_size), val_data, config.batch_size)
     return result_of(validate, out, spec, scores, model.count_params(), history, plan)
+
+
+# model task -> (its config check, its single-process training run)
+TRAINERS: dict[str, tuple[Callable[[TrainConfig], None], Callable[[TrainConfig, Path], TrainResult]]] = {
+    "semantic": (lambda config: None, _train_single),
+    "instance": (_check_instance, _train_instance),
+}
 
 
 def _train_distributed(config: TrainConfig, out: Path) -> TrainResult:
