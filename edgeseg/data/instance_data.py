@@ -95,9 +95,13 @@ def load_instance_splits(config: DataConfig, spec: PreprocessSpec, boundary: boo
 def load_task_splits(config: DataConfig, spec: PreprocessSpec) -> tuple[SegmentationData, SegmentationData]:
     """(train, val) as the spec's task reads them: instance-id label maps for an instance model
     (a semantic reader would merge every object into one class), masks otherwise."""
-    if spec.task != "instance":
-        return load_splits(config, spec)
-    return load_instance_splits(config, spec, boundary=spec.instance_channels == 3)
+    return SPLIT_READERS[spec.task](config, spec)
+
+
+SPLIT_READERS = {  # task -> how its (train, val) are read
+    "semantic": load_splits,
+    "instance": lambda config, spec: load_instance_splits(config, spec, boundary=spec.instance_channels == 3),
+}
 
 
 def write_instance_dataset(data: InstanceData, out_dir: Path) -> int:
