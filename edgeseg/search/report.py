@@ -10,7 +10,9 @@ from .logic import Row
 
 def _row(r: Row, attrs: dict) -> dict:
     extra = {k: attrs.get(k) for k in ("float_dice", "gflops", "parameters", "key", "sha256", "cached", "threads",
-                                       "deployable", "reason")}  # the Budget's verdict on the candidate
+                                       "deployable", "reason",  # the Budget's verdict on the candidate
+                                       "kept",  # layer -> [kept, original] output channels
+                                       "target_ms", "estimated_ms", "ceiling")}  # a per-layer candidate's plan
     return r.to_dict() | {k: v for k, v in extra.items() if v is not None}
 
 
@@ -24,6 +26,7 @@ def study_info(location: str, everything: list[Row], fronts: dict[tuple[str, str
     info = {"engine": "optuna", "study": location if "://" not in location else _hide_password(location),
             "target": target, "machine": machine, "floor": round(floor, 5), "seconds": round(seconds, 1),
             "trials_run_here": ran_here, "winner": None if best is None else best.ratio,
+            "winner_kind": None if best is None else best.kind,
             "winner_row": None if best is None else _row(best, attrs.get(best.trial, {})),
             "candidates": [_row(r, attrs.get(r.trial, {})) for r in mine],
             "fronts": [{"runtime": runtime, "machine": where, "rows": [_row(r, attrs.get(r.trial, {})) for r in rows]}
@@ -50,13 +53,18 @@ def study_markdown(study: dict) -> list[str]:
            f"{study['trials_run_here']} trial(s) run by this worker; Dice floor {study['floor']:.4f}; this "
            f"machine's candidates re-timed in one interleaved run (plain int8 {study.get('int8_p50_ms')} ms); winner "
            + ("none (no front member within the budget)" if winner is None else
-              f"ratio {winner['ratio']} ({winner['latency_ms']} ms on {study['target']}, {study['machine']})") + ".", ""]
+              f"{winner.get('kind', 'uniform')} ratio {winner['ratio']} ({winner['latency_ms']} ms on {study['target']}, "
+              f"{study['machine']})") + ".", ""]
     for front in study["fronts"]:
         out += [f"Pareto front on {front['runtime']}, {front['machine']}:", "",
-                "| trial | ratio | p50 ms | int8 Dice | bytes | machine | runtime |", "|---|---|---|---|---|---|---|"]
-        out += [f"| {r['trial']} | {r['ratio']} | {r['latency_ms']} | {r['dice']:.4f} | {r['bytes']:,} | "
-                f"{r['machine']} | {r['runtime']} |" for r in front["rows"]]
+                "| trial | kind | ratio | p50 ms | int8 Dice | bytes | machine | runtime |",
+                "|---|---|---|---|---|---|---|---|"]
+        out += [f"| {r['trial']} | {r.get('kind', 'uniform')} | {r['ratio']} | {r['latency_ms']} | {r['dice']:.4f} | "
+                f"{r['bytes']:,} | {r['machine']} | {r['runtime']} |" for r in front["rows"]]
         out += [""]
+    if winner and winner.get("kept"):
+        out += ["The winner's kept output channels per layer:", "", "| layer | kept | of |", "|---|---|---|"]
+        out += [f"| {name} | {kept} | {total} |" for name, (kept, total) in winner["kept"].items()] + [""]
     if study.get("pruned"):
         out += ["Stopped early (float Dice after recovery far below the floor): "
                 + ", ".join(f"ratio {p['ratio']}" for p in study["pruned"]) + ".", ""]
@@ -72,24 +80,41 @@ def plot_fronts(info: dict, path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    kept = (info.get("winner_row") or {}).get("kept")
+    fig, axes = plt.subplots(1, 2 if kept else 1, figsize=(12 if kept else 6, 4), squeeze=False)
+    ax = axes[0][0]
     for front in info["fronts"]:
         rows = front["rows"]
         ax.plot([r["latency_ms"] for r in rows], [r["dice"] for r in rows], marker="o",
                 label=f"{front['runtime']}, {front['machine'][:40]}")
         for r in rows:
-            ax.annotate(f"{r['ratio']:.4g}", (r["latency_ms"], r["dice"]), textcoords="offset points",
+            ax.annotate(f"{'L' if r.get('kind') == 'per_layer' else ''}{r['ratio']:.4g}", (r["latency_ms"], r["dice"]),
+                        textcoords="offset points",
                         xytext=(5, 3), fontsize=8)
     ax.axhline(info["floor"], color="grey", linestyle="--", label="Dice floor (budget)")
     ax.set_xlabel("p50 ms")
     ax.set_ylabel("int8 Dice")
     ax.set_title("--prune auto study: Pareto front (latency, Dice, size)")
     ax.legend(fontsize=7)
+    if kept:
+        _plot_kept(axes[0][1], kept, info["winner_row"])
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _plot_kept(ax, kept: dict, winner: dict) -> None:
+    """The winner's kept output channels per layer, against each layer's original count."""
+    names = list(kept)
+    positions = range(len(names))
+    ax.bar(positions, [total for _, total in kept.values()], color="lightgrey", label="original")
+    ax.bar(positions, [count for count, _ in kept.values()], color="tab:blue", label="kept")
+    ax.set_xticks(list(positions), names, rotation=90, fontsize=6)
+    ax.set_ylabel("output channels")
+    ax.set_title(f"winner ({winner.get('kind', 'uniform')} {winner['ratio']:.4g}): kept channels per layer", fontsize=9)
+    ax.legend(fontsize=7)
 
 
 __all__ = ["plot_fronts", "study_info", "study_markdown"]

@@ -17,7 +17,7 @@ from typing import Callable
 from ..config import CompressConfig, DataConfig
 from ..errors import UsageError
 from .context import SearchContext, int8_file, target_runtime
-from .study import IDENTITY, RUN, open_study, work
+from .study import IDENTITY, RUN, open_study, proposer, work
 from .trial import data_digest, evaluator, identity
 
 
@@ -79,7 +79,7 @@ def train_worker(location: str, study, target: str, model: Path | None, data: st
         plain = int8_file(ctx.model, ctx, "plain_int8.tflite")
         threads = os.cpu_count() or 1
         return work(study, evaluator(ctx, model_sha256, data, cache, runtime, threads, plain), seconds,
-                    log=log)
+                    log=log, proposer=proposer(config.search_trials))
 
 
 __all__ = ["train_worker"]
