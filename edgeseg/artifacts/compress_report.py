@@ -52,6 +52,10 @@ class ArtifactRecord:
     pq_held_out: float | None = None
     f1_held_out: float | None = None
     decided_by: str | None = None
+    # Deployable artifacts of a format with a choice between them (absent before): p50 on their
+    # reference runtime, timed together in one interleaved run on the machine compress ran on.
+    p50_ms: float | None = typed.optional()
+    timed_on: str | None = typed.optional()
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
