@@ -18,9 +18,10 @@ import numpy as np
 
 from ..artifacts.compress_report import ArtifactRecord
 
-# Per artifact, interleaved. Runs, not seconds: a 32x32 test model runs 30 times in a millisecond,
-# a 128x128 U-Net in about 0.2 s, and the rounds of measure_interleaved keep the ratios honest.
-MIN_RUNS, MIN_SECONDS = 30, 0.0
+# Per artifact, interleaved. Runs, not seconds: a 32x32 test model runs 30 times in a few
+# milliseconds, a 128x128 int8 U-Net in about 0.2 s; short rounds (0.02 s of one model in a row)
+# keep a test suite's many compress runs cheap while load still falls on all artifacts alike.
+MIN_RUNS, MIN_SECONDS, ROUND_SECONDS = 30, 0.0, 0.02
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class InterleavedTimer:
             return f"{runtime.name} unavailable: {reason}"
         threads = self.threads or os.cpu_count() or 1
         p50s = measure_interleaved(paths, lambda p: runtime.load(p, threads), self.image, min_runs=MIN_RUNS,
-                                   min_seconds=MIN_SECONDS)
+                                   min_seconds=MIN_SECONDS, round_seconds=ROUND_SECONDS)
         return Timing(p50s, f"{runtime.name}, {threads} threads")
 
 

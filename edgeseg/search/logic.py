@@ -56,7 +56,9 @@ def _level(ratio: float) -> int:
 
 
 def search_order(ratios: list[float]) -> list[float]:
-    """The faster half (ratio >= 1/2) before the slower one; in each, its halves and quarters
+    """A fixed order of the whole grid, for a study queued up front (open_study's `ratios`; the
+    --prune auto run proposes from results instead, see `propose`). The faster half (ratio >= 1/2)
+    before the slower one; in each, its halves and quarters
     first (1/2, 3/4: the front spans the range early), then the rest from the fastest down: the
     winner is the fastest candidate within the budget, so the fastest untried candidates are the
     ones that can still change it. Fixed, so the same study asks for the same candidates however

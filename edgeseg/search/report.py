@@ -66,8 +66,8 @@ def study_markdown(study: dict) -> list[str]:
         out += ["The winner's kept output channels per layer:", "", "| layer | kept | of |", "|---|---|---|"]
         out += [f"| {name} | {kept} | {total} |" for name, (kept, total) in winner["kept"].items()] + [""]
     if study.get("pruned"):
-        out += ["Stopped early (float Dice after recovery far below the floor): "
-                + ", ".join(f"ratio {p['ratio']}" for p in study["pruned"]) + ".", ""]
+        out += ["Stopped early (float Dice after recovery far below the floor, or no step in the latency table): "
+                + ", ".join(f"{p.get('kind', 'uniform')} ratio {p['ratio']}" for p in study["pruned"]) + ".", ""]
     return out
 
 
