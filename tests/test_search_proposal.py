@@ -148,3 +148,19 @@ def test_a_table_with_no_step_that_saves_time_stops_the_per_layer_kind(tmp_path)
     with pytest.raises(optuna.TrialPruned):
         _plan("per_layer", 0.5, _planner(tmp_path, flat, {"a": np.ones(32)}), trial, lambda _: None)
     assert trial.user_attrs["empty"] is True and "no channel step" in trial.user_attrs["stopped_because"]
+
+
+def test_the_study_record_and_report_show_each_layers_kept_channels(tmp_path):
+    from edgeseg.search.logic import Row, pareto_front
+    from edgeseg.search.report import study_info, study_markdown
+
+    rows = [Row(0, 0.5, 0.93, 900, 6.0, "litert-cpu", "m"), Row(1, 0.5, 0.94, 1000, 5.0, "litert-cpu", "m", "per_layer")]
+    attrs = {0: {"kept": {"enc1_conv1": [16, 32]}}, 1: {"kept": {"enc1_conv1": [32, 32], "dec1_conv1": [8, 32]},
+                                                       "target_ms": 4.5, "estimated_ms": 4.4, "ceiling": False}}
+    info = study_info("s.sqlite3", rows, {("litert-cpu", "m"): pareto_front(rows)}, rows[1], 0.9, "litert-cpu", "m",
+                      attrs, [], 2, 1.0, tmp_path / "search")
+    assert info["winner_kind"] == "per_layer" and info["winner_row"]["kept"]["dec1_conv1"] == [8, 32]
+    assert [(c["kind"], c["kept"]) for c in info["candidates"]] == [("uniform", {"enc1_conv1": [16, 32]}),
+                                                                    ("per_layer", attrs[1]["kept"])]
+    text = "\n".join(study_markdown(info))
+    assert "winner per_layer ratio 0.5" in text and "| dec1_conv1 | 8 | 32 |" in text
