@@ -18,10 +18,10 @@ import numpy as np
 
 from ..artifacts.compress_report import ArtifactRecord
 
-# Per artifact, interleaved. Runs, not seconds: a 32x32 test model runs 30 times in a few
-# milliseconds, a 128x128 int8 U-Net in about 0.2 s; short rounds (0.02 s of one model in a row)
-# keep a test suite's many compress runs cheap while load still falls on all artifacts alike.
-MIN_RUNS, MIN_SECONDS, ROUND_SECONDS = 30, 0.0, 0.02
+# Per artifact, interleaved in rounds of 0.02 s of one model in a row. Runs, not seconds: a 32x32
+# test model runs 100 times in 15 ms, a 128x128 int8 U-Net in about 1 s (30 runs were too few on a
+# loaded 2-core machine: two copies of one int8 model came out 8 and 14 ms apart).
+MIN_RUNS, MIN_SECONDS, ROUND_SECONDS = 100, 0.0, 0.02
 
 
 @dataclass(frozen=True)
