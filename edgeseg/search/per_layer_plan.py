@@ -43,16 +43,18 @@ class PerLayerPlanner:
         return self._table
 
     def _measure(self) -> LatencyTable:
+        import tempfile
+
         from ..prune.channels import channel_spaces, prune_channels
 
-        folder = self.ctx.folder / "latency_table"
-        folder.mkdir(parents=True, exist_ok=True)
         made = iter(range(10 ** 6))
         image = self.ctx.timing_image()
+        self.ctx.folder.mkdir(parents=True, exist_ok=True)
+        scratch = tempfile.TemporaryDirectory(prefix="latency_table-", dir=self.ctx.folder)  # not shipped in OUT
 
         def build_int8(counts: dict[str, int]) -> Path:
             model = prune_channels(self.ctx.model, 0.0, counts=counts).model if counts else self.ctx.model
-            return int8_file(model, self.ctx, f"latency_table/t{next(made):04d}.tflite")
+            return int8_file(model, self.ctx, f"{Path(scratch.name).name}/t{next(made):04d}.tflite")
 
         def time_paths(paths: list[Path]) -> list[float]:
             return measure_interleaved(paths, lambda p: self.runtime.load(p, self.threads), image,
@@ -60,8 +62,9 @@ class PerLayerPlanner:
 
         self.ctx.log(f"      measuring the latency table on {self.runtime.name} (once per model and machine; "
                      f"kept in {self.cache / TABLE_FILE})")
-        return measure_table(channel_spaces(self.ctx.model), build_int8, time_paths, self.runtime.name,
-                             self.machine, self.threads, log=self.ctx.log)
+        with scratch:
+            return measure_table(channel_spaces(self.ctx.model), build_int8, time_paths, self.runtime.name,
+                                 self.machine, self.threads, log=self.ctx.log)
 
     def importance(self) -> dict:
         if self._importance is None:
