@@ -5,6 +5,11 @@
     each with one TensorFlow intra-op thread) against one worker, for the same queued trials;
 (c) a study killed (SIGKILL) after half its trials and restarted: finished trials are not
     recomputed, and the final trials equal (b)'s one-worker run with the same seed.
+(learn) issue 23: one `--prune auto` run whose study proposes each candidate from the results so
+    far (uniform ratios and per-layer counts on the latency table, taking turns); its winner's int8
+    against plain int8 on litert-cpu, 2 threads, interleaved in one run, its Dice against float,
+    and the run's wall time. `--table FILE` seeds the study's cache with a latency table measured
+    before (benchmarks/per_layer.py's), as a second run on the same machine would find it.
 
 Everything runs through the real command line (`python -m edgeseg compress ...`).
 Usage: PYTHONPATH=. .venv/bin/python benchmarks/search_study.py [--cache /work/bench/small] [--out DIR]
@@ -72,6 +77,38 @@ def part_a(model: Path, data: Path, out: Path, seconds: float) -> dict:
             "study": {"winner": study["study"]["winner"], "seconds": study["study"]["seconds"],
                       "trials": study["study"]["trials_run_here"], "floor": study["study"]["floor"],
                       "candidates": [(c["ratio"], round(c["dice"], 4)) for c in study["study"]["candidates"]]}}
+
+
+def part_learn(model: Path, data: Path, out: Path, trials: int, seconds: float, table: Path | None) -> dict:
+    import shutil
+
+    for old in (out / "learn", out / "learn.study"):
+        shutil.rmtree(old, ignore_errors=True)
+    if table is not None:
+        (out / "learn.study" / "cache").mkdir(parents=True)
+        shutil.copy(table, out / "learn.study" / "cache" / "latency_table.json")
+    start = time.perf_counter()
+    report = compress(model, data, out / "learn", "--search-trials", str(trials), "--search-time", str(seconds))
+    wall = time.perf_counter() - start
+    study, base = report["study"], report["baseline"]["dice"]
+    rows = {a["path"]: a for a in report["artifacts"]}
+    files, names = [out / "learn" / "model_int8.tflite"], ["plain int8"]
+    if (out / "learn" / "model_channels_int8.tflite").is_file():
+        files.append(out / "learn" / "model_channels_int8.tflite")
+        names.append(f"winner {study['winner_kind']} {study['winner']}")
+    p50 = time_winners(files, data)
+    winner = study.get("winner_row") or {}
+    return {"wall_s": round(wall, 1), "study_s": study["seconds"], "float_dice": base,
+            "table_seeded": table is not None, "p50_ms": dict(zip(names, [round(p, 3) for p in p50])),
+            "speedup_vs_plain_int8": round(p50[0] / p50[-1], 3) if len(p50) > 1 else None,
+            "winner_int8_dice": winner.get("dice"),
+            "winner_dice_ratio": round(winner["dice"] / base, 4) if winner else None,
+            "plain_int8_dice_ratio": round(rows["model_int8.tflite"]["dice"] / base, 4),
+            "winner_kept": winner.get("kept"), "study_plain_int8_p50_ms": study.get("int8_p50_ms"),
+            "trials": [(c.get("kind", "uniform"), c["ratio"], round(c["dice"], 4), c["latency_ms"], c.get("deployable"),
+                        c.get("estimated_ms")) for c in sorted(study["candidates"], key=lambda c: c["trial"])],
+            "stopped": study["pruned"], "recommended": {f: (r["path"], r.get("p50_ms"))
+                                                        for f, r in report["recommended"].items()}}
 
 
 def _study_trials(report: dict) -> list:
@@ -152,6 +189,7 @@ def main() -> None:
     p.add_argument("--parts", default="a,b,c")
     p.add_argument("--time", type=float, default=240.0)
     p.add_argument("--trials", type=int, default=4)
+    p.add_argument("--table", type=Path, help="(learn) a latency_table.json to seed the study's cache with")
     a = p.parse_args()
     model, data, out = Path(a.cache) / "seed128.keras", Path(a.cache) / "data", Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -164,6 +202,8 @@ def main() -> None:
             results["b"] = part_b(model, data, out, a.trials)
         elif part == "c":
             results["c"] = part_c(model, data, out, a.trials)
+        elif part == "learn":
+            results["learn"] = part_learn(model, data, out, a.trials, a.time, a.table)
         results[f"{part}_load_after"] = os.getloadavg()
         results[f"{part}_wall_s"] = round(time.perf_counter() - start, 1)
         (out / "summary.json").write_text(json.dumps(results, indent=1))

@@ -307,8 +307,10 @@ def test_notebook_order_tensorflow_first_keeps_the_users_keras(tiny_model_path, 
     result = _python(code, env)
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "seg_edgeseg"  # the CLI's default output folder
-    assert f"OUT {out} {out / 'model_int8.onnx'}" in result.stdout
-    assert json.loads((out / "report.json").read_text())["recommended"]["onnx"]["path"] == "model_int8.onnx"
+    report = json.loads((out / "report.json").read_text())
+    shipped = {a["path"]: a["p50_ms"] for a in report["artifacts"] if a["deployable"]}  # timed together
+    fastest = min(shipped, key=shipped.get)  # which one is the machine's to say on a 32x32 model: the rule is tested
+    assert report["recommended"]["onnx"]["path"] == fastest and f"OUT {out} {out / fastest}" in result.stdout
 
 
 def test_recorded_directory_data_is_used_and_a_vanished_one_is_said(tmp_path):

@@ -129,6 +129,8 @@ class Recommendation:
     decided_by: str | None = optional()
     pq_held_out: float | None = optional()
     f1_held_out: float | None = optional()
+    p50_ms: float | None = optional()  # measured on `timed_on` when the format had a choice
+    timed_on: str | None = optional()
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

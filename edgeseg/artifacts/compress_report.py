@@ -65,6 +65,10 @@ class ArtifactRecord:
     opset: int | None = optional()  # ONNX artifacts
     attempts: list[Attempt] | None = optional()  # quantized artifacts: the guard's rungs, in order
     explain: ExplainRecord | None = optional()  # int8 artifacts of semantic models: where int8 hurts
+    # Deployable artifacts of a format with a choice between them (absent before): p50 on their
+    # reference runtime, timed together in one interleaved run on the machine compress ran on.
+    p50_ms: float | None = optional()
+    timed_on: str | None = optional()
     extra: dict = field(default_factory=dict)  # the task's own fields (instance: its decoding, other scores)
 
     def to_dict(self) -> dict:

@@ -30,6 +30,11 @@ class StudyRow:
     threads: int | None = optional()
     deployable: bool | None = optional()
     reason: str | None = optional()
+    kind: str | None = optional()  # how `ratio` became channel counts: "uniform" or "per_layer" (absent before)
+    kept: dict[str, list[int]] | None = optional()  # layer -> [kept, original] output channels
+    target_ms: float | None = optional()  # a per-layer candidate's plan: the latency it aimed at,
+    estimated_ms: float | None = optional()  # what the latency table predicted,
+    ceiling: bool | None = optional()  # and whether the table ran out of steps
     extra: dict = field(default_factory=dict)
 
 
@@ -43,11 +48,14 @@ class StudyFront:
 
 @dataclass
 class StoppedCandidate:
-    """A candidate stopped early: its float score after recovery was far below the floor."""
+    """A candidate stopped early: its float score after recovery was far below the floor, or the
+    latency table had no step for it."""
 
     trial: int
     ratio: float
     float_dice: float | None = None
+    kind: str | None = optional()
+    reason: str | None = optional()
     extra: dict = field(default_factory=dict)
 
 
@@ -67,6 +75,7 @@ class StudyRecord:
     pruned: list[StoppedCandidate] = field(default_factory=list)
     plot: str | None = None  # relative to the compress folder
     int8_p50_ms: float | None = None  # plain int8, timed in the same interleaved run
+    winner_kind: str | None = optional()  # "uniform" or "per_layer" (absent before)
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

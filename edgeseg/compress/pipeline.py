@@ -34,6 +34,7 @@ from .build import BuildInputs, build_all
 from .data_source import DataChoice, choose_data, skipped_steps
 from .plan import plan, render_plan
 from .report import render_terminal, write_reports
+from .speed import InterleavedTimer, Timer, time_deployable
 from .sources import (MAKERS, MakerInputs, Original, Recovery, RunInputs, Source, StudyInputs, base_source,
                       wanted_sources)
 from ..prune.tuning import distill_kwargs, qat_budget, recovery_target, too_little_data
@@ -115,8 +116,10 @@ def _quantizer(source: Source, calibration, more_calibration, run: RunInputs, re
                      functools.partial(building.onnx_float, source), run.spec.to_dict(), building.judge(source))
 
 
-def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = False) -> CompressReport:
-    """Runs the whole pipeline and returns the report (also written to OUT/report.json)."""
+def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = False,
+             timer: Timer | None = None) -> CompressReport:
+    """Runs the whole pipeline and returns the report (also written to OUT/report.json). `timer`
+    times each format's deployable artifacts for the verdict (default: interleaved on this machine)."""
     from ..backend import set_seed
     from ..models.flops import model_flops
 
@@ -127,7 +130,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     check_output_dir(out, force, inputs)
     set_seed(config.seed)
     makers = wanted_sources(config) if choice.judged_by_dice else []  # nothing trains on stand-in images
-    run = Progress(config.verbose, 3 + len(makers))
+    run = Progress(config.verbose, 4 + len(makers))
     with run.step("load", f"loading {model_path}"):
         model, spec = load_model(model_path, config.normalize, config.unsafe, config.custom_objects)
         task = task_for(spec)
@@ -176,6 +179,9 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
                                          trains=choice.judged_by_dice) for s in sources}
         with run.step("artifacts", f"building {len(targets)} artifacts, each verified in its runtime"):
             records, edgetpu = build_all(targets, building, quantizers)
+        with run.step("speed", "timing the deployable artifacts of each format on their runtime, interleaved"):
+            timer = timer or InterleavedTimer(val.batch([0])[0].astype("float32"), config.target)
+            records = time_deployable(records, tmp, timer, run.log)
         report = _report(model_path, source_hash, config, choice, spec, baseline, sanity, sources, targets,
                          records, edgetpu, run.timings, finetune_skipped=finetune_skipped,
                          study=study,

@@ -27,11 +27,16 @@ PRECISION_ORDER = ("int8", "int8+float", "int16x8", "int8-weights", "float16", "
 
 
 def _rank(row: ArtifactRecord) -> tuple:
-    # The fastest precision; then the least arithmetic (channel pruning), then the smallest file
-    # (sizes within 1% tie: a few bytes of metadata must not decide), then the one gzip shrinks
-    # most (magnitude pruning).
+    # Measured speed first: the lowest p50 timed on the target runtime (compress/speed.py), the
+    # smaller file breaking a tie; so no artifact slower than another deployable one of its format
+    # is ever recommended. Untimed rows (a format with one deployable artifact, a runtime
+    # not here, an older report) rank after timed ones by the fastest precision assumed, then the
+    # least arithmetic (channel pruning), then the smallest file (sizes within 1% tie: a few bytes of
+    # metadata must not decide), then the one gzip shrinks most (magnitude pruning).
+    if row.p50_ms is not None:
+        return (0, row.p50_ms, row.bytes)
     tier = PRECISION_ORDER.index(row.precision) if row.precision in PRECISION_ORDER else len(PRECISION_ORDER)
-    return tier, row.flops or 0, round(math.log(max(row.bytes, 1), 1.01)), row.gzip_bytes or 0
+    return 1, tier, row.flops or 0, round(math.log(max(row.bytes, 1), 1.01)), row.gzip_bytes or 0
 
 
 def judged_by(data_origin: str | None, task: str) -> str:
@@ -44,8 +49,8 @@ def judged_by(data_origin: str | None, task: str) -> str:
 
 def recommend(rows: list[ArtifactRecord], baseline: Baseline, task: str,
               data_origin: str | None) -> dict[str, Recommendation]:
-    """{format: the fastest and smallest deployable artifact (see _rank), with Dice, size and
-    ratios against float}."""
+    """{format: the fastest deployable artifact as measured (see _rank; size breaks ties), with its
+    p50, Dice, size and ratios against float}."""
     judge = judged_by(data_origin, task)
     chosen: dict[str, Recommendation] = {}
     for fmt in dict.fromkeys(r.format for r in rows):
@@ -60,7 +65,7 @@ def recommend(rows: list[ArtifactRecord], baseline: Baseline, task: str,
             mask_agreement=best.mask_agreement, judged_by=judge, baseline_dice=baseline.dice,
             size_ratio=best.bytes / reference.bytes if reference else None,
             flops_ratio=best.flops / reference.flops if reference and best.flops and reference.flops else None,
-            reference=reference.path if reference else None, **extra)
+            reference=reference.path if reference else None, p50_ms=best.p50_ms, timed_on=best.timed_on, **extra)
     return chosen
 
 
@@ -89,6 +94,8 @@ def _ship_line(fmt: str, pick: Recommendation) -> str:
         text += f", {pick.size_ratio:.2f}x the size of {pick.reference}"
     if pick.flops_ratio is not None and pick.flops_ratio < 0.99:
         text += f", {pick.flops_ratio:.2f}x its FLOPs"
+    if pick.p50_ms is not None:
+        text += f", p50 {pick.p50_ms:.3f} ms on {pick.timed_on} (the fastest deployable {fmt} here, timed together)"
     return text
 
 

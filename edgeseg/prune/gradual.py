@@ -43,14 +43,17 @@ def merged_result(results: list[FinetuneResult]) -> FinetuneResult:
 def prune_in_rounds(model, train, val, ratio: float, budget: FinetuneBudget, batch_size: int, classes: int,
                     target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print, rounds: int = 1,
                     criterion: str = "taylor", task: TaskTraining | None = None, batchnorm: bool = True,
-                    **distill) -> ChannelPruneResult:
+                    counts: dict[str, int] | None = None, **distill) -> ChannelPruneResult:
     """`task` (task_training.py) gives the ranking's and fine-tuning's loss, targets and score;
-    `batchnorm` False keeps the statistics the fine-tuning momentum leaves (for comparison)."""
+    `batchnorm` False keeps the statistics the fine-tuning momentum leaves (for comparison).
+    `counts` (space -> kept filters, per_layer.choose_counts) replaces the uniform ratio, in one round."""
     current, originals, tuned, share_of_macs = flatten_model(model), None, [], None
+    rounds = 1 if counts is not None else rounds
     for n, share in enumerate(round_ratios(ratio, rounds)):
         if rounds > 1 and verbose:
             log(f"      round {n + 1}/{rounds}: removing {share:.0%} of the remaining filters")
-        result = prune_channels(current, share, measured_scores(criterion, current, train, classes, batch_size, task))
+        result = prune_channels(current, share, measured_scores(criterion, current, train, classes, batch_size, task),
+                                counts=counts)
         originals = originals or {name: before for name, (_, before) in result.kept.items()}
         share_of_macs = result.prunable_macs if share_of_macs is None else share_of_macs
         hooks = ()
@@ -69,8 +72,9 @@ def prune_in_rounds(model, train, val, ratio: float, budget: FinetuneBudget, bat
 def prune_channels_and_finetune(model, train, val, ratio: float, budget, batch_size: int, classes: int,
                                 target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print,
                                 rounds: int = 1, criterion: str = "taylor", task: TaskTraining | None = None,
-                                batchnorm: bool = True, **distill) -> ChannelPruneResult:
+                                batchnorm: bool = True, counts: dict[str, int] | None = None,
+                                **distill) -> ChannelPruneResult:
     """prune_channels, then `finetune` to win back what the removed filters carried; in
-    `rounds` remove-then-recover rounds, ranking filters by `criterion`."""
+    `rounds` remove-then-recover rounds, ranking filters by `criterion` (or to per-space `counts`)."""
     return prune_in_rounds(model, train, val, ratio, budget, batch_size, classes, target_dice, seed, verbose, log,
-                           rounds, criterion, task, batchnorm, **distill)
+                           rounds, criterion, task, batchnorm, counts, **distill)

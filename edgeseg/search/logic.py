@@ -1,5 +1,5 @@
-"""--prune auto's study, the pure part: which candidates, in which order, which of them form the
-Pareto front, which one wins, and the key a fine-tuned candidate is cached under.
+"""--prune auto's study, the pure part: which candidate to try next given the results so far,
+which of them form the Pareto front, which one wins, and the key a fine-tuned candidate is cached under.
 
 No Optuna, no TensorFlow: study.py (the Optuna side) and study_run.py (the TensorFlow side)
 feed it plain rows, so these rules are tested on tables.
@@ -35,6 +35,7 @@ class Row:
     latency_ms: float  # p50 on `runtime` on `machine`
     runtime: str
     machine: str  # bench/machine.py's label: rows from two machines never mix
+    kind: str = "uniform"  # a KINDS entry: how `ratio` became channel counts
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,12 +56,73 @@ def _level(ratio: float) -> int:
 
 
 def search_order(ratios: list[float]) -> list[float]:
-    """The faster half (ratio >= 1/2) before the slower one; in each, its halves and quarters
+    """A fixed order of the whole grid, for a study queued up front (open_study's `ratios`; the
+    --prune auto run proposes from results instead, see `propose`). The faster half (ratio >= 1/2)
+    before the slower one; in each, its halves and quarters
     first (1/2, 3/4: the front spans the range early), then the rest from the fastest down: the
     winner is the fastest candidate within the budget, so the fastest untried candidates are the
     ones that can still change it. Fixed, so the same study asks for the same candidates however
     many workers pull from it, and a resumed one continues the same sequence."""
     return sorted(ratios, key=lambda r: (r < float(FIRST), _level(r) > 2, min(_level(r), 3), -r))
+
+
+# The candidate kinds, tried in this order when they have had as many trials. Both are a `ratio`
+# on the same grid, a share of something removed, so one bisection serves both:
+#   uniform:   the share of every prunable layer's channels removed (FLOPs fall with it);
+#   per_layer: the share of the plain int8 model's *measured* latency to cut, reached by per-layer
+#              channel counts chosen on the target's latency table (prune/per_layer.py).
+KINDS = ("uniform", "per_layer")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the proposal needs of a candidate tried (or being tried) so far."""
+
+    kind: str
+    ratio: float
+    hit: bool | None  # deployable by the budget; None while its trial still runs
+    ceiling: bool = False  # bolder ratios of this kind change nothing (the table's last step was reached)
+    empty: bool = False  # this kind cannot remove anything here (no step in the latency table)
+
+
+def _snap(value: float, low: Fraction, high: Fraction) -> float:
+    """The grid point nearest `value`, within [low, high]."""
+    steps = round(Fraction(value) / RATIO_STEP)
+    return float(min(max(steps * RATIO_STEP, low), high))
+
+
+def next_ratio(results: list[Result], low: Fraction = LOW, high: Fraction = HIGH) -> float | None:
+    """One kind's next ratio, bisecting between its boldest hit (or 0: the unpruned model is a hit)
+    and its gentlest miss above that (or 1: removing everything misses): after a miss the next try
+    is gentler, after a hit bolder. Trials still running split the interval too (their midpoints
+    are taken, widest gap first, bolder first on a tie), so parallel workers try different ratios.
+    None when no untried grid point lies strictly inside a gap (converged)."""
+    lo = max((r.ratio for r in results if r.hit), default=0.0)
+    stops = [r.ratio for r in results if (r.hit is False or r.ceiling) and r.ratio >= lo]
+    hi = min(stops, default=1.0)
+    tried = {r.ratio for r in results}
+    points = sorted({lo, hi, *(r.ratio for r in results if r.hit is None and lo < r.ratio < hi)})
+    gaps = sorted(zip(points, points[1:]), key=lambda g: (g[0] - g[1], -g[1]))
+    for a, b in gaps:
+        middle = _snap((a + b) / 2, low, high)
+        if a < middle < b and middle not in tried:
+            return middle
+    return None
+
+
+def propose(results: list[Result], limit: int, kinds: tuple[str, ...] = KINDS) -> tuple[str, float] | None:
+    """The next candidate (kind, ratio) from the results so far, or None when `limit` candidates
+    were tried or every kind converged. The kind with the fewest trials goes first (ties in
+    `kinds` order), so each kind gets its share of the trials; a kind that showed it cannot
+    remove anything on this target is dropped."""
+    if len(results) >= limit:
+        return None
+    live = [k for k in kinds if not any(r.kind == k and r.empty for r in results)]
+    for kind in sorted(live, key=lambda k: sum(r.kind == k for r in results)):
+        ratio = next_ratio([r for r in results if r.kind == kind])
+        if ratio is not None:
+            return kind, ratio
+    return None
 
 
 def fastest_first(r: Row) -> tuple:
@@ -111,5 +173,5 @@ def candidate_key(model_sha256: str, data: dict, candidate: dict, settings: dict
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-__all__ = ["HOPELESS_MARGIN", "Row", "by_device", "candidate_key", "dominates", "grid", "hopeless",
-           "pareto_front", "search_order", "winner"]
+__all__ = ["HOPELESS_MARGIN", "KINDS", "Result", "Row", "by_device", "candidate_key", "dominates", "grid", "hopeless",
+           "next_ratio", "pareto_front", "propose", "search_order", "winner"]

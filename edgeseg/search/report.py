@@ -8,7 +8,10 @@ from pathlib import Path
 from ..artifacts.study_record import StoppedCandidate, StudyFront, StudyRecord, StudyRow
 from .logic import Row
 
-_VERDICT = ("float_dice", "gflops", "parameters", "key", "sha256", "cached", "threads", "deployable", "reason")
+_VERDICT = ("float_dice", "gflops", "parameters", "key", "sha256", "cached", "threads",
+            "deployable", "reason",  # the Budget's verdict on the candidate
+            "kept",  # layer -> [kept, original] output channels
+            "target_ms", "estimated_ms", "ceiling")  # a per-layer candidate's plan
 
 
 def _row(r: Row, attrs: dict) -> StudyRow:
@@ -26,14 +29,16 @@ def study_info(location: str, everything: list[Row], fronts: dict[tuple[str, str
     mine = [r for r in everything if (r.runtime, r.machine) == (target, machine)]
     typed_fronts = [StudyFront(runtime, where, [_row(r, attrs.get(r.trial, {})) for r in rows])
                     for (runtime, where), rows in fronts.items()]
-    plot = plot_fronts(typed_fronts, round(floor, 5), folder / "pareto.png")
+    winner_row = None if best is None else _row(best, attrs.get(best.trial, {}))
+    plot = plot_fronts(typed_fronts, round(floor, 5), folder / "pareto.png", winner_row)
     return StudyRecord(
         engine="optuna", study=location if "://" not in location else _hide_password(location), target=target,
         machine=machine, floor=round(floor, 5), seconds=round(seconds, 1), trials_run_here=ran_here,
-        winner=None if best is None else best.ratio,
-        winner_row=None if best is None else _row(best, attrs.get(best.trial, {})),
+        winner=None if best is None else best.ratio, winner_kind=None if best is None else best.kind,
+        winner_row=winner_row,
         candidates=[_row(r, attrs.get(r.trial, {})) for r in mine], fronts=typed_fronts,
-        pruned=[StoppedCandidate(p["trial"], p["ratio"], p.get("float_dice")) for p in stopped],
+        pruned=[StoppedCandidate(p["trial"], p["ratio"], p.get("float_dice"), p.get("kind"), p.get("reason"))
+                for p in stopped],
         plot=None if plot is None else f"{folder.name}/{plot.name}", int8_p50_ms=plain_p50)
 
 
@@ -53,20 +58,25 @@ def study_markdown(study: StudyRecord) -> list[str]:
            f"{study.trials_run_here} trial(s) run by this worker; Dice floor {study.floor:.4f}; this "
            f"machine's candidates re-timed in one interleaved run (plain int8 {study.int8_p50_ms} ms); winner "
            + ("none (no front member within the budget)" if winner is None else
-              f"ratio {winner.ratio} ({winner.latency_ms} ms on {study.target}, {study.machine})") + ".", ""]
+              f"{winner.kind or 'uniform'} ratio {winner.ratio} ({winner.latency_ms} ms on {study.target}, "
+              f"{study.machine})") + ".", ""]
     for front in study.fronts:
         out += [f"Pareto front on {front.runtime}, {front.machine}:", "",
-                "| trial | ratio | p50 ms | int8 Dice | bytes | machine | runtime |", "|---|---|---|---|---|---|---|"]
-        out += [f"| {r.trial} | {r.ratio} | {r.latency_ms} | {r.dice:.4f} | {r.bytes:,} | "
+                "| trial | kind | ratio | p50 ms | int8 Dice | bytes | machine | runtime |",
+                "|---|---|---|---|---|---|---|---|"]
+        out += [f"| {r.trial} | {r.kind or 'uniform'} | {r.ratio} | {r.latency_ms} | {r.dice:.4f} | {r.bytes:,} | "
                 f"{r.machine} | {r.runtime} |" for r in front.rows]
         out += [""]
+    if winner is not None and winner.kept:
+        out += ["The winner's kept output channels per layer:", "", "| layer | kept | of |", "|---|---|---|"]
+        out += [f"| {name} | {kept} | {total} |" for name, (kept, total) in winner.kept.items()] + [""]
     if study.pruned:
-        out += ["Stopped early (float Dice after recovery far below the floor): "
-                + ", ".join(f"ratio {p.ratio}" for p in study.pruned) + ".", ""]
+        out += ["Stopped early (float Dice after recovery far below the floor, or no step in the latency table): "
+                + ", ".join(f"{p.kind or 'uniform'} ratio {p.ratio}" for p in study.pruned) + ".", ""]
     return out
 
 
-def plot_fronts(fronts: list[StudyFront], floor: float, path: Path) -> Path | None:
+def plot_fronts(fronts: list[StudyFront], floor: float, path: Path, winner: StudyRow | None = None) -> Path | None:
     """p50 against int8 Dice, one series per runtime and machine; None without matplotlib."""
     if importlib.util.find_spec("matplotlib") is None or not fronts:
         return None
@@ -75,24 +85,41 @@ def plot_fronts(fronts: list[StudyFront], floor: float, path: Path) -> Path | No
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    kept = winner.kept if winner is not None else None
+    fig, axes = plt.subplots(1, 2 if kept else 1, figsize=(12 if kept else 6, 4), squeeze=False)
+    ax = axes[0][0]
     for front in fronts:
         rows = front.rows
         ax.plot([r.latency_ms for r in rows], [r.dice for r in rows], marker="o",
                 label=f"{front.runtime}, {front.machine[:40]}")
         for r in rows:
-            ax.annotate(f"{r.ratio:.4g}", (r.latency_ms, r.dice), textcoords="offset points",
+            ax.annotate(f"{'L' if r.kind == 'per_layer' else ''}{r.ratio:.4g}", (r.latency_ms, r.dice),
+                        textcoords="offset points",
                         xytext=(5, 3), fontsize=8)
     ax.axhline(floor, color="grey", linestyle="--", label="Dice floor (budget)")
     ax.set_xlabel("p50 ms")
     ax.set_ylabel("int8 Dice")
     ax.set_title("--prune auto study: Pareto front (latency, Dice, size)")
     ax.legend(fontsize=7)
+    if kept:
+        _plot_kept(axes[0][1], kept, winner)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _plot_kept(ax, kept: dict, winner: StudyRow) -> None:
+    """The winner's kept output channels per layer, against each layer's original count."""
+    names = list(kept)
+    positions = range(len(names))
+    ax.bar(positions, [total for _, total in kept.values()], color="lightgrey", label="original")
+    ax.bar(positions, [count for count, _ in kept.values()], color="tab:blue", label="kept")
+    ax.set_xticks(list(positions), names, rotation=90, fontsize=6)
+    ax.set_ylabel("output channels")
+    ax.set_title(f"winner ({winner.kind or 'uniform'} {winner.ratio:.4g}): kept channels per layer", fontsize=9)
+    ax.legend(fontsize=7)
 
 
 __all__ = ["plot_fronts", "study_info", "study_markdown"]

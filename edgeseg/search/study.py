@@ -5,9 +5,11 @@ Why Optuna: storage many processes and machines share safely (SQLite, a journal 
 PostgreSQL/MySQL URL), an atomic queue of trials (enqueue_trial: each is popped by one worker),
 heartbeats that fail a killed worker's trial and RetryHeartbeatStaleTrialCallback that queues it again,
 multi-objective bookkeeping and pruned trials, all maintained upstream. Every candidate is
-queued up front in study_logic.search_order (the search space is the 11 points of the 1/16
-channel-ratio grid, which a sampler would only revisit), so the same study holds the same trials
-whatever the number of workers, and a resumed study continues the same sequence.
+proposed by logic.propose from the results so far (a bisection per candidate kind on the 1/16
+grid: after a miss a gentler candidate, after a hit a bolder one; a sampler would only revisit
+the grid's 11 points), enqueued one at a time by whichever worker finds the queue empty; trials
+still running split the interval, so parallel workers try different candidates. A resumed study
+proposes from the same finished results, so it continues the same sequence.
 
 The trial's objective values are (latency ms on the worker's runtime, int8 Dice, int8 bytes);
 the runtime and machine that measured the latency are trial attributes. Extra latencies (a
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UsageError
-from .logic import Row
+from .logic import KINDS, Result, Row, propose
 
 STUDY_NAME = "edgeseg-prune-auto"
 DIRECTIONS = ("minimize", "maximize", "minimize")  # latency ms, int8 Dice, int8 bytes
@@ -179,11 +181,15 @@ class Outcome:
 
 
 def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wait_for_others: bool = False,
-         poll_s: float = 1.0, log: Callable[[str], None] = print, clock: Callable[[], float] = time.monotonic) -> int:
+         poll_s: float = 1.0, log: Callable[[str], None] = print, clock: Callable[[], float] = time.monotonic,
+         proposer: Callable[[object], dict | None] | None = None) -> int:
     """Pulls queued trials until none is left or `seconds` have passed (no trial is started after
-    that), then, with `wait_for_others`, waits for trials other workers still run. `evaluate`
-    gets the ratio and the Optuna trial and raises optuna.TrialPruned for a hopeless candidate
-    (Optuna's trial.report/should_prune do not support several objectives, so the rule is explicit). Returns the number of trials this worker finished."""
+    that), then, with `wait_for_others`, waits for trials other workers still run. With a
+    `proposer` (see `proposer`), an empty queue gets the next candidate it proposes from the
+    study's results so far. `evaluate` gets the ratio and the Optuna trial (kind_of(trial.params)
+    says the candidate's kind) and raises optuna.TrialPruned for a hopeless candidate (Optuna's
+    trial.report/should_prune do not support several objectives, so the rule is explicit).
+    Returns the number of trials this worker finished."""
     import optuna
     from optuna.trial import TrialState
 
@@ -195,7 +201,9 @@ def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wa
             trial.study.stop()
             raise optuna.TrialPruned("no queued candidate left")
         ratio = trial.suggest_float("ratio", 0.0, 1.0)
-        first = _duplicate_of(trial.study, trial, ratio)
+        if "kind" in trial.storage.get_trial_system_attrs(trial._trial_id)["fixed_params"]:
+            trial.suggest_categorical("kind", KINDS)
+        first = _duplicate_of(trial.study, trial)
         if first is not None:  # queued twice (two workers created the study at once): run it once
             trial.set_user_attr("duplicate_of", first)
             raise optuna.TrialPruned(f"trial {first} runs this candidate")
@@ -217,6 +225,10 @@ def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wa
     deadline, said = clock() + seconds, None
     while True:
         _fail_stale(study)
+        if proposer is not None and not _count(study, TrialState.WAITING) and clock() < deadline:
+            params = proposer(study)
+            if params is not None:
+                study.enqueue_trial(params, skip_if_exists=True)
         if _count(study, TrialState.WAITING) and clock() < deadline:
             # a candidate its runtime cannot run (RuntimeError) is a failed trial, not a dead worker
             with _optuna_errors_only():
@@ -258,7 +270,49 @@ def _is_candidate(trial) -> bool:
     return "ratio" in trial.params and not trial.user_attrs.get("queue_empty") and "duplicate_of" not in trial.user_attrs
 
 
-def _duplicate_of(study, trial, ratio: float) -> int | None:
+def kind_of(params: dict) -> str:
+    """A candidate's kind (trials without one are uniform ratios, as every trial once was)."""
+    return params.get("kind", KINDS[0])
+
+
+def _candidate_of(trial) -> tuple[str, float | None]:
+    params = trial.params or trial.system_attrs.get("fixed_params", {})
+    return kind_of(params), params.get("ratio")
+
+
+def results(study) -> list[Result]:
+    """Every candidate tried or being tried, once, for logic.propose: finished ones with the
+    budget's verdict (a stopped or failed one is a miss), queued or running ones pending."""
+    from optuna.trial import TrialState
+
+    verdicts: dict[tuple[str, float], Result] = {}
+    rank = {TrialState.COMPLETE: 0, TrialState.RUNNING: 1, TrialState.WAITING: 1, TrialState.PRUNED: 2,
+            TrialState.FAIL: 3}  # a retried trial's finished copy decides, then a pending one
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state in rank and not t.user_attrs.get("queue_empty")
+              and "duplicate_of" not in t.user_attrs and _candidate_of(t)[1] is not None]
+    for t in sorted(trials, key=lambda t: rank[t.state], reverse=True):
+        kind, ratio = _candidate_of(t)
+        hit = {TrialState.COMPLETE: bool(t.user_attrs.get("deployable", True)), TrialState.RUNNING: None,
+               TrialState.WAITING: None}.get(t.state, False)
+        verdicts[(kind, ratio)] = Result(kind, ratio, hit, bool(t.user_attrs.get("ceiling")),
+                                         bool(t.user_attrs.get("empty")))
+    return list(verdicts.values())
+
+
+def proposer(limit: int, kinds: tuple[str, ...] = KINDS) -> Callable[[object], dict | None]:
+    """work()'s proposer: the study's next candidate as Optuna params, up to `limit` candidates."""
+
+    def next_params(study) -> dict | None:
+        chosen = propose(results(study), limit, kinds)
+        if chosen is None:
+            return None
+        kind, ratio = chosen
+        return {"ratio": ratio} if kind == KINDS[0] else {"ratio": ratio, "kind": kind}
+
+    return next_params
+
+
+def _duplicate_of(study, trial) -> int | None:
     """Another trial of the same candidate that owns it: a finished one, or a running one that
     started first (ties by number). Every worker sees the same order, so exactly one of several
     concurrent copies runs; a killed owner's retry is a new queued trial and runs later."""
@@ -266,7 +320,7 @@ def _duplicate_of(study, trial, ratio: float) -> int | None:
 
     mine = study._storage.get_trial(trial._trial_id)
     for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
-        same = other.params.get("ratio", other.system_attrs.get("fixed_params", {}).get("ratio")) == ratio
+        same = _candidate_of(other) == _candidate_of(mine)
         if other.number == trial.number or not same or "duplicate_of" in other.user_attrs:
             continue
         if other.state == TrialState.COMPLETE or (other.datetime_start, other.number) < (mine.datetime_start,
@@ -284,12 +338,13 @@ def rows(study) -> list[Row]:
     extra = study.user_attrs
     for t in finished:
         latency, dice, size = t.values
+        kind = kind_of(t.params)
         found.append(Row(t.number, t.params["ratio"], dice, int(size), latency, t.user_attrs["runtime"],
-                         t.user_attrs["machine"]))
+                         t.user_attrs["machine"], kind))
         for key, value in extra.items():
             if key.startswith(f"{MEASURED}|{t.number}|"):
                 _, _, runtime, machine = key.split("|", 3)
-                found.append(Row(t.number, t.params["ratio"], dice, int(size), value, runtime, machine))
+                found.append(Row(t.number, t.params["ratio"], dice, int(size), value, runtime, machine, kind))
     return found
 
 
@@ -302,7 +357,8 @@ def pruned(study) -> list[dict]:
     """Candidates stopped early, with the float Dice that stopped them."""
     from optuna.trial import TrialState
 
-    return [{"trial": t.number, "ratio": t.params["ratio"], "float_dice": t.user_attrs.get("float_dice")}
+    return [{"trial": t.number, "ratio": t.params["ratio"], "kind": kind_of(t.params),
+             "float_dice": t.user_attrs.get("float_dice"), "reason": t.user_attrs.get("stopped_because")}
             for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)) if _is_candidate(t)]
 
 
@@ -313,5 +369,5 @@ def trial_attrs(study) -> dict[int, dict]:
     return {t.number: dict(t.user_attrs) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
 
 
-__all__ = ["Outcome", "cache_for", "check_location", "check_study", "default_location", "join_study", "open_study", "pruned", "record_latency",
-           "rows", "storage_for", "trial_attrs", "work"]
+__all__ = ["Outcome", "cache_for", "check_location", "check_study", "default_location", "join_study", "kind_of",
+           "open_study", "proposer", "pruned", "record_latency", "results", "rows", "storage_for", "trial_attrs", "work"]

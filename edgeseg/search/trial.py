@@ -17,8 +17,9 @@ import numpy as np
 from ..artifacts.files import sha256
 from .timing import measure_interleaved
 from .context import SearchInputs, StudyPlace, int8_file, target_runtime
-from .study import RUN, Outcome, open_study, pruned, resumable, rows, trial_attrs, work
-from .logic import Row, by_device, candidate_key, grid, hopeless, pareto_front, search_order, winner
+from .study import RUN, Outcome, kind_of, open_study, proposer, pruned, resumable, rows, trial_attrs, work
+from .logic import Row, by_device, candidate_key, hopeless, pareto_front, winner
+from .per_layer_plan import PerLayerPlanner
 from .report import study_info
 
 CANDIDATE = "candidate.json"  # the cache entry's record; written last, so its presence means complete
@@ -55,9 +56,10 @@ def machine_label(threads: int) -> str:
     return machine_info(threads)["label"]
 
 
-def _make_entry(ratio: float, ctx: SearchInputs, entry: Path) -> dict | None:
-    """Fine-tunes and quantizes one candidate into `entry` (a temporary folder); None when it is
-    hopeless after its recovery fine-tuning (nothing cached: its trial is recorded as pruned)."""
+def _make_entry(ratio: float, ctx: SearchInputs, entry: Path, counts: dict[str, int] | None = None) -> dict | None:
+    """Fine-tunes and quantizes one candidate (a uniform `ratio`, or per-space `counts`) into
+    `entry` (a temporary folder); None when it is hopeless after its recovery fine-tuning
+    (nothing cached: its trial is recorded as pruned)."""
     from ..scoring.predictors import keras_predictor
     from ..models.flops import model_flops
     from ..models.io import save_model
@@ -69,7 +71,8 @@ def _make_entry(ratio: float, ctx: SearchInputs, entry: Path) -> dict | None:
     config, start = ctx.config, time.perf_counter()
     result = prune_channels_and_finetune(ctx.model, ctx.train, ctx.val, ratio, pruning_budget(config),
                                          config.batch_size, ctx.spec_dict["classes"], ctx.target_dice, config.seed,
-                                         0, ctx.log, config.channel_rounds, config.channel_criterion, **ctx.distill)
+                                         0, ctx.log, config.channel_rounds, config.channel_criterion,
+                                         counts=counts, **ctx.distill)
     tuned = result.finetune.to_dict()
     if hopeless(tuned["best_dice"], ctx.budget):
         return {"ratio": ratio, "float_dice": tuned["best_dice"], "hopeless": True}
@@ -79,14 +82,15 @@ def _make_entry(ratio: float, ctx: SearchInputs, entry: Path) -> dict | None:
     scores = verify(path).scores
     judged = {k: None if scores.get(k) is None else float(scores[k]) for k in JUDGED}
     save_model(result.model, PreprocessSpec.from_dict(ctx.spec_dict), entry / "model.keras")
-    return {"ratio": ratio, "dice": scores["dice"], "scores": judged,
+    return {"ratio": ratio, "kind": "uniform" if counts is None else "per_layer", "dice": scores["dice"], "scores": judged,
             "float_dice": tuned["best_dice"], "bytes": path.stat().st_size,
             "sha256": sha256(path), "gflops": round(model_flops(result.model) / 1e9, 3),
             "parameters": result.model.count_params(), "kept": result.kept, "frozen": result.frozen,
             "finetune": tuned, "seconds": round(time.perf_counter() - start, 1)}
 
 
-def cached_candidate(ratio: float, ctx: SearchInputs, cache: Path, key: str) -> tuple[dict, bool]:
+def cached_candidate(ratio: float, ctx: SearchInputs, cache: Path, key: str,
+                     counts: dict[str, int] | None = None) -> tuple[dict, bool]:
     """(the candidate's record, whether it came from the cache). Made in a temporary folder that
     is renamed into place, so a killed run leaves no half-written entry."""
     entry = cache / key
@@ -95,7 +99,7 @@ def cached_candidate(ratio: float, ctx: SearchInputs, cache: Path, key: str) -> 
     tmp = cache / f".{key}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    record = _make_entry(ratio, ctx, tmp)
+    record = _make_entry(ratio, ctx, tmp, counts)
     (tmp / CANDIDATE).write_text(json.dumps(record, indent=1))
     try:
         os.rename(tmp, entry)
@@ -104,33 +108,63 @@ def cached_candidate(ratio: float, ctx: SearchInputs, cache: Path, key: str) -> 
     return json.loads((entry / CANDIDATE).read_text()), False
 
 
-def evaluator(ctx: SearchInputs, model_sha256: str, data: str, cache: Path, runtime, threads: int, plain: Path):
+def evaluator(ctx: SearchInputs, model_sha256: str, data: str, cache: Path, runtime, threads: int, plain: Path,
+              scratch: Path):
     """The trial body: candidate (cached or made), then its p50 interleaved with plain int8's."""
     import optuna
 
     machine = machine_label(threads)
     image, settings = ctx.timing_image(), settings_of(ctx.config)
+    planner = PerLayerPlanner(ctx, model_sha256, runtime, machine, threads, cache, scratch)
 
     def evaluate(ratio: float, trial) -> Outcome:
-        key = candidate_key(model_sha256, {"digest": data}, {"ratio": ratio}, settings, ctx.config.seed)
-        record, reused = cached_candidate(ratio, ctx, cache, key)
+        kind = kind_of(trial.params)
+        candidate, counts = _plan(kind, ratio, planner, trial, ctx.log)
+        key = candidate_key(model_sha256, {"digest": data}, candidate, settings, ctx.config.seed)
+        record, reused = cached_candidate(ratio, ctx, cache, key, counts)
         trial.set_user_attr("key", key)
         trial.set_user_attr("float_dice", record["float_dice"])
         if record.get("hopeless"):
-            ctx.log(f"      candidate {ratio:.4f}: {hopeless(record['float_dice'], ctx.budget)}: stopped")
+            trial.set_user_attr("stopped_because", hopeless(record["float_dice"], ctx.budget))
+            ctx.log(f"      candidate {kind} {ratio:.4f}: {hopeless(record['float_dice'], ctx.budget)}: stopped")
             raise optuna.TrialPruned()
         deployable, reason = judge(ctx.budget, record)
         p50, plain_p50 = measure_interleaved([cache / key / "int8.tflite", plain],
                                              lambda p: runtime.load(p, threads), image)
         verdict = "" if deployable else f"; not deployable: {reason}"
-        ctx.log(f"      candidate {ratio:.4f}: int8 Dice {record['dice']:.4f}, p50 {p50:.2f} ms (plain int8 "
+        ctx.log(f"      candidate {kind} {ratio:.4f}: int8 Dice {record['dice']:.4f}, p50 {p50:.2f} ms (plain int8 "
                 f"{plain_p50:.2f} ms){' (cached)' if reused else ''}{verdict}")
         attrs = {"key": key, "float_dice": record["float_dice"], "cached": reused, "plain_int8_p50_ms": round(plain_p50, 4),
                  "gflops": record["gflops"], "parameters": record["parameters"], "sha256": record["sha256"],
-                 "threads": threads, "scores": candidate_scores(record), "deployable": deployable, "reason": reason}
+                 "threads": threads, "scores": candidate_scores(record), "deployable": deployable, "reason": reason,
+                 "kept": {name: list(pair) for name, pair in record["kept"].items()}}
         return Outcome(round(p50, 4), record["dice"], record["bytes"], runtime.name, machine, attrs)
 
     return evaluate
+
+
+def _plan(kind: str, ratio: float, planner: PerLayerPlanner, trial, log) -> tuple[dict, dict[str, int] | None]:
+    """(the candidate as its cache key sees it, per-space counts or None for a uniform ratio). A
+    per-layer candidate whose table shows no step that saves time is stopped (`empty`: the kind is
+    dropped); one whose table ran out of steps before its target is a `ceiling` (nothing bolder)."""
+    import optuna
+
+    if kind == "uniform":
+        return {"ratio": ratio}, None
+    choice = planner.choice(ratio)
+    table = planner.table()
+    trial.set_user_attr("ceiling", not choice.reached)
+    trial.set_user_attr("estimated_ms", round(choice.estimated_ms, 4))
+    trial.set_user_attr("target_ms", round(table.base_ms * (1.0 - ratio), 4))
+    if not choice.steps:
+        why = f"the latency table on {table.runtime} shows no channel step that saves time"
+        trial.set_user_attr("empty", True)
+        trial.set_user_attr("stopped_because", why)
+        log(f"      candidate per_layer {ratio:.4f}: {why}: stopped")
+        raise optuna.TrialPruned(why)
+    log(f"      candidate per_layer {ratio:.4f}: counts for {table.base_ms * (1 - ratio):.3f} ms (estimate "
+        f"{choice.estimated_ms:.3f} of {table.base_ms:.3f} ms): " + ", ".join(f"{s.space} {s.after}" for s in choice.steps))
+    return {"kind": kind, "counts": dict(sorted(choice.counts.items()))}, choice.counts
 
 
 def candidate_scores(record: dict) -> dict:
@@ -180,15 +214,14 @@ def study_prune(ctx: SearchInputs, place: StudyPlace):
     (model and data paths, config, input shape) is kept in the study for joining workers."""
     config, start = ctx.config, time.perf_counter()
     runtime = target_runtime(config.target)
-    order = search_order(grid())[: config.search_trials]
     data = data_digest(ctx)
     location = place.location
     folder = Path(location).parent if "://" not in location else None
     fresh = folder is not None and folder.name.endswith(".study") and not folder.exists()
     study = None
     try:
-        study = open_study(location, identity(ctx, place.model_sha256, data, place.cache), order)
-        return _run_study(ctx, study, place, data, order, runtime, start)
+        study = open_study(location, identity(ctx, place.model_sha256, data, place.cache), [])
+        return _run_study(ctx, study, place, data, runtime, start)
     except BaseException:
         _after_failure(study, location, folder if fresh else None, place.cache, ctx.log)
         raise
@@ -204,16 +237,17 @@ def _after_failure(study, location: str, made: Path | None, cache: Path, log) ->
         shutil.rmtree(made, ignore_errors=True)
 
 
-def _run_study(ctx: SearchInputs, study, place: StudyPlace, data: str, order, runtime, start: float):
+def _run_study(ctx: SearchInputs, study, place: StudyPlace, data: str, runtime, start: float):
     config, location, cache = ctx.config, place.location, place.cache
     if place.run is not None:
         study.set_user_attr(RUN, place.run)
     place.folder.mkdir(exist_ok=True)
     plain = int8_file(ctx.model, ctx, place.folder / "plain_int8.tflite")
     threads = os.cpu_count() or 1
-    ctx.log(f"      study {location}: {len(order)} candidate(s) queued; this worker times them on {runtime.name}")
-    ran = work(study, evaluator(ctx, place.model_sha256, data, cache, runtime, threads, plain), config.search_time,
-               wait_for_others=True, log=ctx.log)
+    ctx.log(f"      study {location}: up to {config.search_trials} candidate(s), each proposed from the results "
+            f"so far; this worker times them on {runtime.name}")
+    ran = work(study, evaluator(ctx, place.model_sha256, data, cache, runtime, threads, plain, place.folder),
+               config.search_time, wait_for_others=True, log=ctx.log, proposer=proposer(config.search_trials))
     machine, attrs = machine_label(threads), trial_attrs(study)
     ctx.log(f"      timing this machine's finished candidates and plain int8 on {runtime.name}, interleaved")
     found, plain_p50 = retimed(rows(study), attrs, cache, plain, runtime, machine, threads,
