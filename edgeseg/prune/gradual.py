@@ -11,6 +11,7 @@ from ..training.finetune import FinetuneBudget, FinetuneResult, finetune
 from ..training.task_training import TaskTraining
 from .batchnorm import ReestimateBeforeValidation, image_batches, reestimate_batchnorm
 from .channels import ChannelPruneResult, prune_channels
+from .distill_features import feature_recovery
 from .flatten import flatten_model
 from .ranking import measured_scores
 
@@ -43,9 +44,10 @@ def merged_result(results: list[FinetuneResult]) -> FinetuneResult:
 def prune_in_rounds(model, train, val, ratio: float, budget: FinetuneBudget, batch_size: int, classes: int,
                     target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print, rounds: int = 1,
                     criterion: str = "taylor", task: TaskTraining | None = None, batchnorm: bool = True,
-                    **distill) -> ChannelPruneResult:
+                    features: float = 0.0, **distill) -> ChannelPruneResult:
     """`task` (task_training.py) gives the ranking's and fine-tuning's loss, targets and score;
-    `batchnorm` False keeps the statistics the fine-tuning momentum leaves (for comparison)."""
+    `batchnorm` False keeps the statistics the fine-tuning momentum leaves (for comparison);
+    `features` > 0 adds the teacher's block outputs to the distillation (distill_features.py)."""
     current, originals, tuned, share_of_macs = flatten_model(model), None, [], None
     for n, share in enumerate(round_ratios(ratio, rounds)):
         if rounds > 1 and verbose:
@@ -59,7 +61,9 @@ def prune_in_rounds(model, train, val, ratio: float, budget: FinetuneBudget, bat
             hooks = (ReestimateBeforeValidation(train, batch_size),)
         tuned.append(finetune(result.model, train, val, round_budget(budget, rounds), classes, batch_size,
                               target_dice if n == rounds - 1 else None, seed + n, verbose, step_hooks=hooks, log=log,
-                              task=task, **distill))
+                              task=task, recovery_loss=feature_recovery(result.model, features, train, batch_size,
+                                                                        distill.get("teacher")),
+                              **distill))
         current = result.model
     kept = {name: (after, originals[name]) for name, (after, _) in result.kept.items()}
     frozen = sorted(name for name, (after, before) in kept.items() if after == before)
@@ -69,8 +73,8 @@ def prune_in_rounds(model, train, val, ratio: float, budget: FinetuneBudget, bat
 def prune_channels_and_finetune(model, train, val, ratio: float, budget, batch_size: int, classes: int,
                                 target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print,
                                 rounds: int = 1, criterion: str = "taylor", task: TaskTraining | None = None,
-                                batchnorm: bool = True, **distill) -> ChannelPruneResult:
+                                batchnorm: bool = True, features: float = 0.0, **distill) -> ChannelPruneResult:
     """prune_channels, then `finetune` to win back what the removed filters carried; in
     `rounds` remove-then-recover rounds, ranking filters by `criterion`."""
     return prune_in_rounds(model, train, val, ratio, budget, batch_size, classes, target_dice, seed, verbose, log,
-                           rounds, criterion, task, batchnorm, **distill)
+                           rounds, criterion, task, batchnorm, features, **distill)
