@@ -7,7 +7,8 @@ The blocks are found on the graph, not by name: a block output is a layer whose 
 layer of another spatial size (the last convolution before a pooling or an upsampling, a U-Net's
 encoder and decoder stages). The student has fewer channels there, so a trainable 1x1 adapter
 maps its features onto the teacher's; it starts as the least-squares map on one batch (the
-kept channels already explain most of the teacher's) and is thrown away after fine-tuning.
+kept channels already explain most of the teacher's; a block ending in dropout is tapped
+before it) and is thrown away after fine-tuning.
 Each layer's squared error is divided by the teacher's mean square, so that every block counts
 alike whatever its scale."""
 from __future__ import annotations
@@ -19,6 +20,9 @@ from ..training.distill import distillation_loss
 from ..training.losses import segmentation_loss
 
 EPS = 1e-6
+# Layers that only add training noise: a block ending in one is tapped at the layer before it,
+# or the student's features would be compared through a random mask the teacher never sees.
+NOISE = {"Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout"}
 
 
 def _spatial(tensor) -> tuple:
@@ -34,6 +38,9 @@ def block_outputs(model) -> list[str]:
             continue
         consumers = [node.outbound_layer for node in layer._outbound_nodes]  # noqa: SLF001 - tf_keras' graph links
         if any(_spatial(c.output) and _spatial(c.output) != _spatial(layer.output) for c in consumers):
+            while type(layer).__name__ in NOISE:
+                inbound = layer._inbound_nodes[0].inbound_layers  # noqa: SLF001
+                layer = inbound[0] if isinstance(inbound, list) else inbound
             names.append(layer.name)
     return names
 
@@ -65,7 +72,8 @@ class FeatureDistillation:
                                                                         for n in self.layers])
         self.teacher_view = K.Model(teacher.inputs, [teacher.output] + [teacher.get_layer(n).output
                                                                         for n in self.layers])
-        student_features = self.student_view(sample, training=False)[1:]
+        # fitted on the features the loss will see: the student in training mode (batch statistics)
+        student_features = self.student_view(sample, training=True)[1:]
         teacher_features = self.teacher_view(sample, training=False)[1:]
         self.adapters = []
         for name, s, t in zip(self.layers, student_features, teacher_features):
