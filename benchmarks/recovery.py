@@ -9,9 +9,10 @@ Reported: Dice / the original float model's Dice.
 
   plain      today's recovery: the task loss only
   distill    + KL to the float model's probabilities (weight 0.5; --distill 0.5)
-  features   + the float model's block outputs through 1x1 adapters (prune/distill_features.py)
+  features   + the float model's block outputs through 1x1 adapters (prune/distill_features.py),
+             feature weight 1.0 (features_light: 0.1)
   rounds2    2 remove-then-recover rounds (0.5 then 0.75 of the filters), steps split equally
-  rounds2_features  both
+  rounds2_features  both; rounds3: 3 rounds
   plain_half, plain_double  plain at half and twice the steps: what a step budget scaled by the
              share removed would buy (Dice vs steps)
 
@@ -29,8 +30,10 @@ VARIANTS: dict[str, tuple[dict, float]] = {
     "plain": ({}, 1.0),
     "distill": ({"distill_weight": 0.5}, 1.0),
     "features": ({"distill_weight": 0.5, "features": 1.0}, 1.0),
+    "features_light": ({"distill_weight": 0.5, "features": 0.1}, 1.0),
     "rounds2": ({"rounds": 2}, 1.0),
     "rounds2_features": ({"rounds": 2, "distill_weight": 0.5, "features": 1.0}, 1.0),
+    "rounds3": ({"rounds": 3}, 1.0),
     "plain_half": ({}, 0.5),
     "plain_double": ({}, 2.0),
 }
