@@ -125,3 +125,19 @@ def test_finetune_trains_the_adapters_beside_the_student(untrained):
              distill_weight=0.5, recovery_loss=recovery)
     assert any(not np.allclose(b, v.numpy()) for b, v in zip(before, recovery.variables))
     assert any(not np.allclose(a, b) for a, b in zip(weights, student.get_weights()))
+
+
+def test_feature_distillation_is_a_channel_pruning_option_of_the_config():
+    from edgeseg.config import CompressConfig
+    from edgeseg.errors import UsageError
+    from edgeseg.prune.tuning import distill_kwargs
+
+    teacher = object()
+    assert distill_kwargs(CompressConfig(prune="channels"), teacher, None) == {}
+    on = distill_kwargs(CompressConfig(prune="auto", distill_features=0.1), teacher, None)
+    assert on == {"teacher": teacher, "distill_weight": 0.0, "unlabeled": None, "features": 0.1}
+    assert "features" not in distill_kwargs(CompressConfig(prune="magnitude", distill=0.5), teacher, None)
+    for wrong in (dict(distill_features=0.1), dict(prune="magnitude", distill_features=0.1),
+                  dict(prune="channels", distill_features=-1.0)):
+        with pytest.raises(UsageError, match="--distill-features"):
+            CompressConfig(**wrong)

@@ -52,7 +52,10 @@ def finetune_info(result: FinetuneResult | None) -> dict | None:
 
 
 def distill_kwargs(config: CompressConfig, teacher, unlabeled) -> dict:
-    """Keyword arguments that switch distillation on in `finetune`, or none when it is off."""
-    if config.distill <= 0:
+    """Keyword arguments that switch distillation on in fine-tuning, or none when it is off;
+    `features` (block outputs, prune/distill_features.py) only for channel pruning's recovery."""
+    features = config.distill_features if config.prune in ("channels", "auto") else 0.0
+    if config.distill <= 0 and features <= 0:
         return {}
-    return {"teacher": teacher, "distill_weight": config.distill, "unlabeled": unlabeled}
+    return {"teacher": teacher, "distill_weight": config.distill, "unlabeled": unlabeled} | (
+        {"features": features} if features > 0 else {})
