@@ -227,6 +227,9 @@ class CompressConfig:
     # --prune channels/auto: weight of the loss to the float model's block outputs (1x1 adapters,
     # prune/distill_features.py) during recovery; 0 = off. benchmarks/recovery.py, RESULTS.md (issue 23)
     distill_features: float = 0.0
+    # --prune channels/auto: the step budget grows with the share of filters removed (ratio / 0.5)
+    # up to this multiple of finetune_steps; 1 = fixed (prune/progressive.py)
+    finetune_scale: float = 1.0
     unlabeled: str | None = None  # a directory of images without masks, used only through the teacher
     batch_size: int = 8
     calibration_samples: int = 64
@@ -294,6 +297,7 @@ class CompressConfig:
         if not 0.0 <= self.distill <= 1.0:
             raise UsageError(f"--distill must be in [0, 1], got {self.distill}")
         finite("--distill-features", self.distill_features, 0.0, 100.0)
+        finite("--finetune-scale", self.finetune_scale, 1.0, 10.0)
         if self.unlabeled and self.distill <= 0:
             raise UsageError("--unlabeled images are used only through the teacher: give --distill WEIGHT too")
         if self.finetune_lr <= 0:

@@ -108,6 +108,22 @@ def test_rounds_split_the_steps_and_each_recovers_with_the_feature_loss(untraine
     gradual.prune_channels_and_finetune(untrained, train, val, 0.75, FinetuneBudget(6, 0), 8, 1, verbose=0,
                                         criterion="l1", teacher=untrained, distill_weight=0.5)
     assert [(steps, loss) for steps, loss, *_ in calls] == [(6, None)]  # features off: today's loss
+    calls.clear()
+    gradual.prune_channels_and_finetune(untrained, train, val, 0.75, FinetuneBudget(6, 0), 8, 1, verbose=0,
+                                        rounds=2, criterion="l1", step_scale=2.0)
+    assert [steps for steps, *_ in calls] == [4, 4]  # 1.5x the budget for 75% removed, split over the rounds
+
+
+@pytest.mark.parametrize("ratio,most,expected", [(0.25, 2.0, 300), (0.5, 2.0, 300), (0.75, 2.0, 450),
+                                                 (0.875, 2.0, 525), (0.95, 1.5, 450), (0.875, 1.0, 300)])
+def test_step_budget_grows_with_the_share_removed(ratio, most, expected):
+    from edgeseg.prune.progressive import scaled_budget
+    from edgeseg.training.finetune import FinetuneBudget
+
+    budget = FinetuneBudget(300, 100, max_seconds=60.0)
+    scaled = scaled_budget(budget, ratio, most)
+    assert (scaled.max_steps, scaled.min_steps, scaled.eval_every) == (expected, 100, budget.eval_every)
+    assert scaled.max_seconds == pytest.approx(60.0 * expected / 300)
 
 
 @pytest.mark.slow
@@ -137,7 +153,11 @@ def test_feature_distillation_is_a_channel_pruning_option_of_the_config():
     on = distill_kwargs(CompressConfig(prune="auto", distill_features=0.1), teacher, None)
     assert on == {"teacher": teacher, "distill_weight": 0.0, "unlabeled": None, "features": 0.1}
     assert "features" not in distill_kwargs(CompressConfig(prune="magnitude", distill=0.5), teacher, None)
+    assert distill_kwargs(CompressConfig(prune="channels", finetune_scale=2.0), teacher, None) == {"step_scale": 2.0}
+    assert distill_kwargs(CompressConfig(prune="magnitude", finetune_scale=2.0), teacher, None) == {}
     for wrong in (dict(distill_features=0.1), dict(prune="magnitude", distill_features=0.1),
                   dict(prune="channels", distill_features=-1.0)):
         with pytest.raises(UsageError, match="--distill-features"):
             CompressConfig(**wrong)
+    with pytest.raises(UsageError, match="--finetune-scale"):
+        CompressConfig(prune="channels", finetune_scale=0.5)

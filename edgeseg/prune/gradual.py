@@ -13,6 +13,7 @@ from .batchnorm import ReestimateBeforeValidation, image_batches, reestimate_bat
 from .channels import ChannelPruneResult, prune_channels
 from .distill_features import feature_recovery
 from .flatten import flatten_model
+from .progressive import scaled_budget
 from .ranking import measured_scores
 
 
@@ -44,11 +45,16 @@ def merged_result(results: list[FinetuneResult]) -> FinetuneResult:
 def prune_in_rounds(model, train, val, ratio: float, budget: FinetuneBudget, batch_size: int, classes: int,
                     target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print, rounds: int = 1,
                     criterion: str = "taylor", task: TaskTraining | None = None, batchnorm: bool = True,
-                    features: float = 0.0, **distill) -> ChannelPruneResult:
+                    features: float = 0.0, step_scale: float = 1.0, **distill) -> ChannelPruneResult:
     """`task` (task_training.py) gives the ranking's and fine-tuning's loss, targets and score;
     `batchnorm` False keeps the statistics the fine-tuning momentum leaves (for comparison);
-    `features` > 0 adds the teacher's block outputs to the distillation (distill_features.py)."""
+    `features` > 0 adds the teacher's block outputs to the distillation (distill_features.py);
+    `step_scale` > 1 lets the step budget grow with `ratio` up to that multiple (progressive.py)."""
     current, originals, tuned, share_of_macs = flatten_model(model), None, [], None
+    scaled = scaled_budget(budget, ratio, step_scale)
+    if scaled.max_steps != budget.max_steps and verbose:
+        log(f"      step budget {scaled.max_steps} ({scaled.max_steps / budget.max_steps:.2f}x for {ratio:.0%} removed)")
+    budget = scaled
     for n, share in enumerate(round_ratios(ratio, rounds)):
         if rounds > 1 and verbose:
             log(f"      round {n + 1}/{rounds}: removing {share:.0%} of the remaining filters")
@@ -73,8 +79,9 @@ def prune_in_rounds(model, train, val, ratio: float, budget: FinetuneBudget, bat
 def prune_channels_and_finetune(model, train, val, ratio: float, budget, batch_size: int, classes: int,
                                 target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print,
                                 rounds: int = 1, criterion: str = "taylor", task: TaskTraining | None = None,
-                                batchnorm: bool = True, features: float = 0.0, **distill) -> ChannelPruneResult:
+                                batchnorm: bool = True, features: float = 0.0, step_scale: float = 1.0,
+                                **distill) -> ChannelPruneResult:
     """prune_channels, then `finetune` to win back what the removed filters carried; in
     `rounds` remove-then-recover rounds, ranking filters by `criterion`."""
     return prune_in_rounds(model, train, val, ratio, budget, batch_size, classes, target_dice, seed, verbose, log,
-                           rounds, criterion, task, batchnorm, features, **distill)
+                           rounds, criterion, task, batchnorm, features, step_scale, **distill)

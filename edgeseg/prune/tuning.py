@@ -52,10 +52,13 @@ def finetune_info(result: FinetuneResult | None) -> dict | None:
 
 
 def distill_kwargs(config: CompressConfig, teacher, unlabeled) -> dict:
-    """Keyword arguments that switch distillation on in fine-tuning, or none when it is off;
-    `features` (block outputs, prune/distill_features.py) only for channel pruning's recovery."""
-    features = config.distill_features if config.prune in ("channels", "auto") else 0.0
+    """The recovery's keyword arguments beyond the budget: distillation (none when it is off) and,
+    for channel pruning only, the block-output distillation (prune/distill_features.py) and the
+    step budget's growth with the share removed (prune/progressive.py)."""
+    channels = config.prune in ("channels", "auto")
+    features = config.distill_features if channels else 0.0
+    scale = {"step_scale": config.finetune_scale} if channels and config.finetune_scale > 1 else {}
     if config.distill <= 0 and features <= 0:
-        return {}
-    return {"teacher": teacher, "distill_weight": config.distill, "unlabeled": unlabeled} | (
+        return scale
+    return {"teacher": teacher, "distill_weight": config.distill, "unlabeled": unlabeled} | scale | (
         {"features": features} if features > 0 else {})
