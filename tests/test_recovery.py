@@ -143,21 +143,17 @@ def test_finetune_trains_the_adapters_beside_the_student(untrained):
     assert any(not np.allclose(a, b) for a, b in zip(weights, student.get_weights()))
 
 
-def test_feature_distillation_is_a_channel_pruning_option_of_the_config():
+def test_the_scaled_step_budget_is_channel_pruning_recovery_by_default():
     from edgeseg.config import CompressConfig
     from edgeseg.errors import UsageError
     from edgeseg.prune.tuning import distill_kwargs
 
     teacher = object()
-    assert distill_kwargs(CompressConfig(prune="channels"), teacher, None) == {}
-    on = distill_kwargs(CompressConfig(prune="auto", distill_features=0.1), teacher, None)
-    assert on == {"teacher": teacher, "distill_weight": 0.0, "unlabeled": None, "features": 0.1}
-    assert "features" not in distill_kwargs(CompressConfig(prune="magnitude", distill=0.5), teacher, None)
-    assert distill_kwargs(CompressConfig(prune="channels", finetune_scale=2.0), teacher, None) == {"step_scale": 2.0}
-    assert distill_kwargs(CompressConfig(prune="magnitude", finetune_scale=2.0), teacher, None) == {}
-    for wrong in (dict(distill_features=0.1), dict(prune="magnitude", distill_features=0.1),
-                  dict(prune="channels", distill_features=-1.0)):
-        with pytest.raises(UsageError, match="--distill-features"):
-            CompressConfig(**wrong)
+    assert CompressConfig().finetune_scale == 2.0
+    assert distill_kwargs(CompressConfig(prune="channels"), teacher, None) == {"step_scale": 2.0}
+    assert distill_kwargs(CompressConfig(prune="auto", distill=0.5), teacher, None) == {
+        "teacher": teacher, "distill_weight": 0.5, "unlabeled": None, "step_scale": 2.0}
+    assert distill_kwargs(CompressConfig(prune="channels", finetune_scale=1.0), teacher, None) == {}
+    assert distill_kwargs(CompressConfig(prune="magnitude"), teacher, None) == {}  # tfmot's prune takes no scale
     with pytest.raises(UsageError, match="--finetune-scale"):
         CompressConfig(prune="channels", finetune_scale=0.5)

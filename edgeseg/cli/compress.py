@@ -29,8 +29,6 @@ OPTIONS: dict[str, tuple[type, str]] = {
     "--finetune-lr": (float, "pruning fine-tuning peak learning rate (Adam)"),
     "--qat-steps": (int, "optimizer steps of quantization-aware training"),
     "--distill": (float, "mix a loss to the float model's probabilities into fine-tuning (0 = off)"),
-    "--distill-features": (float, "--prune channels/auto: weight of a loss to the float model's block outputs "
-                                  "(through 1x1 adapters) during recovery (0 = off)"),
     "--unlabeled": (str, "images without masks for --distill, used only through the float model"),
     "--calibration-samples": (int, "images the int8 calibration sees"),
     "--batch-size": (int, "images per batch"),
