@@ -15,7 +15,8 @@ Reported: Dice / the original float model's Dice.
   rounds2_features  both; rounds3: 3 rounds
   plain_half, plain_double  plain at half and twice the steps: what a step budget scaled by the
              share removed would buy (Dice vs steps)
-  scaled     plain with --finetune-scale 2 (prune/progressive.py): 1.5x the steps at 0.75, 1.75x at 0.875
+  scaled     plain with --finetune-scale 2 (prune/progressive.py): 1.5x the steps at 0.75, 1.75x at 0.875;
+             scaled_distill: and --distill 0.5
 
 Usage: PYTHONPATH=. .venv/bin/python benchmarks/recovery.py [--out .edgeseg/small_data_dsb]
        [--ratio 0.75] [--steps 300] [--seeds 0,1] [--variants plain,distill,...]"""
@@ -38,6 +39,7 @@ VARIANTS: dict[str, tuple[dict, float]] = {
     "plain_half": ({}, 0.5),
     "plain_double": ({}, 2.0),
     "scaled": ({"step_scale": 2.0}, 1.0),  # --finetune-scale 2: ratio / 0.5 times --steps
+    "scaled_distill": ({"step_scale": 2.0, "distill_weight": 0.5}, 1.0),
 }
 
 
