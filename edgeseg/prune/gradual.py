@@ -53,7 +53,8 @@ def prune_in_rounds(model, train, val, ratio: float, budget: FinetuneBudget, bat
     current, originals, tuned, share_of_macs = flatten_model(model), None, [], None
     scaled = scaled_budget(budget, ratio, step_scale)
     if scaled.max_steps != budget.max_steps and verbose:
-        log(f"      step budget {scaled.max_steps} ({scaled.max_steps / budget.max_steps:.2f}x for {ratio:.0%} removed)")
+        log(f"      step budget {scaled.max_steps} ({scaled.max_steps / budget.max_steps:.2f}x for {ratio:.0%} "
+            "removed)")
     budget = scaled
     for n, share in enumerate(round_ratios(ratio, rounds)):
         if rounds > 1 and verbose:
