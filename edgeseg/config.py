@@ -224,6 +224,10 @@ class CompressConfig:
     finetune_lr: float = 5e-4
     qat_steps: int = 100
     distill: float = 0.0  # weight of the loss to the float model's probabilities during fine-tuning
+    # --prune channels/auto: the step budget grows with the share of filters removed (ratio / 0.5)
+    # up to this multiple of finetune_steps; 1 = fixed (prune/progressive.py). On hand-drawn masks
+    # steps were what recovery lacked at 75-87.5% removed (benchmarks/recovery.py, RESULTS.md)
+    finetune_scale: float = 2.0
     unlabeled: str | None = None  # a directory of images without masks, used only through the teacher
     batch_size: int = 8
     calibration_samples: int = 64
@@ -290,6 +294,7 @@ class CompressConfig:
             raise UsageError("--finetune-time must be > 0 seconds")
         if not 0.0 <= self.distill <= 1.0:
             raise UsageError(f"--distill must be in [0, 1], got {self.distill}")
+        finite("--finetune-scale", self.finetune_scale, 1.0, 10.0)
         if self.unlabeled and self.distill <= 0:
             raise UsageError("--unlabeled images are used only through the teacher: give --distill WEIGHT too")
         if self.finetune_lr <= 0:

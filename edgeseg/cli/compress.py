@@ -23,6 +23,8 @@ OPTIONS: dict[str, tuple[type, str]] = {
     "--finetune-steps": (int, "most optimizer steps of pruning fine-tuning (warm-up, cosine decay; early stop "
                               "once the pruned model is within the budget and stops improving)"),
     "--finetune-min-steps": (int, "no early stop before this many steps; the sparsity ramp ends inside them"),
+    "--finetune-scale": (float, "--prune channels/auto: the step budget grows with the share of filters removed "
+                                "(removed / 0.5 times --finetune-steps) up to this multiple (1 = fixed)"),
     "--finetune-time": (float, "stop fine-tuning after this many seconds, whatever the steps"),
     "--finetune-lr": (float, "pruning fine-tuning peak learning rate (Adam)"),
     "--qat-steps": (int, "optimizer steps of quantization-aware training"),

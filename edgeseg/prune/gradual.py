@@ -11,7 +11,9 @@ from ..training.finetune import FinetuneBudget, FinetuneResult, finetune
 from ..training.task_training import TaskTraining
 from .batchnorm import ReestimateBeforeValidation, image_batches, reestimate_batchnorm
 from .channels import ChannelPruneResult, prune_channels
+from .distill_features import feature_recovery
 from .flatten import flatten_model
+from .progressive import scaled_budget
 from .ranking import measured_scores
 
 
@@ -43,12 +45,20 @@ def merged_result(results: list[FinetuneResult]) -> FinetuneResult:
 def prune_in_rounds(model, train, val, ratio: float, budget: FinetuneBudget, batch_size: int, classes: int,
                     target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print, rounds: int = 1,
                     criterion: str = "taylor", task: TaskTraining | None = None, batchnorm: bool = True,
-                    counts: dict[str, int] | None = None, **distill) -> ChannelPruneResult:
+                    counts: dict[str, int] | None = None, features: float = 0.0, step_scale: float = 1.0,
+                    **distill) -> ChannelPruneResult:
     """`task` (task_training.py) gives the ranking's and fine-tuning's loss, targets and score;
     `batchnorm` False keeps the statistics the fine-tuning momentum leaves (for comparison).
-    `counts` (space -> kept filters, per_layer.choose_counts) replaces the uniform ratio, in one round."""
+    `counts` (space -> kept filters, per_layer.choose_counts) replaces the uniform ratio, in one round;
+    `features` > 0 adds the teacher's block outputs to the distillation (distill_features.py);
+    `step_scale` > 1 lets the step budget grow with `ratio` up to that multiple (progressive.py)."""
     current, originals, tuned, share_of_macs = flatten_model(model), None, [], None
     rounds = 1 if counts is not None else rounds
+    scaled = scaled_budget(budget, ratio, step_scale)
+    if scaled.max_steps != budget.max_steps and verbose:
+        log(f"      step budget {scaled.max_steps} ({scaled.max_steps / budget.max_steps:.2f}x for {ratio:.0%} "
+            "removed)")
+    budget = scaled
     for n, share in enumerate(round_ratios(ratio, rounds)):
         if rounds > 1 and verbose:
             log(f"      round {n + 1}/{rounds}: removing {share:.0%} of the remaining filters")
@@ -62,7 +72,9 @@ def prune_in_rounds(model, train, val, ratio: float, budget: FinetuneBudget, bat
             hooks = (ReestimateBeforeValidation(train, batch_size),)
         tuned.append(finetune(result.model, train, val, round_budget(budget, rounds), classes, batch_size,
                               target_dice if n == rounds - 1 else None, seed + n, verbose, step_hooks=hooks, log=log,
-                              task=task, **distill))
+                              task=task, recovery_loss=feature_recovery(result.model, features, train, batch_size,
+                                                                        distill.get("teacher")),
+                              **distill))
         current = result.model
     kept = {name: (after, originals[name]) for name, (after, _) in result.kept.items()}
     frozen = sorted(name for name, (after, before) in kept.items() if after == before)
@@ -73,8 +85,9 @@ def prune_channels_and_finetune(model, train, val, ratio: float, budget, batch_s
                                 target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print,
                                 rounds: int = 1, criterion: str = "taylor", task: TaskTraining | None = None,
                                 batchnorm: bool = True, counts: dict[str, int] | None = None,
+                                features: float = 0.0, step_scale: float = 1.0,
                                 **distill) -> ChannelPruneResult:
     """prune_channels, then `finetune` to win back what the removed filters carried; in
     `rounds` remove-then-recover rounds, ranking filters by `criterion` (or to per-space `counts`)."""
     return prune_in_rounds(model, train, val, ratio, budget, batch_size, classes, target_dice, seed, verbose, log,
-                           rounds, criterion, task, batchnorm, counts, **distill)
+                           rounds, criterion, task, batchnorm, counts, features, step_scale, **distill)

@@ -52,7 +52,12 @@ def finetune_info(result: FinetuneResult | None) -> dict | None:
 
 
 def distill_kwargs(config: CompressConfig, teacher, unlabeled) -> dict:
-    """Keyword arguments that switch distillation on in `finetune`, or none when it is off."""
+    """The recovery's keyword arguments beyond the budget: distillation (none when it is off) and,
+    for channel pruning only, the step budget's growth with the share removed (prune/progressive.py).
+    Block-output distillation (prune/distill_features.py) is not offered: on hand-drawn masks it
+    recovered less than plain fine-tuning at equal steps (benchmarks/recovery.py, RESULTS.md)."""
+    channels = config.prune in ("channels", "auto")
+    scale = {"step_scale": config.finetune_scale} if channels and config.finetune_scale > 1 else {}
     if config.distill <= 0:
-        return {}
-    return {"teacher": teacher, "distill_weight": config.distill, "unlabeled": unlabeled}
+        return scale
+    return {"teacher": teacher, "distill_weight": config.distill, "unlabeled": unlabeled} | scale

@@ -25,7 +25,7 @@ from .report import study_info
 CANDIDATE = "candidate.json"  # the cache entry's record; written last, so its presence means complete
 JUDGED = ("dice", "mask_agreement", "mean_abs_diff")  # the int8 scores the Budget judges a candidate by
 SETTINGS = ("finetune_steps", "finetune_min_steps", "finetune_time", "finetune_lr", "batch_size", "channel_rounds",
-            "channel_criterion", "distill", "unlabeled", "max_dice_drop", "calibration_samples")
+            "channel_criterion", "distill", "unlabeled", "max_dice_drop", "calibration_samples", "finetune_scale")
 
 
 def data_digest(ctx: SearchInputs) -> str:

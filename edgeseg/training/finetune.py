@@ -94,7 +94,7 @@ def finetune(model, train: SegmentationData, val: SegmentationData, budget: Fine
              batch_size: int, target_dice: float | None = None, seed: int = 0, verbose: int = 1,
              step_hooks: tuple = (), keep_from_step: int = 0, teacher=None, distill_weight: float = 0.0,
              unlabeled: Callable[[], object] | None = None, log: Callable[[str], None] = print,
-             task: TaskTraining | None = None) -> FinetuneResult:
+             task: TaskTraining | None = None, recovery_loss=None) -> FinetuneResult:
     """Trains `model` in place for at most budget.max_steps optimizer steps and leaves it with
     the weights of its best validation score: Dice, or the score `task` (task_training.py) names
     (PQ for instance models), trained with its loss and targets; target_dice is on that score.
@@ -107,7 +107,8 @@ def finetune(model, train: SegmentationData, val: SegmentationData, budget: Fine
 
     tf_ = tf()
     task = task or semantic_training(classes)
-    loss_fn = training_loss(classes, teacher, distill_weight, task)
+    loss_fn = (recovery_loss.make_loss if recovery_loss else training_loss)(classes, teacher, distill_weight, task)
+    extra_variables = list(recovery_loss.variables) if recovery_loss else []
     optimizer = keras().optimizers.Adam(budget.learning_rate)
     hooks = list(step_hooks)
     for hook in hooks:
@@ -118,8 +119,9 @@ def finetune(model, train: SegmentationData, val: SegmentationData, budget: Fine
     def train_step(images, labels, extra=None):
         with tf_.GradientTape() as tape:
             loss = loss_fn(model, images, labels, extra)
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        variables = model.trainable_variables + extra_variables
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables))
         return loss
 
     stop = EarlyStop(target_dice, max(budget.min_steps, keep_from_step), budget.patience)
