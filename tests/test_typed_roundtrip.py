@@ -11,7 +11,7 @@ from edgeseg.errors import DataError, UsageError
 CHANGED = {"data": DataConfig(source="/data", val_fraction=0.3, seed=4, synthetic_train=9, synthetic_val=3,
                               augment=False, balance="weight"),
            "normalize": "-1-1", "sparsity": 0.7, "max_dice_drop": 0.05, "max_pq_drop": 0.03, "qat": True,
-           "finetune_steps": 50, "finetune_min_steps": 10, "finetune_time": 30.0, "finetune_lr": 1e-3,
+           "finetune_steps": 50, "finetune_scale": 1.5, "finetune_min_steps": 10, "finetune_time": 30.0, "finetune_lr": 1e-3,
            "qat_steps": 20, "explain": True, "distill": 0.5, "unlabeled": "/unlabeled", "batch_size": 4, "calibration_samples": 8,
            "onnx_opset": 18, "unsafe": True, "custom_objects": "layers.py", "edgetpu": True, "edgetpu_runtime": 15,
            "prune": "channels", "channel_ratio": 0.25, "channel_rounds": 2, "channel_criterion": "l1",
