@@ -112,6 +112,20 @@ def _quantizer(source: Source, calibration, more_calibration, ctx: SourceContext
                      lambda: onnx_float(source), ctx.spec.to_dict())
 
 
+def _without_tfmot(model, makers: list[str], config: CompressConfig, log):
+    """(makers, config, tfmot usable): magnitude pruning and QAT need tensorflow-model-optimization,
+    which cannot wrap a Keras 3 layer carried as it is; they are skipped with one line, the rest runs."""
+    from ..models.keras3_island import islands
+
+    carried = islands(model)
+    if not carried:
+        return makers, config, True
+    if "pruned" in makers or config.qat:
+        log(f"      skipped: magnitude pruning and QAT (tensorflow-model-optimization cannot wrap the Keras 3 "
+            f"layer(s) {', '.join(carried[:3])}{' ...' if len(carried) > 3 else ''}); everything else runs")
+    return [m for m in makers if m != "pruned"], dataclasses.replace(config, qat=False), False
+
+
 def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = False) -> CompressReport:
     """Runs the whole pipeline and returns the report (also written to OUT/report.json)."""
     from ..backend import set_seed
@@ -136,6 +150,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         run.log(f"      input {spec.height}x{spec.width}x{spec.channels}, {spec.classes} class(es), "
                 f"normalize {spec.normalize}; {len(train)} train / {len(val)} val images")
         makers, finetune_skipped = _trainable(makers, len(train), len(val), run)
+        makers, config, tfmot_ok = _without_tfmot(model, makers, config, run.log)
         unlabeled = _unlabeled_batches(config, spec) if config.unlabeled else None
         calibration = calibration_images(train, config.calibration_samples, config.batch_size)
         more_calibration = functools.cache(lambda: calibration_images(train, 4 * config.calibration_samples,
@@ -168,7 +183,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         run.log("the plan:\n" + "\n".join("      " + line for line in render_plan(targets).splitlines()))
         build_ctx = BuildContext(tmp, config, val, spec.to_dict(), budget, {s.name: s for s in sources}, {}, run.log)
         build_ctx.quantizers = {s.name: _quantizer(s, calibration, more_calibration, ctx, build_ctx.onnx_float,
-                                                   trains=choice.judged_by_dice) for s in sources}
+                                                   trains=choice.judged_by_dice and tfmot_ok) for s in sources}
         with run.step("artifacts", f"building {len(targets)} artifacts, each verified in its runtime"):
             records = [r for r in (build(t, build_ctx) for t in targets) if r is not None]
         report = _report(model_path, source_hash, config, choice, spec, baseline, sanity, sources, targets,
