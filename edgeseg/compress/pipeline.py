@@ -129,7 +129,7 @@ def _without_tfmot(model, makers: list[str], config: CompressConfig, log):
 def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = False) -> CompressReport:
     """Runs the whole pipeline and returns the report (also written to OUT/report.json)."""
     from ..backend import set_seed
-    from ..models.flops import model_flops
+    from ..models.flops import model_flops, uncounted_layers
 
     model_path, out = Path(model_path), Path(out)
     check_compress_inputs(model_path, config.data.source if config.data else None, out, force, config.custom_objects)
@@ -161,6 +161,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         step = task.baseline_step(reference, val, spec, config, choice.judged_by_dice, model, run.log)
         baseline, sanity, spec = step.baseline, step.sanity, step.spec
         baseline["flops"] = model_flops(model)
+        if uncounted_layers(model):
+            run.log(f"      FLOPs leave out {', '.join(uncounted_layers(model))}: unknown (a Keras 3 layer run as it is)")
         run.log("      " + sanity.message())
     problem = None if sanity.ok else sanity.message().removeprefix("float baseline failed the sanity check: ")
     budget = task.budget(baseline, config, problem, choice.judged_by_dice)
