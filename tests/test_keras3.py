@@ -230,3 +230,39 @@ def test_a_registered_keras3_class_loads_with_no_file(k3, tmp_path):
     path = _scale_model(k3, namespace["Scale"], tmp_path)
     rebuilt, _ = load_model(path)  # registered (as an installed package's classes are): no --custom-objects
     assert [type(layer).__name__ for layer in rebuilt.layers].count("Keras3Island") == 1
+
+
+@pytest.mark.slow
+def test_tflite_and_onnx_are_made_from_a_keras3_model_directly(k3, tmp_path):
+    """The converters take a Keras 3 model as it is (no rebuild); outputs equal the rebuild's."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgeseg.export.onnx import export_onnx
+    from edgeseg.export.tflite import convert_float32
+    from edgeseg.quantize.tflite_int8 import QuantSpec, convert_integer
+
+    L = k3.layers
+    inputs = L.Input((32, 32, 1))
+    x = L.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    x = L.UpSampling2D(2)(L.MaxPooling2D(2)(x))
+    original = k3.Model(inputs, L.Conv2D(1, 1, activation="sigmoid")(x))
+    rebuilt, _ = _agree(_save(original, tmp_path / "direct.keras"), k3, (32, 32, 1))
+    x = np.random.default_rng(2).random((4, 32, 32, 1)).astype(np.float32)
+
+    def run(blob):
+        interpreter = Interpreter(model_content=blob)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x[:1])
+        interpreter.invoke()
+        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+    for convert in (convert_float32, lambda m: convert_integer(m, x, QuantSpec(integer_io=False))):
+        direct = convert(original)
+        np.testing.assert_array_equal(run(direct), run(convert(rebuilt)))
+    import onnxruntime
+
+    outputs = []
+    for model, name in ((original, "k3.onnx"), (rebuilt, "tfk.onnx")):
+        session = onnxruntime.InferenceSession(str(export_onnx(model, tmp_path / name)))
+        outputs.append(session.run(None, {session.get_inputs()[0].name: x})[0])
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-6)
