@@ -1,6 +1,8 @@
 """Users' own architectures (issue 24): nested models flattened with equal outputs, channel-pruned
 across residual, depthwise, transposed, concatenated, gated (Multiply), dilated/ASPP, pooled and
 resized layers; BatchNorm statistics re-estimated after pruning."""
+import os
+
 import numpy as np
 import pytest
 from foreign_zoo import ZOO, mobilenet_unet, randomize
@@ -150,3 +152,40 @@ def test_nested_model_is_pruned_and_fine_tuned_with_fresh_batchnorm():
     fresh, stale = (batchnorm_layers(results[bn].model)[0].moving_variance.numpy() for bn in (True, False))
     assert not np.allclose(fresh, stale)  # 4 steps at momentum 0.999 barely move the stale statistics
     assert np.allclose(stale, 1.0, atol=0.05)
+
+
+def keras_hub_deeplab(path, size=32):
+    """A tiny KerasHub DeepLabV3 (ResNet backbone, ASPP with dilated branches), saved by Keras 3."""
+    keras_hub = pytest.importorskip("keras_hub")
+    backbone = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 8, 8],
+        stackwise_num_blocks=[1, 1, 1], stackwise_num_strides=[1, 2, 2], block_type="basic_block",
+        use_pre_activation=False, image_shape=(size, size, 3))  # KerasHub insists on 64 filters first
+    deeplab = keras_hub.models.DeepLabV3Backbone(
+        image_encoder=backbone, low_level_feature_key="P2", spatial_pyramid_pooling_key="P4", dilation_rates=[2, 4],
+        upsampling_size=4, projection_filters=8, image_shape=(size, size, 3))
+    model = keras_hub.models.DeepLabV3ImageSegmenter(backbone=deeplab, num_classes=1, activation="sigmoid")
+    model.save(path)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("EDGESEG_HUB_TESTS"), reason="about 100 s on the shared 2-core machine, "
+                    "over the suite's budget: set EDGESEG_HUB_TESTS=1 to run it")
+def test_a_keras_hub_model_compresses_with_no_custom_objects(tmp_path, capsys):
+    """Its classes are registered by the installed package: no --custom-objects, no --unsafe. The
+    ASPP block has no tf_keras twin and runs as it is; channel pruning works around it. (ONNX only:
+    each TFLite conversion of this 130-layer graph costs about 20 s on the shared test machine.)"""
+    from edgeseg.compress.pipeline import compress
+    from edgeseg.config import CompressConfig, DataConfig
+
+    path = keras_hub_deeplab(tmp_path / "deeplab.keras")
+    config = CompressConfig(data=DataConfig(synthetic_train=16, synthetic_val=8), prune="channels",
+                            formats=("onnx",), finetune_steps=2, finetune_min_steps=0, calibration_samples=4)
+    report = compress(path, config, tmp_path / "out")
+    text = capsys.readouterr().out
+    assert "FLOPs leave out" in text and "(SpatialPyramidPooling)" in text
+    names = {a.path for a in report.artifacts}
+    assert {"model_int8.onnx", "model_channels_int8.onnx"} <= names and not any("qat" in n for n in names)
+    assert report.channels.kept_filters  # something was pruned around the carried block
+    assert any(kept < total for kept, total in report.channels.kept_filters.values())

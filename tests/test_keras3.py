@@ -224,12 +224,21 @@ def test_a_keras3_layer_without_a_tf_keras_twin_runs_as_it_is(k3, tmp_path):
     np.testing.assert_allclose(again.predict(x, verbose=0), rebuilt.predict(x, verbose=0), atol=1e-6)
 
 
-def test_a_registered_keras3_class_loads_with_no_file(k3, tmp_path):
+def test_a_registered_keras3_class_loads_with_no_file_and_only_tfmot_steps_are_skipped(k3, tmp_path):
+    from edgeseg.compress.pipeline import _without_tfmot
+    from edgeseg.config import CompressConfig
+
     namespace: dict = {}
     exec(_scale_layer_source(register=True), namespace)
     path = _scale_model(k3, namespace["Scale"], tmp_path)
     rebuilt, _ = load_model(path)  # registered (as an installed package's classes are): no --custom-objects
     assert [type(layer).__name__ for layer in rebuilt.layers].count("Keras3Island") == 1
+    lines = []
+    makers, config, tfmot_ok = _without_tfmot(rebuilt, ["pruned", "channels"], CompressConfig(qat=True), lines.append)
+    assert (makers, config.qat, tfmot_ok) == (["channels"], False, False)
+    assert len(lines) == 1 and "magnitude pruning and QAT" in lines[0] and "scale (Scale)" in lines[0]
+    plain, _ = load_model(_save(k3.Sequential([k3.Input((32, 32, 1)), k3.layers.Conv2D(1, 1)]), tmp_path / "p.keras"))
+    assert _without_tfmot(plain, ["pruned"], CompressConfig(qat=True), lines.append)[0] == ["pruned"]
 
 
 @pytest.mark.slow
