@@ -25,6 +25,20 @@ def _prepare_environment() -> None:
     quiet.configure()
 
 
+ONEDNN_FLAG = "TF_ENABLE_ONEDNN_OPTS"
+
+
+def without_onednn_for_the_study() -> bool:
+    """Turns TensorFlow's oneDNN kernels off for a --prune auto study's fine-tuning, unless the
+    user chose either way. Issue 24: fine-tuning a flattened KerasHub DeepLabV3 at ratio 0.875
+    died natively (`double free or corruption`, exit 134) with them on, every time, and never with
+    them off. It must run before TensorFlow is imported; returns whether it is in effect."""
+    if "tensorflow" in sys.modules:
+        return os.environ.get(ONEDNN_FLAG) == "0"
+    os.environ.setdefault(ONEDNN_FLAG, "0")
+    return os.environ[ONEDNN_FLAG] == "0"
+
+
 def tf():
     _prepare_environment()
     with quiet.quiet_native_stderr():

@@ -189,3 +189,50 @@ def test_a_keras_hub_model_compresses_with_no_custom_objects(tmp_path, capsys):
     assert {"model_int8.onnx", "model_channels_int8.onnx"} <= names and not any("qat" in n for n in names)
     assert report.channels.kept_filters  # something was pruned around the carried block
     assert any(kept < total for kept, total in report.channels.kept_filters.values())
+
+
+def test_a_worker_that_dies_natively_is_one_line_and_the_run_goes_on(tmp_path):
+    """Issue 24 item 6: a native abort in fine-tuning (exit 134) took the whole search down. A
+    scripted worker calls os.abort() on its first trial; the run's own worker says so in one line,
+    runs that candidate again and finishes the queue."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from study_worker import scripted
+
+    from edgeseg.search.study import Outcome, join_study, open_study, rows, work
+
+    location = str(tmp_path / "study.sqlite3")
+    open_study(location, {"model": "scripted"}, [0.5, 0.75], heartbeat_s=1, grace_s=2)
+    worker = Path(__file__).with_name("study_worker.py")
+    dying = subprocess.run([sys.executable, str(worker), location, str(tmp_path / "log"), "--abort"],
+                           env=dict(os.environ, PYTHONPATH=str(worker.parents[1])), capture_output=True, timeout=120)
+    assert dying.returncode == -signal.SIGABRT
+    said = []
+
+    def evaluate(ratio, trial):
+        latency, dice, size = scripted(ratio)
+        return Outcome(latency, dice, size, "scripted", "m", {})
+
+    study = join_study(location, heartbeat_s=1, grace_s=2)
+    import time
+
+    time.sleep(2.5)  # past the grace period: the dead worker's heartbeat is stale
+    assert work(study, evaluate, seconds=60, log=said.append) == 2
+    assert sorted(r.ratio for r in rows(join_study(location))) == [0.5, 0.75]
+    failed = [line for line in said if "failed" in line]
+    assert failed == ["      trial 0 (ratio 0.500) failed: its worker stopped (killed, or crashed natively); queued again"]
+
+
+def test_the_study_fine_tunes_without_onednn_unless_the_user_chose(monkeypatch):
+    import sys
+
+    from edgeseg import backend
+
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    assert backend.without_onednn_for_the_study() and os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    assert not backend.without_onednn_for_the_study() and os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1"

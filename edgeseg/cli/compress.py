@@ -128,9 +128,11 @@ def _cmd_compress(a: argparse.Namespace) -> int:
     config = compress_config(a)
     check_compress_inputs(model_path, a.data, out, a.force, a.custom_objects)  # before TensorFlow is imported
     if config.prune == "auto":
+        from ..backend import without_onednn_for_the_study
         from ..search.study import check_study
 
         check_study(config.study, out, (model_path, a.data, a.custom_objects))
+        without_onednn_for_the_study()  # before TensorFlow is imported (see backend.py)
     from ..compress.pipeline import compress
     from ..safety import claim_output
 
