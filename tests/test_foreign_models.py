@@ -233,6 +233,28 @@ def test_the_study_fine_tunes_without_onednn_unless_the_user_chose(monkeypatch):
 
     monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
-    assert backend.without_onednn_for_the_study() and os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    assert backend.without_onednn_for_training() and os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
-    assert not backend.without_onednn_for_the_study() and os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    assert not backend.without_onednn_for_training() and os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1"
+
+
+def test_the_model_that_crashes_onednn_training_is_found_before_tensorflow(tmp_path):
+    """A 1x1 stride-2 Conv2D (ResNet shortcut, attention gate) anywhere in the stored config, nested too."""
+    import json
+
+    from conftest import fake_keras_archive
+
+    from edgeseg.models.inspect_config import crashes_onednn_training
+
+    def conv(kernel, strides):
+        return {"class_name": "Conv2D", "config": {"name": "c", "kernel_size": kernel, "strides": strides}}
+
+    def model(*layers):
+        inner = {"class_name": "Functional", "config": {"layers": list(layers)}}
+        return fake_keras_archive(tmp_path / f"m{len(list(tmp_path.iterdir()))}.keras",
+                                  config=json.dumps({"class_name": "Functional", "config": {"layers": [inner]}}))
+
+    assert crashes_onednn_training(model(conv([3, 3], [1, 1]), conv([1, 1], [2, 2])))
+    assert crashes_onednn_training(model(conv(1, 2)))
+    assert not crashes_onednn_training(model(conv([3, 3], [2, 2]), conv([1, 1], [1, 1])))
+    assert not crashes_onednn_training(tmp_path / "missing.keras")
