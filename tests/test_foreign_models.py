@@ -189,6 +189,9 @@ def test_a_keras_hub_model_compresses_with_no_custom_objects(tmp_path, capsys):
     assert {"model_int8.onnx", "model_channels_int8.onnx"} <= names and not any("qat" in n for n in names)
     assert report.channels.kept_filters  # something was pruned around the carried block
     assert any(kept < total for kept, total in report.channels.kept_filters.values())
+    from edgeseg.models.io import load_model
+
+    load_model(tmp_path / "out" / "channels.keras")  # the carried block reloads (the search's winner is read so)
 
 
 def test_a_worker_that_dies_natively_is_one_line_and_the_run_goes_on(tmp_path):

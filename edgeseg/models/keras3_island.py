@@ -8,6 +8,8 @@ magnitude pruning and tfmot QAT are skipped for models that carry one (see `isla
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 CLASS_NAME = "Keras3Island"
@@ -43,9 +45,15 @@ def island_class():
         def __init__(self, layer: dict, input_shapes: list, inner=None, **kwargs):
             kwargs.pop("dtype", None)
             super().__init__(**kwargs)
-            self.layer_config, self.input_shapes = layer, input_shapes
+            # plain JSON values, kept out of tf_keras' tracking (which would wrap them in ListWrappers)
+            layer, input_shapes = json.loads(json.dumps(layer)), json.loads(json.dumps(input_shapes))
+            object.__setattr__(self, "layer_config", layer)
+            object.__setattr__(self, "input_shapes", input_shapes)
             if inner is None:  # from a config: a fresh layer, built on zeros so its weights exist
-                inner = keras.saving.deserialize_keras_object(layer, custom_objects=dict(_KNOWN))
+                # without its build_config: a shape read back from JSON is a list, and some layers'
+                # build() (KerasHub's SpatialPyramidPooling) add a tuple to it
+                fresh = {k: v for k, v in layer.items() if k != "build_config"}
+                inner = keras.saving.deserialize_keras_object(fresh, custom_objects=dict(_KNOWN))
                 inner(_build_inputs(input_shapes))
             object.__setattr__(self, "inner", inner)  # kept out of tf_keras' tracking
             for variable in inner.trainable_weights:
@@ -55,7 +63,8 @@ def island_class():
 
         @classmethod
         def wrap(cls, inner, input_shapes):
-            return cls(keras.saving.serialize_keras_object(inner), input_shapes, inner=inner, name=inner.name)
+            config = keras.saving.serialize_keras_object(inner)
+            return cls(json.loads(json.dumps(config, default=list)), input_shapes, inner=inner, name=inner.name)
 
         def call(self, inputs, training=None):
             return self.inner(inputs, training=training if isinstance(training, bool) else None)
