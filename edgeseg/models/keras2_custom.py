@@ -23,7 +23,7 @@ def _is_layer_name(name: str) -> bool:
     import tf_keras
 
     known_elsewhere = (tf_keras.initializers, tf_keras.regularizers, tf_keras.constraints, tf_keras.mixed_precision)
-    return not any(hasattr(module, name) for module in known_elsewhere) and name != "Policy"
+    return not any(hasattr(module, name) for module in known_elsewhere) and not name.endswith("Policy")
 
 
 def load_keras2(path: Path, unsafe: bool, custom_objects_file, layer_classes: set[str]):
