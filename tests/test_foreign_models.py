@@ -170,7 +170,7 @@ def keras_hub_deeplab(path, size=32):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("EDGESEG_HUB_TESTS"), reason="about 100 s on the shared 2-core machine, "
+@pytest.mark.skipif(not os.environ.get("EDGESEG_HUB_TESTS"), reason="40-100 s on the shared 2-core machine, "
                     "over the suite's budget: set EDGESEG_HUB_TESTS=1 to run it")
 def test_a_keras_hub_model_compresses_with_no_custom_objects(tmp_path, capsys):
     """Its classes are registered by the installed package: no --custom-objects, no --unsafe. The
