@@ -25,6 +25,22 @@ def _prepare_environment() -> None:
     quiet.configure()
 
 
+ONEDNN_FLAG = "TF_ENABLE_ONEDNN_OPTS"
+
+
+def without_onednn_for_training() -> bool:
+    """Turns TensorFlow's oneDNN kernels off for a run that trains, unless the user chose either
+    way. Issue 24: training a Conv2D with a 1x1 kernel and stride 2 (ResNet's projection
+    shortcuts, attention gates) corrupts the heap in TF 2.21's oneDNN kernels: `double free or
+    corruption`, `malloc(): corrupted top size` or a segfault within a few dozen steps, never with
+    them off (benchmarks/onednn_abort.py). It must run before TensorFlow is imported; returns
+    whether it is in effect."""
+    if "tensorflow" in sys.modules:
+        return os.environ.get(ONEDNN_FLAG) == "0"
+    os.environ.setdefault(ONEDNN_FLAG, "0")
+    return os.environ[ONEDNN_FLAG] == "0"
+
+
 def tf():
     _prepare_environment()
     with quiet.quiet_native_stderr():

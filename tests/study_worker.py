@@ -1,5 +1,6 @@
 """A search worker with a scripted candidate maker and latency (no training, no timing), run as
-its own process by tests/test_study.py: `python study_worker.py LOCATION LOG [--slow]`."""
+its own process by tests/test_study.py: `python study_worker.py LOCATION LOG [--slow | --abort]`
+(--abort: dies natively, as a `double free` in TensorFlow's kernels does, on its first trial)."""
 from __future__ import annotations
 
 import os
@@ -20,12 +21,14 @@ def scripted(ratio: float) -> tuple[float, float, int]:
     return round(latency, 4), round(dice, 4), int(100_000 * (1.0 - ratio) ** 2)
 
 
-def main(location: str, log: str, slow: bool) -> None:
+def main(location: str, log: str, slow: bool, abort: bool = False) -> None:
     study = join_study(location, heartbeat_s=1, grace_s=2)
 
     def evaluate(ratio: float, trial) -> Outcome:
         with open(log, "a") as f:
             f.write(f"start {trial.number} {ratio} {os.getpid()}\n")
+        if abort:
+            os.abort()
         time.sleep(120 if slow else 0.3)
         latency, dice, size = scripted(ratio)
         with open(log, "a") as f:
@@ -36,4 +39,4 @@ def main(location: str, log: str, slow: bool) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], "--slow" in sys.argv)
+    main(sys.argv[1], sys.argv[2], "--slow" in sys.argv, "--abort" in sys.argv)

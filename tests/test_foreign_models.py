@@ -1,6 +1,8 @@
 """Users' own architectures (issue 24): nested models flattened with equal outputs, channel-pruned
 across residual, depthwise, transposed, concatenated, gated (Multiply), dilated/ASPP, pooled and
 resized layers; BatchNorm statistics re-estimated after pruning."""
+import os
+
 import numpy as np
 import pytest
 from foreign_zoo import ZOO, mobilenet_unet, randomize
@@ -150,3 +152,112 @@ def test_nested_model_is_pruned_and_fine_tuned_with_fresh_batchnorm():
     fresh, stale = (batchnorm_layers(results[bn].model)[0].moving_variance.numpy() for bn in (True, False))
     assert not np.allclose(fresh, stale)  # 4 steps at momentum 0.999 barely move the stale statistics
     assert np.allclose(stale, 1.0, atol=0.05)
+
+
+def keras_hub_deeplab(path, size=32):
+    """A tiny KerasHub DeepLabV3 (ResNet backbone, ASPP with dilated branches), saved by Keras 3."""
+    keras_hub = pytest.importorskip("keras_hub")
+    backbone = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 8, 8],
+        stackwise_num_blocks=[1, 1, 1], stackwise_num_strides=[1, 2, 2], block_type="basic_block",
+        use_pre_activation=False, image_shape=(size, size, 3))  # KerasHub insists on 64 filters first
+    deeplab = keras_hub.models.DeepLabV3Backbone(
+        image_encoder=backbone, low_level_feature_key="P2", spatial_pyramid_pooling_key="P4", dilation_rates=[2, 4],
+        upsampling_size=4, projection_filters=8, image_shape=(size, size, 3))
+    model = keras_hub.models.DeepLabV3ImageSegmenter(backbone=deeplab, num_classes=1, activation="sigmoid")
+    model.save(path)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("EDGESEG_HUB_TESTS"), reason="40-100 s on the shared 2-core machine, "
+                    "over the suite's budget: set EDGESEG_HUB_TESTS=1 to run it")
+def test_a_keras_hub_model_compresses_with_no_custom_objects(tmp_path, capsys):
+    """Its classes are registered by the installed package: no --custom-objects, no --unsafe. The
+    ASPP block has no tf_keras twin and runs as it is; channel pruning works around it. (ONNX only:
+    each TFLite conversion of this 130-layer graph costs about 20 s on the shared test machine.)"""
+    from edgeseg.compress.pipeline import compress
+    from edgeseg.config import CompressConfig, DataConfig
+
+    path = keras_hub_deeplab(tmp_path / "deeplab.keras")
+    config = CompressConfig(data=DataConfig(synthetic_train=16, synthetic_val=8), prune="channels",
+                            formats=("onnx",), finetune_steps=2, finetune_min_steps=0, calibration_samples=4)
+    report = compress(path, config, tmp_path / "out")
+    text = capsys.readouterr().out
+    assert "FLOPs leave out" in text and "(SpatialPyramidPooling)" in text
+    names = {a.path for a in report.artifacts}
+    assert {"model_int8.onnx", "model_channels_int8.onnx"} <= names and not any("qat" in n for n in names)
+    assert report.channels.kept_filters  # something was pruned around the carried block
+    assert any(kept < total for kept, total in report.channels.kept_filters.values())
+    from edgeseg.models.io import load_model
+
+    load_model(tmp_path / "out" / "channels.keras")  # the carried block reloads (the search's winner is read so)
+
+
+def test_a_worker_that_dies_natively_is_one_line_and_the_run_goes_on(tmp_path):
+    """Issue 24 item 6: a native abort in fine-tuning (exit 134) took the whole search down. A
+    scripted worker calls os.abort() on its first trial; the run's own worker says so in one line,
+    runs that candidate again and finishes the queue."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from study_worker import scripted
+
+    from edgeseg.search.study import Outcome, join_study, open_study, rows, work
+
+    location = str(tmp_path / "study.sqlite3")
+    open_study(location, {"model": "scripted"}, [0.5, 0.75], heartbeat_s=1, grace_s=2)
+    worker = Path(__file__).with_name("study_worker.py")
+    dying = subprocess.run([sys.executable, str(worker), location, str(tmp_path / "log"), "--abort"],
+                           env=dict(os.environ, PYTHONPATH=str(worker.parents[1])), capture_output=True, timeout=120)
+    assert dying.returncode == -signal.SIGABRT
+    said = []
+
+    def evaluate(ratio, trial):
+        latency, dice, size = scripted(ratio)
+        return Outcome(latency, dice, size, "scripted", "m", {})
+
+    study = join_study(location, heartbeat_s=1, grace_s=2)
+    import time
+
+    time.sleep(2.5)  # past the grace period: the dead worker's heartbeat is stale
+    assert work(study, evaluate, seconds=60, log=said.append) == 2
+    assert sorted(r.ratio for r in rows(join_study(location))) == [0.5, 0.75]
+    failed = [line for line in said if "failed" in line]
+    assert failed == ["      trial 0 (ratio 0.500) failed: its worker stopped (killed, or crashed natively); queued again"]
+
+
+def test_the_study_fine_tunes_without_onednn_unless_the_user_chose(monkeypatch):
+    import sys
+
+    from edgeseg import backend
+
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    assert backend.without_onednn_for_training() and os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    assert not backend.without_onednn_for_training() and os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1"
+
+
+def test_the_model_that_crashes_onednn_training_is_found_before_tensorflow(tmp_path):
+    """A 1x1 stride-2 Conv2D (ResNet shortcut, attention gate) anywhere in the stored config, nested too."""
+    import json
+
+    from conftest import fake_keras_archive
+
+    from edgeseg.models.inspect_config import crashes_onednn_training
+
+    def conv(kernel, strides):
+        return {"class_name": "Conv2D", "config": {"name": "c", "kernel_size": kernel, "strides": strides}}
+
+    def model(*layers):
+        inner = {"class_name": "Functional", "config": {"layers": list(layers)}}
+        return fake_keras_archive(tmp_path / f"m{len(list(tmp_path.iterdir()))}.keras",
+                                  config=json.dumps({"class_name": "Functional", "config": {"layers": [inner]}}))
+
+    assert crashes_onednn_training(model(conv([3, 3], [1, 1]), conv([1, 1], [2, 2])))
+    assert crashes_onednn_training(model(conv(1, 2)))
+    assert not crashes_onednn_training(model(conv([3, 3], [2, 2]), conv([1, 1], [1, 1])))
+    assert not crashes_onednn_training(tmp_path / "missing.keras")

@@ -202,3 +202,15 @@ def test_the_scaled_smoothing_window_never_exceeds_the_widest_allowed():
 
     assert scaled_window(5, 1e6) == MAX_SMOOTH
     assert DecodeSettings(smooth=MAX_SMOOTH).smooth == MAX_SMOOTH
+
+
+def test_foreground_uses_the_one_threshold_rule_strictly_above():
+    """THRESHOLD_RULE (p > t), as semantic masks count it: int8 has a level at exactly 0.5."""
+    from edgeseg.metrics.semantic import foreground
+
+    probs = np.zeros((12, 12, 2), np.float32)
+    probs[2:8, 2:8] = (0.5, 1.0)  # exactly at the threshold: not foreground
+    assert len(decode(probs, DecodeSettings(foreground=0.5, min_area=1))) == 0
+    probs[2:8, 2:8, 0] = np.nextafter(np.float32(0.5), np.float32(1))
+    assert len(decode(probs, DecodeSettings(foreground=0.5, min_area=1))) == 1
+    assert (decode(probs, DecodeSettings(foreground=0.5, min_area=1)).labels > 0).sum() == foreground(probs[..., 0]).sum()

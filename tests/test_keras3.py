@@ -95,7 +95,7 @@ def test_lambda_is_refused_without_unsafe(k3, tmp_path):
     assert any(type(layer).__name__ == "Lambda" for layer in rebuilt.layers)
 
 
-def test_custom_layer_error_names_the_class_and_the_option(k3, tmp_path):
+def test_a_tf_keras_twin_in_the_custom_objects_file_is_still_honoured(k3, tmp_path):
     @k3.saving.register_keras_serializable(package="user")
     class Doubler(k3.layers.Layer):
         def call(self, x):
@@ -104,8 +104,6 @@ def test_custom_layer_error_names_the_class_and_the_option(k3, tmp_path):
     inputs = k3.layers.Input((32, 32, 1))
     outputs = k3.layers.Conv2D(1, 1, activation="sigmoid")(Doubler()(inputs))
     path = _save(k3.Model(inputs, outputs), tmp_path / "custom.keras")
-    with pytest.raises(ModelError, match="Doubler.*--custom-objects"):
-        load_model(path)
     layers_file = tmp_path / "my_layers.py"
     layers_file.write_text(
         "import keras, tf_keras\n"
@@ -115,6 +113,7 @@ def test_custom_layer_error_names_the_class_and_the_option(k3, tmp_path):
         "DoublerTF.__name__ = 'Doubler'\n")
     rebuilt, _ = load_model(path, custom_objects=layers_file)
     assert rebuilt.count_params() == 2
+    assert "Keras3Island" not in [type(layer).__name__ for layer in rebuilt.layers]
 
 
 def test_multi_output_and_newer_keras_are_refused(k3, tmp_path):
@@ -171,3 +170,108 @@ def test_multiclass_softmax_model_reports_dice_per_class(k3, tmp_path):
     assert all(len(a["dice_per_class"]) == 2 for a in report["artifacts"])
     assert "Dice per foreground class" in (out / "report.md").read_text()
     assert "Dice per class" in result.stdout
+
+
+def _scale_layer_source(register: bool) -> str:
+    """A Keras 3 layer with weights and sublayers, and no tf_keras twin."""
+    return ("import keras\n"
+            + ("@keras.saving.register_keras_serializable(package='user')\n" if register else "")
+            + "class Scale(keras.layers.Layer):\n"
+              "    def build(self, shape):\n"
+              "        self.w = self.add_weight(shape=(shape[-1],), initializer='ones', name='w')\n"
+              "        self.conv = keras.layers.Conv2D(shape[-1], 3, padding='same')\n"
+              "        self.conv.build(shape)\n"
+              "    def call(self, x):\n"
+              "        return self.conv(x) * self.w\n")
+
+
+def _scale_model(k3, scale_class, tmp_path):
+    L = k3.layers
+    inputs = L.Input((32, 32, 1))
+    x = L.Conv2D(4, 3, padding="same", name="before")(inputs)
+    x = scale_class(name="scale")(x)
+    outputs = L.Conv2D(1, 1, activation="sigmoid", name="head")(L.Conv2D(4, 3, padding="same", name="after")(x))
+    return _save(k3.Model(inputs, outputs), tmp_path / "scale.keras")
+
+
+def test_a_keras3_layer_without_a_tf_keras_twin_runs_as_it_is(k3, tmp_path):
+    """Only the user's Keras 3 class is given; it is trained, pruned around, saved and reloaded."""
+    from edgeseg.models.flops import uncounted_layers
+    from edgeseg.models.io import save_model
+    from edgeseg.prune.channels import prune_channels
+
+    layers_file = tmp_path / "my_layers.py"
+    layers_file.write_text(_scale_layer_source(register=False))
+    namespace: dict = {}
+    exec(layers_file.read_text(), namespace)
+    path = _scale_model(k3, namespace["Scale"], tmp_path)
+    with pytest.raises(ModelError, match=r"Scale.*--custom-objects.*Keras said"):
+        load_model(path)
+    rebuilt, spec = load_model(path, custom_objects=layers_file)  # no tf_keras class in the file
+    original = k3.saving.load_model(path, compile=False, custom_objects={"Scale": namespace["Scale"]})
+    x = np.random.default_rng(1).random((2, 32, 32, 1)).astype(np.float32)
+    np.testing.assert_allclose(rebuilt.predict(x, verbose=0), np.asarray(original(x)), atol=1e-5)
+    assert uncounted_layers(rebuilt) == ["scale (Scale)"]
+    assert rebuilt.get_layer("scale").count_params() == 4 + 4 * 4 * 9 + 4
+    before = rebuilt.get_layer("scale").get_weights()[0].copy()
+    rebuilt.compile("adam", "mse")
+    rebuilt.fit(x, x[..., :1] * 0, epochs=1, verbose=0)
+    assert not np.allclose(before, rebuilt.get_layer("scale").get_weights()[0])  # its weights train
+    pruned = prune_channels(rebuilt, 0.5)
+    assert "before" in pruned.frozen and pruned.kept["after"] == (2, 4)  # only its own group is frozen
+    save_model(rebuilt, spec, tmp_path / "saved.keras")
+    again, _ = load_model(tmp_path / "saved.keras", custom_objects=layers_file)
+    np.testing.assert_allclose(again.predict(x, verbose=0), rebuilt.predict(x, verbose=0), atol=1e-6)
+
+
+def test_a_registered_keras3_class_loads_with_no_file_and_only_tfmot_steps_are_skipped(k3, tmp_path):
+    from edgeseg.compress.pipeline import _without_tfmot
+    from edgeseg.config import CompressConfig
+
+    namespace: dict = {}
+    exec(_scale_layer_source(register=True), namespace)
+    path = _scale_model(k3, namespace["Scale"], tmp_path)
+    rebuilt, _ = load_model(path)  # registered (as an installed package's classes are): no --custom-objects
+    assert [type(layer).__name__ for layer in rebuilt.layers].count("Keras3Island") == 1
+    lines = []
+    makers, config, tfmot_ok = _without_tfmot(rebuilt, ["pruned", "channels"], CompressConfig(qat=True), lines.append)
+    assert (makers, config.qat, tfmot_ok) == (["channels"], False, False)
+    assert len(lines) == 1 and "magnitude pruning and QAT" in lines[0] and "scale (Scale)" in lines[0]
+    plain, _ = load_model(_save(k3.Sequential([k3.Input((32, 32, 1)), k3.layers.Conv2D(1, 1)]), tmp_path / "p.keras"))
+    assert _without_tfmot(plain, ["pruned"], CompressConfig(qat=True), lines.append)[0] == ["pruned"]
+
+
+@pytest.mark.slow
+def test_tflite_and_onnx_are_made_from_a_keras3_model_directly(k3, tmp_path):
+    """The converters take a Keras 3 model as it is (no rebuild); outputs equal the rebuild's."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgeseg.export.onnx import export_onnx
+    from edgeseg.export.tflite import convert_float32
+    from edgeseg.quantize.tflite_int8 import QuantSpec, convert_integer
+
+    L = k3.layers
+    inputs = L.Input((32, 32, 1))
+    x = L.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    x = L.UpSampling2D(2)(L.MaxPooling2D(2)(x))
+    original = k3.Model(inputs, L.Conv2D(1, 1, activation="sigmoid")(x))
+    rebuilt, _ = _agree(_save(original, tmp_path / "direct.keras"), k3, (32, 32, 1))
+    x = np.random.default_rng(2).random((4, 32, 32, 1)).astype(np.float32)
+
+    def run(blob):
+        interpreter = Interpreter(model_content=blob)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x[:1])
+        interpreter.invoke()
+        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+    for convert in (convert_float32, lambda m: convert_integer(m, x, QuantSpec(integer_io=False))):
+        direct = convert(original)
+        np.testing.assert_array_equal(run(direct), run(convert(rebuilt)))
+    import onnxruntime
+
+    outputs = []
+    for model, name in ((original, "k3.onnx"), (rebuilt, "tfk.onnx")):
+        session = onnxruntime.InferenceSession(str(export_onnx(model, tmp_path / name)))
+        outputs.append(session.run(None, {session.get_inputs()[0].name: x})[0])
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-6)

@@ -41,7 +41,7 @@ def model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--normalize", choices=NORMALIZE_CHOICES, default=None,
                    help="for models without a stored preprocessing spec; 0-1 when not given")
     p.add_argument("--custom-objects", default=None, metavar="FILE.py",
-                   help="a Python file defining custom layer classes (Keras 3, and the tf_keras class to rebuild with)")
+                   help="a Python file defining your own Keras 3 layer classes (no tf_keras twin needed)")
     p.add_argument("--unsafe", action="store_true",
                    help="allow Lambda layers, which run arbitrary Python stored in the model file")
 

@@ -123,6 +123,7 @@ def compress_config(a: argparse.Namespace) -> CompressConfig:
 
 def _cmd_compress(a: argparse.Namespace) -> int:
     from ..compress.pipeline import default_out_dir  # light: numpy, no TensorFlow
+    from ..models.inspect_config import crashes_onednn_training
     from ..preflight import check_compress_inputs
 
     model_path = Path(a.model)
@@ -133,6 +134,10 @@ def _cmd_compress(a: argparse.Namespace) -> int:
         from ..search.study import check_study
 
         check_study(config.study, out, (model_path, a.data, a.custom_objects))
+    if (config.prune != "none" or config.qat) and (config.prune == "auto" or crashes_onednn_training(model_path)):
+        from ..backend import without_onednn_for_training
+
+        without_onednn_for_training()  # before TensorFlow is imported (see backend.py)
     from ..compress.pipeline import compress
     from ..safety import claim_output
 

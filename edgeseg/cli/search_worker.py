@@ -47,6 +47,10 @@ def _check(a: argparse.Namespace) -> None:
 
 def _cmd_search_worker(a: argparse.Namespace) -> int:
     _check(a)  # before Optuna, TensorFlow or a runtime is loaded
+    if a.role == "train":
+        from ..backend import without_onednn_for_training
+
+        without_onednn_for_training()  # as the run that made the study fine-tunes (see backend.py)
     from ..search.context import target_runtime
     from ..search.study import join_study
 

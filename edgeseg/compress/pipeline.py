@@ -116,12 +116,26 @@ def _quantizer(source: Source, calibration, more_calibration, run: RunInputs, re
                      functools.partial(building.onnx_float, source), run.spec.to_dict(), building.judge(source))
 
 
+def _without_tfmot(model, makers: list[str], config: CompressConfig, log):
+    """(makers, config, tfmot usable): magnitude pruning and QAT need tensorflow-model-optimization,
+    which cannot wrap a Keras 3 layer carried as it is; they are skipped with one line, the rest runs."""
+    from ..models.keras3_island import islands
+
+    carried = islands(model)
+    if not carried:
+        return makers, config, True
+    if "pruned" in makers or config.qat:
+        log(f"      skipped: magnitude pruning and QAT (tensorflow-model-optimization cannot wrap the Keras 3 "
+            f"layer(s) {', '.join(carried[:3])}{' ...' if len(carried) > 3 else ''}); everything else runs")
+    return [m for m in makers if m != "pruned"], dataclasses.replace(config, qat=False), False
+
+
 def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = False,
              timer: Timer | None = None) -> CompressReport:
     """Runs the whole pipeline and returns the report (also written to OUT/report.json). `timer`
     times each format's deployable artifacts for the verdict (default: interleaved on this machine)."""
     from ..backend import set_seed
-    from ..models.flops import model_flops
+    from ..models.flops import model_flops, uncounted_layers
 
     model_path, out = Path(model_path), Path(out)
     check_compress_inputs(model_path, config.data.source if config.data else None, out, force, config.custom_objects)
@@ -142,6 +156,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         run.log(f"      input {spec.height}x{spec.width}x{spec.channels}, {spec.classes} class(es), "
                 f"normalize {spec.normalize}; {len(train)} train / {len(val)} val images")
         makers, finetune_skipped = _trainable(makers, len(train), len(val), run)
+        makers, config, tfmot_ok = _without_tfmot(model, makers, config, run.log)
         unlabeled = _unlabeled_batches(config, spec) if config.unlabeled else None
         calibration = calibration_images(train, config.calibration_samples, config.batch_size)
         more_calibration = functools.cache(lambda: calibration_images(train, 4 * config.calibration_samples,
@@ -152,6 +167,8 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         step = task.baseline_step(reference, val, spec, config, choice.judged_by_dice, model, run.log)
         baseline, sanity, spec = step.baseline, step.sanity, step.spec
         baseline["flops"] = model_flops(model)
+        if uncounted_layers(model):
+            run.log(f"      FLOPs leave out {', '.join(uncounted_layers(model))}: unknown (a Keras 3 layer run as it is)")
         run.log("      " + sanity.message())
     problem = None if sanity.ok else sanity.message().removeprefix("float baseline failed the sanity check: ")
     budget = task.budget(baseline, config, problem, choice.judged_by_dice)
@@ -176,7 +193,7 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
         run.log("the plan:\n" + "\n".join("      " + line for line in render_plan(targets).splitlines()))
         building = BuildInputs(tmp, config, val, spec.to_dict(), budget, {s.name: s for s in sources}, run.log)
         quantizers = {s.name: _quantizer(s, calibration, more_calibration, run_inputs, recovery, building,
-                                         trains=choice.judged_by_dice) for s in sources}
+                                         trains=choice.judged_by_dice and tfmot_ok) for s in sources}
         with run.step("artifacts", f"building {len(targets)} artifacts, each verified in its runtime"):
             records, edgetpu = build_all(targets, building, quantizers)
         with run.step("speed", "timing the deployable artifacts of each format on their runtime, interleaved"):

@@ -23,14 +23,25 @@ def quiet(convert):
     return wrapper
 
 
+def _variables_of(model):
+    """What the converter freezes the weights from. A Keras 3 model's variables wrap TensorFlow
+    ones that tf's tracking does not see through: handed over as they are, they stay READ_VARIABLE
+    ops in the file (which then fails calibration), so the TensorFlow variables are handed over."""
+    if not type(model).__module__.startswith("keras"):
+        return model  # tf_keras tracks its own
+    holder = tf().Module()
+    holder.weights = [v.value for v in model.weights]
+    return holder
+
+
 def converter_for(model):
     """Converts one traced call at a fixed batch of 1: every runtime here runs batch 1, the
     Edge TPU compiler refuses dynamic shapes, and tracing once is faster than from_keras_model's
-    SavedModel round trip."""
+    SavedModel round trip. A tf_keras or a Keras 3 model."""
     tf_ = tf()
     signature = tf_.TensorSpec((1, *model.inputs[0].shape[1:]), tf_.float32, name="input")
     call = tf_.function(lambda x: model(x, training=False)).get_concrete_function(signature)
-    return tf_.lite.TFLiteConverter.from_concrete_functions([call], model)
+    return tf_.lite.TFLiteConverter.from_concrete_functions([call], _variables_of(model))
 
 
 @quiet

@@ -4,7 +4,7 @@ An instance network outputs sigmoid channels, all in [0, 1]: foreground probabil
 normalized inner distance (1 at each object's centre, falling to 0 at its edge) and optionally
 a boundary probability. Decoding turns them into one label map and per-instance records:
 
-1. foreground = channel 0 >= settings.foreground;
+1. foreground = channel 0 > settings.foreground (THRESHOLD_RULE, the spec's one convention);
 2. seeds = connected regions of foreground pixels deep inside an object (distance >= settings.seed,
    and, with a boundary channel, boundary < settings.boundary); tiny seeds are noise and dropped;
    a foreground region with no seed becomes its own seed, so no object is lost;
@@ -25,6 +25,7 @@ from scipy import ndimage
 
 from ..data.preprocess import resize_image
 from ..errors import UsageError
+from ..metrics.semantic import foreground as above_threshold
 from .rle import rle_encode
 
 CHANNEL_NAMES = ("foreground", "distance", "boundary")
@@ -283,7 +284,7 @@ def decode(probs: np.ndarray, settings: DecodeSettings | None = None, size: tupl
     score, distance = (np.ascontiguousarray(probs[..., c]) for c in (0, 1))  # strided views are slow to read
     distance = box_mean(distance, settings.smooth)
     boundary = probs[..., 2] if probs.shape[-1] > 2 else None
-    foreground = score >= settings.foreground
+    foreground = above_threshold(score, settings.foreground)
     seeds = find_seeds(foreground, distance, boundary, settings)
     labels = ASSIGNERS[settings.method](seeds, foreground, distance)
     areas = np.bincount(labels.ravel(), minlength=int(labels.max(initial=0)) + 1)

@@ -1,6 +1,8 @@
 """Multiply-accumulates of a tf_keras model, read from its layer graph (batch 1). Only layers
 with weights that multiply are counted (convolutions and dense layers); element-wise work is
-left out, as in the usual GMAC figures. FLOPs = 2 x MACs."""
+left out, as in the usual GMAC figures. FLOPs = 2 x MACs. A Keras 3 layer carried as it is
+(keras3_island.py) has no shapes to count from: it is left out and named by `uncounted_layers`,
+so that a figure without it is never passed off as the whole."""
 from __future__ import annotations
 
 import numpy as np
@@ -29,6 +31,13 @@ def layer_macs(layer) -> int:
     if kind == "DepthwiseConv2D":
         return depthwise
     return depthwise + _spatial(out) * cin * layer.depth_multiplier * cout
+
+
+def uncounted_layers(model) -> list[str]:
+    """Layers whose MACs are unknown (not in the figure): Keras 3 layers carried as they are."""
+    from .keras3_island import islands
+
+    return islands(model)
 
 
 def model_macs(model) -> int:

@@ -99,6 +99,23 @@ def _check_inputs(path: Path, config: dict) -> None:
                              "rebuild the model with a fixed height and width")
 
 
+def _pair(value) -> tuple:
+    return tuple(value) if isinstance(value, (list, tuple)) else (value, value)
+
+
+def crashes_onednn_training(path: Path) -> bool:
+    """Does the model hold a Conv2D with a 1x1 kernel and a stride above 1? Training one corrupts
+    the heap in TensorFlow 2.21's oneDNN kernels (see backend.without_onednn_for_training). Read
+    from the stored config, before TensorFlow is imported; an unreadable file says no (loading
+    reports it)."""
+    try:
+        entries = list(layers(read_stored_config(path)))
+    except (ModelError, OSError):
+        return False
+    return any(e["class_name"] == "Conv2D" and _pair(e["config"].get("kernel_size")) == (1, 1)
+               and max(_pair(e["config"].get("strides", 1))) > 1 for e in entries)
+
+
 def inspect_stored_config(path: Path, unsafe: bool) -> set[str]:
     """Refuses code-carrying layers without --unsafe and models with several or dynamic
     inputs; returns the layer class names the file uses (to name unknown custom layers)."""

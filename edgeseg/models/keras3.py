@@ -2,8 +2,10 @@
 
 tensorflow-model-optimization, TFLiteConverter.from_keras_model and tf2onnx need Keras 2
 (tf_keras). A Keras 3 file is loaded with Keras 3, then its layer graph is replayed layer by
-layer with the tf_keras class of the same name, the same names and the same weights. The two
-models are compared on random inputs every time; a rebuild that disagrees is refused.
+layer with the tf_keras class of the same name, the same names and the same weights. A layer
+with no tf_keras class (a KerasHub block, a user's Keras 3 class) is carried as it is, inside a
+tf_keras wrapper (keras3_island.py): no tf_keras twin is needed. The two models are compared on
+random inputs every time; a rebuild that disagrees is refused.
 """
 from __future__ import annotations
 
@@ -46,19 +48,27 @@ def _tf_keras_config(layer, tf_class) -> dict:
             and not k.endswith(("_initializer", "_regularizer", "_constraint"))}
 
 
-def _convert_layer(layer, unsafe: bool, custom: dict):
+def _shapes(args) -> list:
+    """The input shapes of one call, as JSON lists (a list of them for several inputs)."""
+    import keras
+
+    shapes = [[None if d is None else int(d) for d in t.shape] for t in keras.tree.flatten(args)
+              if hasattr(t, "shape")]
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
+def _convert_layer(layer, unsafe: bool, custom: dict, args=()):
     import tf_keras
+
+    from .keras3_island import wrap
 
     name = type(layer).__name__
     if hasattr(layer, "layers") and hasattr(layer, "inputs"):
         return rebuild(layer, unsafe, check=False, custom=custom)
-    if name in custom:
+    if name in custom:  # a tf_keras twin the user wrote (still honoured; no longer needed)
         return custom[name].from_config(_tf_keras_config(layer, custom[name]))
-    if name not in SUPPORTED:
-        raise ModelError(f"layer {layer.name!r} of class {name} is not supported for Keras 3 models; "
-                         "supported: " + ", ".join(s for s in SUPPORTED if s != "Lambda")
-                         + f". For a custom layer, give --custom-objects my_layers.py defining a tf_keras "
-                           f"layer class named {name}")
+    if name not in SUPPORTED or type(layer).__module__.split(".")[0] != "keras":
+        return wrap(layer, _shapes(args))
     if name == "Lambda":
         if not unsafe:
             raise UsageError(f"layer {layer.name!r} is a Lambda layer: it runs arbitrary Python stored in the "
@@ -74,7 +84,7 @@ def _rebuild_sequential(model, unsafe: bool, custom: dict):
     inputs = tf_keras.Input(batch_shape=model.inputs[0].shape, name=model.inputs[0].name.split(":")[0])
     x, pairs = inputs, []
     for layer in model.layers:
-        converted = _convert_layer(layer, unsafe, custom)
+        converted = _convert_layer(layer, unsafe, custom, [layer.input])
         x = converted(x)
         pairs.append((layer, converted))
     return tf_keras.Model(inputs, x, name=model.name), pairs
@@ -95,7 +105,7 @@ def _rebuild_functional(model, unsafe: bool, custom: dict):
                 continue
             converted = next((c for l, c in pairs if l is layer), None)  # a shared layer is converted once
             if converted is None:
-                converted = _convert_layer(layer, unsafe, custom)
+                converted = _convert_layer(layer, unsafe, custom, node.arguments.args)
                 pairs.append((layer, converted))
             swap = lambda v: tensors[id(v)] if isinstance(v, keras.KerasTensor) else v  # noqa: E731
             args = keras.tree.map_structure(swap, node.arguments.args)
@@ -111,8 +121,8 @@ def _rebuild_functional(model, unsafe: bool, custom: dict):
 
 def _copy_weights(pairs) -> None:
     for source, target in pairs:
-        if hasattr(source, "layers") and hasattr(source, "inputs"):
-            continue  # nested models copied their own weights when rebuilt
+        if hasattr(source, "layers") and hasattr(source, "inputs") or hasattr(target, "inner"):
+            continue  # nested models copied their own weights when rebuilt; an island holds the originals
         weights = [np.asarray(w) for w in source.get_weights()]
         if len(weights) != len(target.get_weights()):
             raise ModelError(f"layer {source.name!r}: {len(weights)} weights in the file, "
@@ -148,12 +158,16 @@ def rebuild(model, unsafe: bool = False, check: bool = True, custom: dict | None
 
 
 def load_custom_objects(path) -> tuple[dict, dict]:
-    """Runs a user's --custom-objects file; returns (Keras 3 classes, tf_keras classes) by name."""
+    """Runs a user's --custom-objects file; returns (Keras 3 classes, tf_keras classes) by name.
+    The Keras 3 classes are remembered, so that a copy of a layer carried as it is can be made
+    again later in this process (channel pruning, a cached candidate reloaded)."""
     import runpy
     from pathlib import Path
 
     import keras
     import tf_keras
+
+    from .keras3_island import remember
 
     if not Path(path).is_file():
         raise UsageError(f"--custom-objects file not found: {path}")
@@ -164,11 +178,13 @@ def load_custom_objects(path) -> tuple[dict, dict]:
     classes = [v for v in namespace.values() if inspect.isclass(v)]
     keras3 = {c.__name__: c for c in classes if issubclass(c, keras.layers.Layer)}
     legacy = {c.__name__: c for c in classes if issubclass(c, tf_keras.layers.Layer)}
+    remember(keras3)
     return keras3, legacy
 
 
 def load_keras3(path, unsafe: bool = False, custom_objects_file=None):
-    """Loads a Keras 3 file with Keras 3 and returns its tf_keras rebuild."""
+    """Loads a Keras 3 file with Keras 3 and returns its tf_keras rebuild. Classes that an
+    installed package registers (KerasHub's) load without --custom-objects."""
     from ..backend import keras as tf_keras_module
 
     tf_keras_module()  # TF_USE_LEGACY_KERAS must be set before Keras 3 imports TensorFlow
@@ -186,6 +202,7 @@ def load_keras3(path, unsafe: bool = False, custom_objects_file=None):
         if found or "Could not locate" in text or "Unknown layer" in text:
             name = (found.group(1) or found.group(2)) if found else "?"
             raise ModelError(f"cannot load {path}: it uses the custom layer class {name}; give --custom-objects "
-                             f"my_layers.py, a file defining the Keras 3 class and a tf_keras class named {name}") from None
-        raise ModelError(f"cannot load {path}: {text[:300]}") from None
+                             f"my_layers.py, a file defining the Keras 3 class {name} (Keras said: "
+                             f"{text[:200]})") from exc
+        raise ModelError(f"cannot load {path}: {type(exc).__name__}: {text[:300]}") from exc
     return rebuild(model, unsafe, custom=legacy_classes)

@@ -161,13 +161,22 @@ def _count(study, *states) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-def _fail_stale(study) -> None:
-    """Marks trials whose worker stopped beating as failed (the retry callback queues them again)."""
+def _fail_stale(study, log: Callable[[str], None] = print) -> None:
+    """Marks trials whose worker stopped beating as failed (the retry callback queues them again),
+    one line each: a worker killed or crashed natively (an abort in TensorFlow) ends no run."""
     import optuna
     from optuna.storages._heartbeat import is_heartbeat_enabled
+    from optuna.trial import TrialState
 
-    if is_heartbeat_enabled(study._storage):
-        optuna.storages.fail_stale_trials(study)
+    if not is_heartbeat_enabled(study._storage):
+        return
+    running = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    optuna.storages.fail_stale_trials(study)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if trial.number in running:
+            ratio = trial.params.get("ratio", running[trial.number].params.get("ratio"))
+            log(f"      trial {trial.number} (ratio {ratio:.3f}) failed: its worker stopped (killed, or crashed "
+                f"natively); queued again")
 
 
 @dataclass
@@ -224,7 +233,7 @@ def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wa
 
     deadline, said = clock() + seconds, None
     while True:
-        _fail_stale(study)
+        _fail_stale(study, log)
         if proposer is not None and not _count(study, TrialState.WAITING) and clock() < deadline:
             params = proposer(study)
             if params is not None:
