@@ -1,7 +1,9 @@
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -57,16 +59,40 @@ def make_directory_dataset(root: Path, count: int = 6, size: int = 40) -> Path:
     return root
 
 
+def shared(tmp_path_factory, name: str, build: Callable[[Path], dict]) -> dict:
+    """build(folder)'s JSON record, made once per test run: under pytest-xdist every worker would
+    otherwise train or compress the same model again, so the first builds it under a lock in the
+    run's common folder and the others read its record."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return build(tmp_path_factory.mktemp(name))
+    import fcntl
+    import shutil
+
+    root = tmp_path_factory.getbasetemp().parent
+    folder, record = root / f"shared-{name}", root / f"shared-{name}.json"
+    with open(root / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not record.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a worker that failed building it left this
+            folder.mkdir()
+            made = build(folder)
+            record.write_text(json.dumps(made))
+    return json.loads(record.read_text())
+
+
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory) -> Path:
     """A tiny U-Net (32x32, 4 filters) trained once for the whole session."""
     from edgeseg.config import DataConfig, ModelConfig, TrainConfig
     from edgeseg.training import train
 
-    out = tmp_path_factory.mktemp("tiny") / "tiny.keras"
-    result = train(TrainConfig(model=ModelConfig(preset="tiny"), data=DataConfig(synthetic_train=256, synthetic_val=32),
-                               epochs=8, batch_size=16, verbose=0), out)
-    return result.path
+    def build(folder: Path) -> dict:
+        result = train(TrainConfig(model=ModelConfig(preset="tiny"), data=DataConfig(synthetic_train=256,
+                                                                                     synthetic_val=32),
+                                   epochs=8, batch_size=16, verbose=0), folder / "tiny.keras")
+        return {"path": str(result.path)}
+
+    return Path(shared(tmp_path_factory, "tiny", build)["path"])
 
 
 @pytest.fixture(scope="session")
@@ -76,11 +102,13 @@ def instance_model(tmp_path_factory):
     from edgeseg.config import DataConfig, ModelConfig, TrainConfig
     from edgeseg.training import train
 
-    out = tmp_path_factory.mktemp("instance") / "inst.keras"
-    train(TrainConfig(model=ModelConfig(preset="tiny", task="instance"),
-                      data=DataConfig(synthetic_train=96, synthetic_val=8), epochs=25, batch_size=16,
-                      learning_rate=1e-2, patience=25, verbose=0), out)
-    return out
+    def build(folder: Path) -> dict:
+        train(TrainConfig(model=ModelConfig(preset="tiny", task="instance"),
+                          data=DataConfig(synthetic_train=96, synthetic_val=8), epochs=25, batch_size=16,
+                          learning_rate=1e-2, patience=25, verbose=0), folder / "inst.keras")
+        return {"path": str(folder / "inst.keras")}
+
+    return Path(shared(tmp_path_factory, "instance", build)["path"])
 
 
 SMALL_DATA = ["--synthetic-train", "64", "--synthetic-val", "16", "--calibration-samples", "16",
@@ -93,10 +121,16 @@ def compressed(tiny_model_path, tmp_path_factory):
     (the finished process, the output directory, the model's sha256 before the run)."""
     import hashlib
 
-    out = tmp_path_factory.mktemp("compress") / "out"
-    before = hashlib.sha256(tiny_model_path.read_bytes()).hexdigest()
-    result = run_cli("compress", str(tiny_model_path), "--out", str(out), "--sparsity", "0.5", *SMALL_DATA)
-    return result, out, before
+    def build(folder: Path) -> dict:
+        before = hashlib.sha256(tiny_model_path.read_bytes()).hexdigest()
+        result = run_cli("compress", str(tiny_model_path), "--out", str(folder / "out"), "--sparsity", "0.5",
+                         *SMALL_DATA)
+        return {"args": result.args, "returncode": result.returncode, "stdout": result.stdout,
+                "stderr": result.stderr, "out": str(folder / "out"), "before": before}
+
+    made = shared(tmp_path_factory, "compress", build)
+    result = subprocess.CompletedProcess(made["args"], made["returncode"], made["stdout"], made["stderr"])
+    return result, Path(made["out"]), made["before"]
 
 
 TENSORFLOW_MODULES = ("tensorflow", "tf_keras", "tensorflow_model_optimization", "tf2onnx", "keras")
