@@ -64,3 +64,18 @@ def test_the_mixed_rung_is_tried_after_calibration_and_before_int16x8_and_traini
     g = guard_module.guard(candidates, tmp_path / "a.tflite", scripted, BUDGET, print)
     assert g.deployable and g.method == "mixed"
     assert [a.method for a in g.attempts] == ["ptq", "more-calibration", "mixed"]
+
+
+def test_the_method_that_meets_the_budget_is_kept_even_when_an_earlier_miss_scored_as_high(tmp_path):
+    """Judged by agreement (an untrained 3-class model: Dice 0 everywhere), plain int8 disagrees
+    with the float model and int16x8 agrees: int16x8 must be the file kept, not the first Dice 0."""
+    import json
+
+    def scorer(path: Path) -> Verified:
+        return Verified("fake", json.loads(Path(path).read_text()), 0.0)
+
+    dice_zero = [("ptq", lambda: json.dumps({"dice": 0.0, "mask_agreement": 0.85, "mean_abs_diff": 0.01}).encode()),
+                 ("int16x8", lambda: json.dumps({"dice": 0.0, "mask_agreement": 0.99, "mean_abs_diff": 0.01}).encode())]
+    g = guard_module.guard(dice_zero, tmp_path / "a.tflite", scorer, Budget(0.0, 1.0), print)
+    assert g.deployable and g.method == "int16x8", g.reason
+    assert json.loads((tmp_path / "a.tflite").read_text())["mask_agreement"] == 0.99

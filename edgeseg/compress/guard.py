@@ -82,7 +82,7 @@ def guard(candidates: list[Candidate], path: Path, score: Scorer, budget: Budget
         log(f"    {method}: {budget.label_of(verified.scores)} {shown}, {why if not met else 'within budget'} "
             f"({seconds:.1f} s)")
         value = -1.0 if value is None else value  # a held-out score that could not be measured ranks last
-        if best is None or value > best[0]:
+        if best is None or value > best[0] or met:  # the one that meets the budget is kept, whatever its score
             if best is not None:
                 best[1].unlink(missing_ok=True)
             best = (value, candidate, method, verified)
