@@ -364,3 +364,7 @@ class BenchConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw, where: str = "BenchConfig", ignore_unknown: bool = False) -> "BenchConfig":
+        return config_from_dict(cls, raw, where, ignore_unknown)

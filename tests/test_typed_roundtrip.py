@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from edgeseg.config import CompressConfig, DataConfig, ModelConfig, TrainConfig
+from edgeseg.config import BenchConfig, CompressConfig, DataConfig, ModelConfig, TrainConfig
 from edgeseg.errors import DataError, UsageError
 
 # A value of every CompressConfig field other than its default, and valid together.
@@ -289,7 +289,8 @@ PROFILE = {"available": True, "threads": 2, "method": "each op timed alone", "wh
            "by_type": {"CONV_2D": {"count": 1, "ms": 0.2, "macs": 2304, "delegated": 1, "gmac_s": 0.01, "share": 1.0}}}
 BENCH_AS_WRITTEN = {
     "schema": "edgeseg.bench/1", "created": "2026-12-06T22:00:00+00:00", "machine": MACHINE,
-    "config": {"runtimes": ["litert-cpu"], "threads": 2}, "data": "synthetic", "images": 8, "dice_floor": 0.88,
+    "config": BenchConfig(runtimes=("litert-cpu",), threads=2).to_dict() | {"runtimes": ["litert-cpu"]},
+    "data": "synthetic", "images": 8, "dice_floor": 0.88,
     "task": "instance", "pq_floor": 0.7, "spec": {"height": 8, "width": 8, "channels": 1},
     "runtimes": {"litert-cpu": {"device": "cpu", "available": True, "detail": "ai-edge-litert 2.3"}},
     "rows": [{"artifact": "m.tflite", "runtime": "litert-cpu", "status": "ok", "threads": 2, "p50_ms": 1.5,
@@ -305,6 +306,7 @@ def test_a_bench_report_reads_into_typed_fields_and_writes_what_it_read():
     profile = report.rows[0].profile
     assert profile.ops[0].macs == 2304 and profile.by_type["CONV_2D"].share == 1.0 and profile.whole_cpu_ms is None
     assert report.extra == {} and report.rows[0].extra == {"cv": 0.01}
+    assert report.config == BenchConfig(runtimes=("litert-cpu",), threads=2)  # typed, as run
     written = report.to_dict()
     assert {k: v for k, v in written.items() if k != "rows"} == {k: v for k, v in BENCH_AS_WRITTEN.items() if k != "rows"}
     row = written["rows"][0]

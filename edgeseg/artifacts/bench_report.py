@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import BenchConfig
 from ..errors import DataError
 from . import typed
 from .bench_records import MachineRecord, ProfileRecord, RuntimeAvailability
@@ -55,7 +56,7 @@ class BenchReport:
     machine: MachineRecord | None = optional()  # a single run's; a merged file has `machines`
     machines: list[MachineRecord] | None = optional()
     created: str | None = optional()  # ISO time, UTC
-    config: dict | None = optional()  # BenchConfig as run
+    config: BenchConfig | None = optional()  # as run
     data: str | None = optional()  # the validation data's source
     images: int | None = optional()  # how many validation images scored each row
     dice_floor: float | None = optional()  # compress's budget, where a compress report was found
