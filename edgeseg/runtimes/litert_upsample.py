@@ -110,9 +110,8 @@ class _Builder:
         return ops
 
 
-def _uses(data: bytes, builtin: int) -> bool:
-    """Whether the model's operator table lists `builtin`, read in place (no unpacking)."""
-    model = _schema().Model.GetRootAsModel(data, 0)
+def _uses(model, builtin: int) -> bool:
+    """Whether the model's operator table lists `builtin` (read in place: no unpacking)."""
     for i in range(model.OperatorCodesLength()):
         code = model.OperatorCodes(i)
         if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == builtin:
@@ -120,10 +119,9 @@ def _uses(data: bytes, builtin: int) -> bool:
     return False
 
 
-def _external_buffers(data: bytes) -> bool:
+def _external_buffers(model) -> bool:
     """Whether some buffer lives after the flatbuffer (offset/size, as litert-quantizer writes
     large models): unpacking and packing again would drop those bytes."""
-    model = _schema().Model.GetRootAsModel(data, 0)
     return any(model.Buffers(i).Offset() > 1 for i in range(model.BuffersLength()))
 
 
@@ -132,9 +130,10 @@ def xnnpack_upsampling(data: bytes) -> tuple[bytes, int]:
     when there is none to replace."""
     schema = _schema()
     resize = schema.BuiltinOperator.RESIZE_NEAREST_NEIGHBOR
-    if not _uses(data, resize):
+    root = schema.Model.GetRootAsModel(data, 0)
+    if not _uses(root, resize):
         return data, 0  # unpacking a model costs a few hundred ms: only when there is work
-    if _external_buffers(data):
+    if _external_buffers(root):
         return data, 0  # runs as written (the built-in resize), rather than losing its weights
     model = _unpack(data)
     builder = _Builder(model)

@@ -2,20 +2,21 @@
 runtime and machine, each row labelled as `bench merge` labels machines), and its plot."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from pathlib import Path
 
 from ..artifacts.study_record import StoppedCandidate, StudyFront, StudyRecord, StudyRow
 from .logic import Row
 
-_VERDICT = ("float_dice", "gflops", "parameters", "key", "sha256", "cached", "threads",
-            "deployable", "reason",  # the Budget's verdict on the candidate
-            "kept",  # layer -> [kept, original] output channels
-            "target_ms", "estimated_ms", "ceiling")  # a per-layer candidate's plan
+# What a study row takes from its trial's attributes: every StudyRow field the search's Row lacks
+# (the Budget's verdict, kept channels, a per-layer candidate's plan).
+_FROM_ATTRS = tuple(f.name for f in dataclasses.fields(StudyRow)
+                    if f.name != "extra" and f.name not in {g.name for g in dataclasses.fields(Row)})
 
 
 def _row(r: Row, attrs: dict) -> StudyRow:
-    extra = {k: attrs.get(k) for k in _VERDICT}  # the Budget's verdict on the candidate
+    extra = {k: attrs.get(k) for k in _FROM_ATTRS}
     return StudyRow(**r.to_dict(), **{k: v for k, v in extra.items() if v is not None})
 
 
