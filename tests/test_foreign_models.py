@@ -196,8 +196,9 @@ def test_a_keras_hub_model_compresses_with_no_custom_objects(tmp_path, capsys):
 
 def test_a_worker_that_dies_natively_is_one_line_and_the_run_goes_on(tmp_path):
     """Issue 24 item 6: a native abort in fine-tuning (exit 134) took the whole search down. A
-    scripted worker calls os.abort() on its first trial; the run's own worker says so in one line,
-    runs that candidate again and finishes the queue."""
+    scripted worker calls os.abort() on its first trial, before Optuna's heartbeat thread has beaten
+    (CI once saw that race: the trial had no heartbeat and read as alive forever); the run's own
+    worker says so in one line, runs that candidate again and finishes the queue."""
     import signal
     import subprocess
     import sys

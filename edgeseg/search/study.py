@@ -200,6 +200,7 @@ def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wa
     trial.report/should_prune do not support several objectives, so the rule is explicit).
     Returns the number of trials this worker finished."""
     import optuna
+    from optuna.storages._heartbeat import is_heartbeat_enabled
     from optuna.trial import TrialState
 
     done = [0]
@@ -209,6 +210,10 @@ def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wa
             trial.set_user_attr("queue_empty", True)
             trial.study.stop()
             raise optuna.TrialPruned("no queued candidate left")
+        # the heartbeat thread's first beat can come after a worker that dies at once (an abort
+        # under load): with no beat the trial would read as alive forever, so beat here first
+        if is_heartbeat_enabled(trial.storage):
+            trial.storage.record_heartbeat(trial._trial_id)
         ratio = trial.suggest_float("ratio", 0.0, 1.0)
         if "kind" in trial.storage.get_trial_system_attrs(trial._trial_id)["fixed_params"]:
             trial.suggest_categorical("kind", KINDS)
