@@ -1,29 +1,45 @@
-"""--explain on an instance model: refused in one line through the task door (scoring/task.py),
-before anything is written."""
+"""--explain on an instance model: the per-layer cost is measured in PQ (the budget's metric,
+through the task door scoring/task.py), and the disagreement heatmap compares foregrounds."""
+import json
+
+import numpy as np
 import pytest
 
 from edgeseg.config import CompressConfig, PreprocessSpec
-from edgeseg.errors import UsageError
 from edgeseg.scoring.task import task_for
 
 INSTANCE_SPEC = PreprocessSpec(32, 32, task="instance", instance_channels=2, decode={"foreground": 0.5, "seed": 0.5})
 
 
-def test_the_task_door_refuses_explain_for_instance_models_only():
-    with pytest.raises(UsageError, match="--explain is not available for instance models") as refused:
-        task_for(INSTANCE_SPEC).check_options(CompressConfig(explain=True))
-    assert "\n" not in str(refused.value) and "without --explain" in str(refused.value)
-    task_for(INSTANCE_SPEC).check_options(CompressConfig())
+def test_the_task_door_takes_explain_for_both_tasks_and_masks_the_instance_foreground():
+    task_for(INSTANCE_SPEC).check_options(CompressConfig(explain=True))
     task_for(PreprocessSpec(32, 32)).check_options(CompressConfig(explain=True))
+    outputs = np.zeros((2, 4, 4, 2), np.float32)
+    outputs[0, 1, 1, 0], outputs[0, 2, 2, 1] = 0.9, 0.9  # channel 1 (seeds) is not the foreground
+    masks = task_for(INSTANCE_SPEC).masks(outputs, 0.5)
+    assert masks.shape == (2, 4, 4) and masks.sum() == 1 and masks[0, 1, 1] == 1
+    semantic = task_for(PreprocessSpec(32, 32)).masks(outputs[..., :1], 0.5)
+    assert semantic.shape == (2, 4, 4) and semantic.sum() == 1
 
 
 @pytest.mark.slow
-def test_compress_explain_on_an_instance_model_writes_nothing(instance_model, tmp_path):
+def test_compress_explain_on_an_instance_model_measures_pq_per_layer(instance_model, tmp_path):
     from edgeseg.compress.pipeline import compress
     from edgeseg.config import DataConfig
 
     out = tmp_path / "out"
-    with pytest.raises(UsageError, match="--explain is not available for instance models"):
-        compress(instance_model, CompressConfig(data=DataConfig(synthetic_train=8, synthetic_val=4), explain=True,
-                                                verbose=0), out)
-    assert not out.exists()
+    # a budget PTQ meets: the ladder's training rungs would cost a minute and explain nothing more
+    compress(instance_model, CompressConfig(data=DataConfig(synthetic_train=8, synthetic_val=4), explain=True,
+                                            formats=("tflite",), max_pq_drop=1.0, calibration_samples=8,
+                                            verbose=0), out)
+    report = json.loads((out / "report.json").read_text())
+    explained = [a for a in report["artifacts"] if a.get("explain")]
+    assert explained, "no int8 artifact got its where-int8-hurts section"
+    section = explained[0]["explain"]
+    assert section["metric"] == "pq" and section["dice_cost"].startswith("PQ lost")
+    costs = [layer["dice_cost"] for layer in section["layers"]]
+    assert len(costs) >= 5 and all(c is not None for c in costs)
+    assert 0.0 <= section["disagreement_share"] <= 1.0
+    if section.get("heatmap"):
+        assert (out / section["heatmap"]).is_file()
+    assert "PQ lost alone in int8" in (out / "report.md").read_text()

@@ -24,7 +24,8 @@ class Attempt:
 
 @dataclass
 class ExplainLayer:
-    """One layer group: its int8 error, the Dice it costs alone in int8, whether the repair kept it float."""
+    """One layer group: its int8 error, the score (the section's metric: Dice, or PQ for instance
+    models) it costs alone in int8, whether the repair kept it float. The field keeps its first name."""
 
     name: str
     position: int | None = optional()
@@ -75,6 +76,7 @@ class ExplainRecord:
 
     method: str | None = None
     repaired_layers: list[str] = field(default_factory=list)
+    metric: str | None = optional()  # what the dice_* fields measure: "dice", or "pq" (instance); absent: dice
     layers: list[ExplainLayer] | None = optional()
     dice_full_int8: float | None = optional()
     layer_error: str | None = optional()

@@ -1,7 +1,8 @@
 """Where int8 hurts, for each int8 artifact compress makes: per layer, its int8 error against
-float (always: it reuses the shared calibration and costs seconds) and, with --explain, the Dice lost
-when that layer alone is in int8 (every other layer float; scored on the validation images),
-a plot of both in graph order, and a heatmap of where the int8 mask differs from the float mask.
+float (always: it reuses the shared calibration and costs seconds) and, with --explain, the score
+lost when that layer alone is in int8 (every other layer float; scored on the validation images by
+the budget's metric: Dice, or PQ for instance models), a plot of both in graph order, and a heatmap
+of where the int8 mask (an instance model's foreground) differs from the float mask.
 When the mixed-precision rung made the artifact, the section names the layers it kept in float,
 the share of MACs still in int8 and the latency against full int8, timed interleaved."""
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..metrics.semantic import probabilities_to_labels
+from ..scoring.budget import METRIC_LABELS
 
 EXPLAIN_DIR = "explain"
 TIMING_THREADS = 2
@@ -48,10 +49,10 @@ def _layers(info: dict, float_layers: list[str]) -> list[dict]:
 
 def _masks(ctx, source, session) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     images = np.concatenate([b[0] for b in ctx.val.batches(ctx.config.batch_size)])
-    threshold = ctx.val.spec.threshold
-    reference = probabilities_to_labels(np.asarray(source.reference(images)), threshold)
-    int8 = np.concatenate([probabilities_to_labels(np.asarray(session.run(images[i:i + ctx.config.batch_size])),
-                                                   threshold) for i in range(0, len(images), ctx.config.batch_size)])
+    threshold, masks = ctx.val.spec.threshold, ctx.task.masks
+    reference = masks(np.asarray(source.reference(images)), threshold)
+    int8 = np.concatenate([masks(np.asarray(session.run(images[i:i + ctx.config.batch_size])), threshold)
+                           for i in range(0, len(images), ctx.config.batch_size)])
     return images, reference, int8
 
 
@@ -81,7 +82,8 @@ def explain_artifact(ctx, target, record, quantizer, session) -> dict:
     fmt, method = target.format, record.method
     repair = quantizer.repairs.get(fmt) if method == "mixed" else None
     float_layers = (repair or {}).get("float_layers", [])
-    section: dict = {"method": method, "repaired_layers": float_layers}
+    section: dict = {"method": method, "repaired_layers": float_layers, "metric": ctx.budget.metric}
+    label = ctx.budget.label
     try:
         info = quantizer.sensitivity(measure_dice=ctx.config.explain)
         section["layers"] = _layers(info, float_layers)
@@ -92,8 +94,8 @@ def explain_artifact(ctx, target, record, quantizer, session) -> dict:
                                   "rmse_steps = RMSE / output scale")
         if info.get("dice"):
             section["dice_all_float"] = info.get("all_float")
-            section["dice_cost"] = ("Dice lost when the layer alone is in int8 (every other layer float), on the "
-                                    "validation images")
+            section["dice_cost"] = (f"{label} lost when the layer alone is in int8 (every other layer float), "
+                                    "on the validation images")
     except Exception as exc:  # the section says why it is missing; the artifact stands
         from ..errors import describe
 
@@ -112,7 +114,7 @@ def explain_artifact(ctx, target, record, quantizer, session) -> dict:
         section["disagreement_share"] = float(heat.mean())
         stem = target.filename.replace(".", "_")  # model_int8.tflite and model_int8.onnx get their own plots
         section.update(_plots(ctx.out, stem, section.get("layers") if fmt == "tflite" else None, images,
-                              reference, int8, heat))
+                              reference, int8, heat, label))
     section["seconds"] = round(time.perf_counter() - start, 2)  # the report's own cost (the rung's is in attempts)
     return section
 
@@ -121,7 +123,7 @@ def source_of(ctx, target):
     return ctx.sources[target.source]
 
 
-def _plots(out: Path, stem: str, layers, images, reference, int8, heat) -> dict:
+def _plots(out: Path, stem: str, layers, images, reference, int8, heat, label: str = "Dice") -> dict:
     if importlib.util.find_spec("matplotlib") is None:
         return {"plots_unavailable": "matplotlib is not installed (pip install edgeseg[plot])"}
     import matplotlib
@@ -139,7 +141,7 @@ def _plots(out: Path, stem: str, layers, images, reference, int8, heat) -> dict:
         top.bar(x, [layer.get("rmse_steps") or 0 for layer in layers], color=colors)
         top.set_ylabel("int8 error (RMSE / scale)")
         bottom.bar(x, [layer.get("dice_cost") or 0 for layer in layers], color=colors)
-        bottom.set_ylabel("Dice lost, alone in int8")
+        bottom.set_ylabel(f"{label} lost, alone in int8")
         bottom.set_xticks(x, [layer["name"] for layer in layers], rotation=70, fontsize=7)
         top.set_title("per layer, graph order (red: kept in float by the repair)")
         fig.tight_layout()
@@ -187,7 +189,8 @@ def explain_lines(report) -> list[str]:
             lines += ["Per-layer error and Dice cost: measured on the TFLite int8 model (table above)."]
             lines += [f"![{key}]({ex[key]})" for key in ("plot", "heatmap") if ex.get(key)]
             continue
-        lines += ["| layer | MACs | int8 error (RMSE/scale) | Dice lost alone in int8 | kept float |",
+        label = METRIC_LABELS[ex.get("metric") or "dice"]
+        lines += [f"| layer | MACs | int8 error (RMSE/scale) | {label} lost alone in int8 | kept float |",
                   "|---|---|---|---|---|"]
         for layer in ex["layers"]:
             err, cost = layer.get("rmse_steps"), layer.get("dice_cost")

@@ -208,14 +208,15 @@ class InstanceTask(Task):
     bench_note = "; an instance model: decoding is timed beside the network"
     refusals = ((lambda c: c.prune == "auto",
                  "--prune auto is not available for instance models (its search judges candidates by int8 Dice); "
-                 "use --prune channels [--channel-ratio R] or --prune magnitude"),
-                (lambda c: c.explain,
-                 "--explain is not available for instance models yet (its per-layer cost is measured in Dice, "
-                 "and an instance model is judged by PQ); compress without --explain"))
+                 "use --prune channels [--channel-ratio R] or --prune magnitude"),)
     table_columns = ("pq", "f1", "agreement_pq")  # beside Dice, which does not decide
     row_columns_after = {"dice": (("pq", "PQ"), ("f1", "F1@0.5")),
                          "p90_ms": (("decode_ms", "Decode ms"), ("decode_share", "Decode %"))}
     dice_column = False  # an instance row has no Dice
+    explains_int8 = True  # per layer: the PQ lost alone in int8 (decoded with the spec's settings)
+
+    def masks(self, outputs, threshold: float):
+        return foreground(np.asarray(outputs)[..., 0], threshold).astype(np.int32)
 
     def max_drop(self, config) -> float:
         return config.pq_budget  # --max-pq-drop, or its default

@@ -15,7 +15,7 @@ class SemanticTask(Task):
     name = "semantic"
     metric = "dice"
     label = "Dice"
-    explains_int8 = True  # per-layer sensitivity needs a Dice to lose (instance models: not yet)
+    explains_int8 = True
     budget_field = "max_dice_drop"
     bench_label = "Dice"
     refusals = ((lambda c: c.max_pq_drop is not None,

@@ -61,7 +61,7 @@ class Task:
     table_columns: tuple[str, ...] = ()  # compress's table: the task's columns, after IoU
     row_columns_after: dict = {}  # bench's table: {column: the task's columns that follow it}
     dice_column: bool = True  # bench's Dice column means something for this task's rows
-    explains_int8: bool = False  # int8 artifacts get the where-int8-hurts section and the mixed rung
+    explains_int8: bool = False  # int8 artifacts get the where-int8-hurts section (and the mixed rung, if laddered)
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"
@@ -96,6 +96,13 @@ class Task:
     def describe(self, scores: dict) -> str:
         """The log line of `evaluate`'s scores."""
         raise NotImplementedError
+
+    def masks(self, outputs, threshold: float):
+        """(N, H, W) labels of a batch of network outputs, as the float and int8 masks are compared
+        (the disagreement heatmap): the semantic labels here, the foreground for instance models."""
+        from ..metrics.semantic import probabilities_to_labels
+
+        return probabilities_to_labels(outputs, threshold)
 
     def headline_scores(self, scores: dict) -> dict:
         return {name: scores[name] for name in ("dice", "iou", *self.headline) if name in scores}
