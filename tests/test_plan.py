@@ -55,6 +55,18 @@ def test_qat_is_a_last_resort_only_for_the_base_model_and_a_missed_source_gets_p
     assert targets["model_channels_int8.tflite"].methods == ("ptq",)
 
 
+def test_prune_auto_adds_the_float_ends_speed_option_to_tflite_only():
+    """The per-op profile: int8 convolutions at full resolution pay a floor channels cannot cut, so
+    the speed search also builds the first and last convolutions in float; the verdict times it."""
+    targets = _by_file(plan(CompressConfig(prune="auto"), _sources()))
+    assert targets["model_int8_float_ends.tflite"].methods == ("float-ends",)
+    assert targets["model_channels_int8_float_ends.tflite"].io == "int8"
+    assert REGISTRY["float-ends"].note and "float-ends" not in LADDERS["semantic"]  # an option, not a remedy
+    assert not [f for f in _by_file(plan(CompressConfig(), _sources())) if "float_ends" in f]
+    assert not [f for f in _by_file(plan(CompressConfig(prune="auto", formats=("onnx",)), _sources()))
+                if "float_ends" in f]
+
+
 def test_the_plan_renders_as_a_readable_table():
     text = render_plan(plan(CompressConfig(), _sources()))
     assert text.splitlines()[0].split() == ["source", "artifact", "format", "precision", "I/O", "methods"]

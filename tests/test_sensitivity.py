@@ -98,6 +98,13 @@ def test_groups_errors_and_leave_one_float_on_a_tiny_unet(tiny_model_path):
     kept = quantize_calibrated(calibrated, True, nodes_of(groups, ["output"]))
     float_ops = [op.name for op in operators(kept)[0] if op.outputs[0].type == "FLOAT32"]
     assert "CONV_2D" in float_ops  # the output convolution stayed float
+    # the float-ends speed option: the first and the last convolution float, every other one int8
+    from edgeseg.quantize.tflite_int8 import first_conv_nodes, head_nodes
+
+    assert set(first_conv_nodes(calibrated)) == set(nodes_of(groups, [convs[0]]))
+    ends = quantize_calibrated(calibrated, True, first_conv_nodes(calibrated) + head_nodes(calibrated))
+    conv_types = [op.outputs[0].type for op in operators(ends)[0] if op.name == "CONV_2D"]
+    assert conv_types[0] == conv_types[-1] == "FLOAT32" and set(conv_types[1:-1]) == {"INT8"}
 
 
 def test_report_md_names_the_repaired_layers_and_the_mac_share():

@@ -226,6 +226,10 @@ def test_compress_prune_auto_runs_a_study_that_a_rerun_resumes(tiny_study):
     assert study["winner"] == 0.5 and report["channels"]["ratio"] == 0.5  # the budget admits it (drop 1.0)
     assert study["fronts"][0]["machine"] == study["machine"] and study["fronts"][0]["rows"][0]["latency_ms"] > 0
     assert "Pareto front on litert-cpu" in (root / "out" / "report.md").read_text()
+    ends = {a["path"]: a for a in report["artifacts"] if a["path"].endswith("_int8_float_ends.tflite")}
+    assert set(ends) == {"model_int8_float_ends.tflite", "model_channels_int8_float_ends.tflite"}
+    assert {a["method"] for a in ends.values()} == {"float-ends"}  # judged like any artifact, timed when it ships
+    assert ends["model_int8_float_ends.tflite"]["deployable"] and ends["model_int8_float_ends.tflite"]["p50_ms"] > 0
     again = run_cli(*args)
     assert again.returncode == 0, again.stderr[-3000:]
     resumed = json.loads((root / "out" / "report.json").read_text())["study"]

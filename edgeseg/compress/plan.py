@@ -32,6 +32,8 @@ KINDS: tuple[Kind, ...] = (
     Kind("tflite", "int8", "int8", "_int8.tflite", quantized=True),
     Kind("tflite", "int8", "float", "_int8_float_io.tflite", quantized=True, follows="_int8.tflite"),
     Kind("tflite", "int8", "int8", "_int8_qat.tflite", quantized=True, only=("qat",), when="qat"),
+    Kind("tflite", "int8+float", "int8", "_int8_float_ends.tflite", quantized=True, only=("float-ends",),
+         when="speed_candidates"),
     Kind("edgetpu", "int8", "int8", "_int8_edgetpu.tflite", follows="_int8.tflite", when="edgetpu",
          base_only=True),
     Kind("onnx", "float32", "float", ".onnx"),

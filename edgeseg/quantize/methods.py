@@ -162,6 +162,14 @@ def _tflite_float_head(q: Quantizer, integer_io: bool) -> bytes:
     return quantize_calibrated(calibrated, integer_io, head_nodes(calibrated))
 
 
+def _tflite_float_ends(q: Quantizer, integer_io: bool) -> bytes:
+    from .tflite_int8 import first_conv_nodes, head_nodes, quantize_calibrated
+
+    calibrated = q.calibrated("ptq")
+    return quantize_calibrated(calibrated, integer_io, tuple(dict.fromkeys(first_conv_nodes(calibrated) +
+                                                                           head_nodes(calibrated))))
+
+
 def _tflite_mixed(q: Quantizer, integer_io: bool) -> bytes:
     from .tflite_int8 import quantize_calibrated
 
@@ -239,6 +247,10 @@ METHODS: tuple[Method, ...] = (
     Method("mixed", "int8+float", {"tflite": _tflite_mixed, "onnx": _onnx_mixed},
            note="the layers kept in float run on the CPU: not Edge TPU-complete"),
     Method("int16x8", "int16x8", {"tflite": _tflite_int16x8}),
+    # Not a remedy but a speed option (--prune auto): the first and last convolutions in float, where
+    # int8 kernels pay a per-pixel floor; the verdict keeps it only if it is measured faster.
+    Method("float-ends", "int8+float", {"tflite": _tflite_float_ends},
+           note="the first and last convolutions run in float on the CPU: not Edge TPU-complete"),
     Method("float-fallback", "int8+float", {"tflite": _tflite_float_fallback}),
     Method("qat", "int8", {"tflite": _tflite_qat}, trains=True),
     # Instance models: the last 1x1 convolution (and its sigmoid) kept in float.

@@ -78,6 +78,20 @@ def quantize_calibrated(calibrated: bytes, integer_io: bool = True, float_nodes:
                                  denylisted_nodes=list(float_nodes) or None)
 
 
+def first_conv_nodes(calibrated: bytes) -> tuple[str, ...]:
+    """The output tensor names of the first convolution and the ops up to the next weighted op
+    (the layer group of quantize/sensitivity.py): at full resolution with few input channels,
+    XNNPACK's int8 convolution costs ~4x its float one (benchmarks/precision_for_speed.py)."""
+    from ..artifacts.tflite import operators
+
+    ops, _, _ = operators(calibrated)
+    weighted = [i for i, op in enumerate(ops) if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV")]
+    if not weighted:
+        raise ValueError("the model has no convolution to keep in float")
+    end = weighted[1] if len(weighted) > 1 else len(ops)
+    return tuple(t.name for op in ops[weighted[0]:end] for t in op.outputs)
+
+
 def head_nodes(calibrated: bytes) -> tuple[str, ...]:
     """The output tensor names of the last convolution (the 1x1 head) and every op after it
     (its activation), in a calibrated model: what keeping the head in float denylists."""
