@@ -3,10 +3,15 @@ cannot? The per-op profile showed XNNPACK's int8 convolution at 128x128 costs ~0
 channel count, while float32 runs the 1-channel first convolution in ~0.15 ms. This keeps chosen
 full-resolution layer groups in float (the converter's denylist, the mixed rung's route:
 quantize/tflite_int8.quantize_calibrated) and times every variant interleaved in one run on
-litert-cpu, against full int8, for the seed-width U-Net and the same at 1/4 width (a uniform 0.75
+litert-cpu, against full int8, for the seed preset's U-Net (base 32, depth 3) and the same at base 8 (a uniform 0.75
 channel prune's widths). Weights are random (latency only).
 
-Usage: PYTHONPATH=. .venv/bin/python benchmarks/precision_for_speed.py [--threads 2 1] [--min-seconds 6]"""
+With --model M --data DIR (the DSB model of `benchmarks/small_data.py --dataset dsb --train-only`), the
+trained model's full int8 and float-ends artifacts instead: Dice in LiteRT on DIR's validation tiles
+(threshold rule `p > t`, and `p >= t` beside it) and latency, interleaved.
+
+Usage: PYTHONPATH=. .venv/bin/python benchmarks/precision_for_speed.py [--threads 2 1] [--min-seconds 6]
+       [--model .edgeseg/small_data_dsb/seed128.keras --data .edgeseg/small_data_dsb/data]"""
 from __future__ import annotations
 
 import argparse
@@ -31,7 +36,11 @@ def main() -> None:
     parser.add_argument("--min-seconds", type=float, default=6.0)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--out", default="benchmarks/results/precision_for_speed.json")
+    parser.add_argument("--model", help="a trained model: Dice of full int8 against float ends")
+    parser.add_argument("--data", help="its data folder (train/ and val/)")
     args = parser.parse_args()
+    if args.model:
+        return trained(args)
 
     from edgeseg.models.unet import build_unet
     from edgeseg.quantize.sensitivity import layer_groups, nodes_of
@@ -48,7 +57,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paths, labels = [], []
         for width in (32, 8):
-            model = build_unet(args.size, args.size, 1, 1, width, 4, True, 0.0)
+            model = build_unet(args.size, args.size, 1, 1, width, 3, True, 0.0)  # the seed preset: depth 3
             calibrated = calibrate(model, calibration)
             groups = layer_groups(model, calibrated)
             for label, layers in VARIANTS.items():
@@ -66,6 +75,50 @@ def main() -> None:
                 base = p50[[i for i, (w, lab, _) in enumerate(labels) if w == width and lab == "full int8"][0]]
                 row = {"base_filters": width, "variant": label, "threads": threads, "bytes": size,
                        "p50_ms": round(ms, 3), "vs_full_int8": round(ms / base, 3)}
+                results["rows"].append(row)
+                print(json.dumps(row))
+    Path(args.out).write_text(json.dumps(results, indent=1))
+
+
+def trained(args) -> None:
+    from edgeseg.artifacts.tflite import finalize
+    from edgeseg.config import DataConfig
+    from edgeseg.data.dataset import calibration_images, load_splits
+    from edgeseg.metrics import ScoreAccumulator
+    from edgeseg.models.io import load_model
+    from edgeseg.quantize.tflite_int8 import calibrate, first_conv_nodes, head_nodes, quantize_calibrated
+    from edgeseg.runtimes import REGISTRY
+    from edgeseg.runtimes.machine import machine_info
+    from edgeseg.search.timing import measure_interleaved
+
+    model, spec = load_model(Path(args.model))
+    train, val = load_splits(DataConfig(source=args.data), spec)
+    calibrated = calibrate(model, calibration_images(train, 32, 8))
+    runtime = REGISTRY["litert-cpu"]
+    variants = {"full int8": (), "first conv + head float": first_conv_nodes(calibrated) + head_nodes(calibrated)}
+    results = {"machine": machine_info(args.threads[0]), "model": args.model, "rows": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, nodes in enumerate(variants.values()):
+            path = Path(tmp) / f"v{i}.tflite"
+            path.write_bytes(finalize(quantize_calibrated(calibrated, True, nodes), spec.to_dict()))
+            paths.append(path)
+        dice = []
+        for path in paths:
+            session = runtime.load(path, threads=args.threads[0])
+            strict, inclusive = ScoreAccumulator(labels=2), ScoreAccumulator(labels=2)
+            for images, truth in val.batches(8):
+                probs = np.concatenate([np.asarray(session.run(images[j:j + 1])) for j in range(len(images))])
+                strict.update((probs[..., 0] > spec.threshold).astype(np.int32), truth)
+                inclusive.update((probs[..., 0] >= spec.threshold).astype(np.int32), truth)
+            dice.append((strict.result()["dice"], inclusive.result()["dice"]))
+        image = val.batch([0])[0].astype(np.float32)
+        for threads in args.threads:
+            p50 = measure_interleaved(paths, lambda p: runtime.load(p, threads=threads), image,
+                                      min_seconds=args.min_seconds)
+            for (label, _), path, (d, d_incl), ms in zip(variants.items(), paths, dice, p50):
+                row = {"variant": label, "threads": threads, "bytes": path.stat().st_size, "dice": round(d, 4),
+                       "dice_inclusive": round(d_incl, 4), "p50_ms": round(ms, 3), "vs_full_int8": round(ms / p50[0], 3)}
                 results["rows"].append(row)
                 print(json.dumps(row))
     Path(args.out).write_text(json.dumps(results, indent=1))
