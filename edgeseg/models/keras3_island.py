@@ -4,7 +4,8 @@ A Keras 3 layer with no tf_keras twin (a KerasHub block, a user's custom layer) 
 translated: it runs as itself, on TensorFlow's backend, inside a tf_keras wrapper that owns its
 variables. Evaluation, fine-tuning, channel pruning (its channels stay as they are), TFLite and
 ONNX export see an ordinary tf_keras layer; tensorflow-model-optimization does not know it, so
-magnitude pruning and tfmot QAT are skipped for models that carry one (see `islands`).
+magnitude pruning and tfmot QAT are skipped for models that carry one (see `islands`). A Keras 3
+model that needs no tfmot is not rebuilt at all (models/keras3.py `as_tf_keras`).
 """
 from __future__ import annotations
 
@@ -82,7 +83,12 @@ def wrap(layer, input_shapes):
 
 
 def islands(model) -> list[str]:
-    """Names of the Keras 3 layers `model` carries as they are (nested models searched)."""
+    """Names of the Keras 3 layers `model` carries as they are (nested models searched); for a
+    Keras 3 model kept as it is, those its tf_keras rebuild would carry."""
+    from .keras3 import foreign_layers, is_keras3
+
+    if is_keras3(model):
+        return foreign_layers(model)
     found = []
     for layer in getattr(model, "layers", []):
         if type(layer).__name__ == CLASS_NAME:
