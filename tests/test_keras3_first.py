@@ -116,6 +116,7 @@ def test_compress_prune_none_keeps_keras3_and_its_artifacts_equal_the_rebuilds(k
     from edgeseg.config import CompressConfig, DataConfig
     from edgeseg.export.onnx import export_onnx
     from edgeseg.models.keras3 import rebuild
+    from edgeseg.quantize.sensitivity import layer_groups, onnx_nodes
     from edgeseg.quantize.tflite_int8 import calibrate, quantize_calibrated
 
     path = _as_keras3_file(tiny_model_path, tmp_path / "k3.keras", k3)
@@ -151,6 +152,13 @@ def test_compress_prune_none_keeps_keras3_and_its_artifacts_equal_the_rebuilds(k
 
     np.testing.assert_allclose(onnx(tmp_path / "out" / "model.onnx"), onnx(export_onnx(rebuilt, tmp_path / "r.onnx")),
                                atol=1e-6)
+
+    # the mixed-precision rung finds the Keras 3 layers in both files (Keras 3 traces 'enc1_conv1' as 'enc1_conv1_1')
+    kept = k3.saving.load_model(path, compile=False)
+    groups = layer_groups(kept, (tmp_path / "out" / "model_float32.tflite").read_bytes())
+    assert [g.name for g in groups][:2] == ["enc1_conv1", "enc1_conv2"]
+    picked = onnx_nodes(tmp_path / "out" / "model.onnx", ["enc1_conv1"], keras3=True)
+    assert any("/enc1_conv1_1/" in n for n in picked) and not any("enc1_conv2" in n for n in picked)
 
 
 @pytest.mark.slow

@@ -121,9 +121,9 @@ def _quantizer(source: Source, calibration, more_calibration, run: RunInputs, re
 def _without_tfmot(model, makers: list[str], config: CompressConfig, log):
     """(makers, config, tfmot usable): magnitude pruning and QAT need tensorflow-model-optimization,
     which cannot wrap a Keras 3 layer carried as it is; they are skipped with one line, the rest runs."""
-    from ..models.keras3_island import islands
+    from ..models.keras3 import carried_layers
 
-    carried = islands(model)
+    carried = carried_layers(model)
     if not carried:
         return makers, config, True
     if "pruned" in makers or config.qat:

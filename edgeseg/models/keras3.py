@@ -90,6 +90,15 @@ def foreign_layers(model) -> list[str]:
     return found
 
 
+def carried_layers(model) -> list[str]:
+    """'name (Class)' of the Keras 3 layers with no tf_keras class, which tfmot cannot wrap and whose
+    MACs are not counted: those a tf_keras model carries as they are, or those a Keras 3 model kept
+    as it is would carry once rebuilt."""
+    from .keras3_island import islands
+
+    return foreign_layers(model) if is_keras3(model) else islands(model)
+
+
 def as_tf_keras(model):
     """The tf_keras model for what needs tensorflow-model-optimization (magnitude pruning, QAT):
     `model` itself when it is one; a Keras 3 model kept as it is is rebuilt once, on first need,

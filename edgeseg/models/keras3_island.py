@@ -5,7 +5,7 @@ translated: it runs as itself, on TensorFlow's backend, inside a tf_keras wrappe
 variables. Evaluation, fine-tuning, channel pruning (its channels stay as they are), TFLite and
 ONNX export see an ordinary tf_keras layer; tensorflow-model-optimization does not know it, so
 magnitude pruning and tfmot QAT are skipped for models that carry one (see `islands`). A Keras 3
-model that needs no tfmot is not rebuilt at all (models/keras3.py `as_tf_keras`).
+model that needs no tfmot is not rebuilt at all (models/keras3.py `as_tf_keras`, `carried_layers`).
 """
 from __future__ import annotations
 
@@ -83,12 +83,7 @@ def wrap(layer, input_shapes):
 
 
 def islands(model) -> list[str]:
-    """Names of the Keras 3 layers `model` carries as they are (nested models searched); for a
-    Keras 3 model kept as it is, those its tf_keras rebuild would carry."""
-    from .keras3 import foreign_layers, is_keras3
-
-    if is_keras3(model):
-        return foreign_layers(model)
+    """Names of the Keras 3 layers `model` carries as they are (nested models searched)."""
     found = []
     for layer in getattr(model, "layers", []):
         if type(layer).__name__ == CLASS_NAME:
