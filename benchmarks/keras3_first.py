@@ -7,10 +7,11 @@ Model: the seed's U-Net written with tensorflow.keras under TF 2.21 (Keras 3; te
 (benchmarks/small_data.py --dataset dsb's split), saved as a Keras 3 file, trained once and cached.
 The two source trees run in turns (before, after, before, after, ...) in fresh processes, so that
 the shared machine's load falls on both alike; each run's wall time and report.json step timings
-are printed, and the artifacts' outputs compared between trees.
+are printed, the artifacts' outputs compared between trees, and load_model alone timed with and
+without the rebuild (alternated in one process).
 
 Usage: PYTHONPATH=. .venv/bin/python benchmarks/keras3_first.py --before /path/to/old/tree
-       [--after .] [--out /tmp/keras3_first] [--rounds 2] [--epochs 15]
+       [--after .] [--out /tmp/keras3_first] [--rounds 2] [--epochs 15] [--load-repeats 5]
 """
 from __future__ import annotations
 
@@ -94,6 +95,21 @@ def outputs(folder: Path, names: list[str], x: np.ndarray) -> dict:
     return found
 
 
+def load_times(model: Path, repeats: int) -> dict:
+    """Seconds of load_model with the tf_keras rebuild (what every load did before) and without
+    (keep_keras3), alternated in this process after one warm-up load of each."""
+    from edgeseg.models.io import load_model
+
+    times: dict[str, list] = {"rebuilt": [], "kept": []}
+    for n in range(repeats + 1):
+        for label, keep in (("rebuilt", False), ("kept", True)):
+            start = time.perf_counter()
+            load_model(model, keep_keras3=keep)
+            if n:  # the first round pays TensorFlow's and Keras' one-time set-up
+                times[label].append(round(time.perf_counter() - start, 2))
+    return {label: {"runs": runs, "median": float(np.median(runs))} for label, runs in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True, help="source tree of the old edgeseg (the rebuild)")
@@ -101,6 +117,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/keras3_first"))
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--load-repeats", type=int, default=5, help="alternated loads timed in one process")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     from small_data import write_dataset
@@ -118,7 +135,8 @@ def main() -> None:
     x = np.random.default_rng(0).random((1, 128, 128, 1)).astype(np.float32)
     old, new = outputs(args.out / "before", names, x), outputs(args.out / "after", names, x)
     diffs = {name: float(np.abs(old[name] - new[name]).max()) for name in names}
-    print(json.dumps({"runs": runs, "max_abs_output_diff_before_vs_after": diffs}, indent=1))
+    loads = load_times(model, args.load_repeats)
+    print(json.dumps({"runs": runs, "max_abs_output_diff_before_vs_after": diffs, "load_seconds": loads}, indent=1))
 
 
 if __name__ == "__main__":
