@@ -1,11 +1,15 @@
 """Keras 3 models rebuilt as equivalent tf_keras models.
 
-tensorflow-model-optimization, TFLiteConverter.from_keras_model and tf2onnx need Keras 2
-(tf_keras). A Keras 3 file is loaded with Keras 3, then its layer graph is replayed layer by
+tensorflow-model-optimization, and edgeseg's pruning and training code, need Keras 2 (tf_keras);
+the TFLite converter (export/tflite.py) and tf2onnx take a Keras 3 model as it is. A Keras 3 file is loaded with Keras 3, then its layer graph is replayed layer by
 layer with the tf_keras class of the same name, the same names and the same weights. A layer
 with no tf_keras class (a KerasHub block, a user's Keras 3 class) is carried as it is, inside a
 tf_keras wrapper (keras3_island.py): no tf_keras twin is needed. The two models are compared on
 random inputs every time; a rebuild that disagrees is refused.
+
+Only what needs tfmot needs the rebuild: `load_model(..., keep_keras3=True)` returns the Keras 3
+model itself (evaluation, post-training quantization and export take it as it is), and
+`as_tf_keras` rebuilds it on first need, with the flags it was loaded with.
 """
 from __future__ import annotations
 
@@ -76,15 +80,15 @@ def is_keras3(model) -> bool:
     return type(model).__module__.split(".")[0] == "keras"
 
 
-def foreign_layers(model) -> list[str]:
+def foreign_layers(model, custom: dict | None = None) -> list[str]:
     """'name (Class)' of each layer of a Keras 3 model that its tf_keras rebuild would carry as it
     is (nested models searched): tensorflow-model-optimization cannot wrap those, and their MACs
     are not counted. Read from the model alone, without rebuilding it."""
-    custom = _LOADED.get(model, (False, {}))[1]
+    custom = _LOADED.get(model, (False, {}))[1] if custom is None else custom
     found = []
     for layer in model.layers:
         if _is_model(layer):
-            found.extend(foreign_layers(layer))
+            found.extend(foreign_layers(layer, custom))
         elif type(layer).__name__ != "InputLayer" and _carried_as_is(layer, custom):
             found.append(f"{layer.name} ({type(layer).__name__})")
     return found
