@@ -23,7 +23,7 @@ def _cmd_eval(a: argparse.Namespace) -> int:
     from ..scoring.predictors import keras_predictor
     from ..scoring.task import task_for
 
-    model, spec = load_model(Path(a.model), a.normalize, a.unsafe, a.custom_objects)
+    model, spec = load_model(Path(a.model), a.normalize, a.unsafe, a.custom_objects, keep_keras3=True)
     choice = choose_data(Path(a.model), data)
     task = task_for(spec)  # stored in the model's spec: no flag needed
     val = task.load_validation(choice.data, spec)

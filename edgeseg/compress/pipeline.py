@@ -87,19 +87,21 @@ def _unlabeled_batches(config: CompressConfig, spec):
 
 
 def _semantic_qat(source: Source, run: RunInputs, target: float | None):
+    from ..models.keras3 import as_tf_keras
     from ..quantize.qat import quantization_aware
 
     c = run.config
-    return quantization_aware(source.model, run.train, run.val, qat_budget(c), c.batch_size, run.spec.classes,
+    return quantization_aware(as_tf_keras(source.model), run.train, run.val, qat_budget(c), c.batch_size, run.spec.classes,
                               source.preserve_sparsity, target, c.seed, c.verbose, run.log)
 
 
 def _instance_qat(source: Source, run: RunInputs, target: float | None):
     """The instance loss; the guard judges the result by PQ."""
+    from ..models.keras3 import as_tf_keras
     from ..quantize.qat_instance import instance_quantization_aware
 
     c = run.config
-    return instance_quantization_aware(source.model, run.train, qat_budget(c), c.batch_size, c.seed, c.verbose,
+    return instance_quantization_aware(as_tf_keras(source.model), run.train, qat_budget(c), c.batch_size, c.seed, c.verbose,
                                        run.log, preserve_sparsity=source.preserve_sparsity)
 
 
@@ -119,9 +121,9 @@ def _quantizer(source: Source, calibration, more_calibration, run: RunInputs, re
 def _without_tfmot(model, makers: list[str], config: CompressConfig, log):
     """(makers, config, tfmot usable): magnitude pruning and QAT need tensorflow-model-optimization,
     which cannot wrap a Keras 3 layer carried as it is; they are skipped with one line, the rest runs."""
-    from ..models.keras3_island import islands
+    from ..models.keras3 import carried_layers
 
-    carried = islands(model)
+    carried = carried_layers(model)
     if not carried:
         return makers, config, True
     if "pruned" in makers or config.qat:
@@ -146,7 +148,9 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     makers = wanted_sources(config) if choice.judged_by_dice else []  # nothing trains on stand-in images
     run = Progress(config.verbose, 4 + len(makers))
     with run.step("load", f"loading {model_path}"):
-        model, spec = load_model(model_path, config.normalize, config.unsafe, config.custom_objects)
+        # a Keras 3 model stays Keras 3 unless a pruning maker needs tf_keras; QAT rebuilds it lazily
+        model, spec = load_model(model_path, config.normalize, config.unsafe, config.custom_objects,
+                                 keep_keras3=not makers)
         task = task_for(spec)
         task.check_options(config)
         source_hash = sha256(model_path)

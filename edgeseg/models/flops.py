@@ -35,9 +35,9 @@ def layer_macs(layer) -> int:
 
 def uncounted_layers(model) -> list[str]:
     """Layers whose MACs are unknown (not in the figure): Keras 3 layers carried as they are."""
-    from .keras3_island import islands
+    from .keras3 import carried_layers
 
-    return islands(model)
+    return carried_layers(model)
 
 
 def model_macs(model) -> int:

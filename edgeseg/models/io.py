@@ -118,9 +118,12 @@ def check_segmentation_model(model) -> tuple[int, int, int, int]:
     return int(inp[1]), int(inp[2]), int(inp[3]), int(out[3])
 
 
-def load_model(path, normalize: str | None = None, unsafe: bool = False, custom_objects=None):
-    """Returns (tf_keras model, PreprocessSpec). `normalize` applies only to files without a spec.
-    Keras 3 files are rebuilt as equivalent tf_keras models (see models/keras3.py)."""
+def load_model(path, normalize: str | None = None, unsafe: bool = False, custom_objects=None,
+               keep_keras3: bool = False):
+    """Returns (model, PreprocessSpec). `normalize` applies only to files without a spec. Keras 3
+    files are rebuilt as equivalent tf_keras models (see models/keras3.py), unless `keep_keras3`:
+    then the Keras 3 model itself is returned, for paths that need no tensorflow-model-optimization
+    (evaluation, PTQ, export); models.keras3.as_tf_keras rebuilds it when one does."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
@@ -140,7 +143,7 @@ def load_model(path, normalize: str | None = None, unsafe: bool = False, custom_
     if major == "3":
         from .keras3 import load_keras3
 
-        model = load_keras3(path, unsafe, custom_objects)
+        model = load_keras3(path, unsafe, custom_objects, keep=keep_keras3)
     else:
         from .keras2_custom import load_keras2
 

@@ -1,16 +1,21 @@
 """Keras 3 models rebuilt as equivalent tf_keras models.
 
-tensorflow-model-optimization, TFLiteConverter.from_keras_model and tf2onnx need Keras 2
-(tf_keras). A Keras 3 file is loaded with Keras 3, then its layer graph is replayed layer by
+tensorflow-model-optimization, and edgeseg's pruning and training code, need Keras 2 (tf_keras);
+the TFLite converter (export/tflite.py) and tf2onnx take a Keras 3 model as it is. A Keras 3 file is loaded with Keras 3, then its layer graph is replayed layer by
 layer with the tf_keras class of the same name, the same names and the same weights. A layer
 with no tf_keras class (a KerasHub block, a user's Keras 3 class) is carried as it is, inside a
 tf_keras wrapper (keras3_island.py): no tf_keras twin is needed. The two models are compared on
 random inputs every time; a rebuild that disagrees is refused.
+
+Only what needs tfmot needs the rebuild: `load_model(..., keep_keras3=True)` returns the Keras 3
+model itself (evaluation, post-training quantization and export take it as it is), and
+`as_tf_keras` rebuilds it on first need, with the flags it was loaded with.
 """
 from __future__ import annotations
 
 import inspect
 import re
+import weakref
 
 import numpy as np
 
@@ -28,6 +33,10 @@ SUPPORTED = (
 RENAMED_KEYS = {"LeakyReLU": {"negative_slope": "alpha"}}
 BASE_KEYS = {"name", "trainable", "dtype"}
 AGREEMENT_ATOL = 1e-5
+# A Keras 3 model kept as it is -> how it was loaded (unsafe, the user's tf_keras twins), so that
+# its rebuild, made only when tensorflow-model-optimization needs one, honours the same flags.
+_LOADED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_REBUILT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _plain_dtype(value):
@@ -57,17 +66,66 @@ def _shapes(args) -> list:
     return shapes[0] if len(shapes) == 1 else shapes
 
 
+def _is_model(layer) -> bool:
+    return hasattr(layer, "layers") and hasattr(layer, "inputs")
+
+
+def _carried_as_is(layer, custom: dict) -> bool:
+    """A layer with no tf_keras class: the rebuild carries it in a wrapper (keras3_island.py)."""
+    name = type(layer).__name__
+    return name not in custom and (name not in SUPPORTED or type(layer).__module__.split(".")[0] != "keras")
+
+
+def is_keras3(model) -> bool:
+    return type(model).__module__.split(".")[0] == "keras"
+
+
+def foreign_layers(model, custom: dict | None = None) -> list[str]:
+    """'name (Class)' of each layer of a Keras 3 model that its tf_keras rebuild would carry as it
+    is (nested models searched): tensorflow-model-optimization cannot wrap those, and their MACs
+    are not counted. Read from the model alone, without rebuilding it."""
+    custom = _LOADED.get(model, (False, {}))[1] if custom is None else custom
+    found = []
+    for layer in model.layers:
+        if _is_model(layer):
+            found.extend(foreign_layers(layer, custom))
+        elif type(layer).__name__ != "InputLayer" and _carried_as_is(layer, custom):
+            found.append(f"{layer.name} ({type(layer).__name__})")
+    return found
+
+
+def carried_layers(model) -> list[str]:
+    """'name (Class)' of the Keras 3 layers with no tf_keras class, which tfmot cannot wrap and whose
+    MACs are not counted: those a tf_keras model carries as they are, or those a Keras 3 model kept
+    as it is would carry once rebuilt."""
+    from .keras3_island import islands
+
+    return foreign_layers(model) if is_keras3(model) else islands(model)
+
+
+def as_tf_keras(model):
+    """The tf_keras model for what needs tensorflow-model-optimization (magnitude pruning, QAT):
+    `model` itself when it is one; a Keras 3 model kept as it is is rebuilt once, on first need,
+    with the flags it was loaded with. ModelError when the rebuild disagrees with it."""
+    if not is_keras3(model):
+        return model
+    if model not in _REBUILT:
+        unsafe, custom = _LOADED.get(model, (False, {}))
+        _REBUILT[model] = rebuild(model, unsafe, custom=custom)
+    return _REBUILT[model]
+
+
 def _convert_layer(layer, unsafe: bool, custom: dict, args=()):
     import tf_keras
 
     from .keras3_island import wrap
 
     name = type(layer).__name__
-    if hasattr(layer, "layers") and hasattr(layer, "inputs"):
+    if _is_model(layer):
         return rebuild(layer, unsafe, check=False, custom=custom)
     if name in custom:  # a tf_keras twin the user wrote (still honoured; no longer needed)
         return custom[name].from_config(_tf_keras_config(layer, custom[name]))
-    if name not in SUPPORTED or type(layer).__module__.split(".")[0] != "keras":
+    if _carried_as_is(layer, custom):
         return wrap(layer, _shapes(args))
     if name == "Lambda":
         if not unsafe:
@@ -121,7 +179,7 @@ def _rebuild_functional(model, unsafe: bool, custom: dict):
 
 def _copy_weights(pairs) -> None:
     for source, target in pairs:
-        if hasattr(source, "layers") and hasattr(source, "inputs") or hasattr(target, "inner"):
+        if _is_model(source) or hasattr(target, "inner"):
             continue  # nested models copied their own weights when rebuilt; an island holds the originals
         weights = [np.asarray(w) for w in source.get_weights()]
         if len(weights) != len(target.get_weights()):
@@ -182,8 +240,9 @@ def load_custom_objects(path) -> tuple[dict, dict]:
     return keras3, legacy
 
 
-def load_keras3(path, unsafe: bool = False, custom_objects_file=None):
-    """Loads a Keras 3 file with Keras 3 and returns its tf_keras rebuild. Classes that an
+def load_keras3(path, unsafe: bool = False, custom_objects_file=None, keep: bool = False):
+    """Loads a Keras 3 file with Keras 3 and returns its tf_keras rebuild, or with `keep` the Keras 3
+    model itself (as_tf_keras rebuilds it later, only if tfmot is needed). Classes that an
     installed package registers (KerasHub's) load without --custom-objects."""
     from ..backend import keras as tf_keras_module
 
@@ -205,4 +264,7 @@ def load_keras3(path, unsafe: bool = False, custom_objects_file=None):
                              f"my_layers.py, a file defining the Keras 3 class {name} (Keras said: "
                              f"{text[:200]})") from exc
         raise ModelError(f"cannot load {path}: {type(exc).__name__}: {text[:300]}") from exc
+    if keep:
+        _LOADED[model] = (unsafe, legacy_classes)
+        return model
     return rebuild(model, unsafe, custom=legacy_classes)

@@ -4,7 +4,8 @@ A Keras 3 layer with no tf_keras twin (a KerasHub block, a user's custom layer) 
 translated: it runs as itself, on TensorFlow's backend, inside a tf_keras wrapper that owns its
 variables. Evaluation, fine-tuning, channel pruning (its channels stay as they are), TFLite and
 ONNX export see an ordinary tf_keras layer; tensorflow-model-optimization does not know it, so
-magnitude pruning and tfmot QAT are skipped for models that carry one (see `islands`).
+magnitude pruning and tfmot QAT are skipped for models that carry one (see `islands`). A Keras 3
+model that needs no tfmot is not rebuilt at all (models/keras3.py `as_tf_keras`, `carried_layers`).
 """
 from __future__ import annotations
 

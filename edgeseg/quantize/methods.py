@@ -198,10 +198,12 @@ def _onnx_int8_bytes(q: Quantizer, tag: str, images: np.ndarray, **options) -> b
 def _onnx_mixed(q: Quantizer, integer_io: bool) -> bytes:
     """The TFLite-measured ranking (the same Keras layers) applied to the ONNX graph through
     nodes_to_exclude; each step is scored in onnxruntime."""
+    from ..models.keras3 import is_keras3
     from .sensitivity import onnx_nodes
 
     def build(names):
-        return _onnx_int8_bytes(q, "mixed", q.calibration, exclude=onnx_nodes(q.onnx_float(), names))
+        return _onnx_int8_bytes(q, "mixed", q.calibration, exclude=onnx_nodes(q.onnx_float(), names,
+                                                                               is_keras3(q.model)))
 
     return build(q.mixed("onnx", build))
 

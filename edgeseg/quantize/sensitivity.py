@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -28,6 +29,9 @@ import numpy as np
 from ..export.tflite import quiet
 
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED")
+# Keras 3 opens a layer's name scope for its build and again for its call, so a traced Keras 3
+# layer 'conv2d' runs under 'conv2d_1' (and a Keras 3 layer named 'conv2d_1' under 'conv2d_1_1').
+KERAS3_SCOPE_SUFFIX = re.compile(r"_\d+$")
 # The debugger runs every op in float and int8 per image (~1 s an image for the 128x128 seed U-Net on the
 # shared 2-core machine). On the DSB seed U-Net, RMSE/scale from the first 8 calibration images agreed
 # with all 35 within 0.002 in every layer, so the always-on error section costs seconds, not half a minute.
@@ -56,13 +60,17 @@ def _op_macs(op) -> int:
     return int(np.prod(out[1:3]) * np.prod(filt))
 
 
-def _name_parts(name: str) -> set[str]:
-    """'unet/enc1_relu1/Relu;unet/enc1_conv1/Conv2D' -> {'unet', 'enc1_relu1', 'Relu', 'enc1_conv1', ...}"""
-    return {part for piece in name.split(";") for part in piece.split("/")}
+def _name_parts(name: str, keras3: bool = False) -> set[str]:
+    """'unet/enc1_relu1/Relu;unet/enc1_conv1/Conv2D' -> {'unet', 'enc1_relu1', 'Relu', 'enc1_conv1', ...};
+    `keras3`: the names of a traced Keras 3 model, its scopes' suffix removed."""
+    parts = {part for piece in name.split(";") for part in piece.split("/")}
+    return {KERAS3_SCOPE_SUFFIX.sub("", part) for part in parts} if keras3 else parts
 
 
 def _keras_layer(model, tensor_name: str):
-    parts = _name_parts(tensor_name)
+    from ..models.keras3 import is_keras3
+
+    parts = _name_parts(tensor_name, is_keras3(model))
     return next((layer for layer in model.layers if layer.weights and layer.name in parts), None)
 
 
@@ -193,16 +201,17 @@ def nodes_of(groups: Sequence[LayerGroup], names: Sequence[str]) -> tuple[str, .
     return tuple(node for g in groups if g.name in wanted for node in g.nodes)
 
 
-def onnx_nodes(float_path, layer_names: Sequence[str]) -> list[str]:
+def onnx_nodes(float_path, layer_names: Sequence[str], keras3: bool = False) -> list[str]:
     """The ONNX nodes of Keras layers (tf2onnx names them `<model>/<layer>/...`), plus the
-    weightless nodes after each up to the next Conv/MatMul/Gemm, as in the TFLite groups."""
+    weightless nodes after each up to the next Conv/MatMul/Gemm, as in the TFLite groups.
+    `keras3`: the file was exported from a Keras 3 model (its scope names carry a suffix)."""
     import onnx
 
     nodes = onnx.load(str(float_path), load_external_data=False).graph.node
     wanted, picked, inside = set(layer_names), [], False
     for node in nodes:
         if node.op_type in ("Conv", "ConvTranspose", "MatMul", "Gemm"):
-            inside = bool(wanted & _name_parts(node.name))
-        if inside or wanted & _name_parts(node.name):
+            inside = bool(wanted & _name_parts(node.name, keras3))
+        if inside or wanted & _name_parts(node.name, keras3):
             picked.append(node.name)
     return picked

@@ -27,7 +27,7 @@ class KerasSession:
         self.threads = tf_.config.threading.get_intra_op_parallelism_threads() or None
         self.device = device
         with tf_.device(device):
-            self.model, self.spec = load_model(path)
+            self.model, self.spec = load_model(path, keep_keras3=True)  # a Keras 3 file runs as itself
         self._call = tf_.function(lambda x: self.model(x, training=False))
         self._tf = tf_
 

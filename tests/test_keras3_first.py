@@ -1,0 +1,191 @@
+"""Issue 24 item 2, Keras 3 first: a Keras 3 model stays Keras 3 where tensorflow-model-optimization
+is not needed (evaluation, post-training quantization, export); the tf_keras rebuild is made only
+when a tfmot step is reached, and a model it cannot serve skips those steps in one line."""
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeseg.models.io import SPEC_ENTRY, load_model
+
+
+@pytest.fixture(scope="module")
+def k3():
+    from edgeseg.backend import keras as tf_keras_module
+
+    tf_keras_module()
+    import keras
+
+    return keras
+
+
+def _untimed(fmt, paths):
+    return "not timed in this test"
+
+
+def _no_rebuild(monkeypatch):
+    """Any tf_keras rebuild from here on fails the test."""
+    import edgeseg.models.keras3 as keras3
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the tf_keras rebuild was made on a path that needs no tfmot")
+
+    monkeypatch.setattr(keras3, "rebuild", refuse)
+
+
+def _as_keras3_file(tf_keras_path: Path, out: Path, k3) -> Path:
+    """The session's tiny U-Net (a tf_keras file) written by Keras 3, with the same weights and spec."""
+    model, _ = load_model(tf_keras_path)
+    h5 = out.with_suffix(".h5")
+    model.save(h5)
+    k3.saving.load_model(h5, compile=False).save(out)
+    with zipfile.ZipFile(tf_keras_path) as source, zipfile.ZipFile(out, "a") as target:
+        target.writestr(SPEC_ENTRY, source.read(SPEC_ENTRY))
+    return out
+
+
+def _scale_file(tmp_path: Path) -> Path:
+    """A --custom-objects file with only the user's Keras 3 class (weights and a sublayer, no tf_keras twin)."""
+    path = tmp_path / "my_layers.py"
+    path.write_text("import keras\n"
+                    "class Scale(keras.layers.Layer):\n"
+                    "    def build(self, shape):\n"
+                    "        self.w = self.add_weight(shape=(shape[-1],), initializer='ones', name='w')\n"
+                    "        self.conv = keras.layers.Conv2D(shape[-1], 3, padding='same')\n"
+                    "        self.conv.build(shape)\n"
+                    "    def call(self, x):\n"
+                    "        return self.conv(x) * self.w\n")
+    return path
+
+
+def _scale_model(k3, tmp_path: Path) -> tuple[Path, Path]:
+    layers_file = _scale_file(tmp_path)
+    namespace: dict = {}
+    exec(layers_file.read_text(), namespace)
+    L = k3.layers
+    inputs = L.Input((32, 32, 1))
+    x = namespace["Scale"](name="scale")(L.Conv2D(4, 3, padding="same", name="before")(inputs))
+    outputs = L.Conv2D(1, 1, activation="sigmoid", name="head")(x)
+    path = tmp_path / "scale.keras"
+    k3.Model(inputs, outputs).save(path)
+    return path, layers_file
+
+
+def test_a_kept_keras3_model_is_rebuilt_only_on_demand_with_its_load_flags(k3, tmp_path):
+    from edgeseg.models.keras3 import as_tf_keras, is_keras3
+
+    L = k3.layers
+    inputs = L.Input((32, 32, 1))
+    outputs = L.Conv2D(1, 1, activation="sigmoid")(L.Lambda(lambda t: t * 2.0)(inputs))
+    path = tmp_path / "lambda.keras"
+    k3.Model(inputs, outputs).save(path)
+    kept, spec = load_model(path, unsafe=True, keep_keras3=True)
+    assert is_keras3(kept) and spec.height == 32
+    rebuilt = as_tf_keras(kept)  # the Lambda needs --unsafe again: the flag the model was loaded with
+    assert type(rebuilt).__module__.startswith("tf_keras") and as_tf_keras(kept) is rebuilt
+    assert as_tf_keras(rebuilt) is rebuilt
+    x = np.random.default_rng(0).random((2, 32, 32, 1)).astype(np.float32)
+    np.testing.assert_allclose(rebuilt.predict(x, verbose=0), np.asarray(kept(x)), atol=1e-5)
+
+
+def test_tfmot_steps_are_skipped_in_one_line_without_a_rebuild(k3, tmp_path, monkeypatch):
+    """The Keras 3 class comes only from --custom-objects; whether tfmot can serve the model is read
+    from the Keras 3 model itself."""
+    from edgeseg.compress.pipeline import _without_tfmot
+    from edgeseg.config import CompressConfig
+    from edgeseg.models.flops import uncounted_layers
+
+    path, layers_file = _scale_model(k3, tmp_path)
+    _no_rebuild(monkeypatch)
+    kept, _ = load_model(path, custom_objects=layers_file, keep_keras3=True)
+    assert uncounted_layers(kept) == ["scale (Scale)"]
+    lines = []
+    makers, config, tfmot_ok = _without_tfmot(kept, [], CompressConfig(qat=True), lines.append)
+    assert (makers, config.qat, tfmot_ok) == ([], False, False)
+    assert len(lines) == 1 and "QAT" in lines[0] and "scale (Scale)" in lines[0]
+
+
+@pytest.mark.slow
+def test_compress_prune_none_keeps_keras3_and_its_artifacts_equal_the_rebuilds(k3, tiny_model_path, tmp_path,
+                                                                             monkeypatch):
+    import onnxruntime
+    from ai_edge_litert.interpreter import Interpreter
+
+    import edgeseg.compress.pipeline as pipeline
+    from edgeseg.config import CompressConfig, DataConfig
+    from edgeseg.export.onnx import export_onnx
+    from edgeseg.models.keras3 import rebuild
+    from edgeseg.quantize.sensitivity import layer_groups, onnx_nodes
+    from edgeseg.quantize.tflite_int8 import calibrate, quantize_calibrated
+
+    path = _as_keras3_file(tiny_model_path, tmp_path / "k3.keras", k3)
+    calibrations = []
+    real_calibration = pipeline.calibration_images
+    monkeypatch.setattr(pipeline, "calibration_images",
+                        lambda *a: calibrations.append(real_calibration(*a)) or calibrations[-1])
+    _no_rebuild(monkeypatch)
+    config = CompressConfig(data=DataConfig(synthetic_train=16, synthetic_val=8), calibration_samples=8,
+                            normalize=None)
+    report = pipeline.compress(path, config, tmp_path / "out", timer=_untimed)
+    monkeypatch.undo()
+    rows = {a.path: a for a in report.artifacts}
+    assert rows["model_int8.tflite"].deployable and rows["model_int8.onnx"].deployable
+
+    # today's path: the tf_keras rebuild, converted with the same calibration
+    rebuilt = rebuild(k3.saving.load_model(path, compile=False))
+    x = np.random.default_rng(3).random((1, 32, 32, 1)).astype(np.float32)
+
+    def litert(blob: bytes) -> np.ndarray:
+        interpreter = Interpreter(model_content=blob)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+        interpreter.invoke()
+        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+    ours = litert((tmp_path / "out" / "model_int8_float_io.tflite").read_bytes())
+    np.testing.assert_array_equal(ours, litert(quantize_calibrated(calibrate(rebuilt, calibrations[0]), False)))
+
+    def onnx(file: Path) -> np.ndarray:
+        session = onnxruntime.InferenceSession(str(file))
+        return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+    np.testing.assert_allclose(onnx(tmp_path / "out" / "model.onnx"), onnx(export_onnx(rebuilt, tmp_path / "r.onnx")),
+                               atol=1e-6)
+
+    # the mixed-precision rung finds the Keras 3 layers in both files (Keras 3 traces 'enc1_conv1' as 'enc1_conv1_1')
+    kept = k3.saving.load_model(path, compile=False)
+    groups = layer_groups(kept, (tmp_path / "out" / "model_float32.tflite").read_bytes())
+    assert [g.name for g in groups][:2] == ["enc1_conv1", "enc1_conv2"]
+    # (a convolution with its own bias: tf2onnx names a convolution fused with BatchNorm Conv__N)
+    picked = onnx_nodes(tmp_path / "out" / "model.onnx", ["dec2_upconv"], keras3=True)
+    assert any("/dec2_upconv_1/" in n for n in picked) and not any("dec2_conv1" in n for n in picked)
+
+
+@pytest.mark.slow
+def test_a_custom_keras3_layer_goes_through_ptq_with_no_twin_and_no_rebuild(k3, tmp_path, monkeypatch, capsys):
+    from edgeseg.compress.pipeline import compress
+    from edgeseg.config import CompressConfig, DataConfig
+
+    path, layers_file = _scale_model(k3, tmp_path)
+    _no_rebuild(monkeypatch)
+    config = CompressConfig(data=DataConfig(synthetic_train=16, synthetic_val=8), calibration_samples=4,
+                            custom_objects=str(layers_file), qat=True, formats=("tflite",), max_dice_drop=1.0)
+    report = compress(path, config, tmp_path / "out", timer=_untimed)
+    text = capsys.readouterr().out
+    assert sum("skipped: magnitude pruning and QAT" in line for line in text.splitlines()) == 1
+    assert {"model_int8.tflite", "model_float32.tflite"} <= {a.path for a in report.artifacts}
+    assert not any("qat" in a.path for a in report.artifacts)
+    assert "FLOPs leave out scale (Scale)" in text
+
+
+def test_evaluate_scores_a_keras3_model_without_a_rebuild(k3, tmp_path, monkeypatch, capsys):
+    from edgeseg.cli.main import main
+
+    L = k3.layers
+    inputs = L.Input((32, 32, 1))
+    path = tmp_path / "plain.keras"
+    k3.Model(inputs, L.Conv2D(1, 1, activation="sigmoid")(inputs)).save(path)
+    _no_rebuild(monkeypatch)
+    assert main(["eval", str(path), "--synthetic-val", "4"]) == 0
+    assert "Dice" in capsys.readouterr().out
