@@ -164,6 +164,35 @@ def measure(name: str, model_path: Path, data_dir: Path, out: Path, min_time: fl
     return {"model": name, "file": str(model_path), "float_dice": round(float_dice, 5), "rows": rows, **timing}
 
 
+def spread(name: str, model_path: Path, data_dir: Path, draws: int, keep: int = 28) -> dict:
+    """How much each engine's Dice moves with the calibration images alone: `draws` random subsets of
+    `keep` of the training tiles (seeded), both engines on each; Dice under `p > 0.5`."""
+    from edgeseg.config import DataConfig
+    from edgeseg.data.dataset import calibration_images, load_splits
+    from edgeseg.export.tflite import convert_float32
+    from edgeseg.models.io import load_model
+    from edgeseg.quantize.tflite_int8 import calibrate, quantize_calibrated
+    from edgeseg.runtimes.litert import LiteRTSession
+    from edgeseg.scoring.predictors import evaluate_predictor
+
+    model, spec = load_model(model_path)
+    train, val = load_splits(DataConfig(source=str(data_dir)), spec)
+    images = calibration_images(train, CALIBRATION, 8)
+    float_tflite = convert_float32(model)
+    probe = Path(os.environ.get("TMPDIR", "/tmp")) / f"lq_spread_{os.getpid()}.tflite"
+    dice = {"converter": [], "litert-quantizer": []}
+    for draw in range(draws):
+        subset = images[np.sort(np.random.default_rng(draw).choice(len(images), keep, replace=False))]
+        for label, data in (("converter", quantize_calibrated(calibrate(model, subset), True)),
+                            ("litert-quantizer", litert_quantizer_int8(float_tflite, subset))):
+            probe.write_bytes(data)
+            dice[label].append(round(evaluate_predictor(LiteRTSession(probe).run, val)["dice"], 5))
+    probe.unlink(missing_ok=True)
+    return {"model": name, "draws": draws, "keep": keep, "of": len(images), "dice": dice,
+            "mean": {k: round(float(np.mean(v)), 5) for k, v in dice.items()},
+            "std": {k: round(float(np.std(v)), 5) for k, v in dice.items()}}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seed", type=Path, required=True, help="the DSB seed U-Net (seed128.keras)")
@@ -171,12 +200,19 @@ def main() -> None:
     p.add_argument("--scale", type=float, default=4096.0)
     p.add_argument("--min-time", type=float, default=10.0)
     p.add_argument("--only", default="seed,hurt")
+    p.add_argument("--spread", type=int, default=0, help="instead: DRAWS calibration subsets per model, both engines")
     a = p.parse_args()
     os.environ["TQDM_DISABLE"] = "1"
     a.out.mkdir(parents=True, exist_ok=True)
     data_dir = write_dataset(a.out, "dsb")
     models = {"seed": a.seed, "hurt": rescaled_seed(a.seed, a.out, a.scale)}
     for name in a.only.split(","):
+        if a.spread:
+            result = spread(name, models[name], data_dir, a.spread)
+            print(json.dumps(result), flush=True)
+            with (a.out / "lq_spread.jsonl").open("a") as f:
+                f.write(json.dumps(result) + "\n")
+            continue
         result = measure(name, models[name], data_dir, a.out, a.min_time)
         print(json.dumps(result), flush=True)
         with (a.out / "lq_engine.jsonl").open("a") as f:
