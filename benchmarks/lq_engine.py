@@ -5,12 +5,18 @@ Models: the DSB seed U-Net (128x128, `benchmarks/small_data.py --dataset dsb`), 
 one enc1_conv1 channel x4096 (function-preserving; `benchmarks/explain_real.py`'s rescaled seed, where
 the converter's full int8 loses 17% of float Dice).
 
-Both engines quantize the same float model from the same 64 calibration images (the first 64 training
-images, as compress takes them), per-channel int8 weights, per-tensor int8 activations, int8 input and
-output, and go through edgeseg's `finalize` (spec metadata, as every written .tflite). litert-quantizer
-writes weights over 256 KiB after the flatbuffer (buffer offsets); `finalize` repacks, so its buffers
-are first moved back inside the flatbuffer (`inline_buffers`), and the file as litert-quantizer wrote it
-is checked too.
+Files, each from the same float model and the same calibration images (the first 64 training images,
+as compress takes them: all 35 here), per-channel int8 weights, per-tensor int8 activations, int8
+input and output, through edgeseg's `finalize` (spec metadata, as every written .tflite):
+- converter: TFLiteConverter's PTQ (quantize/tflite_int8.py), what `ptq` shipped before;
+- litert-quantizer: edgeseg.quantize.litert_quantizer.quantize_int8 with global min/max ranges (the
+  engine `ptq` now uses);
+- litert-quantizer-moving-average: the same with litert-quantizer's default range rule (a moving
+  average of each image's min/max, 0.95 smoothing);
+- litert-quantizer-as-written: its default run, untouched (weights over 256 KiB after the flatbuffer,
+  no finalize), to check that edgeseg's session and guard accept such a file.
+`--spread N` instead quantizes on N random 28-of-35 subsets of the calibration images, for how much
+Dice moves with the calibration images alone.
 
 Per file: bytes, Dice on the 7 validation tiles with `p > 0.5` (edgeseg's one convention, THRESHOLD_RULE)
 and `p >= 0.5`, the ops, whether every op is in the Edge TPU compiler's op set (artifacts/edgetpu.py:
@@ -20,7 +26,7 @@ Latency: `edgeseg bench A B ... --runtimes litert-cpu --threads 2`, all files of
 interleaved run.
 
 Usage: PYTHONPATH=.:benchmarks python benchmarks/lq_engine.py --seed SEED128.keras [--out .edgeseg/lq_engine]
-       [--min-time 10] [--scale 4096]"""
+       [--min-time 10] [--scale 4096] [--spread 5]"""
 from __future__ import annotations
 
 import argparse
@@ -40,32 +46,38 @@ from small_data import write_dataset
 CALIBRATION = 64
 
 
-def inline_buffers(data: bytes) -> bytes:
-    """The model with every buffer that lives after the flatbuffer (offset/size) moved inside it."""
-    from edgeseg.artifacts.tflite import _pack, _unpack  # noqa: PLC2701
-
-    model = _unpack(data)
-    for buffer in model.buffers or []:
-        if (buffer.offset or 0) > 1:
-            buffer.data = np.frombuffer(data, np.uint8, count=buffer.size, offset=buffer.offset).copy()
-            buffer.offset = buffer.size = 0
-    return _pack(model, len(data))
-
-
-def litert_quantizer_int8(float_tflite: bytes, calibration: np.ndarray) -> bytes:
+def as_written(float_tflite: bytes, calibration: np.ndarray) -> bytes:
+    """litert-quantizer's static int8 exactly as its README runs it (default moving-average ranges,
+    weights after the flatbuffer), to check that edgeseg's session and guard accept such a file."""
     from litert_quantizer import quantizer, recipe
 
-    from edgeseg.runtimes.litert import LiteRTSession
+    from edgeseg.quantize.litert_quantizer import _signature  # noqa: PLC2701
 
-    probe = Path(os.environ.get("TMPDIR", "/tmp")) / f"lq_probe_{os.getpid()}.tflite"
-    probe.write_bytes(float_tflite)
-    try:
-        name = LiteRTSession(probe).input["name"].split(":")[0].removeprefix("serving_default_")
-    finally:
-        probe.unlink()
+    key, name = _signature(float_tflite)
     qt = quantizer.Quantizer(bytearray(float_tflite), recipe.static_wi8_ai8())
-    result = qt.calibrate({"serving_default": [{name: calibration[i:i + 1]} for i in range(len(calibration))]})
+    result = qt.calibrate({key: [{name: calibration[i:i + 1]} for i in range(len(calibration))]})
     return bytes(qt.quantize(result, enable_progress_report=False).quantized_model)
+
+
+def builds(model, spec, calibration: np.ndarray) -> dict[str, tuple[bytes, float]]:
+    """label -> (the finalized int8 file, seconds to quantize)."""
+    from edgeseg.artifacts.tflite import finalize
+    from edgeseg.export.tflite import convert_float32
+    from edgeseg.quantize.litert_quantizer import quantize_int8
+    from edgeseg.quantize.tflite_int8 import calibrate, quantize_calibrated
+
+    float_tflite = convert_float32(model)
+    makers = {"converter": lambda: quantize_calibrated(calibrate(model, calibration), True),
+              "litert-quantizer": lambda: quantize_int8(float_tflite, calibration, True, "min-max"),
+              "litert-quantizer-moving-average": lambda: quantize_int8(float_tflite, calibration, True,
+                                                                       "moving-average")}
+    files = {}
+    for label, make in makers.items():
+        start = time.perf_counter()
+        data = make()
+        files[label] = (finalize(data, spec.to_dict()), time.perf_counter() - start)
+    files["litert-quantizer-as-written"] = (as_written(float_tflite, calibration), 0.0)
+    return files
 
 
 def dice_both(path: Path, val) -> dict:
@@ -125,12 +137,9 @@ def bench(files: list[Path], data_dir: Path, out: Path, min_time: float) -> dict
 
 
 def measure(name: str, model_path: Path, data_dir: Path, out: Path, min_time: float) -> dict:
-    from edgeseg.artifacts.tflite import finalize
     from edgeseg.config import DataConfig
     from edgeseg.data.dataset import calibration_images, load_splits
-    from edgeseg.export.tflite import convert_float32
     from edgeseg.models.io import load_model
-    from edgeseg.quantize.tflite_int8 import calibrate, quantize_calibrated
     from edgeseg.scoring.predictors import evaluate_predictor
 
     model, spec = load_model(model_path)
@@ -140,19 +149,9 @@ def measure(name: str, model_path: Path, data_dir: Path, out: Path, min_time: fl
     float_dice = evaluate_predictor(reference, val)["dice"]
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
-    float_tflite = convert_float32(model)
-    seconds, files = {}, {}
-    start = time.perf_counter()
-    files["converter"] = finalize(quantize_calibrated(calibrate(model, calibration), True), spec.to_dict())
-    seconds["converter"] = time.perf_counter() - start
-    start = time.perf_counter()
-    raw = litert_quantizer_int8(float_tflite, calibration)
-    files["litert-quantizer"] = finalize(inline_buffers(raw), spec.to_dict())
-    seconds["litert-quantizer"] = time.perf_counter() - start
-    files["litert-quantizer-as-written"] = raw
-    paths = {}
-    for label, data in files.items():
-        paths[label] = folder / f"{label}.tflite"
+    paths, seconds = {}, {}
+    for label, (data, took) in builds(model, spec, calibration).items():
+        paths[label], seconds[label] = folder / f"{label}.tflite", took
         paths[label].write_bytes(data)
     rows = {}
     for label, path in paths.items():
@@ -160,7 +159,8 @@ def measure(name: str, model_path: Path, data_dir: Path, out: Path, min_time: fl
                        "dice": dice_both(path, val), "edgetpu": edgetpu_facts(path),
                        "verification": verification(path, val, reference, float_dice)}
         print(name, label, json.dumps(rows[label]), flush=True)
-    timing = bench([paths["converter"], paths["litert-quantizer"]], data_dir, folder, min_time)
+    timing = bench([paths[k] for k in ("converter", "litert-quantizer", "litert-quantizer-moving-average")],
+                   data_dir, folder, min_time)
     return {"model": name, "file": str(model_path), "float_dice": round(float_dice, 5), "rows": rows, **timing}
 
 
@@ -171,6 +171,7 @@ def spread(name: str, model_path: Path, data_dir: Path, draws: int, keep: int = 
     from edgeseg.data.dataset import calibration_images, load_splits
     from edgeseg.export.tflite import convert_float32
     from edgeseg.models.io import load_model
+    from edgeseg.quantize.litert_quantizer import quantize_int8
     from edgeseg.quantize.tflite_int8 import calibrate, quantize_calibrated
     from edgeseg.runtimes.litert import LiteRTSession
     from edgeseg.scoring.predictors import evaluate_predictor
@@ -180,11 +181,13 @@ def spread(name: str, model_path: Path, data_dir: Path, draws: int, keep: int = 
     images = calibration_images(train, CALIBRATION, 8)
     float_tflite = convert_float32(model)
     probe = Path(os.environ.get("TMPDIR", "/tmp")) / f"lq_spread_{os.getpid()}.tflite"
-    dice = {"converter": [], "litert-quantizer": []}
+    dice = {"converter": [], "litert-quantizer": [], "litert-quantizer-moving-average": []}
     for draw in range(draws):
         subset = images[np.sort(np.random.default_rng(draw).choice(len(images), keep, replace=False))]
         for label, data in (("converter", quantize_calibrated(calibrate(model, subset), True)),
-                            ("litert-quantizer", litert_quantizer_int8(float_tflite, subset))):
+                            ("litert-quantizer", quantize_int8(float_tflite, subset, True, "min-max")),
+                            ("litert-quantizer-moving-average", quantize_int8(float_tflite, subset, True,
+                                                                              "moving-average"))):
             probe.write_bytes(data)
             dice[label].append(round(evaluate_predictor(LiteRTSession(probe).run, val)["dice"], 5))
     probe.unlink(missing_ok=True)
