@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 
 import numpy as np
+
+from ..quiet import quiet_native_stderr
 
 ENGINE = "litert-quantizer"
 # How calibration merges each image's activation min/max into the range quantized (litert-quantizer's
@@ -64,7 +67,13 @@ def quantize_int8(float_tflite: bytes, calibration: np.ndarray, integer_io: bool
     """Static int8 of a float .tflite file, calibrated on `calibration` (N, H, W, C) one image at a
     time with `ranges` (RANGES); int8 input/output, or (integer_io False) float ones with a
     QUANTIZE/DEQUANTIZE at the edges. The weights are inside the flatbuffer (inline_buffers)."""
-    os.environ.setdefault("TQDM_DISABLE", "1")  # its calibration progress bar, per op
+    with warnings.catch_warnings(), quiet_native_stderr():
+        # its per-op progress bar and the interpreter's "preserve_all_tensors is for debugging" warning
+        warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
+        return inline_buffers(_quantize(float_tflite, calibration, integer_io, ranges))
+
+
+def _quantize(float_tflite: bytes, calibration: np.ndarray, integer_io: bool, ranges: str) -> bytes:
     from litert_quantizer import calibrator, quantizer, recipe, recipe_manager
     from litert_quantizer.algorithm_manager import AlgorithmName
     from litert_quantizer.qtyping import TFLOperationName
@@ -83,4 +92,4 @@ def quantize_int8(float_tflite: bytes, calibration: np.ndarray, integer_io: bool
     images = np.asarray(calibration, np.float32)
     calibration_run.calibrate({key: [{name: images[i:i + 1]} for i in range(len(images))]}, manager)
     result = engine.quantize(calibration_run.get_model_qsvs(), enable_progress_report=False)
-    return inline_buffers(bytes(result.quantized_model))
+    return bytes(result.quantized_model)
