@@ -289,6 +289,7 @@ def tflite_engine(method: str) -> dict:
 
     return {"engine": engine_label()}
 
+
 # The guard's remedy ladder per model task, cheapest first: each method is tried only when the
 # previous ones missed the budget. Instance models are judged by PQ (scoring/budget.py).
 LADDERS: dict[str, tuple[str, ...]] = {
