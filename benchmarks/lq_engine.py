@@ -202,7 +202,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path(".edgeseg/lq_engine"))
     p.add_argument("--scale", type=float, default=4096.0)
     p.add_argument("--min-time", type=float, default=10.0)
-    p.add_argument("--only", default="seed,hurt")
+    p.add_argument("--only", default="seed,hurt", help="comma list of seed, hurt or .keras files")
     p.add_argument("--spread", type=int, default=0, help="instead: DRAWS calibration subsets per model, both engines")
     a = p.parse_args()
     os.environ["TQDM_DISABLE"] = "1"
@@ -210,6 +210,8 @@ def main() -> None:
     data_dir = write_dataset(a.out, "dsb")
     models = {"seed": a.seed, "hurt": rescaled_seed(a.seed, a.out, a.scale)}
     for name in a.only.split(","):
+        if name.endswith(".keras"):  # any other model of the same data, named by its file
+            name, models[Path(name).stem] = Path(name).stem, Path(name)
         if a.spread:
             result = spread(name, models[name], data_dir, a.spread)
             print(json.dumps(result), flush=True)
