@@ -211,7 +211,9 @@ def main() -> None:
     models = {"seed": a.seed, "hurt": rescaled_seed(a.seed, a.out, a.scale)}
     for name in a.only.split(","):
         if name.endswith(".keras"):  # any other model of the same data, named by its file
-            name, models[Path(name).stem] = Path(name).stem, Path(name)
+            path = Path(name)
+            name = path.stem
+            models[name] = path
         if a.spread:
             result = spread(name, models[name], data_dir, a.spread)
             print(json.dumps(result), flush=True)
