@@ -16,7 +16,7 @@ from ..artifacts.compress_report import ArtifactRecord
 from ..artifacts.files import gzip_size
 from ..config import CompressConfig
 from ..data.dataset import SegmentationData
-from ..quantize.methods import PRECISION, REGISTRY, ArtifactJudge, Quantizer
+from ..quantize.methods import PRECISION, REGISTRY, ArtifactJudge, Quantizer, tflite_engine
 from ..scoring.budget import Budget
 from ..scoring.task import Task, task_for
 from ..scoring.verify import Verified
@@ -111,7 +111,8 @@ def _record(ctx: BuildInputs, target: Target, path: Path, verified: Verified | N
         dice_per_class=scores.get("dice_per_class"), reference=source.keras_file or None,
         opset=ctx.config.onnx_opset if target.format == "onnx" else None,
         attempts=None if g is None else [_typed(Attempt, a.to_dict(), "attempt") for a in g.attempts],
-        extra=ctx.task.artifact_extra(scores, REGISTRY[method].note if method in REGISTRY else ""))
+        extra=ctx.task.artifact_extra(scores, REGISTRY[method].note if method in REGISTRY else "")
+        | (tflite_engine(method) if target.format == "tflite" and method in REGISTRY else {}))
 
 
 def _typed(record_type, raw: dict, where: str):
