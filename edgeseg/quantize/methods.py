@@ -290,6 +290,7 @@ CONVERTER_REASONS: dict[str, str] = {
     "float-fallback": _DENYLIST + " (QuantizationDebugger's sensitive layers)",
     "float-head": _DENYLIST,
     "float-head-retuned": _DENYLIST,
+    "float-ends": _DENYLIST,
     "int16x8": "litert-quantizer's int16 activations ran 10x slower on LiteRT CPU",
     "qat": "a QAT model's fake-quantization ranges are read by the converter only",
 }
