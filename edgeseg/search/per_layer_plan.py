@@ -17,7 +17,8 @@ from .context import SearchInputs, int8_file
 from .timing import measure_interleaved
 
 TABLE_FILE = "latency_table.json"
-TABLE_SECONDS = 1.0  # per model per interleaved run of a table row
+TABLE_SECONDS = 1.5  # per model in a table pass (all its cells and the unpruned copies in one interleaved run)
+TABLE_CALIBRATION = 2  # images calibrating a table's models: they are only timed, never judged
 
 
 @dataclass
@@ -55,7 +56,7 @@ class PerLayerPlanner:
 
         def build_int8(counts: dict[str, int]) -> Path:
             model = prune_channels(self.ctx.model, 0.0, counts=counts).model if counts else self.ctx.model
-            return int8_file(model, self.ctx, Path(scratch.name) / f"t{next(made):04d}.tflite")
+            return int8_file(model, self.ctx, Path(scratch.name) / f"t{next(made):04d}.tflite", TABLE_CALIBRATION)
 
         def time_paths(paths: list[Path]) -> list[float]:
             return measure_interleaved(paths, lambda p: self.runtime.load(p, self.threads), image,
