@@ -150,6 +150,16 @@ def test_a_table_with_no_step_that_saves_time_stops_the_per_layer_kind(tmp_path)
     assert trial.user_attrs["empty"] is True and "no channel step" in trial.user_attrs["stopped_because"]
 
 
+def test_a_table_with_no_step_needs_no_importance(tmp_path):
+    import optuna
+
+    from edgeseg.search.trial import _plan
+
+    planner = _planner(tmp_path, {"a": {32: 10.0, 8: 9.97}}, None)  # ctx=None: a Taylor pass would raise
+    with pytest.raises(optuna.TrialPruned):
+        _plan("per_layer", 0.5, planner, _Trial(), lambda _: None)
+
+
 def test_the_study_record_and_report_show_each_layers_kept_channels(tmp_path):
     from edgeseg.search.logic import Row, pareto_front
     from edgeseg.artifacts import typed
