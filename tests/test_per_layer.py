@@ -58,27 +58,44 @@ def test_candidate_counts_follow_the_simd_multiple():
     assert candidate_counts(4) == [4]
 
 
-def test_the_table_times_each_space_beside_the_unpruned_model(tmp_path):
-    built, runs = [], []
+def _scripted(tmp_path, passes):
+    """A build that records what it built, and a timer that returns `passes` in turn."""
+    built, runs, latencies = [], [], iter(passes)
 
     def build(counts):
         built.append(dict(counts))
         return tmp_path / f"m{len(built)}.tflite"
 
-    # per run: unpruned, the candidates, unpruned again; the second run ran under twice the load
-    latencies = iter([[10.0, 9.0, 8.0, 7.0, 6.0, 10.0], [20.4, 20.2, 20.0]])
-
     def time_paths(paths):
-        runs.append(len(paths))
+        runs.append([built[int(p.stem[1:]) - 1] for p in paths])
         return next(latencies)
 
-    table = measure_table({"wide": 64, "narrow": 12}, build, time_paths, "litert-cpu", "probe", 2)
-    assert built[0] == {} and {"wide": 8} in built and {"narrow": 8} in built
-    assert runs == [6, 3]  # every run times the unpruned model before and after the space's candidates
-    assert table.base_ms == pytest.approx(15.1)
-    assert table.rows["wide"] == pytest.approx({64: 15.1, 48: 13.59, 32: 12.08, 16: 10.57, 8: 9.06})
-    assert table.rows["narrow"] == pytest.approx({12: 15.1, 8: 15.1 * 20.2 / 20.2})
-    assert table.noise_ms == pytest.approx(2 * (0 + 0.4 / 20.2) / 2 * 15.1)
+    return built, runs, build, time_paths
+
+
+def test_the_table_is_coarse_first_and_refines_only_spaces_that_step(tmp_path):
+    # pass 1: unpruned, wide 8, narrow 8, unpruned, flat 8, unpruned; only "wide" saves beyond the
+    # copies' spread, so pass 2 times wide's other counts, under twice the load
+    built, runs, build, time_paths = _scripted(tmp_path, [[10.0, 5.0, 9.95, 10.2, 9.9, 9.8],
+                                                          [20.0, 17.0, 14.0, 20.0, 11.0, 20.0]])
+    table = measure_table({"wide": 64, "narrow": 12, "flat": 32}, build, time_paths, "litert-cpu", "probe", 2)
+    assert runs[0] == [{}, {"wide": 8}, {"narrow": 8}, {}, {"flat": 8}, {}]
+    assert runs[1] == [{}, {"wide": 48}, {"wide": 32}, {}, {"wide": 16}, {}]
+    assert len(built) == 7 and len(runs) == 2  # 1 unpruned + 3 coarse + 3 refined, not 1 + 4 + 1 + 3
+    assert table.base_ms == pytest.approx(15.0)
+    assert table.noise_ms == pytest.approx(2 * 0.04 * 15.0)
+    assert table.rows["wide"] == pytest.approx({64: 15.0, 48: 12.75, 32: 10.5, 16: 8.25, 8: 7.5})
+    assert table.rows["narrow"] == pytest.approx({12: 15.0, 8: 14.925})
+    assert table.rows["flat"] == pytest.approx({32: 15.0, 8: 14.85})
+    assert staircase(table.rows["flat"], table.noise_ms) == [32]
+
+
+def test_a_table_where_nothing_steps_takes_one_pass(tmp_path):
+    built, runs, build, time_paths = _scripted(tmp_path, [[10.0, 10.1, 9.9, 10.0]])
+    table = measure_table({"narrow": 12, "tiny": 4}, build, time_paths, "litert-cpu", "probe", 2)
+    assert runs == [[{}, {}, {"narrow": 8}, {}]]  # "tiny" has no count below one SIMD multiple
+    assert list(table.rows) == ["narrow"] and table.rows["narrow"] == pytest.approx({12: 10.0, 8: 9.9})
+    assert staircase(table.rows["narrow"], table.noise_ms) == [12]
 
 
 def test_the_cache_keeps_tables_per_runtime_and_machine(tmp_path):

@@ -150,6 +150,39 @@ def test_a_table_with_no_step_that_saves_time_stops_the_per_layer_kind(tmp_path)
     assert trial.user_attrs["empty"] is True and "no channel step" in trial.user_attrs["stopped_because"]
 
 
+def test_a_per_layer_ceiling_no_faster_than_a_measured_candidate_is_not_fine_tuned(tmp_path):
+    from types import SimpleNamespace
+
+    import optuna
+
+    from edgeseg.search.trial import _plan
+
+    rows = {"wide": {64: 10.0, 32: 9.0}}  # the boldest per-layer counts: 0.9x plain int8, estimated
+    measured = SimpleNamespace(values=(7.5, 0.9, 100), user_attrs={"deployable": True, "plain_int8_p50_ms": 10.0})
+    slow = SimpleNamespace(values=(9.5, 0.9, 100), user_attrs={"deployable": True, "plain_int8_p50_ms": 10.0})
+    for done, stopped in (([measured], True), ([slow], False), ([], False)):
+        trial = _Trial()
+        trial.study = SimpleNamespace(get_trials=lambda deepcopy, states, done=done: done)
+        planner = _planner(tmp_path / str(len(done)) / str(stopped), rows, {"wide": np.ones(64)})
+        if stopped:  # a uniform candidate already runs at 0.75x: these counts cannot win
+            with pytest.raises(optuna.TrialPruned):
+                _plan("per_layer", 0.5, planner, trial, lambda _: None)
+            assert trial.user_attrs["empty"] and "no faster than a candidate already measured" in \
+                trial.user_attrs["stopped_because"]
+        else:
+            assert _plan("per_layer", 0.5, planner, trial, lambda _: None)[1] == {"wide": 32}
+
+
+def test_a_table_with_no_step_needs_no_importance(tmp_path):
+    import optuna
+
+    from edgeseg.search.trial import _plan
+
+    planner = _planner(tmp_path, {"a": {32: 10.0, 8: 9.97}}, None)  # ctx=None: a Taylor pass would raise
+    with pytest.raises(optuna.TrialPruned):
+        _plan("per_layer", 0.5, planner, _Trial(), lambda _: None)
+
+
 def test_the_study_record_and_report_show_each_layers_kept_channels(tmp_path):
     from edgeseg.search.logic import Row, pareto_front
     from edgeseg.artifacts import typed

@@ -1,11 +1,16 @@
 """The latency table per-layer pruning chooses on, measured on the target runtime.
 
-For each prunable channel space, the whole int8 model is built with only that space cut to each
+For each prunable channel space, the whole int8 model is built with only that space cut to a
 candidate count and timed on the target runtime, interleaved with the unpruned model in the same
-run: a row is what that space's channels cost *in context* (its producers, its consumers, the
+run: a cell is what that space's channels cost *in context* (its producers, its consumers, the
 concatenations and requantizations around them), not what a FLOP count assumes. The spread of
-the unpruned model's two timings within each run is the table's noise: a step that saves less than
-it is not a step (per_layer.staircase).
+the unpruned model's copies within a run is the table's noise: a step that saves less than it is
+not a step (per_layer.staircase).
+
+Measured coarse first (measure_table): each space at its smallest count, all in one run; only the
+spaces whose smallest count steps are refined. On a CPU whose int8 kernels are flat in channels
+most spaces stop after one cell (the first table here built 64 models, 15 s of calibration each,
+and timed them in 17 runs: 1,154 s; most rows were inside the noise).
 
 Tables are cached per model, runtime, machine and threads (a JSON file), so a second search on
 the same machine, or a measure worker on the device, fills or reuses them."""
@@ -56,30 +61,63 @@ def candidate_counts(channels: int, multiple: int = 8, fractions=FRACTIONS) -> l
 def measure_table(spaces: dict[str, int], build_int8: Callable[[dict[str, int]], Path],
                   time_paths: Callable[[list[Path]], list[float]], runtime: str, machine: str, threads: int,
                   multiple: int = 8, log: Callable[[str], None] = lambda _: None) -> LatencyTable:
-    """Times, per space, the model with only that space cut to each candidate count, between two
-    timings of the unpruned model in one interleaved run. `build_int8(counts)` writes the int8
-    artifact of the model pruned to `counts` ({} = unpruned) and returns its path; `time_paths`
-    returns p50 ms. A shared machine's load drifts between runs, so each row is kept relative to
-    its own run's unpruned p50 (scaled to the median of those), and the noise is how far the two
-    unpruned timings of one run disagree (twice their median relative gap)."""
+    """The table on the staircase the kernels have, in at most two interleaved passes.
+
+    Pass 1 (coarse): every space cut alone to its smallest candidate count, all of them timed in
+    one interleaved run beside COPIES copies of the unpruned model. A space whose smallest count
+    saves no more than the noise has no step at any count between (latency does not rise as
+    channels fall), so its row is that one cell. Pass 2 (refine): only the spaces whose coarse cut
+    steps get their other counts, again in one run. `build_int8(counts)` writes the int8 artifact
+    of the model pruned to `counts` ({} = unpruned) and returns its path; `time_paths` returns p50
+    ms in one interleaved run. A shared machine's load drifts between passes, so each cell is kept
+    relative to its own pass's unpruned p50 (scaled to the median of those), and the noise is
+    twice the relative spread of the unpruned copies within a pass (the larger pass's)."""
     full = build_int8({})
-    rows, base_runs, gaps = {}, [], []
-    for n, (space, channels) in enumerate(spaces.items(), 1):
-        counts = [c for c in candidate_counts(channels, multiple) if c < channels]
-        if not counts:
-            continue
-        paths = [build_int8({space: c}) for c in counts]
-        first, *p50s, last = time_paths([full] + paths + [full])
-        own = (first + last) / 2
-        base_runs.append(own)
-        gaps.append(abs(first - last) / own)
-        rows[space] = {channels: 1.0, **{c: ms / own for c, ms in zip(counts, p50s)}}
-        log(f"      latency table {n}/{len(spaces)}: {space} ({channels} channels) unpruned {own:.3f} ms; "
-            + ", ".join(f"{c}: {share:.3f}x" for c, share in rows[space].items() if c != channels))
-    base = float(np.median(base_runs)) if base_runs else float(time_paths([full])[0])
-    rows = {space: {c: share * base for c, share in row.items()} for space, row in rows.items()}
-    noise = 2 * float(np.median(gaps)) * base if gaps else 0.0
-    return LatencyTable(runtime, machine, threads, base, noise, rows)
+    ladders = {space: counts for space, channels in spaces.items()
+               if (counts := [c for c in candidate_counts(channels, multiple) if c < channels])}
+    coarse = [(space, ladder[-1]) for space, ladder in ladders.items()]
+    shares, bases, spreads = {}, [], []
+    for n, cells in enumerate((coarse, None), 1):
+        if cells is None:  # pass 2: the other counts of the spaces whose coarse cut stepped
+            noise = 2 * max(spreads)
+            cells = [(space, c) for space, c0 in coarse if 1.0 - shares[space, c0] > noise
+                     for c in ladders[space][:-1]]
+            if not cells:
+                break
+        base, spread, found = _timed_pass(full, cells, build_int8, time_paths)
+        shares.update(found)
+        bases.append(base)
+        spreads.append(spread)
+        log(f"      latency table pass {n}: {len(cells)} cell(s) beside the unpruned model ({base:.3f} ms, "
+            f"spread {spread:.1%}): " + ", ".join(f"{s} {c}: {found[s, c]:.3f}x" for s, c in cells))
+    if not ladders:
+        bases, spreads = [float(time_paths([full])[0])], [0.0]
+    base = float(np.median(bases))
+    rows = {space: {channels: base, **{c: shares[space, c] * base for c in ladders[space] if (space, c) in shares}}
+            for space, channels in spaces.items() if space in ladders}
+    return LatencyTable(runtime, machine, threads, base, 2 * max(spreads) * base, rows)
+
+
+COPIES = 3  # unpruned copies per pass (first, middle, last): their spread is the pass's noise
+
+
+def _timed_pass(full: Path, cells: list[tuple[str, int]], build_int8, time_paths):
+    """(the unpruned p50, the copies' relative spread, {(space, count): p50 / unpruned p50}) of
+    one interleaved run of `cells` with COPIES unpruned copies spread through it."""
+    paths = [build_int8({space: count}) for space, count in cells]
+    cuts = np.linspace(0, len(paths), COPIES).round().astype(int)
+    order, at = [], []
+    for i, chunk in enumerate(np.split(np.arange(len(paths)), cuts[1:-1])):
+        at.append(len(order))
+        order.append(full)
+        order.extend(paths[j] for j in chunk)
+    at.append(len(order))
+    order.append(full)
+    p50s = time_paths(order)
+    copies = [p50s[i] for i in at]
+    own = float(np.median(copies))
+    timed = [p for i, p in enumerate(p50s) if i not in at]
+    return own, (max(copies) - min(copies)) / own, {cell: ms / own for cell, ms in zip(cells, timed)}
 
 
 def cache_key(model_sha256: str, runtime: str, machine: str, threads: int) -> str:

@@ -192,18 +192,19 @@ class Outcome:
 def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wait_for_others: bool = False,
          poll_s: float = 1.0, log: Callable[[str], None] = print, clock: Callable[[], float] = time.monotonic,
          proposer: Callable[[object], dict | None] | None = None) -> int:
-    """Pulls queued trials until none is left or `seconds` have passed (no trial is started after
-    that), then, with `wait_for_others`, waits for trials other workers still run. With a
+    """Pulls queued trials until none is left or `seconds` have passed, then, with `wait_for_others`, waits for trials other workers still run. With a
     `proposer` (see `proposer`), an empty queue gets the next candidate it proposes from the
     study's results so far. `evaluate` gets the ratio and the Optuna trial (kind_of(trial.params)
     says the candidate's kind) and raises optuna.TrialPruned for a hopeless candidate (Optuna's
     trial.report/should_prune do not support several objectives, so the rule is explicit).
-    Returns the number of trials this worker finished."""
+    `seconds` is the study's budget, the latency table and every trial's fine-tuning included: no
+    trial is started that this worker's trials so far (their mean wall time) say would end after
+    it; the first one always starts. Returns the number of trials this worker finished."""
     import optuna
     from optuna.storages._heartbeat import is_heartbeat_enabled
     from optuna.trial import TrialState
 
-    done = [0]
+    done, spent = [0], []  # spent: wall seconds of this worker's finished trials
 
     def objective(trial):
         if "fixed_params" not in trial.storage.get_trial_system_attrs(trial._trial_id):  # the queue ran dry
@@ -221,6 +222,7 @@ def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wa
         if first is not None:  # queued twice (two workers created the study at once): run it once
             trial.set_user_attr("duplicate_of", first)
             raise optuna.TrialPruned(f"trial {first} runs this candidate")
+        started = clock()
         try:
             outcome = evaluate(ratio, trial)
         except RuntimeError as exc:  # one line here; Optuna's own report (a full traceback) is silenced
@@ -230,25 +232,35 @@ def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wa
         for key, value in {"runtime": outcome.runtime, "machine": outcome.machine, **outcome.attrs}.items():
             trial.set_user_attr(key, value)
         done[0] += 1
+        spent.append(clock() - started)
         return outcome.latency_ms, outcome.dice, outcome.bytes
 
     def stop_when_empty(study, _trial) -> None:
         if _count(study, TrialState.WAITING) == 0:
             study.stop()
 
-    deadline, said = clock() + seconds, None
+    deadline, said, told = clock() + seconds, None, False
+
+    def start_by() -> float:  # the last moment a trial may start and still end within the budget
+        return deadline - (sum(spent) / len(spent) if spent else 0.0)
+
     while True:
         _fail_stale(study, log)
-        if proposer is not None and not _count(study, TrialState.WAITING) and clock() < deadline:
+        if proposer is not None and not _count(study, TrialState.WAITING) and clock() < start_by():
             params = proposer(study)
             if params is not None:
                 study.enqueue_trial(params, skip_if_exists=True)
-        if _count(study, TrialState.WAITING) and clock() < deadline:
+        if _count(study, TrialState.WAITING) and clock() < start_by():
             # a candidate its runtime cannot run (RuntimeError) is a failed trial, not a dead worker
             with _optuna_errors_only():
-                study.optimize(objective, timeout=max(deadline - clock(), 1e-3), callbacks=[stop_when_empty],
+                study.optimize(objective, timeout=max(start_by() - clock(), 1e-3), callbacks=[stop_when_empty],
                                gc_after_trial=True, catch=(RuntimeError,))
             continue
+        if spent and start_by() <= clock() < deadline and not told and (
+                _count(study, TrialState.WAITING) or (proposer is not None and proposer(study) is not None)):
+            log(f"      no further candidate: one takes about {deadline - start_by():.0f} s and {deadline - clock():.0f} s "
+                f"of the {seconds:.0f} s search budget are left")
+            told = True
         if not (wait_for_others and _count(study, TrialState.RUNNING)) or clock() > deadline + 3 * HEARTBEAT_S:
             return done[0]
         running = _count(study, TrialState.RUNNING)

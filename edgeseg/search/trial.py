@@ -146,7 +146,8 @@ def evaluator(ctx: SearchInputs, model_sha256: str, data: str, cache: Path, runt
 def _plan(kind: str, ratio: float, planner: PerLayerPlanner, trial, log) -> tuple[dict, dict[str, int] | None]:
     """(the candidate as its cache key sees it, per-space counts or None for a uniform ratio). A
     per-layer candidate whose table shows no step that saves time is stopped (`empty`: the kind is
-    dropped); one whose table ran out of steps before its target is a `ceiling` (nothing bolder)."""
+    dropped), and so is one whose table ran out of steps before its target (a `ceiling`) at an
+    estimate no faster than a candidate already measured; otherwise a ceiling means nothing bolder."""
     import optuna
 
     if kind == "uniform":
@@ -162,9 +163,32 @@ def _plan(kind: str, ratio: float, planner: PerLayerPlanner, trial, log) -> tupl
         trial.set_user_attr("stopped_because", why)
         log(f"      candidate per_layer {ratio:.4f}: {why}: stopped")
         raise optuna.TrialPruned(why)
+    best, share = _best_measured(trial), choice.estimated_ms / table.base_ms
+    if not choice.reached and best is not None and share >= best:
+        why = (f"the table's boldest per-layer counts ({share:.2f}x plain int8, estimated) are no faster than a "
+               f"candidate already measured ({best:.2f}x)")
+        trial.set_user_attr("empty", True)
+        trial.set_user_attr("stopped_because", why)
+        log(f"      candidate per_layer {ratio:.4f}: {why}: stopped")
+        raise optuna.TrialPruned(why)
     log(f"      candidate per_layer {ratio:.4f}: counts for {table.base_ms * (1 - ratio):.3f} ms (estimate "
         f"{choice.estimated_ms:.3f} of {table.base_ms:.3f} ms): " + ", ".join(f"{s.space} {s.after}" for s in choice.steps))
     return {"kind": kind, "counts": dict(sorted(choice.counts.items()))}, choice.counts
+
+
+def _best_measured(trial) -> float | None:
+    """The fastest deployable candidate finished so far, as a share of plain int8's p50 in its own
+    timing: a per-layer kind whose boldest counts the table estimates no faster cannot win, and
+    its fine-tuning (3-4 minutes at 128x128 on 2 cores) is not spent."""
+    from optuna.trial import TrialState
+
+    study = getattr(trial, "study", None)
+    if study is None:
+        return None
+    shares = [t.values[0] / t.user_attrs["plain_int8_p50_ms"]
+              for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+              if t.user_attrs.get("deployable") and t.user_attrs.get("plain_int8_p50_ms")]
+    return min(shares, default=None)
 
 
 def candidate_scores(record: dict) -> dict:
