@@ -16,7 +16,7 @@ DEFAULTS = {f.name: f.default for f in dataclasses.fields(CompressConfig)}
 OPTIONS: dict[str, tuple[type, str]] = {
     "--channel-rounds": (int, "--prune channels/auto: remove-then-recover rounds sharing the fine-tuning budget"),
     "--search-trials": (int, "--prune auto: most candidates fine-tuned"),
-    "--search-time": (float, "--prune auto: no new candidate after this many seconds"),
+    "--search-time": (float, "--prune auto: seconds for the study; no candidate starts that its mean trial time says would end after them"),
     "--max-dice-drop": (float, "accuracy budget (absolute Dice)"),
     "--max-pq-drop": (float, f"instance models' accuracy budget (absolute PQ; default {DEFAULT_MAX_PQ_DROP}); "
                              "refused for semantic models"),
