@@ -1,7 +1,8 @@
 """Benchmark (issue 23): the whole `edgeseg compress MODEL --data DIR --prune auto` run at default
 settings from a cold cache (a fresh OUT, so a fresh OUT.study and latency table), its wall and
 CPU time and the machine's load average while it ran; then the winner's int8 files against plain
-int8, TFLite on litert-cpu and ONNX on ort-cpu, all six timed together in one interleaved run.
+int8, TFLite on litert-cpu and ONNX on ort-cpu (and the float-ends TFLite files), all timed together in one
+interleaved run.
 
 Usage: PYTHONPATH=. .venv/bin/python benchmarks/prune_auto_wall.py --model .edgeseg/dsb/seed128.keras
        --data .edgeseg/dsb/data --out .edgeseg/run2 [--threads 2] [--json F]
@@ -21,7 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ("model_int8.tflite", "model_int8_float_io.tflite", "model_channels_int8.tflite",
-         "model_channels_int8_float_io.tflite", "model_int8.onnx", "model_channels_int8.onnx")
+         "model_channels_int8_float_io.tflite", "model_int8.onnx", "model_channels_int8.onnx",
+         "model_int8_float_ends.tflite", "model_channels_int8_float_ends.tflite")  # the last two: where made
 
 
 def run_cold(model: Path, data: Path, out: Path) -> dict:
