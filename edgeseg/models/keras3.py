@@ -106,12 +106,19 @@ def carried_layers(model) -> list[str]:
 def as_tf_keras(model):
     """The tf_keras model for what needs tensorflow-model-optimization (magnitude pruning, QAT):
     `model` itself when it is one; a Keras 3 model kept as it is is rebuilt once, on first need,
-    with the flags it was loaded with. ModelError when the rebuild disagrees with it."""
+    with the flags it was loaded with. ModelError, with its cause, when it cannot be rebuilt or the
+    rebuild disagrees with it: callers skip their tfmot or pruning step in one line and go on."""
     if not is_keras3(model):
         return model
     if model not in _REBUILT:
         unsafe, custom = _LOADED.get(model, (False, {}))
-        _REBUILT[model] = rebuild(model, unsafe, custom=custom)
+        try:
+            _REBUILT[model] = rebuild(model, unsafe, custom=custom)
+        except (ModelError, UsageError):
+            raise
+        except Exception as exc:  # a layer whose config tf_keras or the island cannot take
+            raise ModelError(f"this Keras 3 model cannot be rebuilt as tf_keras: {type(exc).__name__}: "
+                             f"{first_line(exc)[:200]}") from exc
     return _REBUILT[model]
 
 
