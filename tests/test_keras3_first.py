@@ -136,6 +136,21 @@ def test_the_makers_get_one_rebuild_and_a_model_that_cannot_be_rebuilt_skips_the
                                    and "no tf_keras config" in line for line in lines)
 
 
+def test_a_model_class_built_on_keras3_elsewhere_counts_as_keras3(k3):
+    """KerasHub's models live in keras_hub.*: they are Keras 3 models, so the makers rebuild them."""
+    import tf_keras
+
+    from edgeseg.models.keras3 import is_keras3
+
+    class Segmenter(k3.Model):  # defined here, as keras_hub defines its own
+        pass
+
+    inputs = k3.layers.Input((8, 8, 1))
+    assert is_keras3(Segmenter(inputs, k3.layers.Conv2D(1, 1)(inputs)))
+    legacy = tf_keras.Input((8, 8, 1))
+    assert not is_keras3(tf_keras.Model(legacy, tf_keras.layers.Conv2D(1, 1)(legacy)))
+
+
 def _config(**extra):
     from edgeseg.config import CompressConfig, DataConfig
 

@@ -77,7 +77,8 @@ def _carried_as_is(layer, custom: dict) -> bool:
 
 
 def is_keras3(model) -> bool:
-    return type(model).__module__.split(".")[0] == "keras"
+    """A Keras 3 model, its class defined in keras or on top of it (KerasHub's `keras_hub.*` models)."""
+    return any(c.__module__.split(".")[0] == "keras" for c in type(model).__mro__)
 
 
 def foreign_layers(model, custom: dict | None = None) -> list[str]:
