@@ -7,9 +7,10 @@ with no tf_keras class (a KerasHub block, a user's Keras 3 class) is carried as 
 tf_keras wrapper (keras3_island.py): no tf_keras twin is needed. The two models are compared on
 random inputs every time; a rebuild that disagrees is refused.
 
-Only what needs tfmot needs the rebuild: `load_model(..., keep_keras3=True)` returns the Keras 3
-model itself (evaluation, post-training quantization and export take it as it is), and
-`as_tf_keras` rebuilds it on first need, with the flags it was loaded with.
+Only what needs tfmot or tf_keras' graph internals needs the rebuild (magnitude pruning, QAT, channel
+pruning and its search): `load_model(..., keep_keras3=True)` returns the Keras 3 model itself
+(evaluation, post-training quantization and export take it as it is), and `as_tf_keras` rebuilds it
+on first need, with the flags it was loaded with.
 """
 from __future__ import annotations
 
@@ -105,7 +106,7 @@ def carried_layers(model) -> list[str]:
 
 
 def as_tf_keras(model):
-    """The tf_keras model for what needs tensorflow-model-optimization (magnitude pruning, QAT):
+    """The tf_keras model for what needs tfmot or tf_keras internals (magnitude pruning, QAT, channel pruning):
     `model` itself when it is one; a Keras 3 model kept as it is is rebuilt once, on first need,
     with the flags it was loaded with. ModelError, with its cause, when it cannot be rebuilt or the
     rebuild disagrees with it: callers skip their tfmot or pruning step in one line and go on."""
