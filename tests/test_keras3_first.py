@@ -151,6 +151,27 @@ def test_a_model_class_built_on_keras3_elsewhere_counts_as_keras3(k3):
     assert not is_keras3(tf_keras.Model(legacy, tf_keras.layers.Conv2D(1, 1)(legacy)))
 
 
+def test_the_studys_winner_reload_honours_unsafe(tmp_path):
+    """A winner holding a Lambda layer is reloaded under the run's --unsafe, and refused without it."""
+    import json
+
+    import tf_keras
+
+    from edgeseg.config import PreprocessSpec
+    from edgeseg.errors import UsageError
+    from edgeseg.models.io import save_model
+    from edgeseg.search.trial import CANDIDATE, load_winner
+
+    inputs = tf_keras.Input((32, 32, 1))
+    outputs = tf_keras.layers.Conv2D(1, 1, activation="sigmoid")(tf_keras.layers.Lambda(lambda t: t * 2.0)(inputs))
+    save_model(tf_keras.Model(inputs, outputs), PreprocessSpec(32, 32, 1, "0-1"), tmp_path / "k" / "model.keras")
+    tuned = {"steps": 2, "dice_curve": [], "best_step": None, "best_dice": None, "stopped_because": "x", "seconds": 0}
+    (tmp_path / "k" / CANDIDATE).write_text(json.dumps({"finetune": tuned, "kept": {}, "ratio": 0.5, "frozen": []}))
+    with pytest.raises(UsageError, match="Lambda"):
+        load_winner(tmp_path, "k")
+    assert load_winner(tmp_path, "k", unsafe=True).model.count_params() == 2
+
+
 def _config(**extra):
     from edgeseg.config import CompressConfig, DataConfig
 
