@@ -106,29 +106,109 @@ def test_tfmot_steps_are_skipped_in_one_line_without_a_rebuild(k3, tmp_path, mon
     assert len(lines) == 1 and "QAT" in lines[0] and "scale (Scale)" in lines[0]
 
 
+def test_the_makers_get_one_rebuild_and_a_model_that_cannot_be_rebuilt_skips_them_in_one_line(k3, tmp_path,
+                                                                                              monkeypatch):
+    import edgeseg.models.keras3 as keras3
+    from edgeseg.compress.sources import (MakerInputs, Original, Recovery, as_tf_keras_inputs, channels_source,
+                                          pruned_source)
+
+    L = k3.layers
+    inputs = L.Input((32, 32, 1))
+    path = tmp_path / "plain.keras"
+    k3.Model(inputs, L.Conv2D(1, 1, activation="sigmoid")(inputs)).save(path)
+    kept, _ = load_model(path, keep_keras3=True)
+    lines, rebuilds = [], []
+    real_rebuild = keras3.rebuild
+    monkeypatch.setattr(keras3, "rebuild", lambda *a, **k: rebuilds.append(1) or real_rebuild(*a, **k))
+    run = type("Run", (), {"log": staticmethod(lines.append)})()
+    making = MakerInputs(run, Original(kept, None, 0), Recovery(0.5, {"teacher": kept, "distill_weight": 0.5}),
+                         tmp_path, None)
+    first, second = as_tf_keras_inputs(making, "channel pruning"), as_tf_keras_inputs(making, "magnitude pruning")
+    assert len(rebuilds) == 1 and first.original.model is second.original.model
+    assert not keras3.is_keras3(first.original.model) and first.recovery.distill["teacher"] is first.original.model
+    assert making.original.model is kept and lines == []  # the base source keeps the Keras 3 model
+
+    other, _ = load_model(path, keep_keras3=True)
+    monkeypatch.setattr(keras3, "rebuild", lambda *a, **k: (_ for _ in ()).throw(TypeError("no tf_keras config")))
+    making = MakerInputs(run, Original(other, None, 0), Recovery(0.5), tmp_path, None)
+    assert pruned_source(making).source is None and channels_source(making).source is None
+    assert len(lines) == 2 and all(line.strip().startswith("skipped: ") and "everything else runs" in line
+                                   and "no tf_keras config" in line for line in lines)
+
+
+def test_a_model_class_built_on_keras3_elsewhere_counts_as_keras3(k3):
+    """KerasHub's models live in keras_hub.*: they are Keras 3 models, so the makers rebuild them."""
+    import tf_keras
+
+    from edgeseg.models.keras3 import is_keras3
+
+    class Segmenter(k3.Model):  # defined here, as keras_hub defines its own
+        pass
+
+    inputs = k3.layers.Input((8, 8, 1))
+    assert is_keras3(Segmenter(inputs, k3.layers.Conv2D(1, 1)(inputs)))
+    legacy = tf_keras.Input((8, 8, 1))
+    assert not is_keras3(tf_keras.Model(legacy, tf_keras.layers.Conv2D(1, 1)(legacy)))
+
+
+def test_the_studys_winner_reload_honours_unsafe(tmp_path):
+    """A winner holding a Lambda layer is reloaded under the run's --unsafe, and refused without it."""
+    import json
+
+    import tf_keras
+
+    from edgeseg.config import PreprocessSpec
+    from edgeseg.errors import UsageError
+    from edgeseg.models.io import save_model
+    from edgeseg.search.trial import CANDIDATE, load_winner
+
+    inputs = tf_keras.Input((32, 32, 1))
+    outputs = tf_keras.layers.Conv2D(1, 1, activation="sigmoid")(tf_keras.layers.Lambda(lambda t: t * 2.0)(inputs))
+    save_model(tf_keras.Model(inputs, outputs), PreprocessSpec(32, 32, 1, "0-1"), tmp_path / "k" / "model.keras")
+    tuned = {"steps": 2, "dice_curve": [], "best_step": None, "best_dice": None, "stopped_because": "x", "seconds": 0}
+    (tmp_path / "k" / CANDIDATE).write_text(json.dumps({"finetune": tuned, "kept": {}, "ratio": 0.5, "frozen": []}))
+    with pytest.raises(UsageError, match="Lambda"):
+        load_winner(tmp_path, "k")
+    assert load_winner(tmp_path, "k", unsafe=True).model.count_params() == 2
+
+
+def _config(**extra):
+    from edgeseg.config import CompressConfig, DataConfig
+
+    return CompressConfig(data=DataConfig(synthetic_train=16, synthetic_val=8), calibration_samples=8,
+                          normalize=None, **extra)
+
+
+@pytest.fixture(scope="module")
+def prune_none_run(k3, tiny_model_path, tmp_path_factory):
+    """`compress --prune none` on the tiny U-Net as a Keras 3 file, with any rebuild refused:
+    (the Keras 3 file, OUT, the calibration batches it used, the report)."""
+    import edgeseg.compress.pipeline as pipeline
+    import edgeseg.models.keras3 as keras3
+
+    tmp_path = tmp_path_factory.mktemp("keras3_none")
+    path = _as_keras3_file(tiny_model_path, tmp_path / "k3.keras", k3)
+    calibrations = []
+    real_calibration = pipeline.calibration_images
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "calibration_images",
+                      lambda *a: calibrations.append(real_calibration(*a)) or calibrations[-1])
+        patch.setattr(keras3, "rebuild", lambda *a, **k: pytest.fail("a rebuild on a path that needs no tfmot"))
+        report = pipeline.compress(path, _config(), tmp_path / "out", timer=_untimed)
+    return path, tmp_path / "out", calibrations, report
+
+
 @pytest.mark.slow
-def test_compress_prune_none_keeps_keras3_and_its_artifacts_equal_the_rebuilds(k3, tiny_model_path, tmp_path,
-                                                                             monkeypatch):
+def test_compress_prune_none_keeps_keras3_and_its_artifacts_equal_the_rebuilds(k3, prune_none_run, tmp_path):
     import onnxruntime
     from ai_edge_litert.interpreter import Interpreter
 
-    import edgeseg.compress.pipeline as pipeline
-    from edgeseg.config import CompressConfig, DataConfig
     from edgeseg.export.onnx import export_onnx
     from edgeseg.models.keras3 import rebuild
     from edgeseg.quantize.sensitivity import layer_groups, onnx_nodes
     from edgeseg.quantize.tflite_int8 import calibrate, quantize_calibrated
 
-    path = _as_keras3_file(tiny_model_path, tmp_path / "k3.keras", k3)
-    calibrations = []
-    real_calibration = pipeline.calibration_images
-    monkeypatch.setattr(pipeline, "calibration_images",
-                        lambda *a: calibrations.append(real_calibration(*a)) or calibrations[-1])
-    _no_rebuild(monkeypatch)
-    config = CompressConfig(data=DataConfig(synthetic_train=16, synthetic_val=8), calibration_samples=8,
-                            normalize=None)
-    report = pipeline.compress(path, config, tmp_path / "out", timer=_untimed)
-    monkeypatch.undo()
+    path, out, calibrations, report = prune_none_run
     rows = {a.path: a for a in report.artifacts}
     assert rows["model_int8.tflite"].deployable and rows["model_int8.onnx"].deployable
 
@@ -143,23 +223,68 @@ def test_compress_prune_none_keeps_keras3_and_its_artifacts_equal_the_rebuilds(k
         interpreter.invoke()
         return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
 
-    ours = litert((tmp_path / "out" / "model_int8_float_io.tflite").read_bytes())
+    ours = litert((out / "model_int8_float_io.tflite").read_bytes())
     np.testing.assert_array_equal(ours, litert(quantize_calibrated(calibrate(rebuilt, calibrations[0]), False)))
 
     def onnx(file: Path) -> np.ndarray:
         session = onnxruntime.InferenceSession(str(file))
         return session.run(None, {session.get_inputs()[0].name: x})[0]
 
-    np.testing.assert_allclose(onnx(tmp_path / "out" / "model.onnx"), onnx(export_onnx(rebuilt, tmp_path / "r.onnx")),
+    np.testing.assert_allclose(onnx(out / "model.onnx"), onnx(export_onnx(rebuilt, tmp_path / "r.onnx")),
                                atol=1e-6)
 
     # the mixed-precision rung finds the Keras 3 layers in both files (Keras 3 traces 'enc1_conv1' as 'enc1_conv1_1')
     kept = k3.saving.load_model(path, compile=False)
-    groups = layer_groups(kept, (tmp_path / "out" / "model_float32.tflite").read_bytes())
+    groups = layer_groups(kept, (out / "model_float32.tflite").read_bytes())
     assert [g.name for g in groups][:2] == ["enc1_conv1", "enc1_conv2"]
     # (a convolution with its own bias: tf2onnx names a convolution fused with BatchNorm Conv__N)
-    picked = onnx_nodes(tmp_path / "out" / "model.onnx", ["dec2_upconv"], keras3=True)
+    picked = onnx_nodes(out / "model.onnx", ["dec2_upconv"], keras3=True)
     assert any("/dec2_upconv_1/" in n for n in picked) and not any("dec2_conv1" in n for n in picked)
+
+
+@pytest.mark.slow
+def test_prune_channels_rebuilds_once_inside_its_maker_and_the_base_stays_keras3(prune_none_run, tmp_path,
+                                                                              monkeypatch):
+    """The base model's baseline, PTQ, export and verification run on the Keras 3 model, as with
+    --prune none (same artifacts); only channel pruning gets the tf_keras rebuild, made once."""
+    import onnxruntime
+
+    import edgeseg.compress.sources as sources
+    import edgeseg.models.keras3 as keras3
+    from edgeseg.compress.pipeline import compress
+
+    path, none_out, _, none_report = prune_none_run
+    inside, rebuilds = [], []
+    real_rebuild, (wanted, title, maker) = keras3.rebuild, sources.MAKERS["channels"]
+
+    def counted(*args, **kwargs):
+        rebuilds.append(bool(inside))
+        return real_rebuild(*args, **kwargs)
+
+    def watched(inputs):
+        inside.append(True)
+        try:
+            return maker(inputs)
+        finally:
+            inside.clear()
+
+    monkeypatch.setattr(keras3, "rebuild", counted)
+    monkeypatch.setitem(sources.MAKERS, "channels", (wanted, title, watched))
+    config = _config(prune="channels", channel_ratio=0.5, finetune_steps=2, finetune_min_steps=0,
+                     formats=("onnx",))
+    report = compress(path, config, tmp_path / "out", timer=_untimed)
+    assert rebuilds == [True]  # one rebuild (the tiny U-Net has no nested model), made by the maker
+    names = {a.path for a in report.artifacts}
+    assert {"model_int8.onnx", "model_channels_int8.onnx"} <= names
+    assert report.baseline == none_report.baseline and report.channels.parameters < report.channels.parameters_before
+    x = np.random.default_rng(5).random((2, 32, 32, 1)).astype(np.float32)
+
+    def onnx(file: Path) -> np.ndarray:
+        session = onnxruntime.InferenceSession(str(file))
+        return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+    for name in ("model.onnx", "model_int8.onnx"):
+        np.testing.assert_array_equal(onnx(tmp_path / "out" / name), onnx(none_out / name), err_msg=name)
 
 
 @pytest.mark.slow

@@ -148,9 +148,9 @@ def compress(model_path: Path, config: CompressConfig, out: Path, force: bool = 
     makers = wanted_sources(config) if choice.judged_by_dice else []  # nothing trains on stand-in images
     run = Progress(config.verbose, 4 + len(makers))
     with run.step("load", f"loading {model_path}"):
-        # a Keras 3 model stays Keras 3 unless a pruning maker needs tf_keras; QAT rebuilds it lazily
+        # a Keras 3 model stays Keras 3: the pruning makers and QAT rebuild it as tf_keras, lazily, once
         model, spec = load_model(model_path, config.normalize, config.unsafe, config.custom_objects,
-                                 keep_keras3=not makers)
+                                 keep_keras3=True)
         task = task_for(spec)
         task.check_options(config)
         source_hash = sha256(model_path)

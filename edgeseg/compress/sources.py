@@ -140,10 +140,34 @@ def _finish(inputs: MakerInputs, name: str, model, keras_file: str, label: str, 
                   scores=scores, **fields)
 
 
+def as_tf_keras_inputs(inputs: MakerInputs, step: str) -> MakerInputs | None:
+    """The maker's inputs with the user's model (and the distillation teacher, the same model) as
+    tf_keras: tfmot and the channel surgery work on tf_keras layers, while the base model stays as it
+    was loaded (a Keras 3 model is kept as Keras 3). The rebuild is made here, on the first maker that
+    needs it, once (as_tf_keras caches it; QAT reuses it). None, after one line, when it cannot be made."""
+    from ..errors import ModelError, first_line
+    from ..models.keras3 import as_tf_keras
+
+    original = inputs.original
+    try:
+        model = as_tf_keras(original.model)
+    except ModelError as exc:
+        inputs.run.log(f"      skipped: {step} ({first_line(exc)}); everything else runs")
+        return None
+    distill = dict(inputs.recovery.distill)
+    if distill.get("teacher") is original.model:
+        distill["teacher"] = model
+    return dataclasses.replace(inputs, original=dataclasses.replace(original, model=model),
+                               recovery=dataclasses.replace(inputs.recovery, distill=distill))
+
+
 def pruned_source(inputs: MakerInputs) -> Made:
     from ..prune.magnitude import prune
     from ..prune.tuning import finetune_info, pruning_budget
 
+    inputs = as_tf_keras_inputs(inputs, "magnitude pruning")
+    if inputs is None:
+        return Made(None)
     run, c = inputs.run, inputs.run.config
     task = task_for(run.spec)
     run.log(f"      magnitude pruning to {c.sparsity:.0%} sparsity (fine-tuning {c.finetune_min_steps}-"
@@ -202,6 +226,9 @@ def _channel_pruned(inputs: MakerInputs):
 def channels_source(inputs: MakerInputs) -> Made:
     from ..prune.tuning import finetune_info
 
+    inputs = as_tf_keras_inputs(inputs, "channel pruning")
+    if inputs is None:
+        return Made(None)
     run, model, base_flops = inputs.run, inputs.original.model, inputs.original.flops
     result, study = _channel_pruned(inputs)
     if result is None:

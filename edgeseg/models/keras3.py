@@ -7,9 +7,10 @@ with no tf_keras class (a KerasHub block, a user's Keras 3 class) is carried as 
 tf_keras wrapper (keras3_island.py): no tf_keras twin is needed. The two models are compared on
 random inputs every time; a rebuild that disagrees is refused.
 
-Only what needs tfmot needs the rebuild: `load_model(..., keep_keras3=True)` returns the Keras 3
-model itself (evaluation, post-training quantization and export take it as it is), and
-`as_tf_keras` rebuilds it on first need, with the flags it was loaded with.
+Only what needs tfmot or tf_keras' graph internals needs the rebuild (magnitude pruning, QAT, channel
+pruning and its search): `load_model(..., keep_keras3=True)` returns the Keras 3 model itself
+(evaluation, post-training quantization and export take it as it is), and `as_tf_keras` rebuilds it
+on first need, with the flags it was loaded with.
 """
 from __future__ import annotations
 
@@ -77,7 +78,8 @@ def _carried_as_is(layer, custom: dict) -> bool:
 
 
 def is_keras3(model) -> bool:
-    return type(model).__module__.split(".")[0] == "keras"
+    """A Keras 3 model, its class defined in keras or on top of it (KerasHub's `keras_hub.*` models)."""
+    return any(c.__module__.split(".")[0] == "keras" for c in type(model).__mro__)
 
 
 def foreign_layers(model, custom: dict | None = None) -> list[str]:
@@ -104,14 +106,21 @@ def carried_layers(model) -> list[str]:
 
 
 def as_tf_keras(model):
-    """The tf_keras model for what needs tensorflow-model-optimization (magnitude pruning, QAT):
+    """The tf_keras model for what needs tfmot or tf_keras internals (magnitude pruning, QAT, channel pruning):
     `model` itself when it is one; a Keras 3 model kept as it is is rebuilt once, on first need,
-    with the flags it was loaded with. ModelError when the rebuild disagrees with it."""
+    with the flags it was loaded with. ModelError, with its cause, when it cannot be rebuilt or the
+    rebuild disagrees with it: callers skip their tfmot or pruning step in one line and go on."""
     if not is_keras3(model):
         return model
     if model not in _REBUILT:
         unsafe, custom = _LOADED.get(model, (False, {}))
-        _REBUILT[model] = rebuild(model, unsafe, custom=custom)
+        try:
+            _REBUILT[model] = rebuild(model, unsafe, custom=custom)
+        except (ModelError, UsageError):
+            raise
+        except Exception as exc:  # a layer whose config tf_keras or the island cannot take
+            raise ModelError(f"this Keras 3 model cannot be rebuilt as tf_keras: {type(exc).__name__}: "
+                             f"{first_line(exc)[:200]}") from exc
     return _REBUILT[model]
 
 

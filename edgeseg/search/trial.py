@@ -202,15 +202,16 @@ def judge(budget, record: dict) -> tuple[bool, str]:
     return budget.judge(candidate_scores(record))
 
 
-def load_winner(cache: Path, key: str, custom_objects=None):
+def load_winner(cache: Path, key: str, custom_objects=None, unsafe: bool = False):
     """The winner's fine-tuned float model from the cache, as channel pruning's result; the run's
-    --custom-objects file is honoured here too (the cached file holds the user's layers)."""
+    --custom-objects file and --unsafe are honoured here too (the cached file holds the user's layers,
+    Lambda layers included)."""
     from ..models.io import load_model
     from ..training.finetune import FinetuneResult
     from ..prune.channels import ChannelPruneResult
 
     record = json.loads((cache / key / CANDIDATE).read_text())
-    model, _ = load_model(cache / key / "model.keras", custom_objects=custom_objects)
+    model, _ = load_model(cache / key / "model.keras", unsafe=unsafe, custom_objects=custom_objects)
     tuned = record["finetune"]
     finetune = FinetuneResult(tuned["steps"], [tuple(p) for p in tuned["dice_curve"]], tuned["best_step"] or 0,
                               float("nan") if tuned["best_dice"] is None else tuned["best_dice"],
@@ -284,7 +285,7 @@ def _run_study(ctx: SearchInputs, study, place: StudyPlace, data: str, runtime, 
                       ran, time.perf_counter() - start, place.folder, plain_p50)
     if best is None:
         return None, info
-    return load_winner(cache, attrs[best.trial]["key"], config.custom_objects), info
+    return load_winner(cache, attrs[best.trial]["key"], config.custom_objects, config.unsafe), info
 
 
 __all__ = ["cached_candidate", "data_digest", "identity", "load_winner", "study_prune"]
