@@ -37,7 +37,11 @@ def _variables_of(model):
 def converter_for(model):
     """Converts one traced call at a fixed batch of 1: every runtime here runs batch 1, the
     Edge TPU compiler refuses dynamic shapes, and tracing once is faster than from_keras_model's
-    SavedModel round trip. A tf_keras or a Keras 3 model."""
+    SavedModel round trip. A tf_keras or a Keras 3 model (see models/keras3.tflite_source: some
+    Keras 3 layers are traced through the tf_keras rebuild)."""
+    from ..models.keras3 import tflite_source
+
+    model = tflite_source(model)
     tf_ = tf()
     signature = tf_.TensorSpec((1, *model.inputs[0].shape[1:]), tf_.float32, name="input")
     call = tf_.function(lambda x: model(x, training=False)).get_concrete_function(signature)

@@ -124,6 +124,32 @@ def as_tf_keras(model):
     return _REBUILT[model]
 
 
+# Keras 3 layers the TFLite converter lowers worse than their tf_keras twin. Keras 3's nearest
+# UpSampling2D is ops.repeat, traced as RESHAPE/TILE/RESHAPE: TILE is not an Edge TPU op, the CPU
+# upsampling rewrite (runtimes/litert_upsample.py) does not see it, litert-quantizer leaves it in float
+# between DEQUANTIZE/QUANTIZE, and the int8 file ran 1.26x slower than the rebuild's on litert-cpu
+# (128x128 U-Net, interleaved). tf_keras traces RESIZE_NEAREST_NEIGHBOR.
+WORSE_IN_TFLITE = {"UpSampling2D": lambda layer: getattr(layer, "interpolation", "nearest") == "nearest"}
+
+
+def _layers_deep(model):
+    for layer in model.layers:
+        yield from _layers_deep(layer) if _is_model(layer) else (layer,)
+
+
+def tflite_source(model):
+    """The model TFLite conversion traces: a Keras 3 model holding a layer of WORSE_IN_TFLITE is traced
+    through its tf_keras rebuild (made once, outputs checked equal to the model's); every other model,
+    or one that cannot be rebuilt, as it is."""
+    if not is_keras3(model) or not any(WORSE_IN_TFLITE.get(type(layer).__name__, lambda _: False)(layer)
+                                       for layer in _layers_deep(model)):
+        return model
+    try:
+        return as_tf_keras(model)
+    except ModelError:
+        return model
+
+
 def _convert_layer(layer, unsafe: bool, custom: dict, args=()):
     import tf_keras
 

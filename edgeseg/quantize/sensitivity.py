@@ -68,9 +68,9 @@ def _name_parts(name: str, keras3: bool = False) -> set[str]:
 
 
 def _keras_layer(model, tensor_name: str):
-    from ..models.keras3 import is_keras3
+    from ..models.keras3 import is_keras3, tflite_source
 
-    parts = _name_parts(tensor_name, is_keras3(model))
+    parts = _name_parts(tensor_name, is_keras3(tflite_source(model)))  # the names of the model traced
     return next((layer for layer in model.layers if layer.weights and layer.name in parts), None)
 
 
