@@ -4,7 +4,9 @@ A scripted clock; no training, no timing."""
 from __future__ import annotations
 
 
-def _run(tmp_path, seconds: float, trial_seconds: float):
+def _run(tmp_path, seconds: float, trial_seconds: float, hopeless: bool = False):
+    import optuna
+
     from edgeseg.search.study import Outcome, open_study, proposer, work
 
     study = open_study(str(tmp_path / "study.sqlite3"), {"model": "scripted"}, [])
@@ -13,6 +15,8 @@ def _run(tmp_path, seconds: float, trial_seconds: float):
     def evaluate(ratio, trial):
         seen.append(ratio)
         now[0] += trial_seconds
+        if hopeless:  # found hopeless only after its whole fine-tuning
+            raise optuna.TrialPruned("hopeless")
         return Outcome(1.0 - ratio, 0.9, 100, "scripted", "m", {})
 
     ran = work(study, evaluate, seconds=seconds, log=said.append, clock=lambda: now[0],
@@ -25,6 +29,13 @@ def test_no_trial_starts_that_would_end_after_the_budget(tmp_path):
     ran, seen, said = _run(tmp_path, seconds=250, trial_seconds=100)
     assert ran == 2 and seen == [0.5, 0.75]
     assert said[-1] == "      no further candidate: one takes about 100 s and 50 s of the 250 s search budget are left"
+
+
+def test_a_hopeless_trial_counts_its_time_too(tmp_path):
+    """(review) Only finished trials were counted: after hopeless ones the budget let a trial start
+    just before its end, and the run overran it by a whole trial."""
+    _, seen, said = _run(tmp_path, seconds=150, trial_seconds=100, hopeless=True)
+    assert len(seen) == 1 and said[-1].startswith("      no further candidate: one takes about 100 s")
 
 
 def test_the_first_trial_always_starts_and_a_roomy_budget_runs_all(tmp_path):

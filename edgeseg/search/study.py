@@ -204,7 +204,7 @@ def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wa
     from optuna.storages._heartbeat import is_heartbeat_enabled
     from optuna.trial import TrialState
 
-    done, spent = [0], []  # spent: wall seconds of this worker's finished trials
+    done, spent = [0], []  # spent: wall seconds of this worker's trials that ran (hopeless and failed ones too)
 
     def objective(trial):
         if "fixed_params" not in trial.storage.get_trial_system_attrs(trial._trial_id):  # the queue ran dry
@@ -229,10 +229,11 @@ def work(study, evaluate: Callable[[float, object], Outcome], seconds: float, wa
             log(f"      trial {trial.number} (ratio {ratio:.3f}) failed: {' '.join(str(exc).split()) or type(exc).__name__}")
             trial.set_user_attr("failed_because", " ".join(str(exc).split())[:500])
             raise
+        finally:  # a candidate found hopeless after its fine-tuning (TrialPruned) took its time too
+            spent.append(clock() - started)
         for key, value in {"runtime": outcome.runtime, "machine": outcome.machine, **outcome.attrs}.items():
             trial.set_user_attr(key, value)
         done[0] += 1
-        spent.append(clock() - started)
         return outcome.latency_ms, outcome.dice, outcome.bytes
 
     def stop_when_empty(study, _trial) -> None:
