@@ -1,5 +1,6 @@
 """--explain on an instance model: the per-layer cost is measured in PQ (the budget's metric,
 through the task door scoring/task.py), and the disagreement heatmap compares foregrounds."""
+import dataclasses
 import json
 
 import numpy as np
@@ -16,10 +17,13 @@ def test_the_task_door_takes_explain_for_both_tasks_and_masks_the_instance_foreg
     task_for(PreprocessSpec(32, 32)).check_options(CompressConfig(explain=True))
     outputs = np.zeros((2, 4, 4, 2), np.float32)
     outputs[0, 1, 1, 0], outputs[0, 2, 2, 1] = 0.9, 0.9  # channel 1 (seeds) is not the foreground
-    masks = task_for(INSTANCE_SPEC).masks(outputs, 0.5)
-    assert masks.shape == (2, 4, 4) and masks.sum() == 1 and masks[0, 1, 1] == 1
-    semantic = task_for(PreprocessSpec(32, 32)).masks(outputs[..., :1], 0.5)
-    assert semantic.shape == (2, 4, 4) and semantic.sum() == 1
+    outputs[1, 3, 3, 0] = 0.55  # foreground at 0.5, not at the tuned 0.6 the decoder draws with
+    masks = task_for(INSTANCE_SPEC).masks(outputs, INSTANCE_SPEC)
+    assert masks.shape == (2, 4, 4) and masks.sum() == 2 and masks[0, 1, 1] == 1 and masks[1, 3, 3] == 1
+    tuned = dataclasses.replace(INSTANCE_SPEC, decode={"foreground": 0.6, "seed": 0.5})
+    assert task_for(tuned).masks(outputs, tuned).sum() == 1  # (review) the decoder's threshold, not 0.5
+    semantic = task_for(PreprocessSpec(32, 32)).masks(outputs[..., :1], PreprocessSpec(32, 32))
+    assert semantic.shape == (2, 4, 4) and semantic.sum() == 2
 
 
 @pytest.mark.slow

@@ -49,9 +49,9 @@ def _layers(info: dict, float_layers: list[str]) -> list[dict]:
 
 def _masks(ctx, source, session) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     images = np.concatenate([b[0] for b in ctx.val.batches(ctx.config.batch_size)])
-    threshold, masks = ctx.val.spec.threshold, ctx.task.masks
-    reference = masks(np.asarray(source.reference(images)), threshold)
-    int8 = np.concatenate([masks(np.asarray(session.run(images[i:i + ctx.config.batch_size])), threshold)
+    spec, masks = ctx.val.spec, ctx.task.masks
+    reference = masks(np.asarray(source.reference(images)), spec)
+    int8 = np.concatenate([masks(np.asarray(session.run(images[i:i + ctx.config.batch_size])), spec)
                            for i in range(0, len(images), ctx.config.batch_size)])
     return images, reference, int8
 

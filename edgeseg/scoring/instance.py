@@ -215,8 +215,9 @@ class InstanceTask(Task):
     dice_column = False  # an instance row has no Dice
     explains_int8 = True  # per layer: the PQ lost alone in int8 (decoded with the spec's settings)
 
-    def masks(self, outputs, threshold: float):
-        return foreground(np.asarray(outputs)[..., 0], threshold).astype(np.int32)
+    def masks(self, outputs, spec: PreprocessSpec):
+        """The foreground as the decoder draws it: at the spec's tuned foreground threshold."""
+        return foreground(np.asarray(outputs)[..., 0], decode_settings(spec.decode).foreground).astype(np.int32)
 
     def max_drop(self, config) -> float:
         return config.pq_budget  # --max-pq-drop, or its default

@@ -97,12 +97,12 @@ class Task:
         """The log line of `evaluate`'s scores."""
         raise NotImplementedError
 
-    def masks(self, outputs, threshold: float):
+    def masks(self, outputs, spec: "PreprocessSpec"):
         """(N, H, W) labels of a batch of network outputs, as the float and int8 masks are compared
         (the disagreement heatmap): the semantic labels here, the foreground for instance models."""
         from ..metrics.semantic import probabilities_to_labels
 
-        return probabilities_to_labels(outputs, threshold)
+        return probabilities_to_labels(outputs, spec.threshold)
 
     def headline_scores(self, scores: dict) -> dict:
         return {name: scores[name] for name in ("dice", "iou", *self.headline) if name in scores}
