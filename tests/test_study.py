@@ -230,6 +230,7 @@ def test_compress_prune_auto_runs_a_study_that_a_rerun_resumes(tiny_study):
     assert set(ends) == {"model_int8_float_ends.tflite", "model_channels_int8_float_ends.tflite"}
     assert {a["method"] for a in ends.values()} == {"float-ends"}  # judged like any artifact, timed when it ships
     assert ends["model_int8_float_ends.tflite"]["deployable"] and ends["model_int8_float_ends.tflite"]["p50_ms"] > 0
+    assert not ends["model_int8_float_ends.tflite"].get("explain")  # its int8 layers are explained on ptq's file
     again = run_cli(*args)
     assert again.returncode == 0, again.stderr[-3000:]
     resumed = json.loads((root / "out" / "report.json").read_text())["study"]

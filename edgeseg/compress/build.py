@@ -174,7 +174,8 @@ def _build_quantized(ctx: BuildInputs, target: Target, quantizer: Quantizer, win
     if g.path is None:
         return Built(None)
     record = _record(ctx, target, g.path, g.verified, g)
-    if ctx.task.explains_int8 and (target.format == "onnx" or target.io == "int8"):  # one section per format
+    if (ctx.task.explains_int8 and (target.format == "onnx" or target.io == "int8")  # one section per format
+            and REGISTRY[g.method].explained):
         from .explain import explain_artifact
 
         section = explain_artifact(ctx, target, record, quantizer, g.verified.session if g.verified else None)

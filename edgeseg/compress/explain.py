@@ -95,7 +95,8 @@ def explain_artifact(ctx, target, record, quantizer, session) -> dict:
         if info.get("dice"):
             section["dice_all_float"] = info.get("all_float")
             section["dice_cost"] = (f"{label} lost when the layer alone is in int8 (every other layer float), "
-                                    "on the validation images")
+                                    "on the validation images; these files, and dice_full_int8, are the "
+                                    "converter's (its denylist), while the shipped ptq file is litert-quantizer's")
     except Exception as exc:  # the section says why it is missing; the artifact stands
         from ..errors import describe
 

@@ -245,6 +245,7 @@ class Method:
     trains: bool = False  # needs a training run (QAT), so it is the last resort
     retunes: bool = False  # the decoding settings are re-tuned for the artifact and stored in it (instance)
     note: str = ""  # what its artifact record must say (a float head is not Edge TPU-complete)
+    explained: bool = True  # its int8 artifact gets the where-int8-hurts section
 
     @property
     def formats(self) -> tuple[str, ...]:
@@ -265,7 +266,8 @@ METHODS: tuple[Method, ...] = (
     # Not a remedy but a speed option (--prune auto): the first and last convolutions in float, where
     # int8 kernels pay a per-pixel floor; the verdict keeps it only if it is measured faster.
     Method("float-ends", "int8+float", {"tflite": _tflite_float_ends},
-           note="the first and last convolutions run in float on the CPU: not Edge TPU-complete"),
+           note="the first and last convolutions run in float on the CPU: not Edge TPU-complete",
+           explained=False),  # a speed option: its int8 layers are ptq's, explained on model_int8.tflite
     Method("float-fallback", "int8+float", {"tflite": _tflite_float_fallback}),
     Method("qat", "int8", {"tflite": _tflite_qat}, trains=True),
     # Instance models: the last 1x1 convolution (and its sigmoid) kept in float.
