@@ -48,15 +48,10 @@ def _as_keras3_file(tf_keras_path: Path, out: Path, k3) -> Path:
 
 def _scale_file(tmp_path: Path) -> Path:
     """A --custom-objects file with only the user's Keras 3 class (weights and a sublayer, no tf_keras twin)."""
+    from test_keras3 import _scale_layer_source
+
     path = tmp_path / "my_layers.py"
-    path.write_text("import keras\n"
-                    "class Scale(keras.layers.Layer):\n"
-                    "    def build(self, shape):\n"
-                    "        self.w = self.add_weight(shape=(shape[-1],), initializer='ones', name='w')\n"
-                    "        self.conv = keras.layers.Conv2D(shape[-1], 3, padding='same')\n"
-                    "        self.conv.build(shape)\n"
-                    "    def call(self, x):\n"
-                    "        return self.conv(x) * self.w\n")
+    path.write_text(_scale_layer_source(register=False))
     return path
 
 
