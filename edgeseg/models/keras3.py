@@ -1,7 +1,8 @@
 """Keras 3 models rebuilt as equivalent tf_keras models.
 
 tensorflow-model-optimization, and edgeseg's pruning and training code, need Keras 2 (tf_keras);
-the TFLite converter (export/tflite.py) and tf2onnx take a Keras 3 model as it is. A Keras 3 file is loaded with Keras 3, then its layer graph is replayed layer by
+the TFLite converter (export/tflite.py) and tf2onnx take a Keras 3 model as it is (TFLite traces the
+rebuild only for the layers of WORSE_IN_TFLITE). A Keras 3 file is loaded with Keras 3, then its layer graph is replayed layer by
 layer with the tf_keras class of the same name, the same names and the same weights. A layer
 with no tf_keras class (a KerasHub block, a user's Keras 3 class) is carried as it is, inside a
 tf_keras wrapper (keras3_island.py): no tf_keras twin is needed. The two models are compared on

@@ -67,10 +67,8 @@ def _name_parts(name: str, keras3: bool = False) -> set[str]:
     return {KERAS3_SCOPE_SUFFIX.sub("", part) for part in parts} if keras3 else parts
 
 
-def _keras_layer(model, tensor_name: str):
-    from ..models.keras3 import is_keras3, tflite_source
-
-    parts = _name_parts(tensor_name, is_keras3(tflite_source(model)))  # the names of the model traced
+def _keras_layer(model, tensor_name: str, keras3: bool):
+    parts = _name_parts(tensor_name, keras3)
     return next((layer for layer in model.layers if layer.weights and layer.name in parts), None)
 
 
@@ -78,15 +76,17 @@ def layer_groups(model, calibrated: bytes) -> list[LayerGroup]:
     """The layer groups of a calibrated (or float) TFLite model, in graph order."""
     from ..artifacts.tflite import operators
     from ..models.flops import layer_macs
+    from ..models.keras3 import is_keras3, tflite_source
 
     ops, _, _ = operators(calibrated)
+    traced_keras3 = model is not None and is_keras3(tflite_source(model))  # the names of the model traced
     starts = [i for i, op in enumerate(ops) if op.name in WEIGHTED_OPS]
     groups = []
     for n, start in enumerate(starts):
         end = starts[n + 1] if n + 1 < len(starts) else len(ops)
         head = ops[start]
         tensor = head.outputs[0].name
-        layer = _keras_layer(model, tensor) if model is not None else None
+        layer = _keras_layer(model, tensor, traced_keras3) if model is not None else None
         macs = layer_macs(layer) if layer is not None else 0
         groups.append(LayerGroup(layer.name if layer is not None else tensor, start,
                                  tuple(t.name for op in ops[start:end] for t in op.outputs),

@@ -150,6 +150,12 @@ def _plan(kind: str, ratio: float, planner: PerLayerPlanner, trial, log) -> tupl
     estimate no faster than a candidate already measured; otherwise a ceiling means nothing bolder."""
     import optuna
 
+    def stop(why: str):  # the kind is dropped (`empty`): a bolder per-layer ratio cannot do better
+        trial.set_user_attr("empty", True)
+        trial.set_user_attr("stopped_because", why)
+        log(f"      candidate per_layer {ratio:.4f}: {why}: stopped")
+        raise optuna.TrialPruned(why)
+
     if kind == "uniform":
         return {"ratio": ratio}, None
     choice = planner.choice(ratio)
@@ -158,19 +164,11 @@ def _plan(kind: str, ratio: float, planner: PerLayerPlanner, trial, log) -> tupl
     trial.set_user_attr("estimated_ms", round(choice.estimated_ms, 4))
     trial.set_user_attr("target_ms", round(table.base_ms * (1.0 - ratio), 4))
     if not choice.steps:
-        why = f"the latency table on {table.runtime} shows no channel step that saves time"
-        trial.set_user_attr("empty", True)
-        trial.set_user_attr("stopped_because", why)
-        log(f"      candidate per_layer {ratio:.4f}: {why}: stopped")
-        raise optuna.TrialPruned(why)
+        stop(f"the latency table on {table.runtime} shows no channel step that saves time")
     best, share = _best_measured(trial), choice.estimated_ms / table.base_ms
     if not choice.reached and best is not None and share >= best:
-        why = (f"the table's boldest per-layer counts ({share:.2f}x plain int8, estimated) are no faster than a "
-               f"candidate already measured ({best:.2f}x)")
-        trial.set_user_attr("empty", True)
-        trial.set_user_attr("stopped_because", why)
-        log(f"      candidate per_layer {ratio:.4f}: {why}: stopped")
-        raise optuna.TrialPruned(why)
+        stop(f"the table's boldest per-layer counts ({share:.2f}x plain int8, estimated) are no faster than a "
+             f"candidate already measured ({best:.2f}x)")
     log(f"      candidate per_layer {ratio:.4f}: counts for {table.base_ms * (1 - ratio):.3f} ms (estimate "
         f"{choice.estimated_ms:.3f} of {table.base_ms:.3f} ms): " + ", ".join(f"{s.space} {s.after}" for s in choice.steps))
     return {"kind": kind, "counts": dict(sorted(choice.counts.items()))}, choice.counts
