@@ -83,6 +83,20 @@ def is_keras3(model) -> bool:
     return any(c.__module__.split(".")[0] == "keras" for c in type(model).__mro__)
 
 
+def keras_module(model):
+    """The Keras a model belongs to: Keras 3 for a Keras 3 model, tf_keras otherwise. Code that
+    builds layers, probes or optimizers for a given model takes them from here, so that the same
+    code serves a Keras 3 model kept as it is and a tf_keras one."""
+    from ..backend import keras, tf
+
+    if is_keras3(model):
+        tf()  # the environment TensorFlow needs, before Keras 3 imports it
+        import keras as keras3
+
+        return keras3
+    return keras()
+
+
 def foreign_layers(model, custom: dict | None = None) -> list[str]:
     """'name (Class)' of each layer of a Keras 3 model that its tf_keras rebuild would carry as it
     is (nested models searched): tensorflow-model-optimization cannot wrap those, and their MACs
