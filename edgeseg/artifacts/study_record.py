@@ -30,11 +30,12 @@ class StudyRow:
     threads: int | None = optional()
     deployable: bool | None = optional()
     reason: str | None = optional()
-    kind: str | None = optional()  # how `ratio` became channel counts: "uniform" or "per_layer" (absent before)
+    kind: str | None = optional()  # how `ratio` became a model: "uniform", "per_layer" or "resolution" (absent before)
     kept: dict[str, list[int]] | None = optional()  # layer -> [kept, original] output channels
     target_ms: float | None = optional()  # a per-layer candidate's plan: the latency it aimed at,
     estimated_ms: float | None = optional()  # what the latency table predicted,
     ceiling: bool | None = optional()  # and whether the table ran out of steps
+    scale: float | None = optional()  # a resolution candidate's input scale (prune/resolution.py)
     extra: dict = field(default_factory=dict)
 
 

@@ -141,5 +141,26 @@ def check_shapes(original, wrapped, samples: int = 1) -> None:
         raise ScaleRefused(f"the scaled model returns {b.shape}, the original {a.shape}")
 
 
-__all__ = ["ScaleRefused", "ScaledSize", "at_scale", "check_shapes", "scale_of", "scaled_size",
+def scale_and_finetune(model, scale: float, train, val, budget, batch_size: int, classes: int,
+                       target_dice: float | None = None, seed: int = 0, verbose: int = 1, log=print,
+                       task=None, step_scale: float = 1.0, **distill):
+    """at_scale, then `finetune` end to end on the full-resolution masks, as channel pruning
+    recovers (its result type, nothing removed: kept and frozen empty). The step budget grows with
+    the share of pixels removed (1 - scale**2) as channel pruning's does with the share of filters."""
+    from ..training.finetune import finetune
+    from .channels import ChannelPruneResult
+    from .progressive import scaled_budget
+
+    wrapped = at_scale(model, scale)
+    budget = scaled_budget(budget, 1.0 - scale * scale, step_scale)
+    if verbose:
+        log(f"      input scale {scale:g}: the network at {scaled_size(model, scale).height}x"
+            f"{scaled_size(model, scale).width}, step budget {budget.max_steps}")
+    distill = {k: v for k, v in distill.items() if k in ("teacher", "distill_weight", "unlabeled")}
+    tuned = finetune(wrapped, train, val, budget, classes, batch_size, target_dice, seed, verbose, log=log,
+                     task=task, **distill)
+    return ChannelPruneResult(wrapped, 0.0, {}, [], tuned)
+
+
+__all__ = ["ScaleRefused", "ScaledSize", "at_scale", "check_shapes", "scale_and_finetune", "scale_of", "scaled_size",
            "total_downsampling", "usable_scales"]

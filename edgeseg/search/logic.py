@@ -66,12 +66,15 @@ def search_order(ratios: list[float]) -> list[float]:
     return sorted(ratios, key=lambda r: (r < float(FIRST), _level(r) > 2, min(_level(r), 3), -r))
 
 
-# The candidate kinds, tried in this order when they have had as many trials. Both are a `ratio`
-# on the same grid, a share of something removed, so one bisection serves both:
-#   uniform:   the share of every prunable layer's channels removed (FLOPs fall with it);
-#   per_layer: the share of the plain int8 model's *measured* latency to cut, reached by per-layer
-#              channel counts chosen on the target's latency table (prune/per_layer.py).
-KINDS = ("uniform", "per_layer")
+# The candidate kinds, tried in this order when they have had as many trials. Each is a `ratio`,
+# a share of something removed, so one bisection serves them all:
+#   uniform:    the share of every prunable layer's channels removed (FLOPs fall with it);
+#   per_layer:  the share of the plain int8 model's *measured* latency to cut, reached by per-layer
+#               channel counts chosen on the target's latency table (prune/per_layer.py);
+#   resolution: the share of plain int8's measured latency an input-resolution scale cuts
+#               (prune/resolution.py). Its ratios are not the grid but the table's options (the
+#               scales that beat its noise, `points`): where int8 pays per pixel, not per channel.
+KINDS = ("uniform", "per_layer", "resolution")
 
 
 @dataclass(frozen=True)
@@ -91,12 +94,14 @@ def _snap(value: float, low: Fraction, high: Fraction) -> float:
     return float(min(max(steps * RATIO_STEP, low), high))
 
 
-def next_ratio(results: list[Result], low: Fraction = LOW, high: Fraction = HIGH) -> float | None:
+def next_ratio(results: list[Result], low: Fraction = LOW, high: Fraction = HIGH,
+               options: list[float] | None = None) -> float | None:
     """One kind's next ratio, bisecting between its boldest hit (or 0: the unpruned model is a hit)
     and its gentlest miss above that (or 1: removing everything misses): after a miss the next try
     is gentler, after a hit bolder. Trials still running split the interval too (their midpoints
     are taken, widest gap first, bolder first on a tie), so parallel workers try different ratios.
-    None when no untried grid point lies strictly inside a gap (converged)."""
+    None when no untried grid point lies strictly inside a gap (converged). With `options` (a kind
+    of discrete options) the ratio is the untried option inside a gap nearest its middle instead."""
     lo = max((r.ratio for r in results if r.hit), default=0.0)
     stops = [r.ratio for r in results if (r.hit is False or r.ceiling) and r.ratio >= lo]
     hi = min(stops, default=1.0)
@@ -104,22 +109,39 @@ def next_ratio(results: list[Result], low: Fraction = LOW, high: Fraction = HIGH
     points = sorted({lo, hi, *(r.ratio for r in results if r.hit is None and lo < r.ratio < hi)})
     gaps = sorted(zip(points, points[1:]), key=lambda g: (g[0] - g[1], -g[1]))
     for a, b in gaps:
+        if options is not None:
+            inside = [p for p in options if a < p < b and p not in tried]
+            if inside:
+                return min(inside, key=lambda p: (abs(p - (a + b) / 2), -p))
+            continue
         middle = _snap((a + b) / 2, low, high)
         if a < middle < b and middle not in tried:
             return middle
     return None
 
 
-def propose(results: list[Result], limit: int, kinds: tuple[str, ...] = KINDS) -> tuple[str, float] | None:
+# The kinds whose ratios are options a measurement offers (a callable: asked only when the kind's
+# turn comes, as it may measure the latency table), not the 1/16 grid; without it, never proposed.
+OPTION_KINDS = ("resolution",)
+
+
+def propose(results: list[Result], limit: int, kinds: tuple[str, ...] = KINDS,
+            points: dict[str, Callable[[], list[float]]] | None = None) -> tuple[str, float] | None:
     """The next candidate (kind, ratio) from the results so far, or None when `limit` candidates
     were tried or every kind converged. The kind with the fewest trials goes first (ties in
     `kinds` order), so each kind gets its share of the trials; a kind that showed it cannot
-    remove anything on this target is dropped."""
+    remove anything on this target is dropped, and so is an OPTION_KINDS kind with no options
+    (`points[kind]()` empty or absent)."""
     if len(results) >= limit:
         return None
-    live = [k for k in kinds if not any(r.kind == k and r.empty for r in results)]
+    points = points or {}
+    live = [k for k in kinds if not any(r.kind == k and r.empty for r in results)
+            and (k not in OPTION_KINDS or k in points)]
     for kind in sorted(live, key=lambda k: sum(r.kind == k for r in results)):
-        ratio = next_ratio([r for r in results if r.kind == kind])
+        options = sorted(points[kind]()) if kind in OPTION_KINDS else None
+        if options is not None and not options:
+            continue
+        ratio = next_ratio([r for r in results if r.kind == kind], options=options)
         if ratio is not None:
             return kind, ratio
     return None
@@ -173,5 +195,5 @@ def candidate_key(model_sha256: str, data: dict, candidate: dict, settings: dict
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-__all__ = ["HOPELESS_MARGIN", "KINDS", "Result", "Row", "by_device", "candidate_key", "dominates", "grid", "hopeless",
+__all__ = ["HOPELESS_MARGIN", "KINDS", "OPTION_KINDS", "Result", "Row", "by_device", "candidate_key", "dominates", "grid", "hopeless",
            "next_ratio", "pareto_front", "propose", "search_order", "winner"]

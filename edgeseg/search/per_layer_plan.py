@@ -5,7 +5,11 @@ Taylor importance removed, on the steps the table shows.
 
 The table is measured once per model, runtime, machine and threads and kept in the study's cache
 folder (latency_table.json), so other workers, resumed studies and later runs on this machine
-reuse it; the importance is computed once per worker."""
+reuse it; the importance is computed once per worker.
+
+The same table times the model at each input-resolution scale of RESOLUTION_SCALES it can take
+(prune/resolution.py); a `resolution` candidate is one of the scales that beat the table's noise,
+offered to the study as the share of plain int8's measured latency it cuts (`scale_points`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -19,6 +23,8 @@ from .timing import measure_interleaved
 TABLE_FILE = "latency_table.json"
 TABLE_SECONDS = 1.5  # per model in a table pass (all its cells and the unpruned copies in one interleaved run)
 TABLE_CALIBRATION = 2  # images calibrating a table's models: they are only timed, never judged
+# The input-resolution scales the table times (those the model can take): 0.75 and 0.5 of each side.
+RESOLUTION_SCALES = (0.75, 0.5)
 
 
 @dataclass
@@ -48,6 +54,7 @@ class PerLayerPlanner:
         import tempfile
 
         from ..prune.channels import channel_spaces, prune_channels
+        from ..prune.resolution import at_scale, usable_scales
 
         made = iter(range(10 ** 6))
         image = self.ctx.timing_image()
@@ -58,6 +65,14 @@ class PerLayerPlanner:
             model = prune_channels(self.ctx.model, 0.0, counts=counts).model if counts else self.ctx.model
             return int8_file(model, self.ctx, Path(scratch.name) / f"t{next(made):04d}.tflite", TABLE_CALIBRATION)
 
+        def build_scaled(scale: float) -> Path:
+            return int8_file(at_scale(self.ctx.model, scale), self.ctx,
+                             Path(scratch.name) / f"t{next(made):04d}.tflite", TABLE_CALIBRATION)
+
+        scales, refused = usable_scales(self.ctx.model, RESOLUTION_SCALES)
+        for scale, why in refused.items():
+            self.ctx.log(f"      input scale {scale:g} is not an option: {why}")
+
         def time_paths(paths: list[Path]) -> list[float]:
             return measure_interleaved(paths, lambda p: self.runtime.load(p, self.threads), image,
                                        min_runs=20, min_seconds=TABLE_SECONDS)
@@ -66,7 +81,8 @@ class PerLayerPlanner:
                      f"kept in {self.cache / TABLE_FILE})")
         with scratch:
             return measure_table(channel_spaces(self.ctx.model), build_int8, time_paths, self.runtime.name,
-                                 self.machine, self.threads, log=self.ctx.log)
+                                 self.machine, self.threads, log=self.ctx.log, scales=tuple(scales),
+                                 build_scaled=build_scaled)
 
     def importance(self) -> dict:
         if self._importance is None:
@@ -88,4 +104,18 @@ class PerLayerPlanner:
                              table.noise_ms)
 
 
-__all__ = ["PerLayerPlanner", "TABLE_FILE"]
+    def scale_points(self) -> dict[float, float]:
+        """The resolution options the table says beat the noise, as {latency cut: scale}: the cut
+        is 1 - the scale's p50 / the unpruned p50, the `ratio` a resolution candidate is proposed at."""
+        table = self.table()
+        return {round(1.0 - ms / table.base_ms, 4): scale for scale, ms in table.faster_scales().items()}
+
+    def scale_for(self, ratio: float) -> float:
+        """The scale of the option nearest the latency cut `ratio` (proposals are the options' own cuts)."""
+        points = self.scale_points()
+        if not points:
+            raise LookupError("the latency table shows no input scale that beats its noise")
+        return points[min(points, key=lambda cut: abs(cut - ratio))]
+
+
+__all__ = ["PerLayerPlanner", "RESOLUTION_SCALES", "TABLE_FILE"]

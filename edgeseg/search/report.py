@@ -52,6 +52,11 @@ def _hide_password(url: str) -> str:
     return f"{head}{sep}{credentials.split(':', 1)[0]}:***@{host}"
 
 
+def _kind(row: StudyRow) -> str:
+    scale = f" (input scale {row.scale:g})" if row.scale and row.scale < 1.0 else ""
+    return (row.kind or "uniform") + scale
+
+
 def study_markdown(study: StudyRecord) -> list[str]:
     """report.md's section: one Pareto-front table per runtime and machine."""
     winner = study.winner_row
@@ -59,13 +64,13 @@ def study_markdown(study: StudyRecord) -> list[str]:
            f"{study.trials_run_here} trial(s) run by this worker; Dice floor {study.floor:.4f}; this "
            f"machine's candidates re-timed in one interleaved run (plain int8 {study.int8_p50_ms} ms); winner "
            + ("none (no front member within the budget)" if winner is None else
-              f"{winner.kind or 'uniform'} ratio {winner.ratio} ({winner.latency_ms} ms on {study.target}, "
+              f"{_kind(winner)} ratio {winner.ratio} ({winner.latency_ms} ms on {study.target}, "
               f"{study.machine})") + ".", ""]
     for front in study.fronts:
         out += [f"Pareto front on {front.runtime}, {front.machine}:", "",
                 "| trial | kind | ratio | p50 ms | int8 Dice | bytes | machine | runtime |",
                 "|---|---|---|---|---|---|---|---|"]
-        out += [f"| {r.trial} | {r.kind or 'uniform'} | {r.ratio} | {r.latency_ms} | {r.dice:.4f} | {r.bytes:,} | "
+        out += [f"| {r.trial} | {_kind(r)} | {r.ratio} | {r.latency_ms} | {r.dice:.4f} | {r.bytes:,} | "
                 f"{r.machine} | {r.runtime} |" for r in front.rows]
         out += [""]
     if winner is not None and winner.kept:

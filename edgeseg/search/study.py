@@ -326,11 +326,12 @@ def results(study) -> list[Result]:
     return list(verdicts.values())
 
 
-def proposer(limit: int, kinds: tuple[str, ...] = KINDS) -> Callable[[object], dict | None]:
-    """work()'s proposer: the study's next candidate as Optuna params, up to `limit` candidates."""
+def proposer(limit: int, kinds: tuple[str, ...] = KINDS, points: dict | None = None) -> Callable[[object], dict | None]:
+    """work()'s proposer: the study's next candidate as Optuna params, up to `limit` candidates
+    (`points`: logic.propose's options of the option kinds)."""
 
     def next_params(study) -> dict | None:
-        chosen = propose(results(study), limit, kinds)
+        chosen = propose(results(study), limit, kinds, points)
         if chosen is None:
             return None
         kind, ratio = chosen

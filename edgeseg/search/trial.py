@@ -1,4 +1,5 @@
-"""--prune auto on an Optuna study, the TensorFlow side: a trial's candidate is channel-pruned,
+"""--prune auto on an Optuna study, the TensorFlow side: a trial's candidate is channel-pruned (or
+run at a lower input resolution inside a wrapper that keeps the user's, prune/resolution.py),
 fine-tuned, int8-quantized, verified in LiteRT and timed on the worker's runtime; fine-tuned
 candidates are cached on disk under study_logic.candidate_key, so a retried or resumed trial (or
 a `search-worker --role measure` on a device) reuses them instead of training again."""
@@ -56,10 +57,11 @@ def machine_label(threads: int) -> str:
     return machine_info(threads)["label"]
 
 
-def _make_entry(ratio: float, ctx: SearchInputs, entry: Path, counts: dict[str, int] | None = None) -> dict | None:
-    """Fine-tunes and quantizes one candidate (a uniform `ratio`, or per-space `counts`) into
-    `entry` (a temporary folder); None when it is hopeless after its recovery fine-tuning
-    (nothing cached: its trial is recorded as pruned)."""
+def _make_entry(ratio: float, ctx: SearchInputs, entry: Path, counts: dict[str, int] | None = None,
+                scale: float = 1.0) -> dict | None:
+    """Fine-tunes and quantizes one candidate (a uniform `ratio`, per-space `counts`, or an input
+    `scale` < 1) into `entry` (a temporary folder); None when it is hopeless after its recovery
+    fine-tuning (nothing cached: its trial is recorded as pruned)."""
     from ..scoring.predictors import keras_predictor
     from ..models.flops import model_flops
     from ..models.io import save_model
@@ -69,10 +71,16 @@ def _make_entry(ratio: float, ctx: SearchInputs, entry: Path, counts: dict[str, 
     from ..scoring.task import task_for
 
     config, start = ctx.config, time.perf_counter()
-    result = prune_channels_and_finetune(ctx.model, ctx.train, ctx.val, ratio, pruning_budget(config),
-                                         config.batch_size, ctx.spec_dict["classes"], ctx.target_dice, config.seed,
-                                         0, ctx.log, config.channel_rounds, config.channel_criterion,
-                                         counts=counts, **ctx.distill)
+    if scale < 1.0:
+        from ..prune.resolution import scale_and_finetune
+
+        result = scale_and_finetune(ctx.model, scale, ctx.train, ctx.val, pruning_budget(config), config.batch_size,
+                                    ctx.spec_dict["classes"], ctx.target_dice, config.seed, 0, ctx.log, **ctx.distill)
+    else:
+        result = prune_channels_and_finetune(ctx.model, ctx.train, ctx.val, ratio, pruning_budget(config),
+                                             config.batch_size, ctx.spec_dict["classes"], ctx.target_dice,
+                                             config.seed, 0, ctx.log, config.channel_rounds,
+                                             config.channel_criterion, counts=counts, **ctx.distill)
     tuned = result.finetune.to_dict()
     if hopeless(tuned["best_dice"], ctx.budget):
         return {"ratio": ratio, "float_dice": tuned["best_dice"], "hopeless": True}
@@ -82,7 +90,8 @@ def _make_entry(ratio: float, ctx: SearchInputs, entry: Path, counts: dict[str, 
     scores = verify(path).scores
     judged = {k: None if scores.get(k) is None else float(scores[k]) for k in JUDGED}
     save_model(result.model, PreprocessSpec.from_dict(ctx.spec_dict), entry / "model.keras")
-    return {"ratio": ratio, "kind": "uniform" if counts is None else "per_layer", "dice": scores["dice"], "scores": judged,
+    kind = "resolution" if scale < 1.0 else "uniform" if counts is None else "per_layer"
+    return {"ratio": result.ratio, "kind": kind, "scale": scale, "dice": scores["dice"], "scores": judged,
             "float_dice": tuned["best_dice"], "bytes": path.stat().st_size,
             "sha256": sha256(path), "gflops": round(model_flops(result.model) / 1e9, 3),
             "parameters": result.model.count_params(), "kept": result.kept, "frozen": result.frozen,
@@ -90,7 +99,7 @@ def _make_entry(ratio: float, ctx: SearchInputs, entry: Path, counts: dict[str, 
 
 
 def cached_candidate(ratio: float, ctx: SearchInputs, cache: Path, key: str,
-                     counts: dict[str, int] | None = None) -> tuple[dict, bool]:
+                     counts: dict[str, int] | None = None, scale: float = 1.0) -> tuple[dict, bool]:
     """(the candidate's record, whether it came from the cache). Made in a temporary folder that
     is renamed into place, so a killed run leaves no half-written entry."""
     entry = cache / key
@@ -99,7 +108,7 @@ def cached_candidate(ratio: float, ctx: SearchInputs, cache: Path, key: str,
     tmp = cache / f".{key}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    record = _make_entry(ratio, ctx, tmp, counts)
+    record = _make_entry(ratio, ctx, tmp, counts, scale)
     (tmp / CANDIDATE).write_text(json.dumps(record, indent=1))
     try:
         os.rename(tmp, entry)
@@ -121,7 +130,7 @@ def evaluator(ctx: SearchInputs, model_sha256: str, data: str, cache: Path, runt
         kind = kind_of(trial.params)
         candidate, counts = _plan(kind, ratio, planner, trial, ctx.log)
         key = candidate_key(model_sha256, {"digest": data}, candidate, settings, ctx.config.seed)
-        record, reused = cached_candidate(ratio, ctx, cache, key, counts)
+        record, reused = cached_candidate(ratio, ctx, cache, key, counts, candidate.get("scale", 1.0))
         trial.set_user_attr("key", key)
         trial.set_user_attr("float_dice", record["float_dice"])
         if record.get("hopeless"):
@@ -137,10 +146,19 @@ def evaluator(ctx: SearchInputs, model_sha256: str, data: str, cache: Path, runt
         attrs = {"key": key, "float_dice": record["float_dice"], "cached": reused, "plain_int8_p50_ms": round(plain_p50, 4),
                  "gflops": record["gflops"], "parameters": record["parameters"], "sha256": record["sha256"],
                  "threads": threads, "scores": candidate_scores(record), "deployable": deployable, "reason": reason,
-                 "kept": {name: list(pair) for name, pair in record["kept"].items()}}
+                 "kept": {name: list(pair) for name, pair in record["kept"].items()},
+                 "scale": record.get("scale", 1.0)}
         return Outcome(round(p50, 4), record["dice"], record["bytes"], runtime.name, machine, attrs)
 
+    evaluate.planner = planner  # the proposer asks its table for the resolution options
     return evaluate
+
+
+def study_proposer(limit: int, evaluate):
+    """work()'s proposer, with the resolution kind's options taken from the evaluator's latency table
+    (asked only when that kind's turn comes: the table may be measured then)."""
+    planner = evaluate.planner
+    return proposer(limit, points={"resolution": lambda: list(planner.scale_points())})
 
 
 def _plan(kind: str, ratio: float, planner: PerLayerPlanner, trial, log) -> tuple[dict, dict[str, int] | None]:
@@ -158,6 +176,15 @@ def _plan(kind: str, ratio: float, planner: PerLayerPlanner, trial, log) -> tupl
 
     if kind == "uniform":
         return {"ratio": ratio}, None
+    if kind == "resolution":  # proposed only at the table's own options (study_proposer)
+        scale = planner.scale_for(ratio)
+        table = planner.table()
+        trial.set_user_attr("scale", scale)
+        trial.set_user_attr("ceiling", scale == min(table.faster_scales()))
+        trial.set_user_attr("estimated_ms", round(table.scales[scale], 4))
+        log(f"      candidate resolution {ratio:.4f}: the network at input scale {scale:g} (table: "
+            f"{table.scales[scale]:.3f} of {table.base_ms:.3f} ms)")
+        return {"kind": kind, "scale": scale}, None
     choice = planner.choice(ratio)
     table = planner.table()
     trial.set_user_attr("ceiling", not choice.reached)
@@ -215,7 +242,7 @@ def load_winner(cache: Path, key: str, custom_objects=None, unsafe: bool = False
                               float("nan") if tuned["best_dice"] is None else tuned["best_dice"],
                               tuned["stopped_because"], tuned["seconds"])
     kept = {name: tuple(pair) for name, pair in record["kept"].items()}
-    return ChannelPruneResult(model, record["ratio"], kept, record["frozen"], finetune)
+    return ChannelPruneResult(model, record["ratio"], kept, record["frozen"], finetune)  # scale: resolution.scale_of
 
 
 def retimed(found: list[Row], attrs: dict[int, dict], cache: Path, plain: Path, runtime, machine: str,
@@ -270,8 +297,9 @@ def _run_study(ctx: SearchInputs, study, place: StudyPlace, data: str, runtime, 
     threads = os.cpu_count() or 1
     ctx.log(f"      study {location}: up to {config.search_trials} candidate(s), each proposed from the results "
             f"so far; this worker times them on {runtime.name}")
-    ran = work(study, evaluator(ctx, place.model_sha256, data, cache, runtime, threads, plain, place.folder),
-               config.search_time, wait_for_others=True, log=ctx.log, proposer=proposer(config.search_trials))
+    evaluate = evaluator(ctx, place.model_sha256, data, cache, runtime, threads, plain, place.folder)
+    ran = work(study, evaluate, config.search_time, wait_for_others=True, log=ctx.log,
+               proposer=study_proposer(config.search_trials, evaluate))
     machine, attrs = machine_label(threads), trial_attrs(study)
     ctx.log(f"      timing this machine's finished candidates and plain int8 on {runtime.name}, interleaved")
     found, plain_p50 = retimed(rows(study), attrs, cache, plain, runtime, machine, threads,
@@ -286,4 +314,4 @@ def _run_study(ctx: SearchInputs, study, place: StudyPlace, data: str, runtime, 
     return load_winner(cache, attrs[best.trial]["key"], config.custom_objects, config.unsafe), info
 
 
-__all__ = ["cached_candidate", "data_digest", "identity", "load_winner", "study_prune"]
+__all__ = ["cached_candidate", "study_proposer", "data_digest", "identity", "load_winner", "study_prune"]

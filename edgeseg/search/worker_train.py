@@ -17,8 +17,8 @@ from typing import Callable
 from ..config import CompressConfig, DataConfig
 from ..errors import UsageError
 from .context import SearchInputs, int8_file, target_runtime
-from .study import IDENTITY, RUN, open_study, proposer, work
-from .trial import data_digest, evaluator, identity
+from .study import IDENTITY, RUN, open_study, work
+from .trial import data_digest, evaluator, identity, study_proposer
 
 
 def _config(run: dict, target: str) -> CompressConfig:
@@ -76,8 +76,8 @@ def train_worker(location: str, study, target: str, model: Path | None, data: st
         open_study(location, identity(ctx, model_sha256, data, cache), [])  # refuses other data or settings
         plain = int8_file(ctx.model, ctx, Path(scratch) / "plain_int8.tflite")
         threads = os.cpu_count() or 1
-        return work(study, evaluator(ctx, model_sha256, data, cache, runtime, threads, plain, Path(scratch)), seconds,
-                    log=log, proposer=proposer(config.search_trials))
+        evaluate = evaluator(ctx, model_sha256, data, cache, runtime, threads, plain, Path(scratch))
+        return work(study, evaluate, seconds, log=log, proposer=study_proposer(config.search_trials, evaluate))
 
 
 __all__ = ["train_worker"]
