@@ -104,12 +104,14 @@ def test_the_study_proposes_only_the_scales_the_table_measured_faster(tmp_path):
     assert planner.scale_points() == {0.7: 0.5, 0.4: 0.75}
     points = {"resolution": lambda: list(planner.scale_points())}
     empty = Result("per_layer", 0.5, False, empty=True)
-    # uniform and per_layer had their turn; the resolution kind is proposed at the table's own cuts
-    assert propose([Result("uniform", 0.5, True), empty], 4, points=points) == ("resolution", 0.4)
+    # after uniform's first trial, the resolution kind is proposed at the table's own cuts
+    assert propose([Result("uniform", 0.5, True)], 4, points=points) == ("resolution", 0.7)  # the fastest first
+    assert propose([Result("uniform", 0.5, True), Result("resolution", 0.7, True)], 4,
+                   points=points) == ("per_layer", 0.5)
     only = ("resolution",)
-    assert propose([Result("resolution", 0.4, True)], 5, only, points) == ("resolution", 0.7)  # a hit: bolder
-    assert propose([Result("resolution", 0.4, False)], 5, only, points) is None  # a miss: nothing gentler here
     assert propose([Result("resolution", 0.7, False)], 5, only, points) == ("resolution", 0.4)  # a miss: gentler
+    assert propose([Result("resolution", 0.4, True)], 5, only, points) == ("resolution", 0.7)  # a hit: bolder
+    assert propose([Result("resolution", 0.7, False), Result("resolution", 0.4, False)], 5, only, points) is None
     assert propose([Result("uniform", 0.5, True), empty], 4) == ("uniform", 0.75)  # no table: never proposed
     assert propose([Result("uniform", 0.5, True), empty], 4, points={"resolution": lambda: []}) == ("uniform", 0.75)
     trial = _Trial()
@@ -156,6 +158,10 @@ def test_the_report_and_the_verdict_name_a_resolution_winners_scale():
     study = StudyRecord("optuna", "s.sqlite3", "litert-cpu", "m", 0.93, 1.0, 1, winner=0.7, winner_row=row,
                         candidates=[row], int8_p50_ms=7.2, winner_kind="resolution")
     assert "resolution (input scale 0.5) ratio 0.7" in "\n".join(study_markdown(study))
-    lines = _scale_lines(SimpleNamespace(study=study))
-    assert len(lines) == 1 and "input scale 0.5" in lines[0] and "7.2 ms" in lines[0]
-    assert _scale_lines(SimpleNamespace(study=None)) == []
+    shipped = {"tflite": SimpleNamespace(path="model_channels_int8.tflite")}
+    lines = _scale_lines(SimpleNamespace(study=study), shipped)
+    assert len(lines) == 1 and "shipped channels artifacts run the network at input scale 0.5" in lines[0]
+    assert "7.2 ms" in lines[0]
+    refused = _scale_lines(SimpleNamespace(study=study), {"tflite": SimpleNamespace(path="model_int8.tflite")})
+    assert "none of its artifacts ships" in refused[0]
+    assert _scale_lines(SimpleNamespace(study=None), shipped) == []

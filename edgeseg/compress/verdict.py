@@ -99,15 +99,18 @@ def _ship_line(fmt: str, pick: Recommendation) -> str:
     return text
 
 
-def _scale_lines(report: CompressReport) -> list[str]:
+def _scale_lines(report: CompressReport, recommended: dict) -> list[str]:
     """What a resolution winner of --prune auto means for the user: the same input and output, the
     network inside at a lower resolution."""
     row = report.study.winner_row if report.study else None
     if row is None or not row.scale or row.scale >= 1.0:
         return []
-    return [f"  --prune auto: the channels artifacts run the network at input scale {row.scale:g} (resized "
-            f"inside the file: input and output keep the full resolution); int8 Dice {row.dice:.4f} at full "
-            f"resolution, p50 {row.latency_ms} ms against plain int8's {report.study.int8_p50_ms} ms"]
+    shipped = any(pick.path.startswith("model_channels") for pick in recommended.values())
+    what = (f"the shipped channels artifacts run the network at input scale {row.scale:g} (resized inside the "
+            "file: input and output keep the full resolution)") if shipped else (
+        f"its winner ran the network at input scale {row.scale:g}; none of its artifacts ships")
+    return [f"  --prune auto: {what}; study: int8 Dice {row.dice:.4f} at full resolution, p50 {row.latency_ms} ms "
+            f"against plain int8's {report.study.int8_p50_ms} ms"]
 
 
 def verdict_lines(report: CompressReport, out: Path | str) -> list[str]:
@@ -134,7 +137,7 @@ def verdict_lines(report: CompressReport, out: Path | str) -> list[str]:
         tried = len(search.get("candidates", [])) + len(search.get("pruned", []))
         lines.append(f"  --prune auto: none of the {tried} channel-pruned candidates met "
                      "the budget, so only the unpruned model's artifacts were made (see report.md)")
-    lines += _scale_lines(report)
+    lines += _scale_lines(report, recommended)
     if report.finetune_skipped:
         lines.append(f"  pruning skipped: {report.finetune_skipped}")
     lines += ["next:", f"  edgeseg bench {out}      # latency, size and Dice on every runtime here"]

@@ -74,7 +74,10 @@ def search_order(ratios: list[float]) -> list[float]:
 #   resolution: the share of plain int8's measured latency an input-resolution scale cuts
 #               (prune/resolution.py). Its ratios are not the grid but the table's options (the
 #               scales that beat its noise, `points`): where int8 pays per pixel, not per channel.
-KINDS = ("uniform", "per_layer", "resolution")
+#               Before per_layer: on the CPUs where per-layer counts find no step (int8 flat in
+#               channels) a scale is what buys speed (benchmarks/resolution.py: 3.45x at 0.5), and
+#               a per-layer candidate no faster than one measured is stopped before fine-tuning.
+KINDS = ("uniform", "resolution", "per_layer")
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,9 @@ def next_ratio(results: list[Result], low: Fraction = LOW, high: Fraction = HIGH
     is gentler, after a hit bolder. Trials still running split the interval too (their midpoints
     are taken, widest gap first, bolder first on a tie), so parallel workers try different ratios.
     None when no untried grid point lies strictly inside a gap (converged). With `options` (a kind
-    of discrete options) the ratio is the untried option inside a gap nearest its middle instead."""
+    of a few discrete options) the ratio is instead the boldest untried option inside a gap: the
+    winner is the fastest candidate within the budget, so the fastest option is the one to learn
+    first, and a miss leads to the next gentler one."""
     lo = max((r.ratio for r in results if r.hit), default=0.0)
     stops = [r.ratio for r in results if (r.hit is False or r.ceiling) and r.ratio >= lo]
     hi = min(stops, default=1.0)
@@ -112,7 +117,7 @@ def next_ratio(results: list[Result], low: Fraction = LOW, high: Fraction = HIGH
         if options is not None:
             inside = [p for p in options if a < p < b and p not in tried]
             if inside:
-                return min(inside, key=lambda p: (abs(p - (a + b) / 2), -p))
+                return max(inside)
             continue
         middle = _snap((a + b) / 2, low, high)
         if a < middle < b and middle not in tried:
