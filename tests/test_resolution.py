@@ -29,6 +29,8 @@ def test_a_scale_the_model_cannot_take_is_refused_as_an_option_not_a_crash():
     assert {s: (k.height, k.width) for s, k in kept.items()} == {0.75: (24, 24), 0.5: (16, 16)}
     assert set(refused) == {0.3, 0.4375, 1.0}  # 9.6 pixels; 14, not divisible by 4
     assert "not a whole multiple" in refused[0.3] and "not between 0 and 1" in refused[1.0]
+    kept, refused = usable_scales(model, (0.75, 0.5), min_side=20)  # the search's minimum side
+    assert list(kept) == [0.75] and "minimum side" in refused[0.5]
     K = keras()
     inp = K.Input((32, 32, 1))
     dense = K.Model(inp, K.layers.Reshape((32, 32, 1))(K.layers.Dense(32 * 32)(K.layers.Flatten()(inp))))
@@ -104,9 +106,10 @@ def test_the_study_proposes_only_the_scales_the_table_measured_faster(tmp_path):
     assert planner.scale_points() == {0.7: 0.5, 0.4: 0.75}
     points = {"resolution": lambda: list(planner.scale_points())}
     empty = Result("per_layer", 0.5, False, empty=True)
-    # after uniform's first trial, the resolution kind is proposed at the table's own cuts
-    assert propose([Result("uniform", 0.5, True)], 4, points=points) == ("resolution", 0.7)  # the fastest first
-    assert propose([Result("uniform", 0.5, True), Result("resolution", 0.7, True)], 4,
+    # where the table offers scales, the resolution kind goes first, at the table's own cuts, fastest first
+    assert propose([], 4, points=points) == ("resolution", 0.7)
+    assert propose([Result("resolution", 0.7, True, ceiling=True)], 4, points=points) == ("uniform", 0.5)
+    assert propose([Result("resolution", 0.7, True, ceiling=True), Result("uniform", 0.5, True)], 4,
                    points=points) == ("per_layer", 0.5)
     only = ("resolution",)
     assert propose([Result("resolution", 0.7, False)], 5, only, points) == ("resolution", 0.4)  # a miss: gentler

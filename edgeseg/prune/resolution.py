@@ -121,14 +121,21 @@ def scale_of(model) -> float:
     return round(int(down.output.shape[1]) / int(model.inputs[0].shape[1]), 6)
 
 
-def usable_scales(model, scales) -> tuple[dict[float, ScaledSize], dict[float, str]]:
-    """The scales `model` can take ({scale: size}) and those it cannot ({scale: why})."""
+def usable_scales(model, scales, min_side: int = 1) -> tuple[dict[float, ScaledSize], dict[float, str]]:
+    """The scales `model` can take with both scaled sides at least `min_side` ({scale: size}) and
+    those it cannot ({scale: why})."""
     kept, refused = {}, {}
     for scale in scales:
         try:
-            kept[float(scale)] = scaled_size(model, float(scale))
+            size = scaled_size(model, float(scale))
         except ScaleRefused as exc:
             refused[float(scale)] = str(exc)
+            continue
+        if min(size.height, size.width) < min_side:
+            refused[float(scale)] = (f"scale {scale:g} gives {size.height}x{size.width}, below the search's "
+                                     f"{min_side}-pixel minimum side")
+        else:
+            kept[float(scale)] = size
     return kept, refused
 
 

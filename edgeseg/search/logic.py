@@ -74,10 +74,11 @@ def search_order(ratios: list[float]) -> list[float]:
 #   resolution: the share of plain int8's measured latency an input-resolution scale cuts
 #               (prune/resolution.py). Its ratios are not the grid but the table's options (the
 #               scales that beat its noise, `points`): where int8 pays per pixel, not per channel.
-#               Before per_layer: on the CPUs where per-layer counts find no step (int8 flat in
-#               channels) a scale is what buys speed (benchmarks/resolution.py: 3.45x at 0.5), and
-#               a per-layer candidate no faster than one measured is stopped before fine-tuning.
-KINDS = ("uniform", "resolution", "per_layer")
+#               First where the table offers a scale: on CPUs whose int8 kernels are flat in
+#               channels a scale is what buys speed (benchmarks/resolution.py: 3.45x plain int8 at
+#               0.5, 0.991x Dice, where channels gave 1.37x), and under load a study of 600 s that
+#               tried it after a uniform trial and the table had no time left for it (RESULTS.md).
+KINDS = ("resolution", "uniform", "per_layer")
 
 
 @dataclass(frozen=True)

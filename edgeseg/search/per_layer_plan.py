@@ -23,8 +23,11 @@ from .timing import measure_interleaved
 TABLE_FILE = "latency_table.json"
 TABLE_SECONDS = 1.5  # per model in a table pass (all its cells and the unpruned copies in one interleaved run)
 TABLE_CALIBRATION = 2  # images calibrating a table's models: they are only timed, never judged
-# The input-resolution scales the table times (those the model can take): 0.75 and 0.5 of each side.
+# The input-resolution scales the table times (those the model can take): 0.75 and 0.5 of each side,
+# where the scaled side stays at least MIN_SCALED_SIDE pixels: a policy, not a measurement (small
+# inputs, such as the 32x32 test models, keep their resolution).
 RESOLUTION_SCALES = (0.75, 0.5)
+MIN_SCALED_SIDE = 64
 
 
 @dataclass
@@ -69,7 +72,7 @@ class PerLayerPlanner:
             return int8_file(at_scale(self.ctx.model, scale), self.ctx,
                              Path(scratch.name) / f"t{next(made):04d}.tflite", TABLE_CALIBRATION)
 
-        scales, refused = usable_scales(self.ctx.model, RESOLUTION_SCALES)
+        scales, refused = usable_scales(self.ctx.model, RESOLUTION_SCALES, MIN_SCALED_SIDE)
         for scale, why in refused.items():
             self.ctx.log(f"      input scale {scale:g} is not an option: {why}")
 
@@ -118,4 +121,4 @@ class PerLayerPlanner:
         return points[min(points, key=lambda cut: abs(cut - ratio))]
 
 
-__all__ = ["PerLayerPlanner", "RESOLUTION_SCALES", "TABLE_FILE"]
+__all__ = ["MIN_SCALED_SIDE", "PerLayerPlanner", "RESOLUTION_SCALES", "TABLE_FILE"]
