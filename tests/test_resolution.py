@@ -185,3 +185,14 @@ def test_the_report_and_the_verdict_name_a_resolution_winners_scale():
     refused = _scale_lines(SimpleNamespace(study=study), {"tflite": SimpleNamespace(path="model_int8.tflite")})
     assert "none of its artifacts ships" in refused[0]
     assert _scale_lines(SimpleNamespace(study=None), shipped) == []
+
+
+def test_a_resolution_candidate_this_machines_table_does_not_offer_is_stopped_not_crashed(tmp_path):
+    import optuna
+
+    from edgeseg.search.trial import _plan
+
+    trial = _Trial()
+    with pytest.raises(optuna.TrialPruned):  # proposed by a worker elsewhere; here no scale beats the noise
+        _plan("resolution", 0.7, _planner(tmp_path, {0.5: 9.9}), trial, lambda _: None)
+    assert trial.user_attrs["empty"] is True and "no input scale" in trial.user_attrs["stopped_because"]

@@ -74,11 +74,12 @@ def search_order(ratios: list[float]) -> list[float]:
 #   resolution: the share of plain int8's measured latency an input-resolution scale cuts
 #               (prune/resolution.py). Its ratios are not the grid but the table's options (the
 #               scales that beat its noise, `points`): where int8 pays per pixel, not per channel.
-#               First where the table offers a scale: on CPUs whose int8 kernels are flat in
-#               channels a scale is what buys speed (benchmarks/resolution.py: 3.45x plain int8 at
-#               0.5, 0.991x Dice, where channels gave 1.37x), and under load a study of 600 s that
-#               tried it after a uniform trial and the table had no time left for it (RESULTS.md).
-KINDS = ("resolution", "uniform", "per_layer")
+KINDS = ("uniform", "per_layer", "resolution")  # KINDS[0]: the kind of a trial that names none (older studies)
+# The order kinds are proposed in when they have had as many trials. Resolution first where the
+# table offers a scale: on CPUs whose int8 kernels are flat in channels a scale is what buys speed
+# (benchmarks/resolution.py: 3.45x plain int8 at 0.5, 0.991x Dice, where channels gave 1.37x), and
+# under load a 600 s study that tried it after a uniform trial and the table had no time left for it.
+PROPOSAL_ORDER = ("resolution", "uniform", "per_layer")
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def next_ratio(results: list[Result], low: Fraction = LOW, high: Fraction = HIGH
 OPTION_KINDS = ("resolution",)
 
 
-def propose(results: list[Result], limit: int, kinds: tuple[str, ...] = KINDS,
+def propose(results: list[Result], limit: int, kinds: tuple[str, ...] = PROPOSAL_ORDER,
             points: dict[str, Callable[[], list[float]]] | None = None) -> tuple[str, float] | None:
     """The next candidate (kind, ratio) from the results so far, or None when `limit` candidates
     were tried or every kind converged. The kind with the fewest trials goes first (ties in
@@ -201,5 +202,5 @@ def candidate_key(model_sha256: str, data: dict, candidate: dict, settings: dict
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-__all__ = ["HOPELESS_MARGIN", "KINDS", "OPTION_KINDS", "Result", "Row", "by_device", "candidate_key", "dominates", "grid", "hopeless",
+__all__ = ["HOPELESS_MARGIN", "KINDS", "OPTION_KINDS", "PROPOSAL_ORDER", "Result", "Row", "by_device", "candidate_key", "dominates", "grid", "hopeless",
            "next_ratio", "pareto_front", "propose", "search_order", "winner"]

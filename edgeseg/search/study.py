@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UsageError
-from .logic import KINDS, Result, Row, propose
+from .logic import KINDS, PROPOSAL_ORDER, Result, Row, propose
 
 STUDY_NAME = "edgeseg-prune-auto"
 DIRECTIONS = ("minimize", "maximize", "minimize")  # latency ms, int8 Dice, int8 bytes
@@ -326,7 +326,7 @@ def results(study) -> list[Result]:
     return list(verdicts.values())
 
 
-def proposer(limit: int, kinds: tuple[str, ...] = KINDS, points: dict | None = None) -> Callable[[object], dict | None]:
+def proposer(limit: int, kinds: tuple[str, ...] = PROPOSAL_ORDER, points: dict | None = None) -> Callable[[object], dict | None]:
     """work()'s proposer: the study's next candidate as Optuna params, up to `limit` candidates
     (`points`: logic.propose's options of the option kinds)."""
 

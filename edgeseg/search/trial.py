@@ -168,16 +168,19 @@ def _plan(kind: str, ratio: float, planner: PerLayerPlanner, trial, log) -> tupl
     estimate no faster than a candidate already measured; otherwise a ceiling means nothing bolder."""
     import optuna
 
-    def stop(why: str):  # the kind is dropped (`empty`): a bolder per-layer ratio cannot do better
+    def stop(why: str):  # the kind is dropped (`empty`): a bolder ratio of it cannot do better
         trial.set_user_attr("empty", True)
         trial.set_user_attr("stopped_because", why)
-        log(f"      candidate per_layer {ratio:.4f}: {why}: stopped")
+        log(f"      candidate {kind} {ratio:.4f}: {why}: stopped")
         raise optuna.TrialPruned(why)
 
     if kind == "uniform":
         return {"ratio": ratio}, None
     if kind == "resolution":  # proposed only at the table's own options (study_proposer)
-        scale = planner.scale_for(ratio)
+        try:
+            scale = planner.scale_for(ratio)
+        except LookupError as exc:  # another worker proposed it from its own machine's table
+            stop(f"{exc} on this machine")
         table = planner.table()
         trial.set_user_attr("scale", scale)
         trial.set_user_attr("ceiling", scale == min(table.faster_scales()))
