@@ -327,8 +327,7 @@ def results(study) -> list[Result]:
 
 
 def proposer(limit: int, kinds: tuple[str, ...] = PROPOSAL_ORDER, points: dict | None = None) -> Callable[[object], dict | None]:
-    """work()'s proposer: the study's next candidate as Optuna params, up to `limit` candidates
-    (`points`: logic.propose's options of the option kinds)."""
+    """work()'s proposer: the next candidate as Optuna params, up to `limit` (`points`: see logic.propose)."""
 
     def next_params(study) -> dict | None:
         chosen = propose(results(study), limit, kinds, points)
