@@ -165,7 +165,8 @@ def _plan(kind: str, ratio: float, planner: PerLayerPlanner, trial, log) -> tupl
     """(the candidate as its cache key sees it, per-space counts or None for a uniform ratio). A
     per-layer candidate whose table shows no step that saves time is stopped (`empty`: the kind is
     dropped), and so is one whose table ran out of steps before its target (a `ceiling`) at an
-    estimate no faster than a candidate already measured; otherwise a ceiling means nothing bolder."""
+    estimate no faster than a candidate already measured; otherwise a ceiling means nothing bolder.
+    A resolution candidate is the table's scale nearest its latency cut (a ceiling at the boldest)."""
     import optuna
 
     def stop(why: str):  # the kind is dropped (`empty`): a bolder ratio of it cannot do better
@@ -245,7 +246,7 @@ def load_winner(cache: Path, key: str, custom_objects=None, unsafe: bool = False
                               float("nan") if tuned["best_dice"] is None else tuned["best_dice"],
                               tuned["stopped_because"], tuned["seconds"])
     kept = {name: tuple(pair) for name, pair in record["kept"].items()}
-    return ChannelPruneResult(model, record["ratio"], kept, record["frozen"], finetune)  # scale: resolution.scale_of
+    return ChannelPruneResult(model, record["ratio"], kept, record["frozen"], finetune)
 
 
 def retimed(found: list[Row], attrs: dict[int, dict], cache: Path, plain: Path, runtime, machine: str,
