@@ -199,6 +199,23 @@ def test_a_study_made_for_another_model_is_refused(tmp_path):
         open_study(location, {"model_sha256": "b", "seed": 0, "cache": "x"}, [0.5])
 
 
+def test_a_study_made_with_other_candidate_kinds_is_refused(tmp_path):
+    """A study from a version with another search space (Optuna would refuse its `kind` parameter
+    on every trial) is refused once, in one line."""
+    from types import SimpleNamespace
+
+    from edgeseg.errors import UsageError
+    from edgeseg.search.study import open_study
+    from edgeseg.search.trial import SETTINGS, identity
+
+    ctx = SimpleNamespace(config=SimpleNamespace(**dict.fromkeys(SETTINGS, 0), seed=0))
+    now = identity(ctx, "a", "d", tmp_path / "cache")
+    location = str(tmp_path / "s.sqlite3")
+    open_study(location, {k: v for k, v in now.items() if k != "kinds"}, [0.5])  # made before `kinds` was recorded
+    with pytest.raises(UsageError, match="another kinds"):
+        open_study(location, now, [0.5])
+
+
 @pytest.fixture(scope="module")
 def tiny_study(tiny_model_path, tmp_path_factory):
     """compress --prune auto on the tiny model, one candidate, its study beside OUT."""

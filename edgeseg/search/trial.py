@@ -46,9 +46,13 @@ def settings_of(config) -> dict:
 
 
 def identity(ctx: SearchInputs, model_sha256: str, data: str, cache: Path) -> dict:
-    """What the study is for (`data`: data_digest): a study made for anything else is refused, not mixed in."""
+    """What the study is for (`data`: data_digest): a study made for anything else is refused, not mixed in.
+    `kinds` is the search space: Optuna refuses a categorical parameter whose choices changed, so a
+    study made by a version with other candidate kinds is refused in one line, not failed per trial."""
+    from .logic import KINDS
+
     return {"model_sha256": model_sha256, "data": data, "seed": ctx.config.seed, "settings": settings_of(ctx.config),
-            "cache": str(cache)}
+            "kinds": list(KINDS), "cache": str(cache)}
 
 
 def machine_label(threads: int) -> str:
