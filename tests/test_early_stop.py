@@ -62,3 +62,22 @@ def test_recent_rate_is_the_least_squares_slope():
     assert recent_rate([(0, 0.5), (25, 0.6), (50, 0.7), (75, 0.8)]) == pytest.approx(0.004)
     assert recent_rate([(0, 0.5), (25, 0.5)]) == 0.0
     assert recent_rate([(10, 0.5)]) == 0.0
+
+
+def test_the_study_record_and_report_say_why_a_candidates_fine_tuning_ended(tmp_path):
+    from edgeseg.artifacts import typed
+    from edgeseg.search.logic import Row, pareto_front
+    from edgeseg.search.report import study_info, study_markdown
+
+    rows = [Row(0, 0.5, 0.94, 900, 6.0, "litert-cpu", "m"), Row(1, 0.875, 0.91, 500, 4.0, "litert-cpu", "m")]
+    why = "hopeless: best Dice 0.9183, at most 0.9183 by step 525 at the recent rate, below the target 0.9367"
+    attrs = {0: {"finetune_stop": "within the target Dice 0.9367 and no better for 2 evaluations"},
+             1: {"finetune_stop": why}}
+    info = study_info("s.sqlite3", rows, {("litert-cpu", "m"): pareto_front(rows)}, rows[0], 0.93, "litert-cpu", "m",
+                      attrs, [], 2, 1.0, tmp_path / "search", 6.5)
+    written = info.to_dict()
+    assert [c["finetune_stop"] for c in written["candidates"]] == [attrs[0]["finetune_stop"], why]
+    assert typed.from_dict(type(info), written, "study") == info
+    text = "\n".join(study_markdown(info))
+    assert "given up as hopeless" in text and f"uniform ratio 0.875: {why}" in text
+    assert "ratio 0.5: within" not in text
