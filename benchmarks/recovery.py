@@ -141,7 +141,8 @@ def main() -> None:
     print(f"float Dice {float_dice:.4f}", flush=True)
     rows = []
     suffix = "_int8" if args.int8 else ""
-    target = Path(args.json) if args.json else out / f"recovery_{args.ratio}_{args.steps}_{args.seeds.replace(',', '+')}{suffix}.json"
+    default = out / f"recovery_{args.ratio}_{args.steps}_{args.seeds.replace(',', '+')}{suffix}.json"
+    target = Path(args.json) if args.json else default
     for seed in (int(s) for s in args.seeds.split(",")):
         for name in args.variants.split(","):
             rows.append(run(model, spec, data_dir, args.ratio, args.steps, seed, name, float_dice, args.int8))

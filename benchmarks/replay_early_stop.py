@@ -61,8 +61,9 @@ def check(files: list[str], variants: dict, quiet: bool = False) -> tuple[int, i
                 if quiet:
                     continue
                 closest = "" if out["closest"] is None else f"{out['closest']:+.4f}"
-                fired = (f"hopeless at {out['hopeless_at']} (best {out['best_then']:.4f}, projection "
-                         f"{out['projection']:.4f}), saves {out['saved']}, loses {out['lost']:.4f}" if out["hopeless_at"] else "not stopped")
+                fired = "not stopped" if not out["hopeless_at"] else (
+                    f"hopeless at {out['hopeless_at']} (best {out['best_then']:.4f}, projection "
+                    f"{out['projection']:.4f}), saves {out['saved']}, loses {out['lost']:.4f}")
                 print(f"| {row['variant']} s{row['seed']} | {row['ratio']} | {budget} | {name} {target:.4f} | "
                       f"{max(d for _, d in curve):.4f} | {'yes' if reached else 'no'} | {fired} | {closest} |")
     return false_stops, saved, spent, missed
@@ -77,7 +78,8 @@ def sweep(files: list[str], variants: dict) -> None:
     for after in (0.4, 0.5, 0.6):
         for optimism in (1.0, 1.5, 2.0, 3.0):
             for confirm in (1, 2):
-                finetune.HOPELESS_AFTER_SHARE, finetune.HOPELESS_OPTIMISM, finetune.HOPELESS_CONFIRM = after, optimism, confirm
+                (finetune.HOPELESS_AFTER_SHARE, finetune.HOPELESS_OPTIMISM,
+                 finetune.HOPELESS_CONFIRM) = after, optimism, confirm
                 false_stops, saved, spent, _ = check(files, variants, quiet=True)
                 print(f"| {after} | {optimism} | {confirm} | {false_stops} | {saved} / {spent} |")
     finetune.HOPELESS_AFTER_SHARE, finetune.HOPELESS_OPTIMISM, finetune.HOPELESS_CONFIRM = kept

@@ -127,7 +127,8 @@ def evaluator(ctx: SearchInputs, model_sha256: str, data: str, cache: Path, runt
         trial.set_user_attr("float_dice", record["float_dice"])
         finetune_stop = record.get("finetune_stop") or record.get("finetune", {}).get("stopped_because")
         if record.get("hopeless"):
-            why = hopeless(record["float_dice"], ctx.budget) + (f" (fine-tuning {finetune_stop})" if finetune_stop else "")
+            why = hopeless(record["float_dice"], ctx.budget)
+            why += f" (fine-tuning {finetune_stop})" if finetune_stop else ""
             trial.set_user_attr("stopped_because", why)
             ctx.log(f"      candidate {kind} {ratio:.4f}: {why}: stopped")
             raise optuna.TrialPruned()

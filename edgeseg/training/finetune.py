@@ -215,4 +215,5 @@ def stop_reason(why: str, stop: EarlyStop, label: str, budget: FinetuneBudget) -
             f"at the recent rate, below the target {stop.target:.4f}")
 
 
-__all__ = ["EarlyStop", "HOPELESS_AFTER_SHARE", "HOPELESS_CONFIRM", "HOPELESS_OPTIMISM", "HOPELESS_WINDOW", "FinetuneBudget", "FinetuneResult", "finetune", "learning_rate_at"]
+__all__ = ["EarlyStop", "HOPELESS_AFTER_SHARE", "HOPELESS_CONFIRM", "HOPELESS_OPTIMISM", "HOPELESS_WINDOW",
+           "recent_rate", "stop_reason", "FinetuneBudget", "FinetuneResult", "finetune", "learning_rate_at"]
