@@ -108,6 +108,19 @@ def test_finetune_stops_early_and_keeps_the_best_weights(tiny, monkeypatch):
 
 
 @pytest.mark.slow
+def test_finetune_gives_up_a_hopeless_run_and_says_why(tiny, monkeypatch):
+    from edgeseg.prune.magnitude import copy_model
+    from edgeseg.training.finetune import finetune
+
+    model, _, train, val = tiny
+    _scripted_dice(monkeypatch, [0.5] * 8)
+    budget = FinetuneBudget(max_steps=16, min_steps=0, eval_every=2, patience=2)
+    result = finetune(copy_model(model), train, val, budget, classes=1, batch_size=4, target_dice=0.9, verbose=0)
+    assert 8 <= result.steps < 16  # not before half the budget, and not to its end
+    assert result.stopped_because.startswith("hopeless: best Dice 0.5000") and "target 0.9000" in result.stopped_because
+
+
+@pytest.mark.slow
 def test_finetune_stops_at_the_time_budget(tiny):
     from edgeseg.prune.magnitude import copy_model
     from edgeseg.training.finetune import finetune

@@ -17,7 +17,9 @@ _FROM_ATTRS = tuple(f.name for f in dataclasses.fields(StudyRow)
 
 def _row(r: Row, attrs: dict) -> StudyRow:
     extra = {k: attrs.get(k) for k in _FROM_ATTRS}
-    return StudyRow(**r.to_dict(), **{k: v for k, v in extra.items() if v is not None})
+    # why its fine-tuning ended (finetune.EarlyStop: within the target, hopeless, or the budget)
+    stop = {"finetune_stop": attrs["finetune_stop"]} if attrs.get("finetune_stop") else {}
+    return StudyRow(**r.to_dict(), **{k: v for k, v in extra.items() if v is not None}, extra=stop)
 
 
 def study_info(location: str, everything: list[Row], fronts: dict[tuple[str, str], list[Row]], best: Row | None, floor: float,
@@ -76,9 +78,15 @@ def study_markdown(study: StudyRecord) -> list[str]:
     if winner is not None and winner.kept:
         out += ["The winner's kept output channels per layer:", "", "| layer | kept | of |", "|---|---|---|"]
         out += [f"| {name} | {kept} | {total} |" for name, (kept, total) in winner.kept.items()] + [""]
+    given_up = [r for r in study.candidates if str(r.extra.get("finetune_stop", "")).startswith("hopeless")]
+    if given_up:
+        out += ["Fine-tuning given up as hopeless (it could not reach its target in the steps left): "
+                + "; ".join(f"{r.kind or 'uniform'} ratio {r.ratio}: {r.extra['finetune_stop']}" for r in given_up)
+                + ".", ""]
     if study.pruned:
         out += ["Stopped early (float Dice after recovery far below the floor, or no step in the latency table): "
-                + ", ".join(f"{p.kind or 'uniform'} ratio {p.ratio}" for p in study.pruned) + ".", ""]
+                + ", ".join(f"{p.kind or 'uniform'} ratio {p.ratio}" + (f" ({p.reason})" if p.reason else "")
+                            for p in study.pruned) + ".", ""]
     return out
 
 

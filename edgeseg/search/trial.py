@@ -87,7 +87,8 @@ def _make_entry(ratio: float, ctx: SearchInputs, entry: Path, counts: dict[str, 
                                              config.channel_criterion, counts=counts, **ctx.distill)
     tuned = result.finetune.to_dict()
     if hopeless(tuned["best_dice"], ctx.budget):
-        return {"ratio": ratio, "float_dice": tuned["best_dice"], "hopeless": True}
+        return {"ratio": ratio, "float_dice": tuned["best_dice"], "hopeless": True,
+                "finetune_stop": tuned["stopped_because"]}
     path = int8_file(result.model, ctx, entry / "int8.tflite")
     verify = task_for(ctx.spec_dict).verifier(ctx.val, keras_predictor(result.model, config.batch_size),
                                               ctx.spec_dict, config.batch_size)
@@ -137,21 +138,25 @@ def evaluator(ctx: SearchInputs, model_sha256: str, data: str, cache: Path, runt
         record, reused = cached_candidate(ratio, ctx, cache, key, counts, candidate.get("scale", 1.0))
         trial.set_user_attr("key", key)
         trial.set_user_attr("float_dice", record["float_dice"])
+        finetune_stop = record.get("finetune_stop") or record.get("finetune", {}).get("stopped_because")
         if record.get("hopeless"):
-            trial.set_user_attr("stopped_because", hopeless(record["float_dice"], ctx.budget))
-            ctx.log(f"      candidate {kind} {ratio:.4f}: {hopeless(record['float_dice'], ctx.budget)}: stopped")
+            why = hopeless(record["float_dice"], ctx.budget)
+            why += f" (fine-tuning {finetune_stop})" if finetune_stop else ""
+            trial.set_user_attr("stopped_because", why)
+            ctx.log(f"      candidate {kind} {ratio:.4f}: {why}: stopped")
             raise optuna.TrialPruned()
         deployable, reason = judge(ctx.budget, record)
         p50, plain_p50 = measure_interleaved([cache / key / "int8.tflite", plain],
                                              lambda p: runtime.load(p, threads), image)
         verdict = "" if deployable else f"; not deployable: {reason}"
         ctx.log(f"      candidate {kind} {ratio:.4f}: int8 Dice {record['dice']:.4f}, p50 {p50:.2f} ms (plain int8 "
-                f"{plain_p50:.2f} ms){' (cached)' if reused else ''}{verdict}")
+                f"{plain_p50:.2f} ms){' (cached)' if reused else ''}{verdict}"
+                + (f"; fine-tuning {finetune_stop}" if finetune_stop else ""))
         attrs = {"key": key, "float_dice": record["float_dice"], "cached": reused, "plain_int8_p50_ms": round(plain_p50, 4),
                  "gflops": record["gflops"], "parameters": record["parameters"], "sha256": record["sha256"],
                  "threads": threads, "scores": candidate_scores(record), "deployable": deployable, "reason": reason,
                  "kept": {name: list(pair) for name, pair in record["kept"].items()},
-                 "scale": record.get("scale", 1.0)}
+                 "scale": record.get("scale", 1.0), "finetune_stop": finetune_stop}
         return Outcome(round(p50, 4), record["dice"], record["bytes"], runtime.name, machine, attrs)
 
     evaluate.planner = planner  # the proposer asks its table for the resolution options

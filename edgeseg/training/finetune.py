@@ -55,13 +55,28 @@ class FinetuneResult:
                 "dice_curve": [[s, d] for s, d in self.dice_curve], "metric": self.metric}
 
 
+# When a run below its target is given up (EarlyStop.hopeless), as data. Validated offline on
+# the recorded recovery curves (`benchmarks/recovery.py --replay`, RESULTS.md issue 23 item 3):
+# it never stopped a run that ended within its target.
+HOPELESS_AFTER_SHARE = 0.5  # never before this share of max_steps (nor before min_steps / a ramp's end)
+HOPELESS_WINDOW = 4  # evaluations whose least-squares slope is the recent rate of gain
+HOPELESS_OPTIMISM = 2.0  # that rate, doubled, is assumed for every step left (the cosine lr only slows it)
+HOPELESS_CONFIRM = 2  # evaluations in a row the projection must stay short
+
+
 class EarlyStop:
     """Decides, one validation Dice at a time, whether fine-tuning has done its job:
-    within `target` (when given) and no better Dice for `patience` evaluations, after `min_steps`."""
+    within `target` (when given) and no better Dice for `patience` evaluations, after `min_steps`;
+    or, knowing `max_steps`, whether it is hopeless: past HOPELESS_AFTER_SHARE of the budget, the
+    best Dice plus the recent rate of gain (x HOPELESS_OPTIMISM) over the steps left stays below
+    the target for HOPELESS_CONFIRM evaluations. A run that has reached its target is never hopeless."""
 
-    def __init__(self, target: float | None, min_steps: int, patience: int):
-        self.target, self.min_steps, self.patience = target, min_steps, patience
+    def __init__(self, target: float | None, min_steps: int, patience: int, max_steps: int | None = None):
+        self.target, self.min_steps, self.patience, self.max_steps = target, min_steps, patience, max_steps
         self.best, self.best_step, self.stale = -math.inf, 0, 0
+        self.curve: list[tuple[int, float]] = []
+        self.short = 0  # evaluations in a row whose projection missed the target
+        self.projection = math.nan
 
     def update(self, step: int, dice: float) -> bool:
         """Records a Dice; True means the best so far (the caller keeps those weights)."""
@@ -70,12 +85,41 @@ class EarlyStop:
             self.best, self.best_step, self.stale = dice, step, 0
         else:
             self.stale += 1
+        self.curve.append((step, dice))
+        self._project(step)
         return improved
 
+    def _project(self, step: int) -> None:
+        if self.target is None or self.max_steps is None or len(self.curve) < HOPELESS_WINDOW:
+            self.projection, self.short = math.nan, 0
+            return
+        rate = max(0.0, recent_rate(self.curve[-HOPELESS_WINDOW:]))
+        self.projection = self.best + HOPELESS_OPTIMISM * rate * max(0, self.max_steps - step)
+        self.short = self.short + 1 if self.projection < self.target else 0
+
     def should_stop(self, step: int) -> bool:
-        if self.target is None or step < self.min_steps or self.best < self.target:
-            return False
-        return self.stale >= self.patience
+        return self.why_stop(step) is not None
+
+    def why_stop(self, step: int) -> str | None:
+        """"within" (done), "hopeless" (cannot reach the target in the steps left), or None."""
+        if self.target is None or step < self.min_steps:
+            return None
+        if self.best >= self.target:
+            return "within" if self.stale >= self.patience else None
+        return "hopeless" if self.hopeless(step) else None
+
+    def hopeless(self, step: int) -> bool:
+        return (self.max_steps is not None and step >= HOPELESS_AFTER_SHARE * self.max_steps
+                and step < self.max_steps and self.short >= HOPELESS_CONFIRM)
+
+
+def recent_rate(points: list[tuple[int, float]]) -> float:
+    """Least-squares slope of (step, Dice): Dice gained per step, robust to one noisy evaluation."""
+    n = len(points)
+    mean_x = sum(s for s, _ in points) / n
+    mean_y = sum(d for _, d in points) / n
+    spread = sum((s - mean_x) ** 2 for s, _ in points)
+    return 0.0 if spread == 0 else sum((s - mean_x) * (d - mean_y) for s, d in points) / spread
 
 
 def segmentation_batches(train: SegmentationData, batch_size: int, seed: int, targets=None):
@@ -124,7 +168,7 @@ def finetune(model, train: SegmentationData, val: SegmentationData, budget: Fine
         optimizer.apply_gradients(zip(grads, variables))
         return loss
 
-    stop = EarlyStop(target_dice, max(budget.min_steps, keep_from_step), budget.patience)
+    stop = EarlyStop(target_dice, max(budget.min_steps, keep_from_step), budget.patience, budget.max_steps)
     result, best_weights, start = FinetuneResult(0, metric=task.score_name), None, time.perf_counter()
     batches, extras = segmentation_batches(train, batch_size, seed, task.targets), unlabeled() if unlabeled else None
     stopped = f"reached the maximum of {budget.max_steps} steps"
@@ -150,9 +194,9 @@ def finetune(model, train: SegmentationData, val: SegmentationData, budget: Fine
         if verbose:
             log(f"      step {result.steps}/{budget.max_steps}: loss {loss:.4f}, val {task.score_label} {score:.4f}, "
                 f"lr {float(optimizer.learning_rate.numpy()):.2e}")
-        if stop.should_stop(result.steps):
-            stopped = (f"within the target {task.score_label} {target_dice:.4f} and no better for "
-                       f"{budget.patience} evaluations")
+        why = stop.why_stop(result.steps)
+        if why:
+            stopped = stop_reason(why, stop, task.score_label, budget)
             break
         if timed_out:
             stopped = f"reached the time budget of {budget.max_seconds:.0f} s"
@@ -164,4 +208,12 @@ def finetune(model, train: SegmentationData, val: SegmentationData, budget: Fine
     return result
 
 
-__all__ = ["EarlyStop", "FinetuneBudget", "FinetuneResult", "finetune", "learning_rate_at"]
+def stop_reason(why: str, stop: EarlyStop, label: str, budget: FinetuneBudget) -> str:
+    if why == "within":
+        return f"within the target {label} {stop.target:.4f} and no better for {budget.patience} evaluations"
+    return (f"hopeless: best {label} {stop.best:.4f}, at most {stop.projection:.4f} by step {budget.max_steps} "
+            f"at the recent rate, below the target {stop.target:.4f}")
+
+
+__all__ = ["EarlyStop", "HOPELESS_AFTER_SHARE", "HOPELESS_CONFIRM", "HOPELESS_OPTIMISM", "HOPELESS_WINDOW",
+           "recent_rate", "stop_reason", "FinetuneBudget", "FinetuneResult", "finetune", "learning_rate_at"]
