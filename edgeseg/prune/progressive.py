@@ -3,9 +3,9 @@ filters removed. `--finetune-steps` is sized for removing half of them; a model 
 has more to win back. On the hand-annotated DSB tiles, at 87.5% removed, 300 steps recovered
 0.959x of float Dice, 525 (this scale) 0.976x and 600 0.983x, where distillation from the float
 model (outputs, block outputs) and remove-then-recover rounds at equal steps gained at most
-+0.001x or lost (benchmarks/recovery.py, RESULTS.md, issue 23). Early stopping is unchanged: a
-model back within its target stops as soon as before, so the extra steps are spent only where
-recovery is still short."""
++0.001x or lost (benchmarks/recovery.py, RESULTS.md, issue 23). A model back within its target
+stops as soon as before, and one that cannot reach it gives up past half its budget (finetune's
+EarlyStop), so the extra steps are spent only where recovery is short but still gaining."""
 from __future__ import annotations
 
 from dataclasses import replace
