@@ -97,6 +97,14 @@ def keras_module(model):
     return keras()
 
 
+def loaded_like(derived, source):
+    """`derived` (a model made from `source`: channel pruning's result), rebuilt on need with the flags
+    `source` was loaded with (--unsafe, the user's tf_keras twins), as `source` itself would be."""
+    if source in _LOADED:
+        _LOADED[derived] = _LOADED[source]
+    return derived
+
+
 def foreign_layers(model, custom: dict | None = None) -> list[str]:
     """'name (Class)' of each layer of a Keras 3 model that its tf_keras rebuild would carry as it
     is (nested models searched): tensorflow-model-optimization cannot wrap those, and their MACs
