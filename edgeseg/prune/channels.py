@@ -26,7 +26,7 @@ from ..errors import UsageError
 from ..models.flops import layer_macs
 from ..models.keras3 import keras_module, loaded_like
 from .flatten import flatten_model
-from .graph_links import inbound_tensors, op_kind, operations
+from .graph_links import from_config, inbound_tensors, op_kind, operations
 
 PRODUCERS = {"Conv2D": "filters", "Conv2DTranspose": "filters", "SeparableConv2D": "filters", "Dense": "units"}
 PASSTHROUGH = {"BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Dropout", "SpatialDropout2D",
@@ -293,7 +293,7 @@ def prune_channels(model, ratio: float, measured: dict[str, np.ndarray] | None =
             config[attr] = int(len(out_keep[layer.name]))
         if kind == "Reshape":  # it passes channels through, and names their count
             config["target_shape"] = (*config["target_shape"][:-1], int(len(out_keep[layer.name])))
-        return type(layer).from_config(config)
+        return from_config(layer, config)
 
     smaller = loaded_like(keras_module(model).models.clone_model(model, clone_function=clone), given)
     for old in model.layers:

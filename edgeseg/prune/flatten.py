@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import ModelError, UsageError
 from ..models.keras3 import keras_module, loaded_like
-from .graph_links import calls, map_tensors
+from .graph_links import calls, from_config, map_tensors
 
 FLAT_ATOL = 1e-5
 
@@ -42,7 +42,7 @@ class _Replay:
         config = layer.get_config()
         config["name"] = self.unique(layer.name, scope)
         try:
-            copy = type(layer).from_config(config)
+            copy = from_config(layer, config)
         except Exception as exc:  # a custom layer without a working get_config/from_config
             raise UsageError(f"cannot flatten the nested model for channel pruning: layer {layer.name!r} "
                              f"({type(layer).__name__}) cannot be re-created from its config ({exc})") from exc

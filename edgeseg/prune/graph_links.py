@@ -89,6 +89,18 @@ def inbound_layers(layer) -> list:
     return list(inbound) if isinstance(inbound, (list, tuple)) else [inbound]
 
 
+def from_config(layer, config: dict):
+    """A new layer (or op) of the layer's class from `config`. A Keras 3 Lambda's function is read back
+    from its config only outside safe mode: it is the function this process already holds (the model was
+    built here, or loaded under --unsafe), so nothing new runs."""
+    if not is_keras3(layer):
+        return type(layer).from_config(config)
+    from keras.src.saving.serialization_lib import SafeModeScope
+
+    with SafeModeScope(False):
+        return type(layer).from_config(config)
+
+
 @dataclass(frozen=True)
 class Call:
     """One call of a graph: the layer (or op), its arguments and its output tensors."""
@@ -126,5 +138,5 @@ def map_tensors(model, fn, structure):
     return tf().nest.map_structure(fn, structure)
 
 
-__all__ = ["Call", "KERAS3_OPS", "calls", "consumers", "inbound_layers", "inbound_tensors", "map_tensors",
-           "op_kind", "operations"]
+__all__ = ["Call", "KERAS3_OPS", "calls", "consumers", "from_config", "inbound_layers", "inbound_tensors",
+           "map_tensors", "op_kind", "operations"]
