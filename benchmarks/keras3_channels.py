@@ -3,7 +3,7 @@ file with two source trees: before (channel pruning works on the model's tf_kera
 ranks, fine-tunes and distills the Keras 3 model itself).
 
 Each tree runs compress once in a fresh process (PYTHONPATH=TREE) with `models.keras3.rebuild` wrapped to count
-its calls and record the edgeseg function that asked for each (as_tf_keras_inputs: the maker; tflite_source:
+its calls and record the edgeseg functions that asked for each (as_tf_keras_inputs: the maker; tflite_source:
 TFLite's trace of a nearest UpSampling2D, models/keras3.WORSE_IN_TFLITE). Printed per tree: wall time, the
 report's step timings, the channel-pruned float model's Dice and its int8 TFLite artifact's, and the rebuilds.
 
@@ -32,8 +32,7 @@ calls, real = [], keras3.rebuild
 def counted(*args, **kwargs):
     if kwargs.get("check", True):  # a nested model's own rebuild is part of its parent's
         frames = [f.name for f in traceback.extract_stack()[:-1] if "/edgeseg/" in f.filename]
-        calls.append(next((n for n in reversed(frames) if n in ("as_tf_keras_inputs", "tflite_source",
-                                                                 "_semantic_qat", "_instance_qat")), frames[-1]))
+        calls.append(" < ".join(reversed(frames[-7:])))  # the innermost edgeseg callers first
     return real(*args, **kwargs)
 
 keras3.rebuild = counted

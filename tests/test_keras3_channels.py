@@ -164,5 +164,6 @@ def test_keras3_ranking_fine_tuning_and_distillation_need_no_rebuild(k3, monkeyp
     result = prune_channels_and_finetune(model, train, val, 0.5, FinetuneBudget(max_steps=2, min_steps=0, eval_every=2),
                                          8, 1, verbose=0, criterion="taylor", teacher=model, distill_weight=0.5)
     assert keras3.is_keras3(result.model) and result.finetune.steps == 2
+    assert keras3.tflite_source(result.model) is result.model  # no nearest UpSampling2D: TFLite needs no rebuild
     assert all(kept == kept_count(total, 0.5) for name, (kept, total) in result.kept.items()
                if name not in result.frozen) and len(result.frozen) == 1  # the one-channel head

@@ -249,8 +249,9 @@ def test_compress_prune_none_keeps_keras3_and_its_artifacts_equal_the_rebuilds(k
 @pytest.mark.slow
 def test_prune_channels_prunes_the_keras3_model_itself_and_the_base_stays_as_with_prune_none(prune_none_run, tmp_path,
                                                                                             monkeypatch):
-    """Channel pruning, its ranking and fine-tuning run on the Keras 3 model: no rebuild in the maker, and
-    none at all without a TFLite file (TFLite would trace a nearest upsampling through one, WORSE_IN_TFLITE).
+    """Channel pruning, its ranking and fine-tuning run on the Keras 3 model: no rebuild in the maker. The
+    only rebuilds are TFLite's traces of a nearest UpSampling2D (models/keras3.WORSE_IN_TFLITE; the float32
+    TFLite file is made even for --formats onnx): one for the user's model, one for the pruned one.
     The base model's baseline, PTQ, export and verification are those of --prune none (same artifacts)."""
     import onnxruntime
 
@@ -260,26 +261,29 @@ def test_prune_channels_prunes_the_keras3_model_itself_and_the_base_stays_as_wit
     from edgeseg.models.io import _keras_archive_info
 
     path, none_out, _, none_report, _ = prune_none_run
-    inside, rebuilds = [], []
-    real_rebuild, (wanted, title, maker) = keras3.rebuild, sources.MAKERS["channels"]
+    where, rebuilds = [], []
+    real_rebuild, real_source, (wanted, title, maker) = keras3.rebuild, keras3.tflite_source, sources.MAKERS["channels"]
 
     def counted(*args, **kwargs):
-        rebuilds.append(bool(inside))
+        rebuilds.append(where[-1] if where else "elsewhere")
         return real_rebuild(*args, **kwargs)
 
-    def watched(inputs):
-        inside.append(True)
-        try:
-            return maker(inputs)
-        finally:
-            inside.clear()
+    def inside(label, function):
+        def run(*args, **kwargs):
+            where.append(label)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                where.pop()
+        return run
 
     monkeypatch.setattr(keras3, "rebuild", counted)
-    monkeypatch.setitem(sources.MAKERS, "channels", (wanted, title, watched))
+    monkeypatch.setattr(keras3, "tflite_source", inside("tflite", real_source))
+    monkeypatch.setitem(sources.MAKERS, "channels", (wanted, title, inside("maker", maker)))
     config = _config(prune="channels", channel_ratio=0.5, finetune_steps=2, finetune_min_steps=0,
                      formats=("onnx",))
     report = compress(path, config, tmp_path / "out", timer=_untimed)
-    assert rebuilds == []
+    assert rebuilds == ["tflite", "tflite"]
     assert _keras_archive_info(tmp_path / "out" / "channels.keras")[0].startswith("3.")  # written by Keras 3
     names = {a.path for a in report.artifacts}
     assert {"model_int8.onnx", "model_channels_int8.onnx"} <= names
