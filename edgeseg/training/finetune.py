@@ -103,7 +103,7 @@ def finetune(model, train: SegmentationData, val: SegmentationData, budget: Fine
     evaluations before `keep_from_step` (a pruning ramp still under way) are logged but never
     kept. With a `teacher` and distill_weight > 0 the loss mixes the task loss with a loss to the teacher's probabilities (see distill.py)."""
     from ..backend import tf
-    from ..models.keras3 import is_keras3, keras_module
+    from ..models.keras3 import keras_module
     from .distill import training_loss
     from ..scoring.predictors import keras_predictor
 
@@ -112,8 +112,6 @@ def finetune(model, train: SegmentationData, val: SegmentationData, budget: Fine
     loss_fn = (recovery_loss.make_loss if recovery_loss else training_loss)(classes, teacher, distill_weight, task)
     extra_variables = list(recovery_loss.variables) if recovery_loss else []
     optimizer = keras_module(model).optimizers.Adam(budget.learning_rate)  # the model's own Keras' optimizer
-    if is_keras3(model):  # Keras 3 makes its slots on first use, which a tf.function's later traces refuse
-        optimizer.build(model.trainable_variables + extra_variables)
     hooks = list(step_hooks)
     for hook in hooks:
         hook.set_model(model)
