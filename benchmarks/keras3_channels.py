@@ -36,6 +36,7 @@ def counted(*args, **kwargs):
     return real(*args, **kwargs)
 
 keras3.rebuild = counted
+print("EDGESEG_FROM " + keras3.__file__, flush=True)
 code = main(sys.argv[1:])
 print("REBUILDS " + json.dumps(calls))
 sys.exit(code)
@@ -47,8 +48,10 @@ def run(tree: Path, model: Path, data: Path, out: Path) -> dict:
     args = ["compress", str(model), "--data", str(data), "--out", str(out), "--force", "--prune", "channels",
             "--channel-ratio", "0.5"]
     start = time.perf_counter()
+    # run from the tree itself: `python -c` puts the working folder ahead of PYTHONPATH
     result = subprocess.run([sys.executable, "-c", COUNTED, *args], env=env, capture_output=True, text=True,
-                            timeout=3600)
+                            timeout=3600, cwd=tree)
+    code_from = next((line[13:] for line in result.stdout.splitlines() if line.startswith("EDGESEG_FROM ")), None)
     wall = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"compress failed in {tree}: {result.stderr[-3000:]}")
@@ -56,7 +59,7 @@ def run(tree: Path, model: Path, data: Path, out: Path) -> dict:
     report = json.loads((out / "report.json").read_text())
     rows = {a["path"]: a for a in report["artifacts"]}
     int8 = rows.get("model_channels_int8.tflite", {})
-    return {"tree": str(tree), "wall_s": round(wall, 1), "timings": report.get("timings"),
+    return {"tree": str(tree), "edgeseg_from": code_from, "wall_s": round(wall, 1), "timings": report.get("timings"),
             "channels_float_dice": (report.get("channels") or {}).get("dice"),
             "channels_int8_tflite_dice": int8.get("dice"), "channels_int8_deployable": int8.get("deployable"),
             "base_float_dice": (report.get("baseline") or {}).get("dice"),
@@ -78,7 +81,8 @@ def main() -> None:
     trees = {"before": args.before, "after": args.after}
     found = {}
     for label in args.order.split(","):
-        found[label] = run(trees[label].resolve(), args.model.resolve(), args.data.resolve(), args.out / label)
+        found[label] = run(trees[label].resolve(), args.model.resolve(), args.data.resolve(),
+                           (args.out / label).resolve())
         print(f"{label}: {json.dumps(found[label])}", flush=True)
     print(json.dumps(found, indent=1))
 
