@@ -139,7 +139,6 @@ def test_keras3_ranking_fine_tuning_and_distillation_need_no_rebuild(k3, monkeyp
     from edgeseg.config import DataConfig, PreprocessSpec
     from edgeseg.data.dataset import load_splits
     from edgeseg.prune.flatten import flatten_model
-    from edgeseg.prune.gradual import prune_channels_and_finetune
     from edgeseg.prune.ranking import taylor_scores
     from edgeseg.training.finetune import FinetuneBudget, finetune
 
@@ -156,14 +155,12 @@ def test_keras3_ranking_fine_tuning_and_distillation_need_no_rebuild(k3, monkeyp
         np.testing.assert_allclose(score, expected[name], rtol=1e-3, atol=1e-7, err_msg=name)
 
     before = [w.copy() for w in flat.get_weights()]
-    tuned = finetune(flat, train, val, FinetuneBudget(max_steps=3, min_steps=0, eval_every=3), 1, 8, verbose=0)
+    budget = FinetuneBudget(max_steps=3, min_steps=0, eval_every=3)
+    tuned = finetune(flat, train, val, budget, 1, 8, verbose=0, teacher=model, distill_weight=0.5)
     assert tuned.steps == 3 and len(tuned.dice_curve) == 1
     changed = [not np.array_equal(a, b) for a, b in zip(before, flat.get_weights())]
-    assert all(changed)  # every kernel trained, every BatchNorm statistic moved
-
-    result = prune_channels_and_finetune(model, train, val, 0.5, FinetuneBudget(max_steps=2, min_steps=0, eval_every=2),
-                                         8, 1, verbose=0, criterion="taylor", teacher=model, distill_weight=0.5)
-    assert keras3.is_keras3(result.model) and result.finetune.steps == 2
-    assert keras3.tflite_source(result.model) is result.model  # no nearest UpSampling2D: TFLite needs no rebuild
-    assert all(kept == kept_count(total, 0.5) for name, (kept, total) in result.kept.items()
-               if name not in result.frozen) and len(result.frozen) == 1  # the one-channel head
+    assert all(changed)  # every kernel trained, every BatchNorm statistic moved (the pruning maker's whole path:
+    # test_keras3_first.py, compress --prune channels on a Keras 3 file)
+    pruned = prune_channels(flat, 0.5, scores).model
+    assert keras3.is_keras3(pruned)
+    assert keras3.tflite_source(pruned) is pruned  # no nearest UpSampling2D: TFLite needs no rebuild
