@@ -90,6 +90,20 @@ def test_a_keras3_model_is_pruned_as_keras3_and_equals_the_tf_keras_path(k3, mon
                                np.asarray(legacy.model(_images(), training=False)), atol=1e-5)
 
 
+def test_a_sequential_model_is_pruned_in_both_kerases(k3):
+    """A top-level Sequential has no input layer among its layers: its graph is replayed as a functional one."""
+    from edgeseg.backend import keras
+    from edgeseg.models.keras3 import is_keras3
+
+    for K in (keras(), k3):
+        L = K.layers
+        model = K.Sequential([K.Input((32, 32, 1)), L.Conv2D(4, 3, padding="same", name="a"), L.ReLU(),
+                              L.Conv2D(4, 3, padding="same", name="b"), L.Conv2D(1, 1, name="head")])
+        result = prune_channels(model, 0.5)
+        assert result.kept == {"a": (2, 4), "b": (2, 4), "head": (1, 1)}
+        assert is_keras3(result.model) == is_keras3(model)
+
+
 def test_keras3_ops_are_read_by_their_own_kind(k3):
     """`keras.ops` calls share class names with layers (Add, Multiply): they are mapped by their own kind;
     one with a per-channel constant is not, so its channels stay."""

@@ -78,9 +78,9 @@ class _Replay:
 
 
 def flatten_model(model, check: bool = True, seed: int = 0):
-    """`model` itself when nothing nests, else an equivalent flat functional model of the same Keras
-    with the same weights (checked on random inputs); the given model is not changed."""
-    if not nests(model):
+    """`model` itself when it is functional and nothing nests, else an equivalent flat functional model
+    of the same Keras with the same weights (checked on random inputs); the given model is not changed."""
+    if not nests(model) and type(model).__name__ != "Sequential":  # a Sequential's graph is replayed too
         return model
     if len(model.inputs) != 1:
         raise UsageError("channel pruning needs one input")
