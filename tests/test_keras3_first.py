@@ -102,11 +102,10 @@ def test_tfmot_steps_are_skipped_in_one_line_without_a_rebuild(k3, tmp_path, mon
     assert len(lines) == 1 and "QAT" in lines[0] and "scale (Scale)" in lines[0]
 
 
-def test_the_makers_get_one_rebuild_and_a_model_that_cannot_be_rebuilt_skips_them_in_one_line(k3, tmp_path,
+def test_magnitude_pruning_gets_one_rebuild_and_a_model_that_cannot_be_rebuilt_skips_it_in_one_line(k3, tmp_path,
                                                                                               monkeypatch):
     import edgeseg.models.keras3 as keras3
-    from edgeseg.compress.sources import (MakerInputs, Original, Recovery, as_tf_keras_inputs, channels_source,
-                                          pruned_source)
+    from edgeseg.compress.sources import MakerInputs, Original, Recovery, as_tf_keras_inputs, pruned_source
 
     L = k3.layers
     inputs = L.Input((32, 32, 1))
@@ -119,7 +118,7 @@ def test_the_makers_get_one_rebuild_and_a_model_that_cannot_be_rebuilt_skips_the
     run = type("Run", (), {"log": staticmethod(lines.append)})()
     making = MakerInputs(run, Original(kept, None, 0), Recovery(0.5, {"teacher": kept, "distill_weight": 0.5}),
                          tmp_path, None)
-    first, second = as_tf_keras_inputs(making, "channel pruning"), as_tf_keras_inputs(making, "magnitude pruning")
+    first, second = as_tf_keras_inputs(making, "magnitude pruning"), as_tf_keras_inputs(making, "QAT")
     assert len(rebuilds) == 1 and first.original.model is second.original.model
     assert not keras3.is_keras3(first.original.model) and first.recovery.distill["teacher"] is first.original.model
     assert making.original.model is kept and lines == []  # the base source keeps the Keras 3 model
@@ -127,8 +126,8 @@ def test_the_makers_get_one_rebuild_and_a_model_that_cannot_be_rebuilt_skips_the
     other, _ = load_model(path, keep_keras3=True)
     monkeypatch.setattr(keras3, "rebuild", lambda *a, **k: (_ for _ in ()).throw(TypeError("no tf_keras config")))
     making = MakerInputs(run, Original(other, None, 0), Recovery(0.5), tmp_path, None)
-    assert pruned_source(making).source is None and channels_source(making).source is None
-    assert len(lines) == 2 and all(line.strip().startswith("skipped: ") and "everything else runs" in line
+    assert pruned_source(making).source is None  # channel pruning needs no rebuild (test_keras3_channels.py)
+    assert len(lines) == 1 and all(line.strip().startswith("skipped: ") and "everything else runs" in line
                                    and "no tf_keras config" in line for line in lines)
 
 
@@ -248,37 +247,44 @@ def test_compress_prune_none_keeps_keras3_and_its_artifacts_equal_the_rebuilds(k
 
 
 @pytest.mark.slow
-def test_prune_channels_rebuilds_once_inside_its_maker_and_the_base_stays_keras3(prune_none_run, tmp_path,
-                                                                              monkeypatch):
-    """The base model's baseline, PTQ, export and verification run on the Keras 3 model, as with
-    --prune none (same artifacts); only channel pruning gets the tf_keras rebuild, made once."""
+def test_prune_channels_prunes_the_keras3_model_itself_and_the_base_stays_as_with_prune_none(prune_none_run, tmp_path,
+                                                                                            monkeypatch):
+    """Channel pruning, its ranking and fine-tuning run on the Keras 3 model: no rebuild in the maker. The
+    only rebuilds are TFLite's traces of a nearest UpSampling2D (models/keras3.WORSE_IN_TFLITE; the float32
+    TFLite file is made even for --formats onnx): one for the user's model, one for the pruned one.
+    The base model's baseline, PTQ, export and verification are those of --prune none (same artifacts)."""
     import onnxruntime
 
     import edgeseg.compress.sources as sources
     import edgeseg.models.keras3 as keras3
     from edgeseg.compress.pipeline import compress
+    from edgeseg.models.io import _keras_archive_info
 
     path, none_out, _, none_report, _ = prune_none_run
-    inside, rebuilds = [], []
-    real_rebuild, (wanted, title, maker) = keras3.rebuild, sources.MAKERS["channels"]
+    where, rebuilds = [], []
+    real_rebuild, real_source, (wanted, title, maker) = keras3.rebuild, keras3.tflite_source, sources.MAKERS["channels"]
 
     def counted(*args, **kwargs):
-        rebuilds.append(bool(inside))
+        rebuilds.append(where[-1] if where else "elsewhere")
         return real_rebuild(*args, **kwargs)
 
-    def watched(inputs):
-        inside.append(True)
-        try:
-            return maker(inputs)
-        finally:
-            inside.clear()
+    def inside(label, function):
+        def run(*args, **kwargs):
+            where.append(label)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                where.pop()
+        return run
 
     monkeypatch.setattr(keras3, "rebuild", counted)
-    monkeypatch.setitem(sources.MAKERS, "channels", (wanted, title, watched))
+    monkeypatch.setattr(keras3, "tflite_source", inside("tflite", real_source))
+    monkeypatch.setitem(sources.MAKERS, "channels", (wanted, title, inside("maker", maker)))
     config = _config(prune="channels", channel_ratio=0.5, finetune_steps=2, finetune_min_steps=0,
                      formats=("onnx",))
     report = compress(path, config, tmp_path / "out", timer=_untimed)
-    assert len(rebuilds) == 1  # one rebuild, shared by the maker and the base's TFLite trace (explain's errors)
+    assert rebuilds == ["tflite", "tflite"]
+    assert _keras_archive_info(tmp_path / "out" / "channels.keras")[0].startswith("3.")  # written by Keras 3
     names = {a.path for a in report.artifacts}
     assert {"model_int8.onnx", "model_channels_int8.onnx"} <= names
     assert report.baseline == none_report.baseline and report.channels.parameters < report.channels.parameters_before

@@ -142,9 +142,10 @@ def _finish(inputs: MakerInputs, name: str, model, keras_file: str, label: str, 
 
 def as_tf_keras_inputs(inputs: MakerInputs, step: str) -> MakerInputs | None:
     """The maker's inputs with the user's model (and the distillation teacher, the same model) as
-    tf_keras: tfmot and the channel surgery work on tf_keras layers, while the base model stays as it
-    was loaded (a Keras 3 model is kept as Keras 3). The rebuild is made here, on the first maker that
-    needs it, once (as_tf_keras caches it; QAT reuses it). None, after one line, when it cannot be made."""
+    tf_keras: tfmot wraps tf_keras layers only, while the base model stays as it was loaded (a Keras 3
+    model is kept as Keras 3). The rebuild is made here, on the first maker that needs it, once
+    (as_tf_keras caches it; QAT reuses it). None, after one line, when it cannot be made. Channel
+    pruning needs none: it prunes, fine-tunes and distills a Keras 3 model as it is."""
     from ..errors import ModelError, first_line
     from ..models.keras3 import as_tf_keras
 
@@ -226,9 +227,6 @@ def _channel_pruned(inputs: MakerInputs):
 def channels_source(inputs: MakerInputs) -> Made:
     from ..prune.tuning import finetune_info
 
-    inputs = as_tf_keras_inputs(inputs, "channel pruning")
-    if inputs is None:
-        return Made(None)
     run, model, base_flops = inputs.run, inputs.original.model, inputs.original.flops
     result, study = _channel_pruned(inputs)
     if result is None:

@@ -20,7 +20,7 @@ TRAINED_ON = "trained_on"  # stored beside the spec fields; PreprocessSpec.from_
 
 
 def save_model(model, spec: PreprocessSpec, path: Path, force: bool = False, trained_on: dict | None = None) -> Path:
-    """Atomically writes a tf_keras .keras (or .h5) file that carries its spec and, for models
+    """Atomically writes a .keras (or .h5) file of the model's Keras that carries its spec and, for models
     edgeseg trained, the data they were trained on (`trained_on`, a DataConfig as a dict)."""
     meta = spec.to_dict() | ({TRAINED_ON: trained_on} if trained_on else {})
     path = Path(path)
@@ -34,6 +34,10 @@ def save_model(model, spec: PreprocessSpec, path: Path, force: bool = False, tra
     try:
         model.save(tmp)
         if path.suffix == ".keras":
+            from .keras3 import is_keras3, loadable_file
+
+            if is_keras3(model):
+                loadable_file(tmp)
             with zipfile.ZipFile(tmp, "a") as archive:
                 archive.writestr(SPEC_ENTRY, json.dumps(meta))
         else:

@@ -1,6 +1,6 @@
 """Keras 3 models rebuilt as equivalent tf_keras models.
 
-tensorflow-model-optimization, and edgeseg's pruning and training code, need Keras 2 (tf_keras);
+tensorflow-model-optimization needs Keras 2 (tf_keras);
 the TFLite converter (export/tflite.py) and tf2onnx take a Keras 3 model as it is (TFLite traces the
 rebuild only for the layers of WORSE_IN_TFLITE). A Keras 3 file is loaded with Keras 3, then its layer graph is replayed layer by
 layer with the tf_keras class of the same name, the same names and the same weights. A layer
@@ -8,10 +8,10 @@ with no tf_keras class (a KerasHub block, a user's Keras 3 class) is carried as 
 tf_keras wrapper (keras3_island.py): no tf_keras twin is needed. The two models are compared on
 random inputs every time; a rebuild that disagrees is refused.
 
-Only what needs tfmot or tf_keras' graph internals needs the rebuild (magnitude pruning, QAT, channel
-pruning and its search): `load_model(..., keep_keras3=True)` returns the Keras 3 model itself
-(evaluation, post-training quantization and export take it as it is), and `as_tf_keras` rebuilds it
-on first need, with the flags it was loaded with.
+Only what needs tfmot needs the rebuild (magnitude pruning, QAT): `load_model(..., keep_keras3=True)`
+returns the Keras 3 model itself (evaluation, post-training quantization, export, channel pruning, its
+search, fine-tuning and distillation take it as it is), and `as_tf_keras` rebuilds it on first need, with
+the flags it was loaded with.
 """
 from __future__ import annotations
 
@@ -97,6 +97,14 @@ def keras_module(model):
     return keras()
 
 
+def loaded_like(derived, source):
+    """`derived` (a model made from `source`: channel pruning's result), rebuilt on need with the flags
+    `source` was loaded with (--unsafe, the user's tf_keras twins), as `source` itself would be."""
+    if source in _LOADED:
+        _LOADED[derived] = _LOADED[source]
+    return derived
+
+
 def foreign_layers(model, custom: dict | None = None) -> list[str]:
     """'name (Class)' of each layer of a Keras 3 model that its tf_keras rebuild would carry as it
     is (nested models searched): tensorflow-model-optimization cannot wrap those, and their MACs
@@ -121,7 +129,7 @@ def carried_layers(model) -> list[str]:
 
 
 def as_tf_keras(model):
-    """The tf_keras model for what needs tfmot or tf_keras internals (magnitude pruning, QAT, channel pruning):
+    """The tf_keras model for what needs tfmot (magnitude pruning, QAT):
     `model` itself when it is one; a Keras 3 model kept as it is is rebuilt once, on first need,
     with the flags it was loaded with. ModelError, with its cause, when it cannot be rebuilt or the
     rebuild disagrees with it: callers skip their tfmot or pruning step in one line and go on."""
@@ -263,6 +271,50 @@ def rebuild(model, unsafe: bool = False, check: bool = True, custom: dict | None
     if check:
         check_agreement(model, rebuilt)
     return rebuilt
+
+
+def _drop_build_configs(config) -> bool:
+    """Removes, in place, the build_config of every layer defined outside Keras; True if any was there."""
+    found = False
+    if isinstance(config, dict):
+        if not str(config.get("module", "keras")).startswith("keras.") and "build_config" in config:
+            del config["build_config"]
+            found = True
+        return any([_drop_build_configs(v) for v in config.values()]) or found
+    if isinstance(config, list):
+        return any([_drop_build_configs(v) for v in config])
+    return False
+
+
+def loadable_file(path) -> None:
+    """Makes a .keras file Keras 3 just wrote for a functional model load again. Keras 3 builds each layer
+    from its saved build_config, whose input shape JSON gives back as a list, and some packages' build()
+    add a tuple to it (KerasHub's SpatialPyramidPooling): such a file fails to load. In a functional graph
+    every layer is built when it is called on its inputs anyway, so those of layers defined outside Keras
+    are dropped (the file is rewritten in place, entry by entry)."""
+    import json
+    import os
+    import shutil
+    import zipfile
+    from pathlib import Path
+
+    path = Path(path)
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+    if not _drop_build_configs(config.get("config", {}).get("layers", [])):
+        return
+    fixed = path.with_name(f"{path.name}.rewrite")
+    try:
+        with zipfile.ZipFile(path) as source, zipfile.ZipFile(fixed, "w") as target:
+            for info in source.infolist():
+                if info.filename == "config.json":
+                    target.writestr(info, json.dumps(config))
+                    continue
+                with source.open(info) as read, target.open(info, "w") as write:
+                    shutil.copyfileobj(read, write)
+        os.replace(fixed, path)
+    finally:
+        fixed.unlink(missing_ok=True)
 
 
 def load_custom_objects(path) -> tuple[dict, dict]:

@@ -1,5 +1,6 @@
-"""Structured (filter) pruning: whole filters are removed, giving a smaller dense tf_keras
-model that every runtime runs faster, not only after compression.
+"""Structured (filter) pruning: whole filters are removed, giving a smaller dense model of the same
+Keras (a Keras 3 model stays Keras 3, a tf_keras one tf_keras) that every runtime runs faster, not
+only after compression.
 
 It works on the dependency graph of any functional model, not on one architecture (nested
 Models and Sequentials are first flattened into one graph, see flatten.py):
@@ -21,10 +22,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..backend import keras
 from ..errors import UsageError
 from ..models.flops import layer_macs
+from ..models.keras3 import keras_module, loaded_like
 from .flatten import flatten_model
+from .graph_links import from_config, inbound_tensors, op_kind, operations
 
 PRODUCERS = {"Conv2D": "filters", "Conv2DTranspose": "filters", "SeparableConv2D": "filters", "Dense": "units"}
 PASSTHROUGH = {"BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Dropout", "SpatialDropout2D",
@@ -32,7 +34,8 @@ PASSTHROUGH = {"BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "
                "Resizing", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "DepthwiseConv2D", "Rescaling"}
 MERGES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"}
 # tf_keras records TensorFlow ops called on symbolic tensors (tf.image.resize, x * y) as TFOpLambda
-# layers named by their function: those that keep channels one to one, and those that merge.
+# layers named by their function: those that keep channels one to one, and those that merge. Keras 3's
+# `keras.ops` calls are named the same way (graph_links.KERAS3_OPS).
 OP_PASSTHROUGH = {"image.resize", "compat.v1.image.resize", "compat.v1.image.resize_bilinear", "nn.relu",
                   "nn.relu6", "math.sigmoid", "nn.sigmoid", "math.tanh", "nn.silu", "nn.swish",
                   "nn.leaky_relu", "math.abs", "nn.max_pool2d", "nn.avg_pool2d", "identity",
@@ -80,32 +83,20 @@ class _Graph:
         return self.find(space) in self.frozen
 
 
-def _inputs(layer) -> list:
-    if len(layer._inbound_nodes) != 1:  # noqa: SLF001 - tf_keras' graph links
-        raise UsageError(f"channel pruning needs each layer used once; {layer.name} is shared")
-    return list(layer._inbound_nodes[0].keras_inputs)  # noqa: SLF001
-
-
-def _kind(layer) -> str:
-    """The layer's class, or for a recorded TensorFlow op "op:" and its function."""
-    kind = type(layer).__name__
-    return f"op:{layer.get_config().get('function')}" if kind in ("TFOpLambda", "SlicingOpLambda") else kind
-
-
 def _analyse(model) -> tuple[_Graph, dict[int, Layout], dict[str, list[Layout]]]:
     """(spaces, tensor id -> layout, layer name -> its input layouts) of a flat model."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise UsageError("channel pruning needs one input and one output")
     graph, layouts, consumed = _Graph(), {}, {}
-    for layer in model.layers:
-        kind = _kind(layer)
+    for layer in operations(model):
+        kind = op_kind(layer)
         out_channels = int(layer.output.shape[-1])
         if kind == "InputLayer":
             layouts[id(layer.output)] = (graph.new(out_channels, frozen=True),)
             continue
-        ins = [layouts[id(t)] for t in _inputs(layer)]
+        ins = [layouts[id(t)] for t in inbound_tensors(layer)]
         consumed[layer.name] = ins
-        config = layer.get_config()
+        config = {} if kind.startswith("op:") else layer.get_config()
         if kind in PRODUCERS and config.get("groups", 1) == 1:
             layout = (graph.new(out_channels, producer=layer.name),)
         elif _passes_through(layer, kind, config, ins, graph, out_channels):
@@ -178,7 +169,7 @@ def _filter_scores(model, graph: _Graph, layouts: dict[int, Layout],
     gammas = {}
     for layer in model.layers:
         if type(layer).__name__ == "BatchNormalization" and layer.scale:
-            source = _inputs(layer)[0]
+            source = inbound_tensors(layer)[0]
             gammas[id(source)] = np.abs(layer.gamma.numpy())
     scores: dict[int, np.ndarray] = {}
     for layer in model.layers:
@@ -290,21 +281,21 @@ def channel_plan(model, ratio: float) -> dict[str, np.ndarray]:
 def prune_channels(model, ratio: float, measured: dict[str, np.ndarray] | None = None,
                    multiple: int = 1, counts: dict[str, int] | None = None) -> ChannelPruneResult:
     """A new, smaller model with `ratio` of the filters removed from every prunable space (or each
-    space cut to its entry in `counts`); the given model is not changed (a nested one is flattened
-    first: the result is flat)."""
-    model = flatten_model(model)
+    space cut to its entry in `counts`), of the given model's Keras; the given model is not changed
+    (a nested one is flattened first: the result is flat)."""
+    given, model = model, flatten_model(model)
     graph, layouts, out_keep, in_keep, share = _plan(model, ratio, measured, multiple, counts)
 
-    def clone(layer):
-        config = layer.get_config()
-        attr = PRODUCERS.get(type(layer).__name__)
+    def clone(layer):  # Keras 3 hands its non-layer ops here too: a `keras.ops` reshape is no Reshape layer
+        config, kind = layer.get_config(), op_kind(layer)
+        attr = PRODUCERS.get(kind)
         if attr:
             config[attr] = int(len(out_keep[layer.name]))
-        if type(layer).__name__ == "Reshape":  # it passes channels through, and names their count
+        if kind == "Reshape":  # it passes channels through, and names their count
             config["target_shape"] = (*config["target_shape"][:-1], int(len(out_keep[layer.name])))
-        return type(layer).from_config(config)
+        return from_config(layer, config)
 
-    smaller = keras().models.clone_model(model, clone_function=clone)
+    smaller = loaded_like(keras_module(model).models.clone_model(model, clone_function=clone), given)
     for old in model.layers:
         if old.weights:
             smaller.get_layer(old.name).set_weights(

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import keras, tf
+from ..backend import tf
+from ..models.keras3 import keras_module
 from ..training.distill import distillation_loss
 from ..training.losses import segmentation_loss
+from .graph_links import consumers as consumers_of
+from .graph_links import inbound_layers
 
 EPS = 1e-6
 # Layers that only add training noise: a block ending in one is tapped at the layer before it,
@@ -26,8 +29,12 @@ NOISE = {"Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "Alp
 
 
 def _spatial(tensor) -> tuple:
-    shape = tensor.shape
+    shape = getattr(tensor, "shape", ())  # a nested model's several outputs: no block of its own
     return tuple(shape[1:-1]) if len(shape) == 4 else ()
+
+
+def _input(model):
+    return model.inputs[0] if len(model.inputs) == 1 else model.inputs  # Keras 3 warns on a list of one
 
 
 def block_outputs(model) -> list[str]:
@@ -36,11 +43,10 @@ def block_outputs(model) -> list[str]:
     for layer in model.layers:
         if type(layer).__name__ == "InputLayer" or not _spatial(layer.output):
             continue
-        consumers = [node.outbound_layer for node in layer._outbound_nodes]  # noqa: SLF001 - tf_keras' graph links
+        consumers = consumers_of(layer)
         if any(_spatial(c.output) and _spatial(c.output) != _spatial(layer.output) for c in consumers):
             while type(layer).__name__ in NOISE:
-                inbound = layer._inbound_nodes[0].inbound_layers  # noqa: SLF001
-                layer = inbound[0] if isinstance(inbound, list) else inbound
+                layer = inbound_layers(layer)[0]
             names.append(layer.name)
     return names
 
@@ -66,11 +72,11 @@ class FeatureDistillation:
     def __init__(self, student, teacher, weight: float, sample: np.ndarray, layers: list[str] | None = None):
         if weight <= 0:
             raise ValueError(f"feature distillation weight must be > 0, got {weight}")
-        K = keras()
+        K = keras_module(student)  # the adapters train beside the student, with its Keras' optimizer
         self.weight, self.layers = weight, layers if layers is not None else shared_blocks(student, teacher)
-        self.student_view = K.Model(student.inputs, [student.output] + [student.get_layer(n).output
+        self.student_view = K.Model(_input(student), [student.output] + [student.get_layer(n).output
                                                                         for n in self.layers])
-        self.teacher_view = K.Model(teacher.inputs, [teacher.output] + [teacher.get_layer(n).output
+        self.teacher_view = K.Model(_input(teacher), [teacher.output] + [teacher.get_layer(n).output
                                                                         for n in self.layers])
         # fitted on the features the loss will see: the student in training mode (batch statistics)
         student_features = self.student_view(sample, training=True)[1:]

@@ -4,13 +4,15 @@ Users' architectures nest: a MobileNetV2 encoder is a Model inside the U-Net, pi
 blocks are Sequentials. Channel pruning reasons about one graph of layers, so every nested
 `Model`/`Sequential` is replayed inline: each of its layers is cloned (same class, config and
 weights) and called on the outer tensors. The flat model must compute what the nested one
-computes: both are run on random inputs and a difference above FLAT_ATOL is refused."""
+computes: both are run on random inputs and a difference above FLAT_ATOL is refused. A Keras 3 model
+is flattened with Keras 3 (its `keras.ops` calls are replayed as ops), a tf_keras one with tf_keras."""
 from __future__ import annotations
 
 import numpy as np
 
-from ..backend import keras, tf
 from ..errors import ModelError, UsageError
+from ..models.keras3 import keras_module, loaded_like
+from .graph_links import calls, from_config, map_tensors
 
 FLAT_ATOL = 1e-5
 
@@ -40,7 +42,7 @@ class _Replay:
         config = layer.get_config()
         config["name"] = self.unique(layer.name, scope)
         try:
-            copy = type(layer).from_config(config)
+            copy = from_config(layer, config)
         except Exception as exc:  # a custom layer without a working get_config/from_config
             raise UsageError(f"cannot flatten the nested model for channel pruning: layer {layer.name!r} "
                              f"({type(layer).__name__}) cannot be re-created from its config ({exc})") from exc
@@ -56,17 +58,13 @@ class _Replay:
             return [x]
         tensors = {id(t): x for t, x in zip(model.inputs, inputs)}
         swap = lambda v: tensors[id(v)] if id(v) in tensors else v  # noqa: E731
-        for depth in sorted(model._nodes_by_depth, reverse=True):  # noqa: SLF001 - tf_keras' graph order
-            for node in model._nodes_by_depth[depth]:  # noqa: SLF001
-                layer = node.layer
-                if type(layer).__name__ == "InputLayer":
-                    continue
-                args = tf().nest.map_structure(swap, node.call_args)
-                kwargs = tf().nest.map_structure(swap, node.call_kwargs)
-                outputs = self.call(layer, list(args), kwargs, model.name)
-                flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-                for old, new in zip(node.outputs if isinstance(node.outputs, (list, tuple)) else [node.outputs], flat):
-                    tensors[id(old)] = new
+        for call in calls(model):
+            args = map_tensors(model, swap, call.args)
+            kwargs = map_tensors(model, swap, call.kwargs)
+            outputs = self.call(call.op, list(args), kwargs, model.name)
+            flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+            for old, new in zip(call.outputs, flat):
+                tensors[id(old)] = new
         return [tensors[id(t)] for t in model.outputs]
 
     def call(self, layer, args: list, kwargs: dict, scope: str):
@@ -80,13 +78,13 @@ class _Replay:
 
 
 def flatten_model(model, check: bool = True, seed: int = 0):
-    """`model` itself when nothing nests, else an equivalent flat functional tf_keras model with
-    the same weights (checked on random inputs); the given model is not changed."""
-    if not nests(model):
+    """`model` itself when it is functional and nothing nests, else an equivalent flat functional model
+    of the same Keras with the same weights (checked on random inputs); the given model is not changed."""
+    if not nests(model) and type(model).__name__ != "Sequential":  # a Sequential's graph is replayed too
         return model
     if len(model.inputs) != 1:
         raise UsageError("channel pruning needs one input")
-    K = keras()
+    K = keras_module(model)
     replay = _Replay()
     inp = K.Input(batch_shape=model.inputs[0].shape, name=model.inputs[0].name.split(":")[0])
     outputs = replay.model(model, [inp], model.name)
@@ -95,7 +93,7 @@ def flatten_model(model, check: bool = True, seed: int = 0):
         copy.set_weights(original.get_weights())
     if check:
         check_equal(model, flat, seed)
-    return flat
+    return loaded_like(flat, model)
 
 
 def check_equal(model, flat, seed: int = 0, samples: int = 2) -> float:

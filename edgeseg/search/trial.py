@@ -249,7 +249,7 @@ def load_winner(cache: Path, key: str, custom_objects=None, unsafe: bool = False
     from ..prune.channels import ChannelPruneResult
 
     record = json.loads((cache / key / CANDIDATE).read_text())
-    model, _ = load_model(cache / key / "model.keras", unsafe=unsafe, custom_objects=custom_objects)
+    model, _ = load_model(cache / key / "model.keras", unsafe=unsafe, custom_objects=custom_objects, keep_keras3=True)
     tuned = record["finetune"]
     finetune = FinetuneResult(tuned["steps"], [tuple(p) for p in tuned["dice_curve"]], tuned["best_step"] or 0,
                               float("nan") if tuned["best_dice"] is None else tuned["best_dice"],

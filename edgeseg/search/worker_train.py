@@ -40,7 +40,8 @@ def _inputs(model_path: Path, data: DataConfig, config: CompressConfig, log) -> 
     from ..prune.tuning import distill_kwargs, recovery_target
 
     set_seed(config.seed)
-    model, spec = load_model(model_path, config.normalize, config.unsafe, config.custom_objects)
+    # as compress loads it: a Keras 3 file stays Keras 3, so the candidates are made the same way
+    model, spec = load_model(model_path, config.normalize, config.unsafe, config.custom_objects, keep_keras3=True)
     train, val = load_splits(data, spec)
     calibration = calibration_images(train, config.calibration_samples, config.batch_size)
     task = task_for(spec)

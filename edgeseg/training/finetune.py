@@ -142,10 +142,12 @@ def finetune(model, train: SegmentationData, val: SegmentationData, budget: Fine
     """Trains `model` in place for at most budget.max_steps optimizer steps and leaves it with
     the weights of its best validation score: Dice, or the score `task` (task_training.py) names
     (PQ for instance models), trained with its loss and targets; target_dice is on that score.
+    A Keras 3 model is trained with Keras 3's optimizer, a tf_keras one with tf_keras'.
     `step_hooks` are tf_keras callbacks that need batch events (tfmot's UpdatePruningStep);
     evaluations before `keep_from_step` (a pruning ramp still under way) are logged but never
     kept. With a `teacher` and distill_weight > 0 the loss mixes the task loss with a loss to the teacher's probabilities (see distill.py)."""
-    from ..backend import keras, tf
+    from ..backend import tf
+    from ..models.keras3 import keras_module
     from .distill import training_loss
     from ..scoring.predictors import keras_predictor
 
@@ -153,7 +155,7 @@ def finetune(model, train: SegmentationData, val: SegmentationData, budget: Fine
     task = task or semantic_training(classes)
     loss_fn = (recovery_loss.make_loss if recovery_loss else training_loss)(classes, teacher, distill_weight, task)
     extra_variables = list(recovery_loss.variables) if recovery_loss else []
-    optimizer = keras().optimizers.Adam(budget.learning_rate)
+    optimizer = keras_module(model).optimizers.Adam(budget.learning_rate)  # the model's own Keras' optimizer
     hooks = list(step_hooks)
     for hook in hooks:
         hook.set_model(model)
