@@ -156,5 +156,6 @@ def test_compress_with_channel_pruning_reports_every_artifact_and_flops(tiny_mod
     channels = report["channels"]
     assert channels["flops"] == rows["model_channels_float32.tflite"]["flops"] < report["baseline"]["flops"]
     assert channels["flops_ratio"] < 0.8 and channels["parameters"] < channels["parameters_before"]
+    assert channels["input_scale"] == 1.0  # only --prune auto's resolution candidates run the network smaller
     assert rows["model_channels_float32.tflite"]["bytes"] < rows["model_float32.tflite"]["bytes"]
     assert (out / "channels.keras").is_file() and "GFLOPs" in (out / "report.md").read_text()

@@ -74,6 +74,7 @@ class ChannelsRecord(Scores):
     parameters_before: int | None = optional()
     kept_filters: dict[str, list[int]] | list | None = optional()  # layer -> [filters kept, filters before]
     kept_whole: list | None = optional()
+    input_scale: float | None = optional()  # --prune auto's resolution candidates: the network runs at this scale
     path: str | None = optional()
     finetune: Finetune | None = None
 

@@ -225,6 +225,7 @@ def _channel_pruned(inputs: MakerInputs):
 
 
 def channels_source(inputs: MakerInputs) -> Made:
+    from ..prune.resolution import scale_of
     from ..prune.tuning import finetune_info
 
     run, model, base_flops = inputs.run, inputs.original.model, inputs.original.flops
@@ -238,7 +239,7 @@ def channels_source(inputs: MakerInputs) -> Made:
         return {"ratio": result.ratio, **task.headline_scores(scores), "flops": flops,
                 "flops_ratio": flops / base_flops, "parameters": result.model.count_params(),
                 "parameters_before": model.count_params(), "kept_filters": result.kept,
-                "kept_whole": result.frozen, "path": "channels.keras",
+                "kept_whole": result.frozen, "input_scale": scale_of(result.model), "path": "channels.keras",
                 "prunable_macs": getattr(result, "prunable_macs", None), "refused": scores.get("refused"),
                 "finetune": finetune_info(getattr(result, "finetune", None))}
 
