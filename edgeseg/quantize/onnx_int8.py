@@ -117,8 +117,9 @@ def copy_upsample(proto) -> int:
 
     graph = proto.graph
     constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    inferred = onnx.shape_inference.infer_shapes(proto).graph
     shapes = {v.name: [d.dim_value if d.HasField("dim_value") else 0 for d in v.type.tensor_type.shape.dim]
-              for v in onnx.shape_inference.infer_shapes(proto).graph.value_info}
+              for v in [*inferred.input, *inferred.value_info]}
     rewritten = 0
     for node in list(graph.node):
         factors = _whole_nearest_factors(node, constants)
