@@ -45,7 +45,7 @@ def test_only_whole_factor_nearest_upsampling_is_rewritten_and_it_samples_the_sa
     proto = _resize_graph()
     x = np.random.default_rng(0).random((1, 3, 4, 5)).astype(np.float32)
     expected = _run(proto, x)
-    assert copy_upsample(proto) == 1
+    assert list(copy_upsample(proto)) == ["whole"]
     onnx.checker.check_model(proto)
     ops = Counter(node.op_type for node in proto.graph.node)
     assert ops == {"Transpose": 2, "Reshape": 3, "Concat": 2, "Resize": 2}  # linear and x1.5 stay
@@ -84,3 +84,15 @@ def test_the_resolution_wrappers_int8_onnx_has_no_nearest_resize_and_keeps_its_o
     reference = np.asarray(wrapped(batch, training=False))
     assert out.shape == reference.shape == (4, 32, 32, 1)
     assert np.abs(out - reference).max() < 0.08
+
+    nearest = next(n.name for n in onnx.load(str(float_path)).graph.node if n.op_type == "Resize"
+                   and any(a.name == "mode" and a.s == b"nearest" for a in n.attribute))
+    mixed = quantize_onnx_int8(float_path, tmp_path / "mixed.onnx", images, exclude=[nearest])
+
+    def feeds_copy(path):  # what makes the input of each upsampling's first Concat
+        nodes = onnx.load(str(path)).graph.node
+        producers = {o: n.op_type for n in nodes for o in n.output}
+        return {n.name: producers[n.input[0]] for n in nodes if n.name.endswith("_wide")}
+
+    assert set(feeds_copy(copies).values()) == {"DequantizeLinear"}  # int8 copies
+    assert feeds_copy(mixed)[f"{nearest}_wide"] == "Reshape"  # the excluded one stays float as its copies

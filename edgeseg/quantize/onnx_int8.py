@@ -107,11 +107,12 @@ def _whole_nearest_factors(node, constants) -> tuple[int, int] | None:
     return int(scales[2]), int(scales[3])
 
 
-def copy_upsample(proto) -> int:
+def copy_upsample(proto) -> dict[str, list[str]]:
     """Rewrites whole-factor nearest Resize nodes of static-shaped NCHW tensors as copies in
     NHWC: Transpose -> Reshape -> Concat (kw copies: each pixel along W) -> Reshape -> Concat
     (kh copies: each row along H) -> Reshape -> Transpose back, which samples exactly the same
-    pixels. Returns the number rewritten; others (sizes, fractional factors, unknown shapes) stay."""
+    pixels. Returns each rewritten node's name with the names of the nodes that replace it;
+    others (sizes, fractional factors, unknown shapes) stay."""
     import onnx
     from onnx import helper, numpy_helper
 
@@ -120,7 +121,7 @@ def copy_upsample(proto) -> int:
     inferred = onnx.shape_inference.infer_shapes(proto).graph
     shapes = {v.name: [d.dim_value if d.HasField("dim_value") else 0 for d in v.type.tensor_type.shape.dim]
               for v in [*inferred.input, *inferred.value_info]}
-    rewritten = 0
+    rewritten: dict[str, list[str]] = {}
     for node in list(graph.node):
         factors = _whole_nearest_factors(node, constants)
         shape = shapes.get(node.input[0], [])
@@ -149,7 +150,7 @@ def copy_upsample(proto) -> int:
         graph.node.remove(node)
         for new in reversed(replacement):
             graph.node.insert(at, new)
-        rewritten += 1
+        rewritten[node.name] = [new.name for new in replacement]
     return rewritten
 
 
@@ -169,11 +170,12 @@ def quantize_onnx_int8(float_path: Path, path: Path, calibration: np.ndarray, sp
     CalibrationDataReader.register(_Calibration)
     with tempfile.TemporaryDirectory() as tmp:
         source = float_path
-        rewrites = [rewrite for rewrite, on in ((exact_nearest_resize, settings.exact_resize),
-                                                (copy_upsample, settings.copy_upsample)) if on]
-        if rewrites:
+        replaced: dict[str, list[str]] = {}
+        if settings.exact_resize or settings.copy_upsample:
             proto = onnx.load(str(float_path))
-            if sum(rewrite(proto) for rewrite in rewrites):
+            changed = exact_nearest_resize(proto) if settings.exact_resize else 0
+            replaced = copy_upsample(proto) if settings.copy_upsample else {}
+            if changed or replaced:
                 source = Path(tmp) / "resize.onnx"
                 onnx.save(proto, str(source))
         prepared = Path(tmp) / "prepared.onnx"
@@ -182,7 +184,9 @@ def quantize_onnx_int8(float_path: Path, path: Path, calibration: np.ndarray, sp
             quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         else:
             prepared = source
-        excluded = list(exclude) + (head_nodes(prepared) if float_head else [])
+        # an excluded (float) upsampling stays float as its copies
+        excluded = [new for name in exclude for new in replaced.get(name, [name])] + \
+            (head_nodes(prepared) if float_head else [])
         quantize_static(str(prepared), str(path), _Calibration(calibration),
                         quant_format=getattr(QuantFormat, settings.quant_format), per_channel=settings.per_channel,
                         activation_type=getattr(QuantType, settings.activations), weight_type=QuantType.QInt8,
