@@ -29,7 +29,7 @@ class OnnxInt8Settings:
     # (0.9 ms for 64x64x64 -> 128x128x64 on a 2-core Xeon, 13% of the seed's int8 time). The same
     # upsampling written as copies (Transpose, Reshape, Concat, as TFLite lowers it) runs as memcpy
     # inside QLinearConcat, and the Transposes cancel against the NHWC convolutions: identical
-    # outputs, 10-15% faster on the DSB seed and its 0.5-resolution wrapper (RESULTS.md).
+    # outputs, 1.13-1.30x faster on the DSB seed and its 0.5-resolution wrapper (RESULTS.md).
     copy_upsample: bool = True
 
 
@@ -128,6 +128,7 @@ def copy_upsample(proto) -> dict[str, list[str]]:
         if factors is None or len(shape) != 4 or not all(shape[1:]):
             continue
         (kh, kw), (_, c, h, w), x, y = factors, shape, node.input[0], node.output[0]
+        name = node.name or y  # node names are optional in ONNX; tensor names are unique
 
         def const(suffix: str, values) -> str:
             graph.initializer.append(numpy_helper.from_array(np.array(values, np.int64), f"{y}_{suffix}_shape"))
@@ -135,7 +136,7 @@ def copy_upsample(proto) -> dict[str, list[str]]:
 
         def step(op: str, inputs: list[str], suffix: str, **attributes) -> str:
             out = y if suffix == "nchw" else f"{y}_{suffix}"
-            replacement.append(helper.make_node(op, inputs, [out], name=f"{node.name}_{suffix}", **attributes))
+            replacement.append(helper.make_node(op, inputs, [out], name=f"{name}_{suffix}", **attributes))
             return out
 
         replacement = []
@@ -150,7 +151,7 @@ def copy_upsample(proto) -> dict[str, list[str]]:
         graph.node.remove(node)
         for new in reversed(replacement):
             graph.node.insert(at, new)
-        rewritten[node.name] = [new.name for new in replacement]
+        rewritten[name] = [new.name for new in replacement]
     return rewritten
 
 
