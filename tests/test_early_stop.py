@@ -52,6 +52,20 @@ def test_a_curve_that_reaches_its_target_is_never_stopped_as_hopeless():
     assert replay(EarlyStop(target=0.93, min_steps=100, patience=2, max_steps=400), curve) == (125, "within")
 
 
+def test_a_dip_while_the_curve_still_climbs_is_not_taken_for_a_plateau():
+    """The review's case: a dip past half the budget, then the climb resumes to the target."""
+    dip = [0.80, 0.88, 0.90, 0.91, 0.92, 0.90, 0.89, 0.91, 0.925, 0.93, 0.935, 0.94]
+    stop = EarlyStop(target=0.93, min_steps=100, patience=10 ** 6, max_steps=300)
+    assert replay(stop, list(zip(steps(300), dip))) is None
+
+
+def test_instance_fine_tuning_never_gives_up_as_hopeless():
+    """PQ plateaus, then jumps when instances separate: the rule is validated on Dice curves only."""
+    from edgeseg.training.task_training import instance_training, semantic_training
+
+    assert semantic_training(1).gives_up_hopeless and not instance_training(None, False).gives_up_hopeless
+
+
 def test_without_a_budget_or_a_target_the_rule_is_off():
     flat = [(s, 0.5) for s in steps(400)]
     assert replay(EarlyStop(target=0.93, min_steps=0, patience=2), flat) is None
@@ -70,7 +84,7 @@ def test_the_study_record_and_report_say_why_a_candidates_fine_tuning_ended(tmp_
     from edgeseg.search.report import study_info, study_markdown
 
     rows = [Row(0, 0.5, 0.94, 900, 6.0, "litert-cpu", "m"), Row(1, 0.875, 0.91, 500, 4.0, "litert-cpu", "m")]
-    why = "hopeless: best Dice 0.9183, at most 0.9183 by step 525 at the recent rate, below the target 0.9367"
+    why = "hopeless: best Dice 0.9183, at most 0.9183 by step 525 at the recent rate, below the recovery target 0.9367"
     attrs = {0: {"finetune_stop": "within the target Dice 0.9367 and no better for 2 evaluations"},
              1: {"finetune_stop": why}}
     info = study_info("s.sqlite3", rows, {("litert-cpu", "m"): pareto_front(rows)}, rows[0], 0.93, "litert-cpu", "m",

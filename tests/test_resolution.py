@@ -38,6 +38,36 @@ def test_a_scale_the_model_cannot_take_is_refused_as_an_option_not_a_crash():
         at_scale(dense, 0.5)
 
 
+def test_the_search_drops_the_scales_a_model_cannot_run_at_with_their_reason():
+    """The review's crash: a graph tied to its input's size (a Reshape to the full size, PReLU's
+    per-pixel alpha) passes the size arithmetic but cannot run smaller; the search's option list
+    refuses it in a line instead of failing the run. A global-pooling branch is not downsampling,
+    and a Keras 3 Lambda (loaded under --unsafe) still runs."""
+    import keras as keras3
+
+    from edgeseg.backend import keras
+    from edgeseg.prune.resolution import runnable_scales, total_downsampling
+
+    K = keras()
+    inp = K.Input((32, 32, 1))
+    x = K.layers.Conv2D(4, 3, padding="same")(inp)
+    x = K.layers.Reshape((32, 32, 4))(K.layers.Reshape((32 * 32, 4))(x))
+    fixed = K.Model(inp, K.layers.Conv2D(1, 1, activation="sigmoid")(x))
+    prelu = K.Model(inp, K.layers.Conv2D(1, 1, activation="sigmoid")(K.layers.PReLU()(K.layers.Conv2D(4, 3, padding="same")(inp))))
+    for model in (fixed, prelu):
+        kept, refused = runnable_scales(model, (0.5,))
+        assert not kept and "does not run at" in refused[0.5], refused
+    x = K.layers.Conv2D(4, 3, padding="same")(K.layers.MaxPooling2D()(inp))
+    gate = K.layers.Reshape((1, 1, 4))(K.layers.GlobalAveragePooling2D()(x))
+    pooled = K.Model(inp, K.layers.Conv2D(1, 1)(K.layers.UpSampling2D()(K.layers.Multiply()([x, gate]))))
+    assert total_downsampling(pooled) == 2
+    i3 = keras3.Input((32, 32, 1))
+    y = keras3.layers.Lambda(lambda t: t * 2.0)(keras3.layers.Conv2D(4, 3, padding="same")(i3))
+    lam = keras3.Model(i3, keras3.layers.Conv2D(1, 1, activation="sigmoid")(y))
+    kept, refused = runnable_scales(lam, (0.5,))
+    assert list(kept) == [0.5], refused
+
+
 def test_the_wrapper_keeps_the_users_shapes_and_leaves_the_users_model_alone():
     from edgeseg.prune.resolution import at_scale, scale_of
 

@@ -47,7 +47,7 @@ def total_downsampling(model) -> int:
         outputs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
         for out in outputs:
             size = _spatial(getattr(out, "shape", ()))
-            if size:
+            if size and size[0] > 1:  # a 1x1 map is global pooling (squeeze-excite, ASPP's image branch)
                 smallest = min(smallest, size[0])
     return max(1, height // max(1, smallest))
 
@@ -78,7 +78,11 @@ def _run_at(model, x):
     layer by layer into copies (flatten.py's replay; pruning, quantization and float ends reason
     about one graph), Keras 3 through the graph of a clone (its layers then belong to the result)."""
     if is_keras3(model):
-        copy = keras_module(model).models.clone_model(model)
+        from .graph_links import from_config
+
+        # clone_function: a Lambda's function is read back outside safe mode (the one this process holds)
+        copy = keras_module(model).models.clone_model(model, clone_function=lambda layer: from_config(
+            layer, layer.get_config()))
         copy.set_weights(model.get_weights())
         y = copy._run_through_graph([x], operation_fn=lambda op: op)  # noqa: SLF001 - Keras 3's graph walk
         return (y[0] if isinstance(y, (list, tuple)) else y), ()
@@ -99,17 +103,35 @@ def at_scale(model, scale: float):
     x = K.layers.Resizing(size.height, size.width, interpolation="bilinear", name="resolution_down")(inp)
     try:
         y, pairs = _run_at(model, x)
-    except Exception as exc:  # a layer with a fixed spatial size (Reshape, Dense): not fully convolutional
+        if _spatial(y.shape) != (size.height, size.width):
+            raise ScaleRefused(f"at {size.height}x{size.width} the network outputs {tuple(y.shape)[1:3]}: "
+                               "its output does not follow its input's size")
+        y = K.layers.Resizing(height, width, interpolation="bilinear", name="resolution_up")(y)
+        wrapped = K.Model(inp, y, name=f"{model.name}_x{scale:g}")
+        for original, copy in pairs:  # weights shaped by the input's size (PReLU's default alpha) do not fit
+            copy.set_weights(original.get_weights())
+    except ScaleRefused:
+        raise
+    except Exception as exc:  # a layer with a fixed spatial size (Reshape, Dense, PReLU): not fully convolutional
         raise ScaleRefused(f"the network does not run at {size.height}x{size.width}: "
                            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
-    if _spatial(y.shape) != (size.height, size.width):
-        raise ScaleRefused(f"at {size.height}x{size.width} the network outputs {tuple(y.shape)[1:3]}: "
-                           "its output does not follow its input's size")
-    y = K.layers.Resizing(height, width, interpolation="bilinear", name="resolution_up")(y)
-    wrapped = K.Model(inp, y, name=f"{model.name}_x{scale:g}")
-    for original, copy in pairs:
-        copy.set_weights(original.get_weights())
     return wrapped
+
+
+def runnable_scales(model, scales, min_side: int = 1) -> tuple[dict[float, ScaledSize], dict[float, str]]:
+    """usable_scales, less the scales whose wrapper cannot be built or run, or returns another
+    shape than the model's (weights or a graph tied to the input's size): those are refused with
+    their reason, so the search drops them instead of failing on them."""
+    kept, refused = usable_scales(model, scales, min_side)
+    for scale in list(kept):
+        try:
+            check_shapes(model, at_scale(model, scale))
+        except Exception as exc:  # ScaleRefused, or a Keras error only calling the wrapper shows
+            del kept[scale]
+            refused[scale] = (str(exc) if isinstance(exc, ScaleRefused) else
+                              f"the network does not run at that size: {type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''}")
+    return kept, refused
 
 
 def scale_of(model) -> float:
@@ -169,5 +191,5 @@ def scale_and_finetune(model, scale: float, train, val, budget, batch_size: int,
     return ChannelPruneResult(wrapped, 0.0, {}, [], tuned)
 
 
-__all__ = ["ScaleRefused", "ScaledSize", "at_scale", "check_shapes", "scale_and_finetune", "scale_of", "scaled_size",
-           "total_downsampling", "usable_scales"]
+__all__ = ["ScaleRefused", "ScaledSize", "at_scale", "check_shapes", "runnable_scales", "scale_and_finetune", "scale_of",
+           "scaled_size", "total_downsampling", "usable_scales"]

@@ -57,7 +57,7 @@ class PerLayerPlanner:
         import tempfile
 
         from ..prune.channels import channel_spaces, prune_channels
-        from ..prune.resolution import at_scale, usable_scales
+        from ..prune.resolution import at_scale, runnable_scales
 
         made = iter(range(10 ** 6))
         image = self.ctx.timing_image()
@@ -72,7 +72,11 @@ class PerLayerPlanner:
             return int8_file(at_scale(self.ctx.model, scale), self.ctx,
                              Path(scratch.name) / f"t{next(made):04d}.tflite", TABLE_CALIBRATION)
 
-        scales, refused = usable_scales(self.ctx.model, RESOLUTION_SCALES, MIN_SCALED_SIDE)
+        if self.ctx.config.edgetpu:  # the wrapper's half-pixel RESIZE_BILINEAR is not an Edge TPU op
+            scales, refused = {}, dict.fromkeys(RESOLUTION_SCALES, "--edgetpu: the wrapper's bilinear resize "
+                                                "(half-pixel centers) does not map to the Edge TPU")
+        else:
+            scales, refused = runnable_scales(self.ctx.model, RESOLUTION_SCALES, MIN_SCALED_SIDE)
         for scale, why in refused.items():
             self.ctx.log(f"      input scale {scale:g} is not an option: {why}")
 

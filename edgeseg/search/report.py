@@ -80,7 +80,8 @@ def study_markdown(study: StudyRecord) -> list[str]:
         out += [f"| {name} | {kept} | {total} |" for name, (kept, total) in winner.kept.items()] + [""]
     given_up = [r for r in study.candidates if str(r.extra.get("finetune_stop", "")).startswith("hopeless")]
     if given_up:
-        out += ["Fine-tuning given up as hopeless (it could not reach its target in the steps left): "
+        out += ["Fine-tuning given up as hopeless (it could not reach its recovery target in the steps left; "
+                "the candidate is still judged by the budget's floor): "
                 + "; ".join(f"{r.kind or 'uniform'} ratio {r.ratio}: {r.extra['finetune_stop']}" for r in given_up)
                 + ".", ""]
     if study.pruned:

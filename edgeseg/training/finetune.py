@@ -59,7 +59,7 @@ class FinetuneResult:
 # the recorded recovery curves (`benchmarks/recovery.py --replay`, RESULTS.md issue 23 item 3):
 # it never stopped a run that ended within its target.
 HOPELESS_AFTER_SHARE = 0.5  # never before this share of max_steps (nor before min_steps / a ramp's end)
-HOPELESS_WINDOW = 4  # evaluations whose least-squares slope is the recent rate of gain
+HOPELESS_WINDOW = 4  # evaluations whose least-squares slope (or that of twice as many, if higher) is the recent rate
 HOPELESS_OPTIMISM = 2.0  # that rate, doubled, is assumed for every step left (the cosine lr only slows it)
 HOPELESS_CONFIRM = 2  # evaluations in a row the projection must stay short
 
@@ -93,7 +93,9 @@ class EarlyStop:
         if self.target is None or self.max_steps is None or len(self.curve) < HOPELESS_WINDOW:
             self.projection, self.short = math.nan, 0
             return
-        rate = max(0.0, recent_rate(self.curve[-HOPELESS_WINDOW:]))
+        # the longer window too: a dip while the learning rate is still high reads as no gain over
+        # the last few evaluations only (the review's case), not over twice as many
+        rate = max(0.0, recent_rate(self.curve[-HOPELESS_WINDOW:]), recent_rate(self.curve[-2 * HOPELESS_WINDOW:]))
         self.projection = self.best + HOPELESS_OPTIMISM * rate * max(0, self.max_steps - step)
         self.short = self.short + 1 if self.projection < self.target else 0
 
@@ -170,7 +172,8 @@ def finetune(model, train: SegmentationData, val: SegmentationData, budget: Fine
         optimizer.apply_gradients(zip(grads, variables))
         return loss
 
-    stop = EarlyStop(target_dice, max(budget.min_steps, keep_from_step), budget.patience, budget.max_steps)
+    stop = EarlyStop(target_dice, max(budget.min_steps, keep_from_step), budget.patience,
+                     budget.max_steps if task.gives_up_hopeless else None)
     result, best_weights, start = FinetuneResult(0, metric=task.score_name), None, time.perf_counter()
     batches, extras = segmentation_batches(train, batch_size, seed, task.targets), unlabeled() if unlabeled else None
     stopped = f"reached the maximum of {budget.max_steps} steps"
@@ -214,7 +217,7 @@ def stop_reason(why: str, stop: EarlyStop, label: str, budget: FinetuneBudget) -
     if why == "within":
         return f"within the target {label} {stop.target:.4f} and no better for {budget.patience} evaluations"
     return (f"hopeless: best {label} {stop.best:.4f}, at most {stop.projection:.4f} by step {budget.max_steps} "
-            f"at the recent rate, below the target {stop.target:.4f}")
+            f"at the recent rate, below the recovery target {stop.target:.4f}")
 
 
 __all__ = ["EarlyStop", "HOPELESS_AFTER_SHARE", "HOPELESS_CONFIRM", "HOPELESS_OPTIMISM", "HOPELESS_WINDOW",
