@@ -57,7 +57,7 @@ class PerLayerPlanner:
         import tempfile
 
         from ..prune.channels import channel_spaces, prune_channels
-        from ..prune.resolution import at_scale, usable_scales
+        from ..prune.resolution import ScaleRefused, at_scale, usable_scales
 
         made = iter(range(10 ** 6))
         image = self.ctx.timing_image()
@@ -68,11 +68,19 @@ class PerLayerPlanner:
             model = prune_channels(self.ctx.model, 0.0, counts=counts).model if counts else self.ctx.model
             return int8_file(model, self.ctx, Path(scratch.name) / f"t{next(made):04d}.tflite", TABLE_CALIBRATION)
 
+        scales, refused = usable_scales(self.ctx.model, RESOLUTION_SCALES, MIN_SCALED_SIDE)
+        scaled = {}
+        for scale in list(scales):  # the sizes fit; whether the network runs at them is known once it is built
+            try:
+                scaled[scale] = at_scale(self.ctx.model, scale)
+            except ScaleRefused as exc:
+                refused[scale] = str(exc)
+                del scales[scale]
+
         def build_scaled(scale: float) -> Path:
-            return int8_file(at_scale(self.ctx.model, scale), self.ctx,
+            return int8_file(scaled.pop(scale), self.ctx,
                              Path(scratch.name) / f"t{next(made):04d}.tflite", TABLE_CALIBRATION)
 
-        scales, refused = usable_scales(self.ctx.model, RESOLUTION_SCALES, MIN_SCALED_SIDE)
         for scale, why in refused.items():
             self.ctx.log(f"      input scale {scale:g} is not an option: {why}")
 
