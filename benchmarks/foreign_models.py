@@ -33,6 +33,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 SIZE = 128
+# Training here (Keras 3 fit, or edgeseg's fine-tuning) runs in this process: TF 2.21's oneDNN kernels die
+# natively on 1x1 stride-2 convolutions (ResNet shortcuts, attention gates; benchmarks/onednn_abort.py), so
+# they are off for it, set before TensorFlow loads. compress gets the user's environment as it was: it
+# turns oneDNN off itself where it trains such a model.
+USER_ONEDNN = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
 def _train_tf_keras(model, data_dir: Path, steps: int):
@@ -126,7 +132,11 @@ def compress(model: Path, data_dir: Path, out: Path, *extra: str) -> tuple[int, 
     cmd = [sys.executable, "-m", "edgeseg", "compress", str(model), "--data", str(data_dir), "--out", str(out),
            "--force", "--formats", "tflite", *extra]
     start = time.perf_counter()
-    result = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env.update({"PYTHONPATH": str(ROOT)}, **({} if USER_ONEDNN is None else {"TF_ENABLE_ONEDNN_OPTS": USER_ONEDNN}))
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    (out.parent / f"{out.name}.log").write_text(result.stdout + result.stderr)  # the whole log, to read afterwards
     tail = (result.stderr.strip().splitlines() or [""])[-1]
     return result.returncode, round(time.perf_counter() - start, 1), tail
 

@@ -263,3 +263,8 @@ def test_the_model_that_crashes_onednn_training_is_found_before_tensorflow(tmp_p
     assert crashes_onednn_training(model(conv(1, 2)))
     assert not crashes_onednn_training(model(conv([3, 3], [2, 2]), conv([1, 1], [1, 1])))
     assert not crashes_onednn_training(tmp_path / "missing.keras")
+    # KerasHub's DeepLabV3 stores its ResNet backbone's arguments, not its 1x1 stride-2 shortcuts
+    hub = {"module": "keras_hub.src.models.resnet.resnet_backbone", "class_name": "ResNetBackbone",
+           "registered_name": "keras_hub>ResNetBackbone", "config": {"stackwise_num_strides": [1, 2, 2]}}
+    assert crashes_onednn_training(model(hub))
+    assert not crashes_onednn_training(model({**conv(3, 1), "module": "keras.layers"}))

@@ -225,3 +225,32 @@ def test_a_resolution_candidate_this_machines_table_does_not_offer_is_stopped_no
     with pytest.raises(optuna.TrialPruned):  # proposed by a worker elsewhere; here no scale beats the noise
         _plan("resolution", 0.7, _planner(tmp_path, {0.5: 9.9}), trial, lambda _: None)
     assert trial.user_attrs["empty"] is True and "no input scale" in trial.user_attrs["stopped_because"]
+
+
+def test_a_scale_the_network_cannot_run_at_is_dropped_from_the_latency_table_not_a_crash(tmp_path, monkeypatch):
+    """Issue 24's KerasHub DeepLabV3: its sizes fit the scales, but its nested backbone refuses any other
+    input size; `--prune auto` ended in a ScaleRefused traceback (exit 1) while measuring the table."""
+    from edgeseg.backend import keras
+    from edgeseg.search import per_layer_plan
+
+    K = keras()
+    inp = K.Input((32, 32, 1))
+    x = K.layers.Conv2D(4, 3, padding="same")(inp)
+    x = K.layers.Reshape((32, 32, 4))(K.layers.Reshape((32 * 32, 4))(x))  # a fixed size inside: 32x32 only
+    model = K.Model(inp, K.layers.Conv2D(1, 1, activation="sigmoid")(x))
+    monkeypatch.setattr(per_layer_plan, "MIN_SCALED_SIDE", 1)
+    seen = {}
+
+    def measure(spaces, build_int8, time_paths, *args, scales, build_scaled, **kwargs):
+        seen["scales"] = [(s, build_scaled(s)) for s in scales]  # as measure_table builds each scale's cell
+        return LatencyTable("litert-cpu", "m", 2, 1.0, 0.1, {}, {})
+
+    monkeypatch.setattr(per_layer_plan, "measure_table", measure)
+    logged = []
+    planner = per_layer_plan.PerLayerPlanner(
+        ctx=SimpleNamespace(model=model, timing_image=lambda: None, log=logged.append,
+                            config=SimpleNamespace(edgetpu=False)), model_sha256="sha",
+        runtime=SimpleNamespace(name="litert-cpu"), machine="m", threads=2, cache=tmp_path, scratch=tmp_path / "s")
+    assert planner.scale_points() == {}
+    assert seen["scales"] == []
+    assert any("input scale 0.5 is not an option: the network does not run at 16x16" in line for line in logged)

@@ -103,17 +103,23 @@ def _pair(value) -> tuple:
     return tuple(value) if isinstance(value, (list, tuple)) else (value, value)
 
 
+KERAS_MODULES = ("keras", "tf_keras")  # a class from any other package builds its layers in code
+
+
 def crashes_onednn_training(path: Path) -> bool:
-    """Does the model hold a Conv2D with a 1x1 kernel and a stride above 1? Training one corrupts
-    the heap in TensorFlow 2.21's oneDNN kernels (see backend.without_onednn_for_training). Read
-    from the stored config, before TensorFlow is imported; an unreadable file says no (loading
+    """Does the model hold a Conv2D with a 1x1 kernel and a stride above 1, or may it? Training one
+    corrupts the heap in TensorFlow 2.21's oneDNN kernels (see backend.without_onednn_for_training).
+    Read from the stored config, before TensorFlow is imported. A class registered by another package
+    (KerasHub's ResNetBackbone) stores its arguments, not its layers: it may hold one (KerasHub's
+    DeepLabV3 does, and its channel pruning died with SIGSEGV). An unreadable file says no (loading
     reports it)."""
     try:
         entries = list(layers(read_stored_config(path)))
     except (ModelError, OSError):
         return False
     return any(e["class_name"] == "Conv2D" and _pair(e["config"].get("kernel_size")) == (1, 1)
-               and max(_pair(e["config"].get("strides", 1))) > 1 for e in entries)
+               and max(_pair(e["config"].get("strides", 1))) > 1
+               or str(e.get("module") or "keras").split(".")[0] not in KERAS_MODULES for e in entries)
 
 
 def inspect_stored_config(path: Path, unsafe: bool) -> set[str]:
