@@ -2,6 +2,7 @@
 and the distillation loss on known tensors. No figures: tiny models and a few steps."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -114,10 +115,22 @@ def test_finetune_gives_up_a_hopeless_run_and_says_why(tiny, monkeypatch):
 
     model, _, train, val = tiny
     _scripted_dice(monkeypatch, [0.5] * 8)
-    budget = FinetuneBudget(max_steps=16, min_steps=0, eval_every=2, patience=2)
+    budget = FinetuneBudget(max_steps=16, min_steps=0, eval_every=2, patience=2, give_up_hopeless=True)
     result = finetune(copy_model(model), train, val, budget, classes=1, batch_size=4, target_dice=0.9, verbose=0)
     assert 8 <= result.steps < 16  # not before half the budget, and not to its end
     assert result.stopped_because.startswith("hopeless: best Dice 0.5000") and "target 0.9000" in result.stopped_because
+    _scripted_dice(monkeypatch, [0.5] * 8)  # an explicit ratio's budget (not the search's) is spent to its end
+    spent = finetune(copy_model(model), train, val, dataclasses.replace(budget, give_up_hopeless=False), classes=1,
+                     batch_size=4, target_dice=0.9, verbose=0)
+    assert spent.steps == 16 and not spent.stopped_because.startswith("hopeless")
+
+
+def test_only_the_search_gives_up_hopeless_fine_tuning():
+    from edgeseg.config import CompressConfig
+    from edgeseg.prune.tuning import pruning_budget
+
+    assert pruning_budget(CompressConfig(), search=True).give_up_hopeless
+    assert not pruning_budget(CompressConfig()).give_up_hopeless
 
 
 @pytest.mark.slow

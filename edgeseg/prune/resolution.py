@@ -83,13 +83,25 @@ def _run_at(model, x):
         # clone_function: a Lambda's function is read back outside safe mode (the one this process holds)
         copy = keras_module(model).models.clone_model(model, clone_function=lambda layer: from_config(
             layer, layer.get_config()))
-        copy.set_weights(model.get_weights())
+        for layer in model.layers:  # by name: a KerasHub model lists its weights in another order than its clone
+            if layer.weights:
+                copy.get_layer(layer.name).set_weights(layer.get_weights())
+        _check_same(model, copy)
         y = copy._run_through_graph([x], operation_fn=lambda op: op)  # noqa: SLF001 - Keras 3's graph walk
         return (y[0] if isinstance(y, (list, tuple)) else y), ()
     from .flatten import _Replay
 
     replay = _Replay()
     return replay.model(model, [x], model.name)[0], replay.pairs
+
+
+def _check_same(model, copy, atol: float = 1e-5) -> None:
+    """The copy computes what the model computes (at the model's own size), or ScaleRefused."""
+    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    x = np.random.default_rng(0).random((1, *shape)).astype(np.float32)
+    diff = float(np.abs(np.asarray(model(x, training=False)) - np.asarray(copy(x, training=False))).max())
+    if not diff <= atol:
+        raise ScaleRefused(f"a copy of the network disagrees with it by {diff:.3g}; it cannot be run at another size")
 
 
 def at_scale(model, scale: float):

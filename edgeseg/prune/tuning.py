@@ -22,9 +22,12 @@ MIN_VAL_IMAGES = 2
 QAT_LEARNING_RATE = 1e-4
 
 
-def pruning_budget(config: CompressConfig) -> FinetuneBudget:
+def pruning_budget(config: CompressConfig, search: bool = False) -> FinetuneBudget:
+    """`search`: a --prune auto candidate, whose fine-tuning gives up once it cannot reach its target
+    (the study's time is shared by its candidates); otherwise the user's budget is spent."""
     return FinetuneBudget(max_steps=config.finetune_steps, min_steps=config.finetune_min_steps,
-                          max_seconds=config.finetune_time, learning_rate=config.finetune_lr)
+                          max_seconds=config.finetune_time, learning_rate=config.finetune_lr,
+                          give_up_hopeless=search)
 
 
 def qat_budget(config: CompressConfig) -> FinetuneBudget:

@@ -29,6 +29,9 @@ class FinetuneBudget:
     warmup_fraction: float = 0.05
     eval_every: int = 25
     patience: int = 2  # evaluations without a better Dice, once within the target
+    # give up a run that cannot reach its target (EarlyStop's hopeless rule): only where its steps are
+    # taken from other candidates (--prune auto's study); an explicit ratio spends the user's budget
+    give_up_hopeless: bool = False
 
     def __post_init__(self) -> None:
         if self.max_steps < 1 or not 0 <= self.min_steps <= self.max_steps:
@@ -173,7 +176,7 @@ def finetune(model, train: SegmentationData, val: SegmentationData, budget: Fine
         return loss
 
     stop = EarlyStop(target_dice, max(budget.min_steps, keep_from_step), budget.patience,
-                     budget.max_steps if task.gives_up_hopeless else None)
+                     budget.max_steps if budget.give_up_hopeless and task.gives_up_hopeless else None)
     result, best_weights, start = FinetuneResult(0, metric=task.score_name), None, time.perf_counter()
     batches, extras = segmentation_batches(train, batch_size, seed, task.targets), unlabeled() if unlabeled else None
     stopped = f"reached the maximum of {budget.max_steps} steps"
