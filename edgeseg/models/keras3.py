@@ -246,13 +246,17 @@ def _copy_weights(pairs) -> None:
         target.set_weights(weights)
 
 
+def output_difference(model, other, samples: int = 2, seed: int = 0) -> float:
+    """Largest absolute difference of two models' outputs on the same random inputs (in [0, 1)):
+    how a rebuild, a flattened copy or any other copy is checked against the model it copies."""
+    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    x = np.random.default_rng(seed).random((samples, *shape)).astype(np.float32)
+    return float(np.abs(np.asarray(model(x, training=False)) - np.asarray(other(x, training=False))).max())
+
+
 def check_agreement(original, rebuilt, samples: int = 2, seed: int = 0) -> float:
     """Largest absolute output difference on random inputs; refuses a rebuild above AGREEMENT_ATOL."""
-    shape = tuple(original.inputs[0].shape[1:])
-    x = np.random.default_rng(seed).random((samples, *shape)).astype(np.float32)
-    a = np.asarray(original(x, training=False))
-    b = np.asarray(rebuilt(x, training=False))
-    diff = float(np.abs(a - b).max())
+    diff = output_difference(original, rebuilt, samples, seed)
     if not diff <= AGREEMENT_ATOL:
         raise ModelError(f"the tf_keras rebuild of this Keras 3 model disagrees with it by {diff:.3g} "
                          f"(allowed {AGREEMENT_ATOL}); refusing to continue")

@@ -20,7 +20,7 @@ from ..models.keras3 import keras_module
 from ..training.distill import distillation_loss
 from ..training.losses import segmentation_loss
 from .graph_links import consumers as consumers_of
-from .graph_links import inbound_layers
+from .graph_links import inbound_layers, model_input
 
 EPS = 1e-6
 # Layers that only add training noise: a block ending in one is tapped at the layer before it,
@@ -31,10 +31,6 @@ NOISE = {"Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "Alp
 def _spatial(tensor) -> tuple:
     shape = getattr(tensor, "shape", ())  # a nested model's several outputs: no block of its own
     return tuple(shape[1:-1]) if len(shape) == 4 else ()
-
-
-def _input(model):
-    return model.inputs[0] if len(model.inputs) == 1 else model.inputs  # Keras 3 warns on a list of one
 
 
 def block_outputs(model) -> list[str]:
@@ -74,9 +70,9 @@ class FeatureDistillation:
             raise ValueError(f"feature distillation weight must be > 0, got {weight}")
         K = keras_module(student)  # the adapters train beside the student, with its Keras' optimizer
         self.weight, self.layers = weight, layers if layers is not None else shared_blocks(student, teacher)
-        self.student_view = K.Model(_input(student), [student.output] + [student.get_layer(n).output
+        self.student_view = K.Model(model_input(student), [student.output] + [student.get_layer(n).output
                                                                         for n in self.layers])
-        self.teacher_view = K.Model(_input(teacher), [teacher.output] + [teacher.get_layer(n).output
+        self.teacher_view = K.Model(model_input(teacher), [teacher.output] + [teacher.get_layer(n).output
                                                                         for n in self.layers])
         # fitted on the features the loss will see: the student in training mode (batch statistics)
         student_features = self.student_view(sample, training=True)[1:]

@@ -8,10 +8,8 @@ computes: both are run on random inputs and a difference above FLAT_ATOL is refu
 is flattened with Keras 3 (its `keras.ops` calls are replayed as ops), a tf_keras one with tf_keras."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..errors import ModelError, UsageError
-from ..models.keras3 import keras_module, loaded_like
+from ..models.keras3 import keras_module, loaded_like, output_difference
 from .graph_links import calls, from_config, map_tensors
 
 FLAT_ATOL = 1e-5
@@ -98,9 +96,7 @@ def flatten_model(model, check: bool = True, seed: int = 0):
 
 def check_equal(model, flat, seed: int = 0, samples: int = 2) -> float:
     """Largest output difference between the nested and the flat model; above FLAT_ATOL, refused."""
-    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-    x = np.random.default_rng(seed).random((samples, *shape)).astype(np.float32)
-    diff = float(np.abs(np.asarray(model(x, training=False)) - np.asarray(flat(x, training=False))).max())
+    diff = output_difference(model, flat, samples, seed)
     if not diff <= FLAT_ATOL:
         raise ModelError(f"flattening the nested model for channel pruning changed its output by {diff:.3g} "
                          f"(allowed {FLAT_ATOL}); refusing to prune it")

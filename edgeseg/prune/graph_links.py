@@ -34,6 +34,11 @@ def _is_layer(op) -> bool:
     return isinstance(op, keras.layers.Layer)
 
 
+def model_input(model):
+    """The model's input tensor, or its list when it has several (Keras 3 warns on a list of one)."""
+    return model.inputs[0] if len(model.inputs) == 1 else model.inputs
+
+
 def operations(model) -> list:
     """Every call of the model's graph in order: its layers, and for Keras 3 its non-layer ops too."""
     return list(model.operations) if is_keras3(model) and hasattr(model, "operations") else list(model.layers)
@@ -139,4 +144,4 @@ def map_tensors(model, fn, structure):
 
 
 __all__ = ["Call", "KERAS3_OPS", "calls", "consumers", "from_config", "inbound_layers", "inbound_tensors",
-           "map_tensors", "op_kind", "operations"]
+           "map_tensors", "model_input", "op_kind", "operations"]

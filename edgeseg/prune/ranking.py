@@ -23,11 +23,11 @@ def taylor_scores(model, data: SegmentationData, classes: int, batch_size: int =
     (the segmentation loss on class indices when None)."""
     from ..backend import tf
     from ..models.keras3 import keras_module
+    from .graph_links import model_input
 
     tf_ = tf()
     producers = [layer for layer in model.layers if type(layer).__name__ in PRODUCERS]
-    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs  # Keras 3 warns on a list of one
-    probe = keras_module(model).Model(inputs, [layer.output for layer in producers] + list(model.outputs))
+    probe = keras_module(model).Model(model_input(model), [layer.output for layer in producers] + list(model.outputs))
     task = task or semantic_training(classes)
     loss_fn = task.make_loss()
     totals = [np.zeros(int(layer.output.shape[-1])) for layer in producers]

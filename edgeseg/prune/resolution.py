@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models.keras3 import is_keras3, keras_module
+from ..errors import describe
+from ..models.keras3 import is_keras3, keras_module, output_difference
 
 
 class ScaleRefused(ValueError):
@@ -97,9 +98,7 @@ def _run_at(model, x):
 
 def _check_same(model, copy, atol: float = 1e-5) -> None:
     """The copy computes what the model computes (at the model's own size), or ScaleRefused."""
-    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-    x = np.random.default_rng(0).random((1, *shape)).astype(np.float32)
-    diff = float(np.abs(np.asarray(model(x, training=False)) - np.asarray(copy(x, training=False))).max())
+    diff = output_difference(model, copy, samples=1)
     if not diff <= atol:
         raise ScaleRefused(f"a copy of the network disagrees with it by {diff:.3g}; it cannot be run at another size")
 
@@ -125,24 +124,24 @@ def at_scale(model, scale: float):
     except ScaleRefused:
         raise
     except Exception as exc:  # a layer with a fixed spatial size (Reshape, Dense, PReLU): not fully convolutional
-        raise ScaleRefused(f"the network does not run at {size.height}x{size.width}: "
-                           f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        raise ScaleRefused(f"the network does not run at {size.height}x{size.width}: {describe(exc)}") from exc
     return wrapped
 
 
-def runnable_scales(model, scales, min_side: int = 1) -> tuple[dict[float, ScaledSize], dict[float, str]]:
-    """usable_scales, less the scales whose wrapper cannot be built or run, or returns another
-    shape than the model's (weights or a graph tied to the input's size): those are refused with
-    their reason, so the search drops them instead of failing on them."""
-    kept, refused = usable_scales(model, scales, min_side)
-    for scale in list(kept):
+def runnable_scales(model, scales, min_side: int = 1) -> tuple[dict[float, object], dict[float, str]]:
+    """({scale: its wrapper, built and run}, {scale: why not}): usable_scales, less the scales whose
+    wrapper cannot be built or run, or returns another shape than the model's (weights or a graph
+    tied to the input's size), so the search drops them instead of failing on them."""
+    sizes, refused = usable_scales(model, scales, min_side)
+    kept = {}
+    for scale in sizes:
         try:
-            check_shapes(model, at_scale(model, scale))
+            kept[scale] = at_scale(model, scale)
+            check_shapes(model, kept[scale])
         except Exception as exc:  # ScaleRefused, or a Keras error only calling the wrapper shows
-            del kept[scale]
+            kept.pop(scale, None)
             refused[scale] = (str(exc) if isinstance(exc, ScaleRefused) else
-                              f"the network does not run at that size: {type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''}")
+                              f"the network does not run at that size: {describe(exc)}")
     return kept, refused
 
 
@@ -192,11 +191,10 @@ def scale_and_finetune(model, scale: float, train, val, budget, batch_size: int,
     from .channels import ChannelPruneResult
     from .progressive import scaled_budget
 
-    wrapped = at_scale(model, scale)
+    wrapped, size = at_scale(model, scale), scaled_size(model, scale)
     budget = scaled_budget(budget, 1.0 - scale * scale, step_scale)
     if verbose:
-        log(f"      input scale {scale:g}: the network at {scaled_size(model, scale).height}x"
-            f"{scaled_size(model, scale).width}, step budget {budget.max_steps}")
+        log(f"      input scale {scale:g}: the network at {size.height}x{size.width}, step budget {budget.max_steps}")
     distill = {k: v for k, v in distill.items() if k in ("teacher", "distill_weight", "unlabeled")}
     tuned = finetune(wrapped, train, val, budget, classes, batch_size, target_dice, seed, verbose, log=log,
                      task=task, **distill)

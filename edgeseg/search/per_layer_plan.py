@@ -57,7 +57,7 @@ class PerLayerPlanner:
         import tempfile
 
         from ..prune.channels import channel_spaces, prune_channels
-        from ..prune.resolution import at_scale, runnable_scales
+        from ..prune.resolution import runnable_scales
 
         made = iter(range(10 ** 6))
         image = self.ctx.timing_image()
@@ -68,9 +68,9 @@ class PerLayerPlanner:
             model = prune_channels(self.ctx.model, 0.0, counts=counts).model if counts else self.ctx.model
             return int8_file(model, self.ctx, Path(scratch.name) / f"t{next(made):04d}.tflite", TABLE_CALIBRATION)
 
-        def build_scaled(scale: float) -> Path:
-            return int8_file(at_scale(self.ctx.model, scale), self.ctx,
-                             Path(scratch.name) / f"t{next(made):04d}.tflite", TABLE_CALIBRATION)
+        def build_scaled(scale: float) -> Path:  # the wrapper runnable_scales built and ran
+            return int8_file(scales[scale], self.ctx, Path(scratch.name) / f"t{next(made):04d}.tflite",
+                             TABLE_CALIBRATION)
 
         if self.ctx.config.edgetpu:  # the wrapper's half-pixel RESIZE_BILINEAR is not an Edge TPU op
             scales, refused = {}, dict.fromkeys(RESOLUTION_SCALES, "--edgetpu: the wrapper's bilinear resize "

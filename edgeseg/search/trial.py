@@ -75,13 +75,14 @@ def _make_entry(ratio: float, ctx: SearchInputs, entry: Path, counts: dict[str, 
     from ..scoring.task import task_for
 
     config, start = ctx.config, time.perf_counter()
+    budget = pruning_budget(config, search=True)
     if scale < 1.0:
         from ..prune.resolution import scale_and_finetune
 
-        result = scale_and_finetune(ctx.model, scale, ctx.train, ctx.val, pruning_budget(config, search=True), config.batch_size,
+        result = scale_and_finetune(ctx.model, scale, ctx.train, ctx.val, budget, config.batch_size,
                                     ctx.spec_dict["classes"], ctx.target_dice, config.seed, 0, ctx.log, **ctx.distill)
     else:
-        result = prune_channels_and_finetune(ctx.model, ctx.train, ctx.val, ratio, pruning_budget(config, search=True),
+        result = prune_channels_and_finetune(ctx.model, ctx.train, ctx.val, ratio, budget,
                                              config.batch_size, ctx.spec_dict["classes"], ctx.target_dice,
                                              config.seed, 0, ctx.log, config.channel_rounds,
                                              config.channel_criterion, counts=counts, **ctx.distill)
